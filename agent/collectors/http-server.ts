@@ -1,0 +1,250 @@
+// Loads bpf/http_server.bpf.o, attaches it to Go net/http servers and turns the
+// in-kernel histograms into `http.server.request.duration` points.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BpfObject, type BpfLink, type BpfMap } from '../bpf.ts';
+import { histogramFromBuckets, type ExpHistogram } from '../../common/exphist.ts';
+import { ATTR } from '../../common/catalogue.ts';
+import { RouteLimiter } from './route.ts';
+
+// Mirrors bpf/http_server.h.
+const METHOD_MAX = 8;
+const PATH_MAX = 64;
+const SERIES_SIZE = 4 + 2 + 2 + METHOD_MAX + PATH_MAX;
+const DROP_REASONS = ['bucket_map_full', 'stats_map_full', 'inflight_full', 'read_failed', 'no_offsets'] as const;
+const COOKIE_AT_JBE = 1n << 16n;
+const MAX_SLOTS = 256;
+/** Long enough for every program that read the old generation to have finished. */
+const GENERATION_GRACE_MS = 20;
+
+export interface GoEntryProbe {
+  fileOffset: number;
+  /** The probe sits on the prologue's stack-check `jbe` (restarts are skipped in BPF). */
+  atJbe: boolean;
+}
+
+export interface HttpServerOffsets {
+  requestMethod: number;
+  requestUrl: number;
+  urlPath: number;
+  responseReq: number;
+  responseStatus: number;
+}
+
+export interface HttpProbeTarget {
+  pid: number;
+  /** Path the kernel resolves for the uprobe (e.g. /proc/PID/exe). */
+  binaryPath: string;
+  /** Identity of the executable file; processes of one binary share an offsets slot. */
+  binaryKey: string;
+  serveHttp: GoEntryProbe;
+  finishRequest: GoEntryProbe;
+  offsets: HttpServerOffsets;
+}
+
+export interface HttpServerPoint {
+  pid: number;
+  attributes: Record<string, string | number>;
+  histogram: ExpHistogram;
+}
+
+export interface HttpServerCollectorOptions {
+  objectPath: string;
+  scale?: number;
+  maxRoutesPerService?: number;
+}
+
+interface SeriesAccumulator {
+  pid: number;
+  method: string;
+  route: string;
+  status: number;
+  buckets: Map<number, number>;
+  sumNs: bigint;
+  minNs?: bigint;
+  maxNs?: bigint;
+}
+
+export class HttpServerCollector {
+  private readonly obj: BpfObject;
+  private readonly links = new Map<number, BpfLink[]>();
+  private readonly slots = new Map<string, number>();
+  private readonly routes: RouteLimiter;
+  private readonly scale: number;
+  private generation = 0;
+  private readonly dropped = new Map<string, number>();
+
+  constructor(private readonly opts: HttpServerCollectorOptions) {
+    this.scale = opts.scale ?? 5;
+    this.routes = new RouteLimiter(opts.maxRoutesPerService ?? 100);
+    this.obj = BpfObject.open(opts.objectPath);
+    this.obj.setRodata({ hist_scale: this.scale });
+    this.obj.load();
+  }
+
+  isAttached(pid: number): boolean {
+    return this.links.has(pid);
+  }
+
+  attach(t: HttpProbeTarget): void {
+    if (this.links.has(t.pid)) return;
+    const slot = this.slotFor(t);
+    const cookie = (probe: GoEntryProbe) => BigInt(slot) | (probe.atJbe ? COOKIE_AT_JBE : 0n);
+    const links: BpfLink[] = [];
+    try {
+      links.push(
+        this.obj.program('go_http_serve_start').attachUprobe({
+          binaryPath: t.binaryPath, fileOffset: t.serveHttp.fileOffset, pid: t.pid, cookie: cookie(t.serveHttp),
+        }),
+      );
+      links.push(
+        this.obj.program('go_http_finish_request').attachUprobe({
+          binaryPath: t.binaryPath, fileOffset: t.finishRequest.fileOffset, pid: t.pid, cookie: cookie(t.finishRequest),
+        }),
+      );
+    } catch (err) {
+      for (const l of links) l.detach();
+      throw err;
+    }
+    this.links.set(t.pid, links);
+  }
+
+  detach(pid: number): void {
+    for (const l of this.links.get(pid) ?? []) l.detach();
+    this.links.delete(pid);
+  }
+
+  /** Drops seen since the last call, by reason (maps full, unreadable memory, ...). */
+  takeDrops(): Map<string, number> {
+    const out = new Map(this.dropped);
+    this.dropped.clear();
+    return out;
+  }
+
+  /**
+   * Everything recorded since the previous collect, exactly once: the probes are
+   * switched to the other generation of maps, and the idle one is drained.
+   */
+  async collect(pidToService: (pid: number) => string | undefined): Promise<HttpServerPoint[]> {
+    const idle = this.generation;
+    this.generation ^= 1;
+    const key0 = Buffer.alloc(4);
+    const gen = Buffer.alloc(4);
+    gen.writeUInt32LE(this.generation);
+    this.obj.map('http_control').update(key0, gen);
+    await sleep(GENERATION_GRACE_MS);
+
+    this.drainDrops();
+    const series = new Map<string, SeriesAccumulator>();
+    const buckets = this.obj.map(`http_buckets_${idle}`).drain();
+    for (let i = 0; i < buckets.keys.length; i++) {
+      const acc = this.accumulator(series, buckets.keys[i], pidToService);
+      if (!acc) continue;
+      const bucket = buckets.keys[i].readInt32LE(SERIES_SIZE);
+      const n = Number(sumPerCpu(buckets.values[i], 0, 8));
+      acc.buckets.set(bucket, (acc.buckets.get(bucket) ?? 0) + n);
+    }
+    const statsMap = this.obj.map(`http_stats_${idle}`);
+    const stats = statsMap.drain();
+    for (let i = 0; i < stats.keys.length; i++) {
+      const acc = this.accumulator(series, stats.keys[i], pidToService);
+      if (!acc) continue;
+      const v = stats.values[i];
+      const stride = roundUp8(statsMap.valueSize);
+      for (let off = 0; off < v.length; off += stride) {
+        if (v.readBigUInt64LE(off) === 0n) continue; // this CPU saw none
+        acc.sumNs += v.readBigUInt64LE(off + 8);
+        const min = v.readBigUInt64LE(off + 16);
+        const max = v.readBigUInt64LE(off + 24);
+        if (acc.minNs === undefined || min < acc.minNs) acc.minNs = min;
+        if (acc.maxNs === undefined || max > acc.maxNs) acc.maxNs = max;
+      }
+    }
+
+    const points: HttpServerPoint[] = [];
+    for (const s of series.values()) {
+      if (s.buckets.size === 0) continue;
+      points.push({
+        pid: s.pid,
+        attributes: {
+          [ATTR.httpMethod]: s.method,
+          [ATTR.httpRoute]: s.route,
+          [ATTR.httpStatus]: s.status,
+        },
+        histogram: histogramFromBuckets(this.scale, s.buckets, s.sumNs, s.minNs, s.maxNs),
+      });
+    }
+    return points;
+  }
+
+  close(): void {
+    for (const pid of [...this.links.keys()]) this.detach(pid);
+    this.obj.close();
+  }
+
+  private slotFor(t: HttpProbeTarget): number {
+    let slot = this.slots.get(t.binaryKey);
+    if (slot !== undefined) return slot;
+    slot = this.slots.size;
+    if (slot >= MAX_SLOTS) throw new Error(`more than ${MAX_SLOTS} distinct Go binaries; ${t.binaryPath} not attached`);
+    const v = Buffer.alloc(24);
+    const o = t.offsets;
+    [o.requestMethod, o.requestUrl, o.urlPath, o.responseReq, o.responseStatus, 1].forEach((x, i) => v.writeUInt32LE(x, i * 4));
+    const k = Buffer.alloc(4);
+    k.writeUInt32LE(slot);
+    this.obj.map('go_http_offsets').update(k, v);
+    this.slots.set(t.binaryKey, slot);
+    return slot;
+  }
+
+  private accumulator(
+    series: Map<string, SeriesAccumulator>,
+    key: Buffer,
+    pidToService: (pid: number) => string | undefined,
+  ): SeriesAccumulator | undefined {
+    const pid = key.readUInt32LE(0);
+    const status = key.readUInt16LE(4);
+    const pathLen = key.readUInt16LE(6);
+    const method = cString(key, 8, METHOD_MAX) || 'UNKNOWN';
+    const rawPath = cString(key, 16, PATH_MAX);
+    const service = pidToService(pid) ?? `pid-${pid}`;
+    const route = this.routes.route(service, rawPath, pathLen > PATH_MAX);
+    const id = `${pid}\0${method}\0${route}\0${status}`;
+    let acc = series.get(id);
+    if (!acc) {
+      acc = { pid, method, route, status, buckets: new Map(), sumNs: 0n };
+      series.set(id, acc);
+    }
+    return acc;
+  }
+
+  private drainDrops(): void {
+    const m: BpfMap = this.obj.map('http_dropped');
+    const key = Buffer.alloc(4);
+    DROP_REASONS.forEach((reason, i) => {
+      key.writeUInt32LE(i);
+      const v = m.lookup(key);
+      if (!v) return;
+      const total = Number(sumPerCpu(v, 0, 8));
+      const prev = this.lastDropTotals[i] ?? 0;
+      if (total > prev) this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + total - prev);
+      this.lastDropTotals[i] = total;
+    });
+  }
+  private readonly lastDropTotals: number[] = [];
+}
+
+function roundUp8(n: number): number {
+  return (n + 7) & ~7;
+}
+
+/** Sums a u64 at `offset` across a per-CPU value buffer whose slots are `stride` bytes. */
+function sumPerCpu(v: Buffer, offset: number, stride: number): bigint {
+  let total = 0n;
+  for (let off = offset; off < v.length; off += stride) total += v.readBigUInt64LE(off);
+  return total;
+}
+
+function cString(b: Buffer, start: number, max: number): string {
+  const end = b.indexOf(0, start);
+  return b.toString('latin1', start, end < 0 || end > start + max ? start + max : end);
+}

@@ -1,0 +1,52 @@
+/* Layout shared by bpf/http_server.bpf.c and its decoder in agent/collectors/http-server.ts. */
+#ifndef BURNWATCH_HTTP_SERVER_H
+#define BURNWATCH_HTTP_SERVER_H
+
+#define HTTP_METHOD_MAX 8
+#define HTTP_PATH_MAX 64
+#define GO_BINARY_SLOTS 256
+
+/* One series of the in-kernel histogram: a process, method, raw path and status.
+ * Paths are normalised into routes (and their cardinality capped) in user space. */
+struct http_series {
+	__u32 pid;
+	__u16 status;
+	__u16 path_len; /* the path's full length; > HTTP_PATH_MAX means truncated */
+	char method[HTTP_METHOD_MAX];
+	char path[HTTP_PATH_MAX];
+};
+
+struct http_bucket_key {
+	struct http_series series;
+	__s32 bucket; /* exponential-histogram index of the duration in seconds */
+	__u32 pad;
+};
+
+struct http_stats {
+	__u64 count;
+	__u64 sum_ns;
+	__u64 min_ns;
+	__u64 max_ns;
+};
+
+/* Byte offsets of the fields the probes read, per Go binary (from DWARF or the
+ * versioned table); indexed by the slot in the attach cookie. */
+struct go_http_offsets {
+	__u32 request_method;
+	__u32 request_url;
+	__u32 url_path;
+	__u32 response_req;
+	__u32 response_status;
+	__u32 valid;
+};
+
+enum http_drop_reason {
+	HTTP_DROP_BUCKET_MAP_FULL = 0,
+	HTTP_DROP_STATS_MAP_FULL = 1,
+	HTTP_DROP_INFLIGHT_FULL = 2,
+	HTTP_DROP_READ_FAILED = 3,
+	HTTP_DROP_NO_OFFSETS = 4,
+	HTTP_DROP_REASONS = 5,
+};
+
+#endif

@@ -1,0 +1,45 @@
+// `burnwatch <command>`: dispatches to one module per command; each owns its --help.
+import { runUp } from './up.ts';
+import { runAgent } from './agent.ts';
+import { runGateway } from './gateway.ts';
+import { UsageError } from './args.ts';
+
+const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<number> }> = {
+  up: { summary: 'run the whole stack on this host (gateway, agent, SLOs, live table)', run: runUp },
+  agent: { summary: 'run the host agent and ship OTLP to a gateway', run: runAgent },
+  gateway: { summary: 'run the gateway and query API on an embedded DuckDB', run: runGateway },
+};
+
+const USAGE = `burnwatch — SLOs and error-budget burn for Go services, from eBPF
+
+Usage: burnwatch <command> [options]
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(10)}${c.summary}`)
+  .join('\n')}
+
+Run 'burnwatch <command> --help' for a command's options.`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    console.log(USAGE);
+    return command ? 0 : 2;
+  }
+  const c = COMMANDS[command];
+  if (!c) {
+    console.error(`burnwatch: unknown command "${command}"\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await c.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`burnwatch ${command}: ${err.message}\nRun 'burnwatch ${command} --help' for usage.`);
+      return 2;
+    }
+    console.error(`burnwatch ${command}: ${(err as Error).stack ?? err}`);
+    return 1;
+  }
+}
