@@ -132,24 +132,39 @@ struct emit_args {
 	__u32 dropped;
 };
 
+struct emit_state {
+	__u64 base;
+	__u32 n;
+	__u32 flags;
+	__u32 emitted;
+	__u32 dropped;
+};
+
+static long emit_one(__u32 i, void *data)
+{
+	struct emit_state *s = data;
+	struct event e = { .seq = s->base + i, .value = (s->base + i) * 3 + 1 };
+	/* A burst stays one batch for the reader: only the last record wakes it (or
+	 * none, in which case the reader's periodic poll picks them up). */
+	__u64 fl = s->flags == 1 ? BPF_RB_NO_WAKEUP :
+		   (i + 1 == s->n ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	if (bpf_ringbuf_output(&events, &e, sizeof(e), fl))
+		s->dropped++;
+	else
+		s->emitted++;
+	return 0;
+}
+
 SEC("syscall")
 int emit_events(struct emit_args *args)
 {
-	__u32 n = args->n, emitted = 0, dropped = 0;
-	for (__u32 i = 0; i < MAX_EMIT && i < n; i++) {
-		struct event e = { .seq = args->base + i, .value = (args->base + i) * 3 + 1 };
-		/* A burst stays one batch for the reader: only the last record wakes it
-		 * (or none, in which case the reader's periodic poll picks them up). */
-		__u64 fl = args->flags == 1 ? BPF_RB_NO_WAKEUP :
-			   (i + 1 == n ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
-		if (bpf_ringbuf_output(&events, &e, sizeof(e), fl))
-			dropped++;
-		else
-			emitted++;
-	}
-	args->emitted = emitted;
-	args->dropped = dropped;
-	return emitted;
+	struct emit_state s = { .base = args->base, .n = args->n, .flags = args->flags };
+	if (s.n > MAX_EMIT)
+		s.n = MAX_EMIT;
+	bpf_loop(s.n, emit_one, &s, 0);
+	args->emitted = s.emitted;
+	args->dropped = s.dropped;
+	return s.emitted;
 }
 
 struct config_out {

@@ -28,6 +28,22 @@ export const ATTR = {
   containerId: 'container.id',
 } as const;
 
+// The agent's self-metrics (burnwatch.agent.*): what the export path sent, retried, rejected and dropped.
+export const AGENT_METRIC = {
+  sentBatches: 'burnwatch.agent.export.sent_batches',
+  rejectedBatches: 'burnwatch.agent.export.rejected_batches',
+  retries: 'burnwatch.agent.export.retries',
+  droppedBatches: 'burnwatch.agent.spool.dropped_batches',
+  droppedBytes: 'burnwatch.agent.spool.dropped_bytes',
+  spoolBatches: 'burnwatch.agent.spool.batches',
+  spoolBytes: 'burnwatch.agent.spool.bytes',
+} as const;
+
+export const AGENT_ATTR = {
+  /** Why spooled data was lost: 'size' or 'age' (a spool bound), or 'corrupt' (unreadable on disk). */
+  dropReason: 'burnwatch.drop.reason',
+} as const;
+
 export const METRICS: Readonly<Record<string, MetricDescriptor>> = {
   [HTTP_SERVER_DURATION]: {
     name: HTTP_SERVER_DURATION,
@@ -35,6 +51,57 @@ export const METRICS: Readonly<Record<string, MetricDescriptor>> = {
     kind: 'exponential_histogram',
     description: 'Duration of HTTP server requests, measured in the kernel from handler entry to response finish.',
     attributes: [ATTR.httpMethod, ATTR.httpRoute, ATTR.httpStatus],
+  },
+
+  // ---- The agent's own health (agent/export/self-metrics.ts), exported like any other data. ----
+  [AGENT_METRIC.sentBatches]: {
+    name: AGENT_METRIC.sentBatches,
+    unit: '{batch}',
+    kind: 'counter',
+    description: 'OTLP batches the agent delivered (answered with a 2xx).',
+    attributes: [],
+  },
+  [AGENT_METRIC.rejectedBatches]: {
+    name: AGENT_METRIC.rejectedBatches,
+    unit: '{batch}',
+    kind: 'counter',
+    description: 'OTLP batches the endpoint refused as bad input (4xx); set aside in the spool\'s rejected/ directory, not retried.',
+    attributes: [],
+  },
+  [AGENT_METRIC.retries]: {
+    name: AGENT_METRIC.retries,
+    unit: '{request}',
+    kind: 'counter',
+    description: 'Export attempts that failed and were retried (network errors, timeouts, 5xx, 429).',
+    attributes: [],
+  },
+  [AGENT_METRIC.droppedBatches]: {
+    name: AGENT_METRIC.droppedBatches,
+    unit: '{batch}',
+    kind: 'counter',
+    description: 'Spooled batches lost before delivery: pushed out by the size or age bound, or unreadable on disk.',
+    attributes: [AGENT_ATTR.dropReason],
+  },
+  [AGENT_METRIC.droppedBytes]: {
+    name: AGENT_METRIC.droppedBytes,
+    unit: 'By',
+    kind: 'counter',
+    description: 'Compressed bytes of the spooled batches lost before delivery.',
+    attributes: [AGENT_ATTR.dropReason],
+  },
+  [AGENT_METRIC.spoolBatches]: {
+    name: AGENT_METRIC.spoolBatches,
+    unit: '{batch}',
+    kind: 'gauge',
+    description: 'Batches waiting in the spool.',
+    attributes: [],
+  },
+  [AGENT_METRIC.spoolBytes]: {
+    name: AGENT_METRIC.spoolBytes,
+    unit: 'By',
+    kind: 'gauge',
+    description: 'Compressed bytes waiting in the spool.',
+    attributes: [],
   },
 };
 

@@ -170,7 +170,7 @@ export class HttpServerCollector {
           [ATTR.httpRoute]: s.route,
           [ATTR.httpStatus]: s.status,
         },
-        histogram: histogramFromBuckets(this.scale, s.buckets, s.sumNs, s.minNs, s.maxNs),
+        histogram: histogramFromBuckets(this.scale, s.buckets, s.sumNs, { minNs: s.minNs, maxNs: s.maxNs }),
       });
     }
     return points;

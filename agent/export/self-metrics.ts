@@ -1,0 +1,113 @@
+// The agent's own health as OTLP data: what the export path sent, retried, rejected and dropped.
+// It travels in the same batches as the collectors' data, so a gateway that sees a service also
+// sees whether the agent watching it is losing anything.
+//
+// Counters are deltas between collect() calls (the project's temporality everywhere): each call
+// reports what changed since the previous one, over [previous end, this end].
+
+import os from 'node:os';
+import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { AGENT_ATTR, AGENT_METRIC, ATTR, METRICS } from '../../common/catalogue.ts';
+import { numberMetric, resourceMetrics } from './otlp.ts';
+import type { PointAttributes } from './otlp.ts';
+import type { ShipperStats } from './shipper.ts';
+import type { SpoolStats } from './spool.ts';
+
+export interface SelfMetricsSources {
+  spool: { stats(): SpoolStats };
+  shipper: { stats(): ShipperStats };
+}
+
+export interface SelfMetricsOptions {
+  /** Resource of the agent itself; default service.name=burnwatch-agent, host.name, process.pid. */
+  resource?: PointAttributes;
+}
+
+type DropReason = 'size' | 'age' | 'corrupt';
+
+interface Totals {
+  sent: number;
+  rejected: number;
+  retries: number;
+  droppedBatches: Record<DropReason, number>;
+  droppedBytes: Record<DropReason, number>;
+}
+
+const ZERO: Totals = {
+  sent: 0,
+  rejected: 0,
+  retries: 0,
+  droppedBatches: { size: 0, age: 0, corrupt: 0 },
+  droppedBytes: { size: 0, age: 0, corrupt: 0 },
+};
+const REASONS: readonly DropReason[] = ['size', 'age', 'corrupt'];
+
+export class AgentSelfMetrics {
+  private readonly sources: SelfMetricsSources;
+  private readonly resource: PointAttributes;
+  private readonly clock = monotonicEpochNs();
+  private previous: Totals = ZERO;
+  private lastEndNs: bigint;
+
+  /** Counts from here on: the first collect() reports everything the sources counted so far. */
+  constructor(sources: SelfMetricsSources, options: SelfMetricsOptions = {}) {
+    this.sources = sources;
+    this.resource = options.resource ?? {
+      [ATTR.serviceName]: 'burnwatch-agent',
+      [ATTR.hostName]: os.hostname(),
+      [ATTR.processPid]: process.pid,
+    };
+    this.lastEndNs = this.clock();
+  }
+
+  /**
+   * The changes since the previous call, ending at `endNs` (default: now, from a clock that never
+   * steps back). An end not after the previous one is refused: the interval would be empty or
+   * reversed, and its identity (start, end) would collide with the previous point's.
+   */
+  collect(endNs: bigint = this.clock()): ResourceMetrics {
+    if (endNs <= this.lastEndNs) {
+      throw new RangeError(`self-metrics endNs (${endNs}) must be after the previous collect's end (${this.lastEndNs})`);
+    }
+    const now = this.totals();
+    const was = this.previous;
+    const span = { startTimeNs: this.lastEndNs, endTimeNs: endNs };
+    const single = (name: string, value: number) => numberMetric(METRICS[name], [{ ...span, attributes: {}, value }]);
+    const byReason = (name: string, field: 'droppedBatches' | 'droppedBytes') =>
+      numberMetric(
+        METRICS[name],
+        REASONS.map((reason) => ({ ...span, attributes: { [AGENT_ATTR.dropReason]: reason }, value: now[field][reason] - was[field][reason] })),
+      );
+    const spool = this.sources.spool.stats();
+    const rm = resourceMetrics(this.resource, [
+      single(AGENT_METRIC.sentBatches, now.sent - was.sent),
+      single(AGENT_METRIC.rejectedBatches, now.rejected - was.rejected),
+      single(AGENT_METRIC.retries, now.retries - was.retries),
+      byReason(AGENT_METRIC.droppedBatches, 'droppedBatches'),
+      byReason(AGENT_METRIC.droppedBytes, 'droppedBytes'),
+      single(AGENT_METRIC.spoolBatches, spool.batches),
+      single(AGENT_METRIC.spoolBytes, spool.bytes),
+    ]);
+    this.previous = now;
+    this.lastEndNs = endNs;
+    return rm;
+  }
+
+  private totals(): Totals {
+    const spool = this.sources.spool.stats();
+    const shipper = this.sources.shipper.stats();
+    return {
+      sent: shipper.sentBatches,
+      rejected: shipper.rejectedBatches,
+      retries: shipper.retries,
+      droppedBatches: { size: spool.droppedBatches - spool.droppedForAge, age: spool.droppedForAge, corrupt: spool.corrupt },
+      droppedBytes: { size: spool.droppedBytes - spool.droppedBytesForAge, age: spool.droppedBytesForAge, corrupt: spool.corruptBytes },
+    };
+  }
+}
+
+/** Wall-clock nanoseconds that advance with the monotonic clock, so they never step back. */
+function monotonicEpochNs(): () => bigint {
+  const origin = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
+  return () => origin + process.hrtime.bigint();
+}

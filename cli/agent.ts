@@ -1,0 +1,46 @@
+// `burnwatch agent`: the host agent alone, shipping to a gateway anywhere.
+import os from 'node:os';
+import path from 'node:path';
+import { Agent } from '../agent/agent.ts';
+import { parseCommandArgs, durationOption, UsageError } from './args.ts';
+import { untilSignal } from './signals.ts';
+
+const HELP = `Usage: burnwatch agent --endpoint URL [--api-key KEY] [--interval 10s] [--spool-dir DIR]
+
+Watches every Go process on this host with eBPF (run as root) and ships OTLP/HTTP
+metrics to the gateway at URL (e.g. http://127.0.0.1:8787). Batches are spooled to
+disk before they are sent, so a gateway outage loses nothing up to the spool bound.
+
+Options:
+  --endpoint URL     gateway base URL (required)
+  --api-key KEY      API key (default: $BURNWATCH_API_KEY)
+  --interval D       how often to drain and export (default 10s)
+  --spool-dir DIR    where unsent batches wait (default ~/.burnwatch/spool)
+  -h, --help         this help`;
+
+export async function runAgent(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs(argv, {
+    endpoint: { type: 'string' },
+    'api-key': { type: 'string' },
+    interval: { type: 'string' },
+    'spool-dir': { type: 'string' },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (!values.endpoint) throw new UsageError('--endpoint is required');
+  const apiKey = values['api-key'] ?? process.env.BURNWATCH_API_KEY;
+  if (!apiKey) throw new UsageError('an API key is required: --api-key KEY or BURNWATCH_API_KEY');
+  const agent = new Agent({
+    endpoint: values.endpoint,
+    apiKey,
+    intervalMs: durationOption(values.interval, 'interval', 10_000),
+    spoolDir: values['spool-dir'] ?? path.join(os.homedir(), '.burnwatch', 'spool'),
+  });
+  await agent.start();
+  console.error(`[agent] shipping to ${values.endpoint}; Ctrl-C stops and flushes`);
+  await untilSignal();
+  await agent.stop();
+  return 0;
+}

@@ -1,0 +1,78 @@
+// The gateway and query API as a plain Hono app: it knows no runtime. lambda/local/server.ts
+// serves it with Node's HTTP server; a Lambda entry will hand it events the same way.
+
+import { Hono, type Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { routePath } from 'hono/route';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { ApiError } from '../errors.ts';
+import { parseQueryParams, runQuery } from '../query/engine.ts';
+import { listServices } from '../query/services.ts';
+import { evaluateSlos } from '../slo/evaluate.ts';
+import type { MetricStore } from '../storage/types.ts';
+import { requireApiKey, type ApiKeys, type TenantEnv } from './auth.ts';
+import { DEFAULT_BODY_LIMITS, type BodyLimits } from './body.ts';
+import { ingestMetrics } from './ingest.ts';
+import { SelfMetrics } from './self-metrics.ts';
+
+export interface GatewayDeps {
+  store: MetricStore;
+  /** API key → tenant. */
+  apiKeys: ApiKeys;
+  limits?: Partial<BodyLimits>;
+  /** Milliseconds since the epoch; injectable so queries over "the last 5 minutes" can be tested exactly. */
+  now?: () => number;
+  selfMetrics?: SelfMetrics;
+  /** Where server-side failures are reported (default: stderr). */
+  log?: (message: string) => void;
+}
+
+export function createGatewayApp(deps: GatewayDeps): Hono<TenantEnv> {
+  const now = deps.now ?? Date.now;
+  const log = deps.log ?? ((m: string) => console.error(m));
+  const selfMetrics = deps.selfMetrics ?? new SelfMetrics();
+  const limits: BodyLimits = { ...DEFAULT_BODY_LIMITS, ...deps.limits };
+  const app = new Hono<TenantEnv>();
+
+  app.use('*', async (c, next) => {
+    await next();
+    selfMetrics.countRequest(routePath(c, -1), c.res.status);
+  });
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/metrics', (c) => c.body(selfMetrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }));
+
+  app.use('/v1/*', requireApiKey(deps.apiKeys));
+  app.post('/v1/metrics', (c) => ingestMetrics(c, { store: deps.store, limits, selfMetrics, log }));
+  app.get('/v1/services', async (c) => c.json({ services: await listServices(deps.store, { tenant: c.var.tenant, nowMs: now() }) }));
+  app.get('/v1/query', async (c) => {
+    const query = parseQueryParams(new URL(c.req.url).searchParams, now());
+    return c.json(await runQuery(deps.store, { ...query, tenant: c.var.tenant }));
+  });
+  app.get('/v1/slos', async (c) => c.json({ slos: await evaluateSlos(deps.store, { tenant: c.var.tenant, nowMs: now() }) }));
+  app.get('/v1/slos/:id', async (c) => {
+    const id = c.req.param('id');
+    const slo = (await evaluateSlos(deps.store, { tenant: c.var.tenant, nowMs: now() })).find((s) => s.id === id);
+    if (!slo) throw new ApiError(404, 'not_found', `no SLO with id "${id}"`);
+    return c.json({ slo });
+  });
+
+  app.notFound((c) => errorResponse(c, new ApiError(404, 'not_found', `no route for ${c.req.method} ${c.req.path}`)));
+  app.onError((err, c) => {
+    if (err instanceof ApiError) return errorResponse(c, err);
+    if (err instanceof HTTPException) {
+      return errorResponse(c, new ApiError(err.status, err.status === 413 ? 'payload_too_large' : 'invalid_parameter', err.message || 'bad request'));
+    }
+    log(`burnwatch gateway: ${c.req.method} ${c.req.path} failed: ${err.stack ?? err}`);
+    return errorResponse(c, new ApiError(500, 'internal', 'internal error; see the gateway log'));
+  });
+  return app;
+}
+
+/** The one place an error becomes a response: `{"error":{"code","message"}}` with the matching status. */
+function errorResponse(c: Context, err: ApiError): Response {
+  const headers: Record<string, string> = {};
+  if (err.retryAfter !== undefined) headers['retry-after'] = String(err.retryAfter);
+  if (err.status === 401) headers['www-authenticate'] = 'Bearer';
+  return c.json({ error: { code: err.code, message: err.message } }, err.status as ContentfulStatusCode, headers);
+}

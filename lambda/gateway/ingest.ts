@@ -1,0 +1,51 @@
+// POST /v1/metrics: OTLP/HTTP in, points stored, an OTLP response out — 200 only once the
+// write is durable, a partial success when some points were rejected, 400 when none were usable.
+
+import type { Context } from 'hono';
+import { ApiError } from '../errors.ts';
+import { CONTENT_TYPES, decodeMetricsRequest, encodingOf, metricsResponseBody, type PartialSuccess } from '../otlp/metrics.ts';
+import { describeRejections } from '../otlp/normalise.ts';
+import type { MetricStore } from '../storage/types.ts';
+import type { TenantEnv } from './auth.ts';
+import { contentEncodingOf, decodeBody, readBody, type BodyLimits } from './body.ts';
+import type { SelfMetrics } from './self-metrics.ts';
+
+export interface IngestDeps {
+  store: MetricStore;
+  limits: BodyLimits;
+  selfMetrics: SelfMetrics;
+  log: (message: string) => void;
+}
+
+/** Seconds a sender should wait when storage fails (OTLP senders retry 503 with Retry-After). */
+const STORAGE_RETRY_AFTER_S = 5;
+
+export async function ingestMetrics(c: Context<TenantEnv>, deps: IngestDeps): Promise<Response> {
+  const encoding = encodingOf(c.req.header('content-type'));
+  if (!encoding) {
+    throw new ApiError(415, 'unsupported_media_type', `Content-Type "${c.req.header('content-type') ?? ''}" is not OTLP; send application/x-protobuf or application/json`);
+  }
+  const contentEncoding = contentEncodingOf(c.req.header('content-encoding'));
+  const raw = await readBody(c.req.raw, deps.limits);
+  const body = await decodeBody(raw, contentEncoding, deps.limits);
+  const batch = decodeMetricsRequest(body, encoding);
+
+  const rejected = batch.rejections.reduce((n, r) => n + r.points, 0);
+  deps.selfMetrics.pointsRejected += rejected;
+  if (rejected > 0 && batch.points.length === 0) {
+    throw new ApiError(400, 'invalid_otlp', `no data point could be accepted: ${describeRejections(batch.rejections)}`);
+  }
+  let written;
+  try {
+    written = await deps.store.write(c.var.tenant, batch.points);
+  } catch (err) {
+    deps.log(`burnwatch gateway: storage write failed: ${(err as Error).stack ?? err}`);
+    throw new ApiError(503, 'storage_unavailable', 'storage is unavailable; retry later', { retryAfter: STORAGE_RETRY_AFTER_S, cause: err });
+  }
+  deps.selfMetrics.pointsAccepted += written.inserted;
+  deps.selfMetrics.pointsDuplicate += written.duplicates;
+
+  const partial: PartialSuccess | undefined =
+    rejected > 0 ? { rejectedDataPoints: rejected, errorMessage: describeRejections(batch.rejections) } : undefined;
+  return c.body(metricsResponseBody(encoding, partial), 200, { 'content-type': CONTENT_TYPES[encoding] });
+}

@@ -1,0 +1,140 @@
+// The query engine: one metric of one service over a time range, grouped by attributes and
+// optionally by step, aggregated. The query API, /v1/services and the SLO evaluator all read
+// through it (design §3.6), on top of the storage's one fetch primitive.
+
+import type { MetricStore } from '../storage/types.ts';
+import { invalidParameter } from '../errors.ts';
+import { Accumulator, AGGREGATIONS, checkAggregationFits, type Aggregation } from './accumulate.ts';
+import { toDeltas } from './deltas.ts';
+import { labelValue } from './outcome.ts';
+import { nsToSeconds, parseStep, parseTime } from './time.ts';
+
+export interface MetricQuery {
+  tenant: string;
+  service: string;
+  metric: string;
+  agg: Aggregation;
+  /** Points whose end time is in [fromNs, toNs). */
+  fromNs: bigint;
+  toNs: bigint;
+  /** Attribute names (point attributes first, then resource attributes) to group by. */
+  by: string[];
+  /** Bucket width; buckets are aligned to multiples of it since the epoch. */
+  stepNs?: bigint;
+}
+
+export type QueryPoint = [unixSeconds: number, value: number];
+
+export interface QuerySeries {
+  labels: Record<string, string>;
+  points: QueryPoint[];
+}
+
+export interface QueryResult {
+  series: QuerySeries[];
+}
+
+/** Most buckets a stepped query may ask for (Prometheus' limit, for the same reason). */
+export const MAX_BUCKETS = 11_000;
+const MAX_GROUP_BY = 10;
+// count, rate and errors are 0 over an interval with no requests; ratios and percentiles have no value.
+const ZERO_WHEN_EMPTY: ReadonlySet<Aggregation> = new Set(['count', 'rate', 'errors']);
+
+export async function runQuery(store: MetricStore, q: MetricQuery): Promise<QueryResult> {
+  const fetched = await store.fetchPoints({ tenant: q.tenant, metric: q.metric, service: q.service, fromNs: q.fromNs, toNs: q.toNs });
+  const points = toDeltas(fetched, q.fromNs);
+  checkAggregationFits(q.agg, q.metric, new Set(points.map((p) => p.kind)));
+
+  const firstBucket = q.stepNs ? (q.fromNs / q.stepNs) * q.stepNs : q.fromNs;
+  const groups = new Map<string, { labels: Record<string, string>; buckets: Map<bigint, Accumulator> }>();
+  for (const p of points) {
+    const labels: Record<string, string> = {};
+    for (const key of q.by) {
+      const v = labelValue(p.series, key);
+      if (v !== undefined) labels[key] = v;
+    }
+    const key = JSON.stringify(q.by.map((k) => labels[k] ?? null));
+    let group = groups.get(key);
+    if (!group) {
+      group = { labels, buckets: new Map() };
+      groups.set(key, group);
+    }
+    const bucket = q.stepNs ? (p.endNs / q.stepNs) * q.stepNs : firstBucket;
+    let acc = group.buckets.get(bucket);
+    if (!acc) {
+      acc = new Accumulator();
+      group.buckets.set(bucket, acc);
+    }
+    acc.add(p);
+  }
+
+  const series: QuerySeries[] = [];
+  for (const { labels, buckets } of groups.values()) {
+    const out: QueryPoint[] = [];
+    if (q.stepNs) {
+      const seconds = nsToSeconds(q.stepNs);
+      for (let b = firstBucket; b < q.toNs; b += q.stepNs) {
+        const acc = buckets.get(b);
+        const v = acc ? acc.value(q.agg, seconds) : ZERO_WHEN_EMPTY.has(q.agg) ? 0 : undefined;
+        if (v !== undefined) out.push([nsToSeconds(b), v]);
+      }
+    } else {
+      const v = buckets.get(firstBucket)!.value(q.agg, nsToSeconds(q.toNs - q.fromNs));
+      if (v !== undefined) out.push([nsToSeconds(q.toNs), v]);
+    }
+    if (out.length > 0) series.push({ labels, points: out });
+  }
+  series.sort((a, b) => compareLabels(a.labels, b.labels, q.by));
+  return { series };
+}
+
+function compareLabels(a: Record<string, string>, b: Record<string, string>, keys: readonly string[]): number {
+  for (const k of keys) {
+    const c = (a[k] ?? '').localeCompare(b[k] ?? '', 'en', { numeric: true });
+    if (c !== 0) return c;
+  }
+  return 0;
+}
+
+const QUERY_PARAMS = ['service', 'metric', 'agg', 'from', 'to', 'by', 'step'] as const;
+
+/** `GET /v1/query` parameters → a MetricQuery (without tenant); 400 naming the parameter on anything wrong. */
+export function parseQueryParams(params: URLSearchParams, nowMs: number): Omit<MetricQuery, 'tenant'> {
+  for (const name of new Set(params.keys())) {
+    if (!(QUERY_PARAMS as readonly string[]).includes(name)) {
+      throw invalidParameter(name, `unknown parameter (known: ${QUERY_PARAMS.join(', ')})`);
+    }
+    if (params.getAll(name).length > 1) throw invalidParameter(name, 'given more than once');
+  }
+  const required = (name: string): string => {
+    const v = params.get(name)?.trim();
+    if (!v) throw invalidParameter(name, 'required');
+    return v;
+  };
+  const service = required('service');
+  const metric = required('metric');
+  const agg = required('agg');
+  if (!(AGGREGATIONS as readonly string[]).includes(agg)) {
+    throw invalidParameter('agg', `"${agg}" is not one of ${AGGREGATIONS.join(', ')}`);
+  }
+  const fromNs = parseTime(params.get('from') ?? '-15m', nowMs, 'from');
+  const toNs = parseTime(params.get('to') ?? 'now', nowMs, 'to');
+  if (fromNs >= toNs) throw invalidParameter('from', 'must be before to');
+
+  const byText = params.get('by');
+  const by = byText === null ? [] : byText.split(',').map((s) => s.trim());
+  if (by.some((k) => k === '')) throw invalidParameter('by', 'attribute names must not be empty (comma-separated, e.g. by=http.route,http.response.status_code)');
+  if (new Set(by).size !== by.length) throw invalidParameter('by', 'names an attribute twice');
+  if (by.length > MAX_GROUP_BY) throw invalidParameter('by', `at most ${MAX_GROUP_BY} attributes`);
+
+  const stepText = params.get('step');
+  let stepNs: bigint | undefined;
+  if (stepText !== null) {
+    stepNs = parseStep(stepText, 'step');
+    const buckets = (toNs - (fromNs / stepNs) * stepNs + stepNs - 1n) / stepNs;
+    if (buckets > BigInt(MAX_BUCKETS)) {
+      throw invalidParameter('step', `${stepText} gives ${buckets} buckets over the range; at most ${MAX_BUCKETS} (use a larger step)`);
+    }
+  }
+  return { service, metric, agg: agg as Aggregation, fromNs, toNs, by, ...(stepNs !== undefined ? { stepNs } : {}) };
+}

@@ -1,0 +1,40 @@
+// One row per service for the CLI's live table: request rate, error share and p99 over the last
+// few minutes (the /v1/services numbers) next to the lowest error budget left among its SLOs.
+
+import type { MetricStore } from '../storage/types.ts';
+import { evaluateSlos } from '../slo/evaluate.ts';
+import { listServices, SERVICES_WINDOW_MS } from './services.ts';
+
+export interface ServiceRow {
+  service: string;
+  hosts: string[];
+  requestsPerSecond: number;
+  /** Server errors / requests (0..1); null without requests. */
+  errorRatio: number | null;
+  /** Seconds; null without requests. */
+  p99: number | null;
+  /** The lowest budget_remaining among the service's SLOs (may be negative); null without data. */
+  budgetRemaining: number | null;
+  /** The SLO that has the least budget left. */
+  worstSlo: string | null;
+}
+
+export async function serviceTable(store: MetricStore, opts: { tenant: string; nowMs: number }): Promise<ServiceRow[]> {
+  const [services, slos] = await Promise.all([listServices(store, opts), evaluateSlos(store, opts)]);
+  return services.map((s) => {
+    let worst: { id: string; budget: number } | undefined;
+    for (const slo of slos) {
+      if (slo.service !== s.name || slo.budget_remaining === null) continue;
+      if (!worst || slo.budget_remaining < worst.budget) worst = { id: slo.id, budget: slo.budget_remaining };
+    }
+    return {
+      service: s.name,
+      hosts: s.hosts,
+      requestsPerSecond: s.requests / (SERVICES_WINDOW_MS / 1000),
+      errorRatio: s.requests > 0 ? s.errors / s.requests : null,
+      p99: s.p99,
+      budgetRemaining: worst?.budget ?? null,
+      worstSlo: worst?.id ?? null,
+    };
+  });
+}

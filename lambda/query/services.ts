@@ -1,0 +1,69 @@
+// The services overview (`GET /v1/services`): every service that has reported HTTP server
+// requests, with its hosts, requests, server errors and p99 over the last few minutes.
+
+import { ATTR, HTTP_SERVER_DURATION } from '../../common/catalogue.ts';
+import { serviceOf } from '../storage/series.ts';
+import type { MetricStore } from '../storage/types.ts';
+import { Accumulator } from './accumulate.ts';
+import { toDeltas } from './deltas.ts';
+import { labelValue } from './outcome.ts';
+import { msToNs } from './time.ts';
+
+export const SERVICES_WINDOW_MS = 5 * 60_000;
+
+export interface ServiceSummary {
+  name: string;
+  /** Hosts that reported the service within the window. */
+  hosts: string[];
+  requests: number;
+  /** Requests that failed on the server (HTTP status ≥ 500). */
+  errors: number;
+  /** Seconds; null without requests in the window. */
+  p99: number | null;
+}
+
+export interface ServicesOptions {
+  tenant: string;
+  nowMs: number;
+  windowMs?: number;
+}
+
+/** Services seen at any time, sorted by name; the numbers cover [now − window, now). */
+export async function listServices(store: MetricStore, opts: ServicesOptions): Promise<ServiceSummary[]> {
+  const toNs = msToNs(opts.nowMs);
+  const fromNs = msToNs(opts.nowMs - (opts.windowMs ?? SERVICES_WINDOW_MS));
+  const [series, fetched] = await Promise.all([
+    store.listSeries({ tenant: opts.tenant, metric: HTTP_SERVER_DURATION }),
+    store.fetchPoints({ tenant: opts.tenant, metric: HTTP_SERVER_DURATION, fromNs, toNs }),
+  ]);
+  const byService = new Map<string, { acc: Accumulator; hosts: Set<string> }>();
+  const entry = (name: string) => {
+    let e = byService.get(name);
+    if (!e) {
+      e = { acc: new Accumulator(), hosts: new Set() };
+      byService.set(name, e);
+    }
+    return e;
+  };
+  for (const s of series) {
+    const name = serviceOf(s);
+    if (name !== undefined) entry(name);
+  }
+  for (const p of toDeltas(fetched, fromNs)) {
+    const name = serviceOf(p.series);
+    if (name === undefined) continue;
+    const e = entry(name);
+    e.acc.add(p);
+    const host = labelValue(p.series, ATTR.hostName);
+    if (host !== undefined) e.hosts.add(host);
+  }
+  return [...byService.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, { acc, hosts }]) => ({
+      name,
+      hosts: [...hosts].sort(),
+      requests: acc.count,
+      errors: acc.errors,
+      p99: acc.quantile(0.99) ?? null,
+    }));
+}

@@ -1,0 +1,52 @@
+// Times in query strings: RFC 3339 (`2026-11-23T13:00:00Z`), relative to now (`now`, `-15m`,
+// `now-2h`), or unix seconds (`1795440000`, as the API's own output gives them).
+
+import { parseDuration } from '../../common/duration.ts';
+import { invalidParameter } from '../errors.ts';
+
+const NS_PER_MS = 1_000_000n;
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+const UNIX_SECONDS = /^\d+(\.\d+)?$/;
+
+/** Nanoseconds since the epoch for a time parameter; throws a 400 naming `param` when malformed. */
+export function parseTime(text: string, nowMs: number, param: string): bigint {
+  const s = text.trim();
+  if (s === 'now') return BigInt(Math.round(nowMs)) * NS_PER_MS;
+  const relative = /^(?:now)?-(.+)$/.exec(s);
+  if (relative) {
+    let ms: number;
+    try {
+      ms = parseDuration(relative[1]);
+    } catch (err) {
+      throw invalidParameter(param, (err as Error).message);
+    }
+    return BigInt(Math.round(nowMs - ms)) * NS_PER_MS;
+  }
+  if (UNIX_SECONDS.test(s)) return BigInt(Math.round(Number(s) * 1000)) * NS_PER_MS;
+  if (RFC3339.test(s)) {
+    const ms = Date.parse(s);
+    if (!Number.isNaN(ms)) return BigInt(ms) * NS_PER_MS;
+  }
+  throw invalidParameter(param, `"${text}" is not a time; use RFC 3339 (2026-11-23T13:00:00Z), unix seconds, "now" or a relative time such as "-15m"`);
+}
+
+/** A positive duration parameter (e.g. `step=1m`) in nanoseconds. */
+export function parseStep(text: string, param: string): bigint {
+  let ms: number;
+  try {
+    ms = parseDuration(text);
+  } catch (err) {
+    throw invalidParameter(param, (err as Error).message);
+  }
+  if (!(ms >= 1)) throw invalidParameter(param, `must be at least 1ms, got "${text}"`);
+  return BigInt(Math.round(ms)) * NS_PER_MS;
+}
+
+/** Unix seconds with millisecond precision (a double cannot hold epoch nanoseconds exactly). */
+export function nsToSeconds(ns: bigint): number {
+  return Number(ns / NS_PER_MS) / 1000;
+}
+
+export function msToNs(ms: number): bigint {
+  return BigInt(Math.round(ms)) * NS_PER_MS;
+}

@@ -1,0 +1,104 @@
+// SLO evaluation without HTTP: the API, the CLI's live table and the evaluator Lambda call it.
+//
+// SLI = good / total over the SLO's rolling window (30 days by default, so a new install is
+// judged on all the data it has). Availability: good = not a server error (status < 500).
+// Latency: good = duration ≤ threshold, counted from histogram buckets: a bucket counts as good
+// only when its upper bound is ≤ the threshold, so requests slightly under the threshold in the
+// bucket that straddles it count as bad (the SLI errs on the strict side). The status reports
+// the boundary really used as `effective_threshold_seconds`; at the agent's scale 5 the gap is
+// under 2.2% of the threshold (300 ms → requests in (297.3 ms, 300 ms] count as slow), and for
+// explicit-bucket senders it is the largest bucket bound ≤ the threshold.
+
+import { HTTP_SERVER_DURATION } from '../../common/catalogue.ts';
+import { formatDuration } from '../../common/duration.ts';
+import { Accumulator } from '../query/accumulate.ts';
+import { toDeltas } from '../query/deltas.ts';
+import { msToNs } from '../query/time.ts';
+import { serviceOf } from '../storage/series.ts';
+import type { MetricStore } from '../storage/types.ts';
+import { defaultSlos, type SloDefinition, type SloKind } from './definitions.ts';
+
+/** One SLO's state, in the shape `GET /v1/slos` returns. */
+export interface SloStatus {
+  id: string;
+  service: string;
+  kind: SloKind;
+  objective: number;
+  /** good / total; null without requests in the window. */
+  sli: number | null;
+  /** 1 − (1 − sli) / (1 − objective): 1 untouched, 0 spent, negative overspent; null without requests. */
+  budget_remaining: number | null;
+  /** The rolling window, e.g. "30d". */
+  window: string;
+  good: number;
+  total: number;
+  threshold_seconds?: number;
+  /** The histogram boundary the latency SLI really counts up to (≤ threshold_seconds). */
+  effective_threshold_seconds?: number;
+}
+
+export interface EvaluateOptions {
+  tenant: string;
+  nowMs: number;
+}
+
+/** Every service that ever reported HTTP server requests, sorted. */
+export async function servicesSeen(store: MetricStore, tenant: string): Promise<string[]> {
+  const series = await store.listSeries({ tenant, metric: HTTP_SERVER_DURATION });
+  return [...new Set(series.map(serviceOf).filter((s): s is string => s !== undefined))].sort();
+}
+
+/** The default SLOs of every service seen, evaluated at `nowMs`. */
+export async function evaluateSlos(store: MetricStore, opts: EvaluateOptions): Promise<SloStatus[]> {
+  const slos = (await servicesSeen(store, opts.tenant)).flatMap(defaultSlos);
+  return evaluateDefinitions(store, opts, slos);
+}
+
+export async function evaluateDefinitions(store: MetricStore, opts: EvaluateOptions, slos: readonly SloDefinition[]): Promise<SloStatus[]> {
+  // One fetch per (metric, window, threshold) serves every service's SLO of that shape.
+  const shapes = new Map<string, SloDefinition[]>();
+  for (const slo of slos) {
+    const key = JSON.stringify([slo.metric, slo.windowMs, slo.thresholdSeconds ?? null]);
+    shapes.set(key, [...(shapes.get(key) ?? []), slo]);
+  }
+  const statuses = new Map<string, SloStatus>();
+  for (const group of shapes.values()) {
+    const { metric, windowMs, thresholdSeconds } = group[0];
+    const fromNs = msToNs(opts.nowMs - windowMs);
+    const fetched = await store.fetchPoints({ tenant: opts.tenant, metric, fromNs, toNs: msToNs(opts.nowMs) });
+    const wanted = new Set(group.map((s) => s.service));
+    const perService = new Map<string, Accumulator>();
+    for (const p of toDeltas(fetched, fromNs)) {
+      const service = serviceOf(p.series);
+      if (service === undefined || !wanted.has(service)) continue;
+      let acc = perService.get(service);
+      if (!acc) {
+        acc = new Accumulator(thresholdSeconds);
+        perService.set(service, acc);
+      }
+      acc.add(p);
+    }
+    for (const slo of group) statuses.set(slo.id, status(slo, perService.get(slo.service) ?? new Accumulator(thresholdSeconds)));
+  }
+  return slos.map((s) => statuses.get(s.id)!);
+}
+
+function status(slo: SloDefinition, acc: Accumulator): SloStatus {
+  const total = acc.count;
+  const latency = slo.kind === 'latency' ? acc.latency() : undefined;
+  const good = latency ? latency.good : total - acc.errors;
+  const out: SloStatus = {
+    id: slo.id,
+    service: slo.service,
+    kind: slo.kind,
+    objective: slo.objective,
+    sli: total > 0 ? good / total : null,
+    budget_remaining: total > 0 ? 1 - (total - good) / (total * (1 - slo.objective)) : null,
+    window: formatDuration(slo.windowMs),
+    good,
+    total,
+  };
+  if (slo.thresholdSeconds !== undefined) out.threshold_seconds = slo.thresholdSeconds;
+  if (latency?.effectiveThreshold !== undefined) out.effective_threshold_seconds = latency.effectiveThreshold;
+  return out;
+}

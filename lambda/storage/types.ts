@@ -1,0 +1,110 @@
+// The storage contract: what the gateway writes and what the query engine reads, independent of
+// the database behind it (DuckDB locally; Timestream, or whatever replaces it, on AWS).
+//
+// Why a narrow "fetch the points of one metric" primitive rather than a query language:
+// the aggregations burnwatch needs (merging exponential histograms, quantiles, good-event counts
+// under a latency threshold) are histogram math that lives once, in common/exphist.ts. Neither
+// Timestream SQL nor DuckDB SQL can merge OTLP exponential histograms without a second copy of
+// that math, so the backends only select and return points; the engine in lambda/query does
+// the rest. The primitive is expressible as one query on any time-series store (filter by
+// tenant, metric, service dimension and time), so a new backend implements three methods and
+// no caller changes. Pushing rollups down into a backend later stays possible behind the same
+// request shape.
+
+/** An attribute value as OTLP AnyValue carries it, normalised to plain JSON. */
+export type AttributeValue = string | number | boolean | null | AttributeValue[] | { [key: string]: AttributeValue };
+export type Attributes = Record<string, AttributeValue>;
+
+export type Temporality = 'delta' | 'cumulative';
+
+/** A series is a metric name plus its resource and point attributes. */
+export interface SeriesRef {
+  metric: string;
+  unit: string;
+  resource: Attributes;
+  attributes: Attributes;
+}
+
+export interface GaugeValue {
+  kind: 'gauge';
+  value: number;
+}
+
+export interface SumValue {
+  kind: 'sum';
+  temporality: Temporality;
+  monotonic: boolean;
+  value: number;
+}
+
+/** OTLP Histogram: counts[i] is the number of values in (bounds[i-1], bounds[i]], the last one (bounds[n-1], +Inf). */
+export interface ExplicitHistogramValue {
+  kind: 'histogram';
+  temporality: Temporality;
+  count: number;
+  sum?: number;
+  min?: number;
+  max?: number;
+  bounds: number[];
+  counts: number[];
+}
+
+/** OTLP ExponentialHistogram (positive buckets only; see common/exphist.ts for the bucket scheme). */
+export interface ExponentialHistogramValue {
+  kind: 'exponential_histogram';
+  temporality: Temporality;
+  count: number;
+  sum?: number;
+  min?: number;
+  max?: number;
+  scale: number;
+  zeroCount: number;
+  offset: number;
+  counts: number[];
+}
+
+export type PointValue = GaugeValue | SumValue | ExplicitHistogramValue | ExponentialHistogramValue;
+export type PointKind = PointValue['kind'];
+
+/**
+ * One data point. Its identity is (tenant, series, startNs, endNs): writing a point whose
+ * identity is already stored changes nothing, so a retried batch never double counts.
+ */
+export type MetricPoint = PointValue & {
+  series: SeriesRef;
+  /** Nanoseconds since the epoch; 0 when the sender left it unset (gauges). */
+  startNs: bigint;
+  endNs: bigint;
+};
+
+export interface WriteResult {
+  /** Points stored by this write. */
+  inserted: number;
+  /** Points whose identity was already stored (a retry, or a repeat within the batch). */
+  duplicates: number;
+}
+
+export interface PointQuery {
+  tenant: string;
+  metric: string;
+  /** Only series whose resource `service.name` is this. */
+  service?: string;
+  /** Points whose end time is in [fromNs, toNs). */
+  fromNs: bigint;
+  toNs: bigint;
+}
+
+export interface SeriesQuery {
+  tenant: string;
+  metric: string;
+}
+
+export interface MetricStore {
+  /** Stores points durably: resolves only once they would survive a crash. */
+  write(tenant: string, points: readonly MetricPoint[]): Promise<WriteResult>;
+  /** The stored points of one metric in a time range, any order. */
+  fetchPoints(query: PointQuery): Promise<MetricPoint[]>;
+  /** Every series of a metric ever stored for the tenant (for "every service seen"). */
+  listSeries(query: SeriesQuery): Promise<SeriesRef[]>;
+  close(): Promise<void>;
+}
