@@ -10,6 +10,7 @@ import { HttpServerCollector, type HttpProbeTarget } from './collectors/http-ser
 import { encodeMetrics, exponentialHistogramMetric, resourceMetrics, type ExpHistogramPoint } from './export/otlp.ts';
 import { Spool } from './export/spool.ts';
 import { Shipper } from './export/shipper.ts';
+import { AgentSelfMetrics } from './export/self-metrics.ts';
 import { ATTR, METRICS, HTTP_SERVER_DURATION } from '../common/catalogue.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -39,6 +40,7 @@ export class Agent {
   private readonly discovery: ProcessDiscovery;
   private readonly spool: Spool;
   private readonly shipper: Shipper;
+  private readonly selfMetrics: AgentSelfMetrics;
   private readonly watched = new Map<number, Watched>();
   /** Processes that exited since the last collect: their last data still needs a resource. */
   private readonly exited = new Map<number, Watched>();
@@ -56,8 +58,10 @@ export class Agent {
     this.spool = new Spool(opts.spoolDir, {
       maxBytes: opts.spoolMaxBytes ?? 256 * 1024 * 1024,
       maxAgeMs: opts.spoolMaxAgeMs ?? 24 * 3600_000,
+      log: this.log,
     });
     this.shipper = new Shipper({ endpoint: opts.endpoint, apiKey: opts.apiKey, spool: this.spool, log: this.log });
+    this.selfMetrics = new AgentSelfMetrics({ spool: this.spool, shipper: this.shipper });
     this.discovery = new ProcessDiscovery({ intervalMs: opts.discoveryIntervalMs ?? 2_000 });
     this.lastCollectNs = nowNs();
   }
@@ -159,7 +163,7 @@ export class Agent {
       resources.push(resourceMetrics(resource, [exponentialHistogramMetric(METRICS[HTTP_SERVER_DURATION], pts)]));
     }
     this.exited.clear();
-    if (resources.length === 0) return;
+    resources.push(this.selfMetrics.collect(end));
     await this.spool.put(encodeMetrics(resources));
   }
 }

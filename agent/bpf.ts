@@ -164,8 +164,13 @@ let tracefsReady = false;
  */
 export function ensureTracefs(): void {
   if (tracefsReady) return;
-  if (!existsSync(`${TRACEFS}/events`) && !existsSync('/sys/kernel/debug/tracing/events')) {
-    native().mountTracefs(TRACEFS);
+  const mounted = () => existsSync(`${TRACEFS}/events`) || existsSync('/sys/kernel/debug/tracing/events');
+  if (!mounted()) {
+    try {
+      native().mountTracefs(TRACEFS);
+    } catch (err) {
+      if (!mounted()) throw err; // else another process mounted it first
+    }
   }
   tracefsReady = true;
 }
@@ -425,14 +430,19 @@ export class BpfMap {
    * Removes and returns every entry, each exactly once (BPF_MAP_LOOKUP_AND_DELETE_BATCH;
    * per-key get_next_key + lookup + delete when the kernel lacks it). Per-CPU maps:
    * each value holds possibleCpus() slots of roundup(valueSize, 8) bytes.
+   * `batch: false` takes the per-key path that kernels without batch ops get.
    */
-  drain(): { keys: Buffer[]; values: Buffer[] } {
+  drain(opts: { batch?: boolean } = {}): { keys: Buffer[]; values: Buffer[] } {
     const info = this.#info();
     if (!DRAINABLE.has(info.type)) {
       throw bpfError(osConstants.errno.EINVAL, `drain: map '${this.name}' is not a hash map (type ${info.type})`);
     }
     const keys: Buffer[] = [];
     const values: Buffer[] = [];
+    if (opts.batch === false) {
+      this.#drainOneByOne(info.maxEntries, keys, values);
+      return { keys, values };
+    }
     const r = this.#h.mapLookupAndDeleteBatch(this.#lookupName);
     for (let i = 0; i < r.count; i++) {
       keys.push(r.keys.subarray(i * info.keySize, (i + 1) * info.keySize));
@@ -542,7 +552,18 @@ export class RingBufferReader {
     if (map.type !== MapType.RINGBUF) {
       throw bpfError(osConstants.errno.EINVAL, `RingBufferReader: map '${map.name}' is not a ring buffer`);
     }
-    this.#r = new (native().RingReader)(m.handle, m.lookupName, onBatch, pollMs, opts.keepAlive ?? false);
+    // A throwing callback must behave like any other uncaught exception; thrown back
+    // into the addon, Node would only log a deprecation warning and drop it.
+    const deliver = (records: Buffer[]) => {
+      try {
+        onBatch(records);
+      } catch (err) {
+        process.nextTick(() => {
+          throw err;
+        });
+      }
+    };
+    this.#r = new (native().RingReader)(m.handle, m.lookupName, deliver, pollMs, opts.keepAlive ?? false);
   }
 
   /** Stops and joins the thread and frees the ring; idempotent. */

@@ -5,8 +5,8 @@ import { renderTable, formatSeconds } from './table.ts';
 test('the live table aligns columns and shows missing values as dashes', () => {
   const out = renderTable(
     [
-      { service: 'checkout-api', requestsPerSecond: 38.25, errorRatio: 0.0021, p99Seconds: 0.0123, budget: { remaining: 0.789, kind: 'availability' } },
-      { service: 'x', requestsPerSecond: 0, errorRatio: null, p99Seconds: null, budget: null },
+      { service: 'checkout-api', hosts: ['h'], requestsPerSecond: 38.25, errorRatio: 0.0021, p99: 0.0123, budgetRemaining: 0.789, worstSlo: 'checkout-api:availability' },
+      { service: 'x', hosts: ['h'], requestsPerSecond: 0, errorRatio: null, p99: null, budgetRemaining: null, worstSlo: null },
     ],
     new Date('2026-11-23T10:00:05Z'),
   );

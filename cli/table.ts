@@ -1,13 +1,6 @@
 // The live table `burnwatch up` prints every interval.
 
-export interface ServiceRow {
-  service: string;
-  requestsPerSecond: number;
-  errorRatio: number | null;
-  p99Seconds: number | null;
-  /** Lowest error-budget fraction left among the service's SLOs, with that SLO's kind. */
-  budget: { remaining: number | null; kind: string } | null;
-}
+import type { ServiceRow } from '../lambda/query/service-table.ts';
 
 const COLUMNS = ['service', 'req/s', 'error %', 'p99', 'SLO budget left'] as const;
 
@@ -27,8 +20,8 @@ export function renderTable(rows: readonly ServiceRow[], now = new Date()): stri
     r.service,
     r.requestsPerSecond.toFixed(1),
     percent(r.errorRatio),
-    formatSeconds(r.p99Seconds),
-    r.budget ? `${percent(r.budget.remaining, 1)} (${r.budget.kind})` : '—',
+    formatSeconds(r.p99),
+    r.budgetRemaining === null ? '—' : `${percent(r.budgetRemaining, 1)} (${r.worstSlo?.split(':').pop()})`,
   ]);
   const widths = COLUMNS.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i].length)));
   const line = (row: readonly string[]) => row.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');

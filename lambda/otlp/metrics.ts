@@ -31,8 +31,9 @@ export interface PartialSuccess {
 }
 
 /** ExportMetricsServiceResponse: partial_success left unset on full success, as the spec requires. */
-export function metricsResponseBody(encoding: OtlpEncoding, partial?: PartialSuccess): Uint8Array | string {
+export function metricsResponseBody(encoding: OtlpEncoding, partial?: PartialSuccess): Uint8Array<ArrayBuffer> | string {
   const message = partial ? { partialSuccess: partial } : {};
   if (encoding === 'json') return JSON.stringify(message);
-  return ExportMetricsServiceResponse.encode(ExportMetricsServiceResponse.fromObject(message)).finish();
+  // A copy typed on a plain ArrayBuffer, which is what Response bodies take.
+  return new Uint8Array(ExportMetricsServiceResponse.encode(ExportMetricsServiceResponse.fromObject(message)).finish());
 }

@@ -41,7 +41,7 @@ int PrintCallback(enum libbpf_print_level level, const char* fmt, va_list args) 
   } else if (level == LIBBPF_WARN || getenv("BURNWATCH_LIBBPF_DEBUG")) {
     // Outside a capture (e.g. on the ring-buffer thread) there is no caller to hand
     // the message to; stderr keeps it visible.
-    fprintf(stderr, "libbpf: %s", text.c_str());
+    fputs(text.c_str(), stderr);  // libbpf prefixes its own "libbpf: "
   }
   return 0;
 }

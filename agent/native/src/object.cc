@@ -277,7 +277,7 @@ Napi::Value ObjectHandle::DatasecVars(const Napi::CallbackInfo& info) {
 // the kernel at load); .rodata is frozen at load, so this is strictly before it.
 Napi::Value ObjectHandle::WriteInitialValue(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  CheckNotLoaded(env, "writeInitialValue");
+  CheckNotLoaded(env, "setRodata");
   bpf_map* m = Map(env, info[0]);
   uint64_t offset = IndexArg(info, 1, "offset");
   auto data = BufferArg(info, 2, "value");

@@ -1,0 +1,52 @@
+// `burnwatch gateway`: the OTLP gateway and query API alone, on an embedded DuckDB.
+import os from 'node:os';
+import path from 'node:path';
+import { startGateway, LOCAL_TENANT } from '../lambda/local/server.ts';
+import { parseCommandArgs, portOption, UsageError } from './args.ts';
+import { resolveLocalApiKey } from './api-key.ts';
+import { untilSignal } from './signals.ts';
+
+const HELP = `Usage: burnwatch gateway [--port 8787] [--host 127.0.0.1] [--storage duckdb:PATH] [--data-dir DIR]
+
+Serves POST /v1/metrics (OTLP/HTTP, protobuf or JSON, gzip) and the query API.
+
+Options:
+  --port N               port (default 8787)
+  --host ADDR            address to listen on (default 127.0.0.1)
+  --storage duckdb:DIR   where the DuckDB file lives (same as --data-dir)
+  --data-dir DIR         data directory (default ~/.burnwatch)
+  -h, --help             this help
+
+The API key is $BURNWATCH_API_KEY, else DATA_DIR/api-key (generated when missing).`;
+
+export async function runGateway(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs(argv, {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    storage: { type: 'string' },
+    'data-dir': { type: 'string' },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  let dataDir = values['data-dir'];
+  if (values.storage !== undefined) {
+    const m = /^duckdb:(.+)$/.exec(values.storage);
+    if (!m) throw new UsageError(`--storage must be duckdb:DIR, got "${values.storage}"`);
+    dataDir = m[1];
+  }
+  dataDir = path.resolve(dataDir ?? path.join(os.homedir(), '.burnwatch'));
+  const key = resolveLocalApiKey(dataDir);
+  if (key.source === 'generated') console.log(`API key (generated, kept in ${key.file}; shown once): ${key.key}`);
+  const gateway = await startGateway({
+    port: portOption(values.port, 'port', 8787),
+    host: values.host ?? '127.0.0.1',
+    dataDir,
+    apiKeys: { [key.key]: LOCAL_TENANT },
+  });
+  console.log(`gateway listening on ${gateway.url} (data in ${dataDir})`);
+  await untilSignal();
+  await gateway.close();
+  return 0;
+}

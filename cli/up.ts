@@ -1,0 +1,82 @@
+// `burnwatch up`: the whole stack on this host in one process — gateway and query API
+// on an embedded DuckDB, the eBPF agent shipping to it over real OTLP/HTTP, SLO
+// evaluation and a live table; `--demo` adds a Go service with traffic and a fault.
+import os from 'node:os';
+import path from 'node:path';
+import { Agent } from '../agent/agent.ts';
+import { startGateway, LOCAL_TENANT } from '../lambda/local/server.ts';
+import { serviceTable } from '../lambda/query/service-table.ts';
+import { parseCommandArgs, portOption, durationOption } from './args.ts';
+import { resolveLocalApiKey } from './api-key.ts';
+import { renderTable } from './table.ts';
+import { startDemo, type Demo } from './demo.ts';
+import { untilSignal } from './signals.ts';
+
+const HELP = `Usage: burnwatch up [--demo] [--port 8787] [--data-dir DIR] [--interval 10s]
+
+Runs the whole burnwatch stack on this host (as root, for eBPF): the gateway and
+query API on an embedded DuckDB, the agent watching every Go process, default SLOs
+for each service found, and a live table printed every interval.
+
+Options:
+  --demo            also start a Go demo service with traffic and a scheduled fault
+  --port N          gateway port on 127.0.0.1 (default 8787)
+  --host ADDR       address to listen on (default 127.0.0.1)
+  --data-dir DIR    DuckDB file, spool and API key (default ~/.burnwatch)
+  --interval D      agent export and table interval (default 10s)
+  -h, --help        this help
+
+The API key is $BURNWATCH_API_KEY when set; otherwise one is generated on the first
+run, kept in DATA_DIR/api-key and printed once. Ctrl-C stops everything and flushes.`;
+
+export async function runUp(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs(argv, {
+    demo: { type: 'boolean' },
+    port: { type: 'string' },
+    host: { type: 'string' },
+    'data-dir': { type: 'string' },
+    interval: { type: 'string' },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const port = portOption(values.port, 'port', 8787);
+  const intervalMs = durationOption(values.interval, 'interval', 10_000);
+  const dataDir = path.resolve(values['data-dir'] ?? path.join(os.homedir(), '.burnwatch'));
+  const log = (line: string) => console.log(line);
+
+  const key = resolveLocalApiKey(dataDir);
+  if (key.source === 'generated') log(`API key (generated, kept in ${key.file}; shown once): ${key.key}`);
+
+  const gateway = await startGateway({ port, host: values.host ?? '127.0.0.1', dataDir, apiKeys: { [key.key]: LOCAL_TENANT } });
+  log(`gateway and query API on ${gateway.url} (data in ${dataDir})`);
+
+  const agent = new Agent({
+    endpoint: gateway.url,
+    apiKey: key.key,
+    intervalMs,
+    spoolDir: path.join(dataDir, 'spool'),
+    log: (l) => log(`agent: ${l}`),
+  });
+  let demo: Demo | undefined;
+  let table: NodeJS.Timeout | undefined;
+  try {
+    await agent.start();
+    if (values.demo) demo = await startDemo({ log });
+    log(`watching Go processes; a table every ${intervalMs / 1000}s. Ctrl-C stops and flushes.`);
+    table = setInterval(() => {
+      serviceTable(gateway.store, { tenant: LOCAL_TENANT, nowMs: Date.now() })
+        .then((rows) => log(renderTable(rows)))
+        .catch((err) => log(`table: ${(err as Error).message}`));
+    }, intervalMs);
+    await untilSignal();
+  } finally {
+    if (table) clearInterval(table);
+    await demo?.stop();
+    await agent.stop();
+    await gateway.close();
+  }
+  log('stopped');
+  return 0;
+}

@@ -1,0 +1,87 @@
+// The gateway on Node's HTTP server with the embedded DuckDB store: what `burnwatch up` and
+// `burnwatch gateway` run, and what the integration tests start on port 0.
+
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { serve } from '@hono/node-server';
+import { createGatewayApp } from '../gateway/app.ts';
+import type { ApiKeys } from '../gateway/auth.ts';
+import type { BodyLimits } from '../gateway/body.ts';
+import { SelfMetrics } from '../gateway/self-metrics.ts';
+import { DuckDbStore, DUCKDB_FILE_NAME } from '../storage/duckdb.ts';
+import type { MetricStore } from '../storage/types.ts';
+
+export interface StartGatewayOptions {
+  /** 0 picks a free port. */
+  port: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Holds the database file, `<dataDir>/burnwatch.duckdb`; created when missing. */
+  dataDir: string;
+  /** API key → tenant. */
+  apiKeys: ApiKeys;
+  limits?: Partial<BodyLimits>;
+  now?: () => number;
+  log?: (message: string) => void;
+}
+
+export interface RunningGateway {
+  url: string;
+  port: number;
+  /** The open store, for in-process readers (the CLI's live table) in the same process. */
+  store: MetricStore;
+  /** Stops accepting, lets requests in flight finish (up to a few seconds), then closes the store. */
+  close(): Promise<void>;
+}
+
+/** The tenant of a single-host install: `burnwatch up` and `burnwatch gateway` map their one API key to it. */
+export const LOCAL_TENANT = 'local';
+
+const CLOSE_GRACE_MS = 5_000;
+
+export async function startGateway(opts: StartGatewayOptions): Promise<RunningGateway> {
+  const host = opts.host ?? '127.0.0.1';
+  const store = await DuckDbStore.open({ path: join(opts.dataDir, DUCKDB_FILE_NAME) });
+  const app = createGatewayApp({
+    store,
+    apiKeys: opts.apiKeys,
+    limits: opts.limits,
+    now: opts.now,
+    log: opts.log,
+    selfMetrics: new SelfMetrics(),
+  });
+  let server: Server;
+  try {
+    server = await new Promise<Server>((resolve, reject) => {
+      const s = serve({ fetch: app.fetch, port: opts.port, hostname: host }) as Server;
+      s.once('listening', () => resolve(s));
+      s.once('error', reject);
+    });
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const port = (server.address() as AddressInfo).port;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${urlHost}:${port}`,
+    port,
+    store,
+    close() {
+      closing ??= (async () => {
+        await new Promise<void>((resolve) => {
+          const force = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+          server.close(() => {
+            clearTimeout(force);
+            resolve();
+          });
+          server.closeIdleConnections();
+        });
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}
