@@ -4,6 +4,7 @@
  * for, because the binaries it looks at can be 50+ MB and most questions (is this Go? where
  * is this function?) need a few kilobytes of them.
  */
+import type { BigIntStats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 
 /** The file is not an ELF file this reader understands, or it is truncated/inconsistent. */
@@ -202,6 +203,11 @@ export class ElfFile {
     await this.#fh.close();
   }
 
+  /** "dev:inode:mtimeNs" of the open file: what results about this file can be cached by. */
+  async fileKey(): Promise<string> {
+    return fileKeyOf(await this.#fh.stat({ bigint: true }));
+  }
+
   section(name: string): ElfSection | undefined {
     return this.sections.find((s) => s.name === name);
   }
@@ -343,6 +349,11 @@ export class ElfFile {
 
 function align4(n: number): number {
   return (n + 3) & ~3;
+}
+
+/** "dev:inode:mtimeNs": one version of one file, whatever path reaches it. */
+export function fileKeyOf(st: BigIntStats): string {
+  return `${st.dev}:${st.ino}:${st.mtimeNs}`;
 }
 
 /** The NUL-terminated string at `off`. */

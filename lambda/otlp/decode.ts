@@ -25,13 +25,12 @@ const MAX_DEPTH = 64;
 /** Decodes an OTLP request message; throws ApiError 400 naming what is wrong. */
 export function decodeOtlp(type: protobuf.Type, body: Uint8Array, encoding: OtlpEncoding): Record<string, unknown> {
   if (encoding === 'protobuf') {
-    let message: protobuf.Message;
     try {
-      message = type.decode(body);
+      return type.toObject(type.decode(body), TO_OBJECT);
     } catch (err) {
+      // Includes RangeError from absurdly deep nesting: the wire format allows any depth.
       throw new ApiError(400, 'invalid_protobuf', `body is not a valid protobuf ${type.name}: ${(err as Error).message}`);
     }
-    return type.toObject(message, TO_OBJECT);
   }
   let text: string;
   try {
@@ -46,7 +45,12 @@ export function decodeOtlp(type: protobuf.Type, body: Uint8Array, encoding: Otlp
     throw new ApiError(400, 'invalid_json', `body is not valid JSON: ${(err as Error).message}`);
   }
   const prepared = prepareMessage(type, parsed, '', 0);
-  return type.toObject(type.fromObject(prepared), TO_OBJECT);
+  try {
+    return type.toObject(type.fromObject(prepared), TO_OBJECT);
+  } catch (err) {
+    // prepareMessage checked every value against the schema, so this is a case it missed.
+    throw new ApiError(400, 'invalid_otlp', `body does not convert to ${type.name}: ${(err as Error).message}`);
+  }
 }
 
 /**

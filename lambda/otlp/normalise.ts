@@ -5,6 +5,7 @@
 // (`resourceMetrics[0].scopeMetrics[1].metrics[3].exponentialHistogram.dataPoints[0]: …`); the
 // others are kept. The caller answers a partial success, or 400 when nothing was acceptable.
 
+import { MAX_SCALE, MIN_SCALE } from '../../common/exphist.ts';
 import type {
   AttributeValue,
   Attributes,
@@ -58,9 +59,6 @@ interface DataContainer { dataPoints: DataPoint[]; aggregationTemporality?: stri
 const DATA_FIELDS = ['gauge', 'sum', 'histogram', 'exponentialHistogram', 'summary'] as const;
 const NO_RECORDED_VALUE = 1;
 const MAX_TIME_NS = (1n << 63n) - 1n;
-// OTLP's valid exponential scales; beyond them bucket bounds are not representable as doubles.
-const MIN_SCALE = -10;
-const MAX_SCALE = 20;
 
 class PointError extends Error {}
 
@@ -68,7 +66,16 @@ export function normaliseMetricsRequest(request: Obj): NormalisedMetrics {
   const out: NormalisedMetrics = { points: [], rejections: [], total: 0, skipped: 0 };
   const resourceMetrics = (request.resourceMetrics ?? []) as Obj[];
   resourceMetrics.forEach((rm, ri) => {
-    const resource = attributes(((rm.resource as Obj | undefined)?.attributes ?? []) as KeyValue[]);
+    let resource: Attributes;
+    try {
+      resource = attributes(((rm.resource as Obj | undefined)?.attributes ?? []) as KeyValue[]);
+    } catch (err) {
+      if (!(err instanceof PointError)) throw err;
+      const points = countPoints(rm);
+      out.total += points;
+      out.rejections.push({ path: `resourceMetrics[${ri}].resource`, reason: err.message, points });
+      return;
+    }
     ((rm.scopeMetrics ?? []) as Obj[]).forEach((sm, si) => {
       ((sm.metrics ?? []) as Obj[]).forEach((metric, mi) => {
         normaliseMetric(metric, resource, `resourceMetrics[${ri}].scopeMetrics[${si}].metrics[${mi}]`, out);
@@ -76,6 +83,17 @@ export function normaliseMetricsRequest(request: Obj): NormalisedMetrics {
     });
   });
   return out;
+}
+
+function countPoints(rm: Obj): number {
+  let n = 0;
+  for (const sm of (rm.scopeMetrics ?? []) as Obj[]) {
+    for (const metric of (sm.metrics ?? []) as Obj[]) {
+      const field = DATA_FIELDS.find((f) => metric[f] !== undefined);
+      if (field) n += (metric[field] as DataContainer).dataPoints.length;
+    }
+  }
+  return n;
 }
 
 function normaliseMetric(metric: Obj, resource: Attributes, path: string, out: NormalisedMetrics): void {
@@ -227,13 +245,17 @@ function exponentialHistogram(dp: DataPoint, temporality: Temporality): Exponent
   return { kind: 'exponential_histogram', temporality, count: total, ...stats(dp), scale, zeroCount, offset, counts: positive };
 }
 
-function attributes(kvs: KeyValue[]): Attributes {
+/** Attribute values nest (arrays, key-value lists); deeper than this is refused rather than recursed into. */
+const MAX_ATTRIBUTE_DEPTH = 32;
+
+function attributes(kvs: KeyValue[], depth = 0): Attributes {
   const out: Attributes = {};
-  for (const kv of kvs) out[kv.key ?? ''] = anyValue(kv.value);
+  for (const kv of kvs) out[kv.key ?? ''] = anyValue(kv.value, depth + 1);
   return out;
 }
 
-function anyValue(v: AnyValue | undefined): AttributeValue {
+function anyValue(v: AnyValue | undefined, depth: number): AttributeValue {
+  if (depth > MAX_ATTRIBUTE_DEPTH) throw new PointError(`attribute values are nested more than ${MAX_ATTRIBUTE_DEPTH} levels deep`);
   if (!v) return null;
   if (v.stringValue !== undefined) return v.stringValue;
   if (v.boolValue !== undefined) return v.boolValue;
@@ -242,8 +264,8 @@ function anyValue(v: AnyValue | undefined): AttributeValue {
     return Number.isSafeInteger(n) ? n : v.intValue;
   }
   if (v.doubleValue !== undefined) return Number.isFinite(v.doubleValue) ? v.doubleValue : String(v.doubleValue);
-  if (v.arrayValue !== undefined) return v.arrayValue.values.map(anyValue);
-  if (v.kvlistValue !== undefined) return attributes(v.kvlistValue.values);
+  if (v.arrayValue !== undefined) return v.arrayValue.values.map((e) => anyValue(e, depth + 1));
+  if (v.kvlistValue !== undefined) return attributes(v.kvlistValue.values, depth + 1);
   if (v.bytesValue !== undefined) return v.bytesValue;
   return null;
 }

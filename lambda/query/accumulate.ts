@@ -41,6 +41,7 @@ export class Accumulator {
   private max: number | undefined;
   private good = 0;
   private effectiveThreshold: number | undefined;
+  private readonly resolved = new Map<number, number>();
 
   /** `latencyThreshold` (seconds): also count histogram values at or below it (latency SLIs). */
   constructor(private readonly latencyThreshold?: number) {}
@@ -63,7 +64,7 @@ export class Accumulator {
         max = p.max ?? quantile(h, 1);
         if (this.latencyThreshold !== undefined && p.count > 0) {
           this.good += countAtMost(h, this.latencyThreshold);
-          this.lowerEffective(thresholdResolution(this.latencyThreshold, p.scale).below);
+          this.lowerEffective(this.resolutionAt(p.scale));
         }
         break;
       }
@@ -117,6 +118,16 @@ export class Accumulator {
       default:
         return this.quantile(QUANTILES[agg]!);
     }
+  }
+
+  /** thresholdResolution is exact (BigInt comparisons): worth computing once per scale. */
+  private resolutionAt(scale: number): number {
+    let below = this.resolved.get(scale);
+    if (below === undefined) {
+      below = thresholdResolution(this.latencyThreshold!, scale).below;
+      this.resolved.set(scale, below);
+    }
+    return below;
   }
 
   private takeMax(v: number): void {

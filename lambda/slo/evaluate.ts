@@ -55,30 +55,35 @@ export async function evaluateSlos(store: MetricStore, opts: EvaluateOptions): P
 }
 
 export async function evaluateDefinitions(store: MetricStore, opts: EvaluateOptions, slos: readonly SloDefinition[]): Promise<SloStatus[]> {
-  // One fetch per (metric, window, threshold) serves every service's SLO of that shape.
-  const shapes = new Map<string, SloDefinition[]>();
+  // One fetch per (metric, window) serves every SLO over it, whatever the service or threshold.
+  const byData = new Map<string, SloDefinition[]>();
   for (const slo of slos) {
-    const key = JSON.stringify([slo.metric, slo.windowMs, slo.thresholdSeconds ?? null]);
-    shapes.set(key, [...(shapes.get(key) ?? []), slo]);
+    const key = JSON.stringify([slo.metric, slo.windowMs]);
+    byData.set(key, [...(byData.get(key) ?? []), slo]);
   }
   const statuses = new Map<string, SloStatus>();
-  for (const group of shapes.values()) {
-    const { metric, windowMs, thresholdSeconds } = group[0];
+  for (const group of byData.values()) {
+    const { metric, windowMs } = group[0];
     const fromNs = msToNs(opts.nowMs - windowMs);
     const fetched = await store.fetchPoints({ tenant: opts.tenant, metric, fromNs, toNs: msToNs(opts.nowMs) });
-    const wanted = new Set(group.map((s) => s.service));
-    const perService = new Map<string, Accumulator>();
+    const accumulators = new Map<string, Accumulator>();
+    const perService = new Map<string, Accumulator[]>();
+    for (const slo of group) {
+      const key = JSON.stringify([slo.service, slo.thresholdSeconds ?? null]);
+      let acc = accumulators.get(key);
+      if (!acc) {
+        acc = new Accumulator(slo.thresholdSeconds);
+        accumulators.set(key, acc);
+        perService.set(slo.service, [...(perService.get(slo.service) ?? []), acc]);
+      }
+    }
     for (const p of toDeltas(fetched, fromNs)) {
       const service = serviceOf(p.series);
-      if (service === undefined || !wanted.has(service)) continue;
-      let acc = perService.get(service);
-      if (!acc) {
-        acc = new Accumulator(thresholdSeconds);
-        perService.set(service, acc);
-      }
-      acc.add(p);
+      for (const acc of (service !== undefined && perService.get(service)) || []) acc.add(p);
     }
-    for (const slo of group) statuses.set(slo.id, status(slo, perService.get(slo.service) ?? new Accumulator(thresholdSeconds)));
+    for (const slo of group) {
+      statuses.set(slo.id, status(slo, accumulators.get(JSON.stringify([slo.service, slo.thresholdSeconds ?? null]))!));
+    }
   }
   return slos.map((s) => statuses.get(s.id)!);
 }

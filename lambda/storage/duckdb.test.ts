@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { DuckDbStore, DUCKDB_FILE_NAME } from './duckdb.ts';
 import type { MetricPoint, SeriesRef } from './types.ts';
 
@@ -104,6 +106,27 @@ test('data survives closing and reopening the file', withDir(async (dir) => {
     assert.deepEqual(await second.write('t', [p]), { inserted: 0, duplicates: 1 });
   } finally {
     await second.close();
+  }
+}));
+
+test('a resolved write survives the process being killed right after it', withDir(async (dir) => {
+  const path = join(dir, DUCKDB_FILE_NAME);
+  // A child process writes one point and SIGKILLs itself the moment write() resolves: no close,
+  // no checkpoint. What it wrote must be in the write-ahead log DuckDB synced at COMMIT.
+  const store = fileURLToPath(new URL('./duckdb.ts', import.meta.url));
+  const script = `
+    const { DuckDbStore } = await import(${JSON.stringify(store)});
+    const s = await DuckDbStore.open({ path: ${JSON.stringify(path)} });
+    await s.write('t', [{ series: { metric: 'm', unit: '', resource: {}, attributes: {} }, startNs: 1n, endNs: 2n, kind: 'gauge', value: 42 }]);
+    process.kill(process.pid, 'SIGKILL');`;
+  const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal(child.signal, 'SIGKILL', child.stderr);
+  const reopened = await DuckDbStore.open({ path });
+  try {
+    const [p] = await reopened.fetchPoints({ tenant: 't', metric: 'm', fromNs: 0n, toNs: 3n });
+    assert.equal(p?.kind === 'gauge' && p.value, 42);
+  } finally {
+    await reopened.close();
   }
 }));
 
