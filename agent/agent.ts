@@ -102,21 +102,16 @@ export class Agent {
   private async onStarted(proc: DiscoveredProcess): Promise<void> {
     const info = await inspectGoBinary(proc.exePath);
     if ('reason' in info) {
-      const key = `${proc.exePath}: ${info.reason}`;
-      if (!this.skipped.has(key)) {
-        this.skipped.add(key);
-        this.log(`not instrumenting pid ${proc.pid} (${proc.serviceName}): ${info.reason}`);
-      }
+      this.logOnce(`${proc.exePath}: ${info.reason}`, `not instrumenting pid ${proc.pid} (${proc.serviceName}): ${info.reason}`);
       return;
     }
-    const target: HttpProbeTarget = {
-      pid: proc.pid,
-      binaryPath: proc.exePath,
-      binaryKey: info.fileKey,
-      serveHttp: info.probes.serveHttp,
-      finishRequest: info.probes.finishRequest,
-      offsets: info.httpOffsets,
-    };
+    const probes = info.probeSets.httpServer;
+    if (!probes) {
+      const why = info.skipped.find((s) => s.probeSet === 'httpServer')?.reason ?? 'no net/http server in the binary';
+      this.logOnce(`${proc.exePath}: ${why}`, `not instrumenting pid ${proc.pid} (${proc.serviceName}): ${why}`);
+      return;
+    }
+    const target: HttpProbeTarget = { pid: proc.pid, binaryPath: proc.exePath, binaryKey: info.fileKey, probes };
     try {
       this.http.attach(target);
     } catch (err) {
@@ -134,6 +129,13 @@ export class Agent {
     if (proc.containerId) resource[ATTR.containerId] = proc.containerId;
     this.watched.set(proc.pid, { proc, resource });
     this.log(`instrumenting pid ${proc.pid} (${proc.serviceName}, ${info.goVersion})`);
+  }
+
+  /** One line per distinct reason: a crash-looping service must not flood the log. */
+  private logOnce(key: string, line: string): void {
+    if (this.skipped.has(key)) return;
+    this.skipped.add(key);
+    this.log(line);
   }
 
   private onExited(proc: DiscoveredProcess): void {

@@ -164,7 +164,7 @@ test('the container id comes from a 64-hex cgroup path (a real cgroup, named as 
   const bin = await buildGoFixture('httpserver');
   const id = Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 37 + 11) & 0xff)).toString('hex');
   const cg = path.join(await cgroup2Mount(), `docker-${id}.scope`);
-  await mkdir(cg);
+  await mkdir(cg, { recursive: true }); // tolerates a leftover from an interrupted run
   const child = await startProcess(bin, fixtureArgs);
   try {
     await writeFile(path.join(cg, 'cgroup.procs'), String(child.pid));

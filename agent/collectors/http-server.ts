@@ -5,6 +5,7 @@ import { BpfObject, type BpfLink, type BpfMap } from '../bpf.ts';
 import { histogramFromBuckets, type ExpHistogram } from '../../common/exphist.ts';
 import { ATTR } from '../../common/catalogue.ts';
 import { RouteLimiter } from './route.ts';
+import type { EntryProbe, ResolvedProbeSets } from '../goinspect/index.ts';
 
 // Mirrors bpf/http_server.h.
 const METHOD_MAX = 8;
@@ -16,19 +17,7 @@ const MAX_SLOTS = 256;
 /** Long enough for every program that read the old generation to have finished. */
 const GENERATION_GRACE_MS = 20;
 
-export interface GoEntryProbe {
-  fileOffset: number;
-  /** The probe sits on the prologue's stack-check `jbe` (restarts are skipped in BPF). */
-  atJbe: boolean;
-}
-
-export interface HttpServerOffsets {
-  requestMethod: number;
-  requestUrl: number;
-  urlPath: number;
-  responseReq: number;
-  responseStatus: number;
-}
+type HttpServerProbes = NonNullable<ResolvedProbeSets['httpServer']>;
 
 export interface HttpProbeTarget {
   pid: number;
@@ -36,9 +25,7 @@ export interface HttpProbeTarget {
   binaryPath: string;
   /** Identity of the executable file; processes of one binary share an offsets slot. */
   binaryKey: string;
-  serveHttp: GoEntryProbe;
-  finishRequest: GoEntryProbe;
-  offsets: HttpServerOffsets;
+  probes: HttpServerProbes;
 }
 
 export interface HttpServerPoint {
@@ -73,7 +60,7 @@ export class HttpServerCollector {
   private generation = 0;
   private readonly dropped = new Map<string, number>();
 
-  constructor(private readonly opts: HttpServerCollectorOptions) {
+  constructor(opts: HttpServerCollectorOptions) {
     this.scale = opts.scale ?? 5;
     this.routes = new RouteLimiter(opts.maxRoutesPerService ?? 100);
     this.obj = BpfObject.open(opts.objectPath);
@@ -88,17 +75,19 @@ export class HttpServerCollector {
   attach(t: HttpProbeTarget): void {
     if (this.links.has(t.pid)) return;
     const slot = this.slotFor(t);
-    const cookie = (probe: GoEntryProbe) => BigInt(slot) | (probe.atJbe ? COOKIE_AT_JBE : 0n);
+    // The cookie selects the binary's offsets and says whether restarts must be skipped.
+    const cookie = (probe: EntryProbe) => BigInt(slot) | (probe.kind === 'stack-check-jbe' ? COOKIE_AT_JBE : 0n);
+    const { serveHttp, finishRequest } = t.probes.points;
     const links: BpfLink[] = [];
     try {
       links.push(
         this.obj.program('go_http_serve_start').attachUprobe({
-          binaryPath: t.binaryPath, fileOffset: t.serveHttp.fileOffset, pid: t.pid, cookie: cookie(t.serveHttp),
+          binaryPath: t.binaryPath, fileOffset: serveHttp.fileOffset, pid: t.pid, cookie: cookie(serveHttp),
         }),
       );
       links.push(
         this.obj.program('go_http_finish_request').attachUprobe({
-          binaryPath: t.binaryPath, fileOffset: t.finishRequest.fileOffset, pid: t.pid, cookie: cookie(t.finishRequest),
+          binaryPath: t.binaryPath, fileOffset: finishRequest.fileOffset, pid: t.pid, cookie: cookie(finishRequest),
         }),
       );
     } catch (err) {
@@ -187,7 +176,7 @@ export class HttpServerCollector {
     slot = this.slots.size;
     if (slot >= MAX_SLOTS) throw new Error(`more than ${MAX_SLOTS} distinct Go binaries; ${t.binaryPath} not attached`);
     const v = Buffer.alloc(24);
-    const o = t.offsets;
+    const o = t.probes.offsets;
     [o.requestMethod, o.requestUrl, o.urlPath, o.responseReq, o.responseStatus, 1].forEach((x, i) => v.writeUInt32LE(x, i * 4));
     const k = Buffer.alloc(4);
     k.writeUInt32LE(slot);

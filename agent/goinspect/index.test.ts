@@ -51,6 +51,14 @@ test('stripped fixture: same Go version, probes from .gopclntab, identical offse
   assert.equal(http.points.finishRequest.kind, 'stack-check-jbe');
 });
 
+test('PIE: a stripped PIE (.data.rel.ro.gopclntab) resolves to the same probes as its unstripped build', async () => {
+  const full = instrumentable(await inspectGoBinary(await buildGoFixture('httpserver', { pie: true })));
+  const stripped = instrumentable(await inspectGoBinary(await buildGoFixture('httpserver', { pie: true, stripped: true })));
+  assert.deepEqual(stripped.probeSets.httpServer!.points, full.probeSets.httpServer!.points);
+  assert.deepEqual(stripped.probeSets.httpServer!.offsets, full.probeSets.httpServer!.offsets);
+  assert.equal(full.probeSets.httpServer!.points.serveHttp.kind, 'stack-check-jbe');
+});
+
 test('a GNU build-id, when the linker wrote one, is the build id', async () => {
   const bin = await buildGoSource('package main\n\nimport "net/http"\n\nfunc main() { http.ListenAndServe("127.0.0.1:0", nil) }\n');
   const withGnu = await buildGoSource('package main\n\nimport "net/http"\n\nfunc main() { http.ListenAndServe("127.0.0.1:0", nil) }\n', {

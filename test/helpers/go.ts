@@ -21,6 +21,8 @@ export interface GoBuildOptions {
   stripped?: boolean;
   /** Cross-compile (CGO is off, so any GOARCH builds here). Default: the host's. */
   goarch?: 'amd64' | 'arm64';
+  /** `-buildmode=pie` (an ET_DYN executable; Go puts .gopclntab in .data.rel.ro). */
+  pie?: boolean;
   /** Extra linker flags (for buildGoSource; fixtures are built as the setup script builds them). */
   ldflags?: string;
 }
@@ -28,7 +30,7 @@ export interface GoBuildOptions {
 const GO_ENV = { GO111MODULE: 'off', GOPATH: '/usr/share/gocode', GOFLAGS: '', CGO_ENABLED: '0' };
 
 function suffix(opts: GoBuildOptions): string {
-  return `${opts.stripped ? '-stripped' : ''}${opts.goarch && opts.goarch !== hostGoarch() ? `-${opts.goarch}` : ''}`;
+  return `${opts.pie ? '-pie' : ''}${opts.stripped ? '-stripped' : ''}${opts.goarch && opts.goarch !== hostGoarch() ? `-${opts.goarch}` : ''}`;
 }
 
 function hostGoarch(): string {
@@ -39,7 +41,7 @@ function hostGoarch(): string {
 async function goBuild(srcDir: string, out: string, opts: GoBuildOptions): Promise<void> {
   const tmp = `${out}.tmp-${process.pid}-${Date.now()}`;
   const ldflags = [opts.stripped ? '-s -w' : '', opts.ldflags ?? ''].filter(Boolean).join(' ');
-  const args = ['build', '-o', tmp, ...(ldflags ? [`-ldflags=${ldflags}`] : []), '.'];
+  const args = ['build', '-o', tmp, ...(opts.pie ? ['-buildmode=pie'] : []), ...(ldflags ? [`-ldflags=${ldflags}`] : []), '.'];
   const env = { ...process.env, ...GO_ENV, GOCACHE: process.env.GOCACHE ?? path.join(os.homedir(), '.cache/go-build') };
   if (opts.goarch) Object.assign(env, { GOARCH: opts.goarch });
   try {
@@ -60,7 +62,7 @@ async function newestGoSource(dir: string): Promise<number> {
 }
 
 /**
- * The path of test/fixtures/go/bin/<name>[-stripped][-<goarch>], built from
+ * The path of test/fixtures/go/bin/<name>[-pie][-stripped][-<goarch>], built from
  * test/fixtures/go/<name>/ when missing or older than its sources.
  */
 export async function buildGoFixture(name: string, opts: Omit<GoBuildOptions, 'ldflags'> = {}): Promise<string> {
