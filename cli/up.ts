@@ -65,8 +65,10 @@ export async function runUp(argv: string[]): Promise<number> {
     await agent.start();
     if (values.demo) demo = await startDemo({ log });
     log(`watching Go processes; a table every ${intervalMs / 1000}s. Ctrl-C stops and flushes.`);
+    const startedMs = Date.now();
     table = setInterval(() => {
-      serviceTable(gateway.store, { tenant: LOCAL_TENANT, nowMs: Date.now() })
+      // A one-minute window keeps the table live; the rate counts only time the stack ran.
+      serviceTable(gateway.store, { tenant: LOCAL_TENANT, nowMs: Date.now(), windowMs: 60_000, sinceMs: startedMs })
         .then((rows) => log(renderTable(rows)))
         .catch((err) => log(`table: ${(err as Error).message}`));
     }, intervalMs);

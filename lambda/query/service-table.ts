@@ -19,8 +19,19 @@ export interface ServiceRow {
   worstSlo: string | null;
 }
 
-export async function serviceTable(store: MetricStore, opts: { tenant: string; nowMs: number }): Promise<ServiceRow[]> {
-  const [services, slos] = await Promise.all([listServices(store, opts), evaluateSlos(store, opts)]);
+export interface ServiceTableOptions {
+  tenant: string;
+  nowMs: number;
+  /** Window of the rate, error share and p99 (default: the /v1/services window). */
+  windowMs?: number;
+  /** When data started to flow (e.g. the stack's start): a rate must not be diluted by time before it. */
+  sinceMs?: number;
+}
+
+export async function serviceTable(store: MetricStore, opts: ServiceTableOptions): Promise<ServiceRow[]> {
+  const windowMs = opts.windowMs ?? SERVICES_WINDOW_MS;
+  const coveredMs = Math.max(1, Math.min(windowMs, opts.nowMs - (opts.sinceMs ?? -Infinity)));
+  const [services, slos] = await Promise.all([listServices(store, { ...opts, windowMs }), evaluateSlos(store, opts)]);
   return services.map((s) => {
     let worst: { id: string; budget: number } | undefined;
     for (const slo of slos) {
@@ -30,7 +41,7 @@ export async function serviceTable(store: MetricStore, opts: { tenant: string; n
     return {
       service: s.name,
       hosts: s.hosts,
-      requestsPerSecond: s.requests / (SERVICES_WINDOW_MS / 1000),
+      requestsPerSecond: s.requests / (coveredMs / 1000),
       errorRatio: s.requests > 0 ? s.errors / s.requests : null,
       p99: s.p99,
       budgetRemaining: worst?.budget ?? null,
