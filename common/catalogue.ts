@@ -37,11 +37,14 @@ export const AGENT_METRIC = {
   droppedBytes: 'burnwatch.agent.spool.dropped_bytes',
   spoolBatches: 'burnwatch.agent.spool.batches',
   spoolBytes: 'burnwatch.agent.spool.bytes',
+  probeDrops: 'burnwatch.agent.probe.drops',
 } as const;
 
 export const AGENT_ATTR = {
   /** Why spooled data was lost: 'size' or 'age' (a spool bound), or 'corrupt' (unreadable on disk). */
   dropReason: 'burnwatch.drop.reason',
+  /** Which collector (signal) a probe-side drop happened in, e.g. 'http-server'. */
+  collector: 'burnwatch.collector',
 } as const;
 
 export const METRICS: Readonly<Record<string, MetricDescriptor>> = {
@@ -102,6 +105,14 @@ export const METRICS: Readonly<Record<string, MetricDescriptor>> = {
     kind: 'gauge',
     description: 'Compressed bytes waiting in the spool.',
     attributes: [],
+  },
+  [AGENT_METRIC.probeDrops]: {
+    name: AGENT_METRIC.probeDrops,
+    unit: '{event}',
+    kind: 'counter',
+    description:
+      'Events a collector could not record in full: a bounded kernel map was full, user memory was unreadable, or a route went over the per-service cap (counted under its overflow route).',
+    attributes: [AGENT_ATTR.collector, AGENT_ATTR.dropReason],
   },
 };
 

@@ -3,7 +3,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BpfObject, type BpfLink, type BpfMap } from '../bpf.ts';
 import { histogramFromBuckets, type ExpHistogram } from '../../common/exphist.ts';
-import { ATTR } from '../../common/catalogue.ts';
+import { ATTR, METRICS, HTTP_SERVER_DURATION } from '../../common/catalogue.ts';
+import { exponentialHistogramMetric, type ExpHistogramPoint } from '../export/otlp.ts';
+import type { DiscoveredProcess } from '../discovery.ts';
+import type { GoBinaryInfo } from '../goinspect/index.ts';
+import type { Collector, CollectWindow, CollectedMetrics } from './types.ts';
 import { RouteLimiter } from './route.ts';
 import type { EntryProbe, ResolvedProbeSets } from '../goinspect/index.ts';
 
@@ -51,7 +55,8 @@ interface SeriesAccumulator {
   maxNs?: bigint;
 }
 
-export class HttpServerCollector {
+export class HttpServerCollector implements Collector {
+  readonly name = 'http-server';
   private readonly obj: BpfObject;
   private readonly links = new Map<number, BpfLink[]>();
   private readonly slots = new Map<string, number>();
@@ -70,6 +75,29 @@ export class HttpServerCollector {
 
   isAttached(pid: number): boolean {
     return this.links.has(pid);
+  }
+
+  attachGo(proc: DiscoveredProcess, info: GoBinaryInfo): void {
+    const probes = info.probeSets.httpServer;
+    if (!probes) {
+      const why = info.skipped.find((s) => s.probeSet === 'httpServer')?.reason ?? 'no net/http server in the binary';
+      throw new Error(why);
+    }
+    this.attach({ pid: proc.pid, binaryPath: proc.exePath, binaryKey: info.fileKey, probes });
+  }
+
+  processExited(pid: number): void {
+    this.detach(pid);
+  }
+
+  async collect(window: CollectWindow): Promise<CollectedMetrics[]> {
+    const byPid = new Map<number, ExpHistogramPoint[]>();
+    for (const p of await this.drainPoints(window.serviceOf)) {
+      let list = byPid.get(p.pid);
+      if (!list) byPid.set(p.pid, (list = []));
+      list.push({ attributes: p.attributes, startTimeNs: window.startNs, endTimeNs: window.endNs, histogram: p.histogram });
+    }
+    return [...byPid].map(([pid, points]) => ({ pid, metrics: [exponentialHistogramMetric(METRICS[HTTP_SERVER_DURATION], points)] }));
   }
 
   attach(t: HttpProbeTarget): void {
@@ -102,18 +130,23 @@ export class HttpServerCollector {
     this.links.delete(pid);
   }
 
-  /** Drops seen since the last call, by reason (maps full, unreadable memory, ...). */
+  /** Drops seen since the last call, by reason (maps full, unreadable memory, routes over the cap). */
   takeDrops(): Map<string, number> {
     const out = new Map(this.dropped);
+    if (this.routes.overflowed > this.reportedOverflow) {
+      out.set('route_overflow', this.routes.overflowed - this.reportedOverflow);
+      this.reportedOverflow = this.routes.overflowed;
+    }
     this.dropped.clear();
     return out;
   }
+  private reportedOverflow = 0;
 
   /**
    * Everything recorded since the previous collect, exactly once: the probes are
    * switched to the other generation of maps, and the idle one is drained.
    */
-  async collect(pidToService: (pid: number) => string | undefined): Promise<HttpServerPoint[]> {
+  async drainPoints(pidToService: (pid: number) => string | undefined): Promise<HttpServerPoint[]> {
     const idle = this.generation;
     this.generation ^= 1;
     const key0 = Buffer.alloc(4);

@@ -5,6 +5,7 @@
 // Counters are deltas between collect() calls (the project's temporality everywhere): each call
 // reports what changed since the previous one, over [previous end, this end].
 
+import { epochNowNs } from '../clock.ts';
 import os from 'node:os';
 import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { AGENT_ATTR, AGENT_METRIC, ATTR, METRICS } from '../../common/catalogue.ts';
@@ -45,9 +46,11 @@ const REASONS: readonly DropReason[] = ['size', 'age', 'corrupt'];
 export class AgentSelfMetrics {
   private readonly sources: SelfMetricsSources;
   private readonly resource: PointAttributes;
-  private readonly clock = monotonicEpochNs();
+  private readonly clock = epochNowNs;
   private previous: Totals = ZERO;
   private lastEndNs: bigint;
+  /** Probe-side drops reported by collectors since the previous collect, by collector and reason. */
+  private probeDrops = new Map<string, { collector: string; reason: string; n: number }>();
 
   /** Counts from here on: the first collect() reports everything the sources counted so far. */
   constructor(sources: SelfMetricsSources, options: SelfMetricsOptions = {}) {
@@ -87,10 +90,27 @@ export class AgentSelfMetrics {
       byReason(AGENT_METRIC.droppedBytes, 'droppedBytes'),
       single(AGENT_METRIC.spoolBatches, spool.batches),
       single(AGENT_METRIC.spoolBytes, spool.bytes),
+      numberMetric(
+        METRICS[AGENT_METRIC.probeDrops],
+        [...this.probeDrops.values()].map((d) => ({
+          ...span,
+          attributes: { [AGENT_ATTR.collector]: d.collector, [AGENT_ATTR.dropReason]: d.reason },
+          value: d.n,
+        })),
+      ),
     ]);
+    this.probeDrops.clear();
     this.previous = now;
     this.lastEndNs = endNs;
     return rm;
+  }
+
+  /** A collector lost `n` events for `reason` (kernel map full, unreadable memory, …). */
+  countProbeDrop(collector: string, reason: string, n: number): void {
+    const key = `${collector}\0${reason}`;
+    const e = this.probeDrops.get(key) ?? { collector, reason, n: 0 };
+    e.n += n;
+    this.probeDrops.set(key, e);
   }
 
   private totals(): Totals {
@@ -106,8 +126,4 @@ export class AgentSelfMetrics {
   }
 }
 
-/** Wall-clock nanoseconds that advance with the monotonic clock, so they never step back. */
-function monotonicEpochNs(): () => bigint {
-  const origin = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
-  return () => origin + process.hrtime.bigint();
-}
+

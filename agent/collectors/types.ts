@@ -1,0 +1,33 @@
+// What a collector is to the agent. Each signal (HTTP server, gRPC, SQL, TCP, scheduler,
+// …) is one collector; the agent owns discovery, resources, the interval and export, and
+// knows no collector by name beyond the list it is given.
+import type { MetricData } from '@opentelemetry/sdk-metrics';
+import type { DiscoveredProcess } from '../discovery.ts';
+import type { GoBinaryInfo } from '../goinspect/index.ts';
+
+export interface CollectWindow {
+  /** Unix ns; the start of this interval is exactly the end of the previous one. */
+  startNs: bigint;
+  endNs: bigint;
+  /** Service name of a watched (or just exited) process. */
+  serviceOf(pid: number): string | undefined;
+}
+
+/** Metrics of one process (`pid`), or of the host when `pid` is undefined. */
+export interface CollectedMetrics {
+  pid?: number;
+  metrics: MetricData[];
+}
+
+export interface Collector {
+  readonly name: string;
+  /** A Go process appeared and was inspected; attach what applies. Throwing skips only this collector for it. */
+  attachGo?(proc: DiscoveredProcess, info: GoBinaryInfo): void;
+  /** The process is gone: detach and forget its per-process state (its last data is still collected). */
+  processExited?(pid: number): void;
+  /** Everything recorded since the previous call, exactly once. */
+  collect(window: CollectWindow): Promise<CollectedMetrics[]>;
+  /** Counts of data the collector had to drop since the previous call, by reason. */
+  takeDrops?(): Map<string, number>;
+  close(): void;
+}
