@@ -82,7 +82,7 @@ export async function run(): Promise<string[]> {
       const perRequestUs = (1 / mean(on) - 1 / mean(off)) * 1e6;
       results.push(
         `${route.name.padEnd(24)} with/without agent = ${ratio.toFixed(3)}  ` +
-          `(${mean(on).toFixed(0)} vs ${mean(off).toFixed(0)} req/s, +${perRequestUs.toFixed(1)} µs a request on one core); ` +
+          `(${mean(on).toFixed(0)} vs ${mean(off).toFixed(0)} req/s, ${perRequestUs >= 0 ? '+' : '−'}${Math.abs(perRequestUs).toFixed(1)} µs a request on one core); ` +
           `agent CPU = ${(mean(agentShare) * 100).toFixed(1)}% of one core`,
       );
       console.log(results[results.length - 1]);

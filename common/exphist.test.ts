@@ -336,3 +336,15 @@ test('countAtMost counts whole buckets below the threshold, exactly at boundarie
   assert.throws(() => countAtMost(edge, NaN), /threshold must be a number/);
   assert.throws(() => thresholdResolution(0), /threshold must be a positive finite number of seconds/);
 });
+
+test('merging keeps min/max only when every histogram with values had them', () => {
+  const withMax = { scale: 0, zeroCount: 0, offset: 0, counts: [1], count: 1, sum: 1.5, min: 1.5, max: 1.5 };
+  const withoutMax = { scale: 0, zeroCount: 0, offset: 3, counts: [1], count: 1, sum: 12 };
+  const empty = { scale: 0, zeroCount: 0, offset: 0, counts: [], count: 0, sum: 0 };
+  const merged = mergeHistograms([withMax, withoutMax])!;
+  assert.equal(merged.max, undefined, 'an unknown max must not clamp quantiles to the other input max');
+  assert.equal(quantile(merged, 1), 16);
+  const both = mergeHistograms([withMax, empty])!;
+  assert.equal(both.max, 1.5, 'an empty histogram does not make the bound unknown');
+  assert.equal(both.min, 1.5);
+});

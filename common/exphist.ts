@@ -400,13 +400,12 @@ export function mergeHistograms(hs: readonly ExpHistogram[]): ExpHistogram | und
   const offset = nonEmpty.length ? Math.min(...nonEmpty.map((h) => h.offset)) : 0;
   const end = nonEmpty.length ? Math.max(...nonEmpty.map((h) => h.offset + h.counts.length)) : 0;
   const counts = new Array<number>(end - offset).fill(0);
-  let min: number | undefined;
-  let max: number | undefined;
-  for (const h of scaled) {
-    h.counts.forEach((c, i) => (counts[h.offset - offset + i] += c));
-    if (h.min !== undefined) min = min === undefined ? h.min : Math.min(min, h.min);
-    if (h.max !== undefined) max = max === undefined ? h.max : Math.max(max, h.max);
-  }
+  for (const h of scaled) h.counts.forEach((c, i) => (counts[h.offset - offset + i] += c));
+  // A bound is known only when every histogram holding values knew its own: taking the
+  // max of those that did would clamp quantiles below values the others recorded.
+  const holding = scaled.filter((h) => h.count > 0);
+  const min = holding.every((h) => h.min !== undefined) && holding.length ? Math.min(...holding.map((h) => h.min!)) : undefined;
+  const max = holding.every((h) => h.max !== undefined) && holding.length ? Math.max(...holding.map((h) => h.max!)) : undefined;
   return {
     scale,
     zeroCount: scaled.reduce((a, h) => a + h.zeroCount, 0),
