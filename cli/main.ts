@@ -39,7 +39,14 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`burnwatch ${command}: ${err.message}\nRun 'burnwatch ${command} --help' for usage.`);
       return 2;
     }
-    console.error(`burnwatch ${command}: ${(err as Error).stack ?? err}`);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') {
+      console.error(`burnwatch ${command}: ${(err as Error).message} — another process has that port; choose one with --port`);
+    } else if (code === 'EACCES' || code === 'EPERM') {
+      console.error(`burnwatch ${command}: ${(err as Error).message} — eBPF and /proc need root: run as root`);
+    } else {
+      console.error(`burnwatch ${command}: ${(err as Error).stack ?? err}`);
+    }
     return 1;
   }
 }
