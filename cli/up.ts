@@ -52,16 +52,17 @@ export async function runUp(argv: string[]): Promise<number> {
   const gateway = await startGateway({ port, host: values.host ?? '127.0.0.1', dataDir, apiKeys: { [key.key]: LOCAL_TENANT } });
   log(`gateway and query API on ${gateway.url} (data in ${dataDir})`);
 
-  const agent = new Agent({
-    endpoint: gateway.url,
-    apiKey: key.key,
-    intervalMs,
-    spoolDir: path.join(dataDir, 'spool'),
-    log: (l) => log(`agent: ${l}`),
-  });
+  let agent: Agent | undefined;
   let demo: Demo | undefined;
   let table: NodeJS.Timeout | undefined;
   try {
+    agent = new Agent({
+      endpoint: gateway.url,
+      apiKey: key.key,
+      intervalMs,
+      spoolDir: path.join(dataDir, 'spool'),
+      log: (l) => log(`agent: ${l}`),
+    });
     await agent.start();
     if (values.demo) demo = await startDemo({ log });
     log(`watching Go processes; a table every ${intervalMs / 1000}s. Ctrl-C stops and flushes.`);
@@ -76,7 +77,7 @@ export async function runUp(argv: string[]): Promise<number> {
   } finally {
     if (table) clearInterval(table);
     await demo?.stop();
-    await agent.stop();
+    await agent?.stop();
     await gateway.close();
   }
   log('stopped');
