@@ -8,6 +8,10 @@ import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { ProcessDiscovery, type DiscoveredProcess } from './discovery.ts';
 import { inspectGoBinary } from './goinspect/index.ts';
 import { HttpServerCollector } from './collectors/http-server.ts';
+import { GoCallsCollector, slowThresholdsFromEnv } from './collectors/go-calls.ts';
+import { encodeSpans, slowRequestSpans } from './export/spans.ts';
+import { KERNEL_COLLECTOR_FACTORIES } from './collectors/kernel.ts';
+import { ProcessResources } from './process-identity.ts';
 import type { Collector, CollectedMetrics } from './collectors/types.ts';
 import { encodeMetrics, resourceMetrics } from './export/otlp.ts';
 import { Spool } from './export/spool.ts';
@@ -38,6 +42,8 @@ export function defaultCollectors(log: (line: string) => void): Collector[] {
   const out: Collector[] = [];
   const factories: [string, () => Collector][] = [
     ['http-server', () => new HttpServerCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'http_server.bpf.o') })],
+    ['go-calls', () => new GoCallsCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'go_calls.bpf.o'), log, ...slowThresholdsFromEnv(process.env) })],
+    ...KERNEL_COLLECTOR_FACTORIES.map(([name, make]): [string, () => Collector] => [name, () => make({ objectDir: BPF_OBJECT_DIR, log })]),
   ];
   for (const [name, make] of factories) {
     try {
@@ -61,6 +67,9 @@ export class Agent {
   private readonly discovery: ProcessDiscovery;
   private readonly spool: Spool;
   private readonly shipper: Shipper;
+  /** Slow-request spans go through their own spool to /v1/traces. */
+  private readonly traceSpool: Spool;
+  private readonly traceShipper: Shipper;
   private readonly selfMetrics: AgentSelfMetrics;
   private readonly watched = new Map<number, Watched>();
   /** Processes that exited since the last collect: their last data still needs a resource. */
@@ -70,11 +79,13 @@ export class Agent {
   private lastCollectNs: bigint;
   private collecting: Promise<void> = Promise.resolve();
   private readonly hostName: string;
+  private readonly processResources: ProcessResources;
 
   constructor(private readonly opts: AgentOptions) {
     this.log = opts.log ?? ((l) => console.error(`[agent] ${l}`));
     this.intervalMs = opts.intervalMs ?? 10_000;
     this.hostName = opts.hostName ?? os.hostname();
+    this.processResources = new ProcessResources(this.hostName);
     this.collectors = (opts.collectors ?? defaultCollectors)(this.log);
     this.spool = new Spool(opts.spoolDir, {
       maxBytes: opts.spoolMaxBytes ?? 256 * 1024 * 1024,
@@ -82,6 +93,8 @@ export class Agent {
       log: this.log,
     });
     this.shipper = new Shipper({ endpoint: opts.endpoint, apiKey: opts.apiKey, spool: this.spool, log: this.log });
+    this.traceSpool = new Spool(path.join(opts.spoolDir, 'traces'), { maxBytes: 64 * 1024 * 1024, maxAgeMs: 24 * 3600_000, log: this.log });
+    this.traceShipper = new Shipper({ endpoint: opts.endpoint, apiKey: opts.apiKey, spool: this.traceSpool, log: this.log, path: '/v1/traces' });
     this.selfMetrics = new AgentSelfMetrics({ spool: this.spool, shipper: this.shipper });
     this.discovery = new ProcessDiscovery({ intervalMs: opts.discoveryIntervalMs ?? 2_000 });
     this.lastCollectNs = epochNowNs();
@@ -111,9 +124,10 @@ export class Agent {
     this.discovery.stop();
     await this.collectNow();
     for (const c of this.collectors) c.close();
-    const delivered = await this.shipper.flush(flushMs);
+    const [delivered] = await Promise.all([this.shipper.flush(flushMs), this.traceShipper.flush(flushMs)]);
     if (!delivered) this.log(`gateway unreachable: ${this.spool.stats().batches} batch(es) stay spooled in ${this.opts.spoolDir}`);
     await this.shipper.close();
+    await this.traceShipper.close();
   }
 
   private async onStarted(proc: DiscoveredProcess): Promise<void> {
@@ -146,6 +160,15 @@ export class Agent {
     this.log(`instrumenting pid ${proc.pid} (${proc.serviceName}, ${info.goVersion}): ${attached.join(', ')}`);
   }
 
+  /** Slow requests the collectors recorded, as OTLP spans, into the trace spool. */
+  private async exportSlowRequests(): Promise<void> {
+    const spans = [];
+    for (const c of this.collectors) {
+      for (const req of c.takeSlowRequests?.() ?? []) spans.push(...slowRequestSpans(req, await this.resourceOf(req.pid)));
+    }
+    if (spans.length) await this.traceSpool.put(encodeSpans(spans));
+  }
+
   /** One line per distinct reason: a crash-looping service must not flood the log. */
   private logOnce(key: string, line: string): void {
     if (this.reported.has(key)) return;
@@ -161,10 +184,11 @@ export class Agent {
     this.exited.set(proc.pid, w);
   }
 
-  private resourceOf(pid: number | undefined): Record<string, string | number> {
+  /** Watched Go processes have their resource; any other process (kernel signals) is identified from /proc. */
+  private async resourceOf(pid: number | undefined): Promise<Record<string, string | number>> {
     if (pid === undefined) return { [ATTR.hostName]: this.hostName };
     const w = this.watched.get(pid) ?? this.exited.get(pid);
-    return w?.resource ?? { [ATTR.serviceName]: `pid-${pid}`, [ATTR.hostName]: this.hostName, [ATTR.processPid]: pid };
+    return w?.resource ?? this.processResources.resourceOf(pid);
   }
 
   private async collectOnce(): Promise<void> {
@@ -181,11 +205,16 @@ export class Agent {
       }
       for (const [reason, n] of c.takeDrops?.() ?? []) this.selfMetrics.countProbeDrop(c.name, reason, n);
     }
+    await this.exportSlowRequests();
     // One resource per process, whatever collectors its metrics came from.
     const byPid = new Map<number | undefined, CollectedMetrics['metrics']>();
-    for (const { pid, metrics } of collected) byPid.set(pid, [...(byPid.get(pid) ?? []), ...metrics]);
+    for (const { pid, metrics, identity } of collected) {
+      byPid.set(pid, [...(byPid.get(pid) ?? []), ...metrics]);
+      if (identity) this.processResources.remember(identity);
+    }
     const resources: ResourceMetrics[] = [];
-    for (const [pid, metrics] of byPid) if (metrics.length) resources.push(resourceMetrics(this.resourceOf(pid), metrics));
+    for (const [pid, metrics] of byPid) if (metrics.length) resources.push(resourceMetrics(await this.resourceOf(pid), metrics));
+    this.processResources.endRound();
     this.exited.clear();
     resources.push(this.selfMetrics.collect(endNs));
     await this.spool.put(encodeMetrics(resources));

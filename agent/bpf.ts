@@ -475,6 +475,13 @@ export class BpfMap {
     }
   }
 
+  /** Number of entries, by walking the keys (O(entries): for occasional checks, not per interval). */
+  count(): number {
+    let n = 0;
+    for (let k = this.#h.mapGetNextKey(this.#lookupName, undefined); k; k = this.#h.mapGetNextKey(this.#lookupName, k)) n++;
+    return n;
+  }
+
   lookup(key: Buffer): Buffer | undefined {
     if (!Buffer.isBuffer(key)) throw new TypeError(`lookup in map '${this.name}': key must be a Buffer`);
     return this.#h.mapLookup(this.#lookupName, key);

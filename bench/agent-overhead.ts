@@ -7,16 +7,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { burnwatch, freePort, getJson, manage, tempDir, waitFor, FIXTURE_BIN, type Managed } from '../test/lib/processes.ts';
 
-const RUN_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const CONNECTIONS = 32;
+export const RUN_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+export const CONNECTIONS = 32;
 const KEY = 'bench-key';
 
 interface WrkResult {
   requestsPerSecond: number;
 }
 
-function wrk(url: string): WrkResult {
+export function wrk(url: string): WrkResult {
   const out = execFileSync('taskset', ['-c', '1', 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${RUN_SECONDS}s`, url], { encoding: 'utf8' });
   const m = /Requests\/sec:\s+([\d.]+)/.exec(out);
   if (!m) throw new Error(`unexpected wrk output:\n${out}`);
@@ -24,14 +24,14 @@ function wrk(url: string): WrkResult {
 }
 
 /** CPU seconds (user + system) a process has used, from /proc/PID/stat. */
-function cpuSeconds(pid: number): number {
+export function cpuSeconds(pid: number): number {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]);
   return ticks / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
 }
 
-async function startPinnedFixture(): Promise<Managed & { pid: number; url: string }> {
+export async function startPinnedFixture(): Promise<Managed & { pid: number; url: string }> {
   const portFile = path.join(tempDir('bw-bench'), 'port');
   const m = manage(
     spawn('taskset', ['-c', '0', path.join(FIXTURE_BIN, 'httpserver'), '-addr', '127.0.0.1:0', '-port-file', portFile], {
@@ -43,7 +43,7 @@ async function startPinnedFixture(): Promise<Managed & { pid: number; url: strin
   return { ...m, pid: m.child.pid!, url: `http://127.0.0.1:${port}` };
 }
 
-function mean(xs: number[]): number {
+export function mean(xs: number[]): number {
   return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 

@@ -1,9 +1,15 @@
 // `npm run bench [NAME...]`: every benchmark (or the named ones), each printing ratios
 // measured side by side in one run, then a summary with the command that produced it.
 import * as agentOverhead from './agent-overhead.ts';
+import * as sloEvaluation from './slo-evaluation.ts';
+import * as kernelSignals from './kernel-signals.ts';
+import * as goProbes from './go-probes.ts';
 
 const BENCHMARKS: Record<string, { run(): Promise<string[]> }> = {
   'agent-overhead': agentOverhead,
+  'slo-evaluation': sloEvaluation,
+  'kernel-signals': kernelSignals,
+  'go-probes': goProbes,
 };
 
 const wanted = process.argv.slice(2);

@@ -11,12 +11,14 @@
  * Each request lands in a per-CPU exponential histogram keyed by (pid, method, raw
  * path, status, bucket). The maps come in two generations: the agent flips
  * `http_control[0]`, waits for in-flight programs, then drains the idle generation
- * with batch lookup-and-delete, so no increment can race a delete (exact deltas). */
+ * with batch lookup-and-delete, so no increment can race a delete (exact deltas;
+ * lib/aggregate.bpf.h, shared with the kernel-signal programs). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "go_abi.bpf.h"
 #include "exphist.bpf.h"
+#include "aggregate.bpf.h"
 #include "http_server.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -38,77 +40,24 @@ struct {
 } go_http_offsets SEC(".maps");
 
 /* [0] = the generation the probes write to (0 or 1). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} http_control SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, HTTP_DROP_REASONS);
-	__type(key, __u32);
-	__type(value, __u64);
-} http_dropped SEC(".maps");
-
-#define HTTP_BUCKET_MAP(name)                                   \
-	struct {                                                \
-		__uint(type, BPF_MAP_TYPE_PERCPU_HASH);         \
-		__uint(max_entries, 32768);                     \
-		__type(key, struct http_bucket_key);            \
-		__type(value, __u64);                           \
-	} name SEC(".maps")
-#define HTTP_STATS_MAP(name)                                    \
-	struct {                                                \
-		__uint(type, BPF_MAP_TYPE_PERCPU_HASH);         \
-		__uint(max_entries, 8192);                      \
-		__type(key, struct http_series);                \
-		__type(value, struct http_stats);               \
-	} name SEC(".maps")
-
-HTTP_BUCKET_MAP(http_buckets_0);
-HTTP_BUCKET_MAP(http_buckets_1);
-HTTP_STATS_MAP(http_stats_0);
-HTTP_STATS_MAP(http_stats_1);
+GENERATION_CONTROL_MAP(http_control);
+DROP_COUNTER_MAP(http_dropped, HTTP_DROP_REASONS);
+GENERATION_HASH_MAPS(http_buckets, struct http_bucket_key, __u64, 32768);
+GENERATION_HASH_MAPS(http_stats, struct http_series, struct http_stats, 8192);
 
 static __always_inline void count_drop(__u32 reason)
 {
-	__u64 *n = bpf_map_lookup_elem(&http_dropped, &reason);
-	if (n)
-		*n += 1;
+	drop_count(&http_dropped, reason);
 }
 
 /* In-place increment when the series exists, else insert; a full map is counted, not silent. */
 static __always_inline void record(void *buckets, void *stats, struct http_bucket_key *bk, __u64 dur_ns)
 {
-	__u64 *c = bpf_map_lookup_elem(buckets, bk);
-	if (c) {
-		*c += 1;
-	} else {
-		__u64 one = 1;
-		if (bpf_map_update_elem(buckets, bk, &one, BPF_NOEXIST) != 0) {
-			c = bpf_map_lookup_elem(buckets, bk);
-			if (c)
-				*c += 1;
-			else
-				count_drop(HTTP_DROP_BUCKET_MAP_FULL);
-		}
-	}
-
-	struct http_stats *s = bpf_map_lookup_elem(stats, &bk->series);
-	if (!s) {
-		/* Zeroed: another CPU's insert leaves this CPU's slot zeroed too. */
-		struct http_stats init = {};
-		if (bpf_map_update_elem(stats, &bk->series, &init, BPF_NOEXIST) != 0 &&
-		    !bpf_map_lookup_elem(stats, &bk->series)) {
-			count_drop(HTTP_DROP_STATS_MAP_FULL);
-			return;
-		}
-		s = bpf_map_lookup_elem(stats, &bk->series);
-		if (!s)
-			return;
-	}
+	count_one(buckets, bk, &http_dropped, HTTP_DROP_BUCKET_MAP_FULL);
+	struct http_stats zero = {};
+	struct http_stats *s = lookup_or_init(stats, &bk->series, &zero, &http_dropped, HTTP_DROP_STATS_MAP_FULL);
+	if (!s)
+		return;
 	if (s->count == 0 || dur_ns < s->min_ns)
 		s->min_ns = dur_ns;
 	s->count += 1;
@@ -177,11 +126,7 @@ int go_http_finish_request(struct pt_regs *ctx)
 	bk.series.path_len = path_len < 0 ? 0 : (path_len > 0xffff ? 0xffff : (__u16)path_len);
 	bk.bucket = exphist_index(dur_ns, hist_scale);
 
-	__u32 zero = 0;
-	__u32 *gen = bpf_map_lookup_elem(&http_control, &zero);
-	if (gen && *gen)
-		record(&http_buckets_1, &http_stats_1, &bk, dur_ns);
-	else
-		record(&http_buckets_0, &http_stats_0, &bk, dur_ns);
+	int gen = generation_current(&http_control);
+	record(GENERATION_SELECT(gen, http_buckets), GENERATION_SELECT(gen, http_stats), &bk, dur_ns);
 	return 0;
 }

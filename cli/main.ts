@@ -2,12 +2,16 @@
 import { runUp } from './up.ts';
 import { runAgent } from './agent.ts';
 import { runGateway } from './gateway.ts';
+import { runSlo } from './slo.ts';
+import { runGate } from './gate.ts';
 import { UsageError } from './args.ts';
 
 const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<number> }> = {
   up: { summary: 'run the whole stack on this host (gateway, agent, SLOs, live table)', run: runUp },
   agent: { summary: 'run the host agent and ship OTLP to a gateway', run: runAgent },
   gateway: { summary: 'run the gateway and query API on an embedded DuckDB', run: runGateway },
+  slo: { summary: 'SLO status as a table (slo status [SERVICE])', run: runSlo },
+  gate: { summary: 'release gate: exit 1 when SERVICE burned more than --max-burn of its budget', run: runGate },
 };
 
 const USAGE = `burnwatch — SLOs and error-budget burn for Go services, from eBPF

@@ -11,6 +11,8 @@ import { resolveLocalApiKey } from './api-key.ts';
 import { renderTable } from './table.ts';
 import { startDemo, type Demo } from './demo.ts';
 import { untilSignal } from './signals.ts';
+import { SLO_HELP, SLO_OPTIONS, sloSettings } from './slo-options.ts';
+import { startEvaluationLoop, type EvaluationLoop } from '../lambda/slo/loop.ts';
 
 const HELP = `Usage: burnwatch up [--demo] [--port 8787] [--data-dir DIR] [--interval 10s]
 
@@ -26,6 +28,8 @@ Options:
   --interval D      agent export and table interval (default 10s)
   -h, --help        this help
 
+${SLO_HELP}
+
 The API key is $BURNWATCH_API_KEY when set; otherwise one is generated on the first
 run, kept in DATA_DIR/api-key and printed once. Ctrl-C stops everything and flushes.`;
 
@@ -36,6 +40,7 @@ export async function runUp(argv: string[]): Promise<number> {
     host: { type: 'string' },
     'data-dir': { type: 'string' },
     interval: { type: 'string' },
+    ...SLO_OPTIONS,
   });
   if (values.help) {
     console.log(HELP);
@@ -49,13 +54,16 @@ export async function runUp(argv: string[]): Promise<number> {
   const key = resolveLocalApiKey(dataDir);
   if (key.source === 'generated') log(`API key (generated, kept in ${key.file}; shown once): ${key.key}`);
 
-  const gateway = await startGateway({ port, host: values.host ?? '127.0.0.1', dataDir, apiKeys: { [key.key]: LOCAL_TENANT } });
+  const slo = sloSettings(values, log);
+  const gateway = await startGateway({ port, host: values.host ?? '127.0.0.1', dataDir, apiKeys: { [key.key]: LOCAL_TENANT }, slo: slo.engine });
   log(`gateway and query API on ${gateway.url} (data in ${dataDir})`);
 
   let agent: Agent | undefined;
   let demo: Demo | undefined;
   let table: NodeJS.Timeout | undefined;
+  let evaluator: EvaluationLoop | undefined;
   try {
+    evaluator = startEvaluationLoop({ engine: gateway.slo, tenant: LOCAL_TENANT, intervalMs: slo.intervalMs, log });
     agent = new Agent({
       endpoint: gateway.url,
       apiKey: key.key,
@@ -76,6 +84,7 @@ export async function runUp(argv: string[]): Promise<number> {
     await untilSignal();
   } finally {
     if (table) clearInterval(table);
+    await evaluator?.stop();
     await demo?.stop();
     await agent?.stop();
     await gateway.close();

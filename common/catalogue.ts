@@ -47,7 +47,230 @@ export const AGENT_ATTR = {
   collector: 'burnwatch.collector',
 } as const;
 
+// ---- Kernel signals for root causes (issue 4): bpf/{tcp,sched,memory,block,lifecycle}.bpf.c,
+// agent/collectors/{tcp,sched,memory,block,lifecycle}.ts. Per process (the resource), per peer
+// or device where it applies. ----
+export const KERNEL_METRIC = {
+  tcpRetransmits: 'burnwatch.tcp.retransmits',
+  tcpResets: 'burnwatch.tcp.resets',
+  tcpConnectDuration: 'burnwatch.tcp.connect.duration',
+  tcpConnectFailures: 'burnwatch.tcp.connect.failures',
+  tcpSmoothedRtt: 'burnwatch.tcp.smoothed_rtt',
+  runqueueLatency: 'burnwatch.sched.runqueue.latency',
+  cpuTime: 'burnwatch.cpu.time',
+  pageFaults: 'burnwatch.page_faults',
+  oomKills: 'burnwatch.oom.kills',
+  blockIoDuration: 'burnwatch.block.io.duration',
+  blockIoErrors: 'burnwatch.block.io.errors',
+  processStarts: 'burnwatch.process.starts',
+  processExits: 'burnwatch.process.exits',
+} as const;
+
+export const KERNEL_ATTR = {
+  serverAddress: 'server.address',
+  serverPort: 'server.port',
+  /** The remote end of a connection this process accepted (then server.port is the local port). */
+  clientAddress: 'client.address',
+  /** 'sent' or 'received'. */
+  resetDirection: 'burnwatch.tcp.reset.direction',
+  /** 'major' or 'minor'. */
+  faultType: 'burnwatch.fault.type',
+  /** Kernel device name, e.g. 'vda', 'nvme0n1'. */
+  blockDevice: 'burnwatch.block.device',
+  /** 'read', 'write', 'flush', 'discard' or 'other'. */
+  blockOperation: 'burnwatch.block.operation',
+  processPid: 'process.pid',
+  /** The kernel's comm (15 characters at most). */
+  processCommand: 'process.command',
+  buildId: 'process.executable.build_id',
+  executableName: 'process.executable.name',
+  exitCode: 'process.exit.code',
+  /** Name of the signal that ended the process, e.g. 'SIGKILL'; absent for a normal exit. */
+  exitSignal: 'burnwatch.exit.signal',
+  /** The memory cgroup's path, e.g. '/system.slice/x.service'. */
+  cgroupPath: 'burnwatch.cgroup.path',
+} as const;
+
+const TCP_PEER_ATTRS = [KERNEL_ATTR.serverAddress, KERNEL_ATTR.serverPort, KERNEL_ATTR.clientAddress] as const;
+
+const KERNEL_METRICS: Record<string, MetricDescriptor> = {
+  [KERNEL_METRIC.tcpRetransmits]: {
+    name: KERNEL_METRIC.tcpRetransmits,
+    unit: '{segment}',
+    kind: 'counter',
+    description: 'TCP segments retransmitted on connections of the process, per peer (tcp:tcp_retransmit_skb).',
+    attributes: TCP_PEER_ATTRS,
+  },
+  [KERNEL_METRIC.tcpResets]: {
+    name: KERNEL_METRIC.tcpResets,
+    unit: '{segment}',
+    kind: 'counter',
+    description: 'TCP resets sent or received on connections of the process, per peer (tcp:tcp_send_reset, tcp:tcp_receive_reset).',
+    attributes: [...TCP_PEER_ATTRS, KERNEL_ATTR.resetDirection],
+  },
+  [KERNEL_METRIC.tcpConnectDuration]: {
+    name: KERNEL_METRIC.tcpConnectDuration,
+    unit: 's',
+    kind: 'exponential_histogram',
+    description: 'Time from SYN sent to ESTABLISHED of outbound TCP connections, per peer (sock:inet_sock_set_state).',
+    attributes: [KERNEL_ATTR.serverAddress, KERNEL_ATTR.serverPort],
+  },
+  [KERNEL_METRIC.tcpConnectFailures]: {
+    name: KERNEL_METRIC.tcpConnectFailures,
+    unit: '{connection}',
+    kind: 'counter',
+    description: 'Outbound TCP connections that went from SYN sent to closed without being established (refused, timed out), per peer.',
+    attributes: [KERNEL_ATTR.serverAddress, KERNEL_ATTR.serverPort],
+  },
+  [KERNEL_METRIC.tcpSmoothedRtt]: {
+    name: KERNEL_METRIC.tcpSmoothedRtt,
+    unit: 's',
+    kind: 'exponential_histogram',
+    description: "The kernel's smoothed RTT (srtt) of the process's connections to a peer, sampled at each retransmit and when a connection closes.",
+    attributes: TCP_PEER_ATTRS,
+  },
+  [KERNEL_METRIC.runqueueLatency]: {
+    name: KERNEL_METRIC.runqueueLatency,
+    unit: 's',
+    kind: 'exponential_histogram',
+    description: "Time the process's threads waited runnable for a CPU (wakeup or preemption to running; sched:sched_wakeup*, sched:sched_switch).",
+    attributes: [],
+  },
+  [KERNEL_METRIC.cpuTime]: {
+    name: KERNEL_METRIC.cpuTime,
+    unit: 'ns',
+    kind: 'counter',
+    description: "Time the process's threads ran on a CPU, from context switches (sched:sched_switch).",
+    attributes: [],
+  },
+  [KERNEL_METRIC.pageFaults]: {
+    name: KERNEL_METRIC.pageFaults,
+    unit: '{fault}',
+    kind: 'counter',
+    description: "Page faults of the process: major (needed I/O) or minor (exceptions:page_fault_user, classified by the kernel's own per-task counts).",
+    attributes: [KERNEL_ATTR.faultType],
+  },
+  [KERNEL_METRIC.oomKills]: {
+    name: KERNEL_METRIC.oomKills,
+    unit: '{process}',
+    kind: 'counter',
+    description: 'Processes the OOM killer chose as victim (oom:mark_victim), with the victim and its memory cgroup.',
+    attributes: [KERNEL_ATTR.processPid, KERNEL_ATTR.processCommand, KERNEL_ATTR.cgroupPath],
+  },
+  [KERNEL_METRIC.blockIoDuration]: {
+    name: KERNEL_METRIC.blockIoDuration,
+    unit: 's',
+    kind: 'exponential_histogram',
+    description: 'Block I/O latency from issue to the device to completion, per device and issuing process (block:block_rq_issue, block:block_rq_complete).',
+    attributes: [KERNEL_ATTR.blockDevice, KERNEL_ATTR.blockOperation],
+  },
+  [KERNEL_METRIC.blockIoErrors]: {
+    name: KERNEL_METRIC.blockIoErrors,
+    unit: '{request}',
+    kind: 'counter',
+    description: 'Block I/O requests that completed with an error, per device and issuing process.',
+    attributes: [KERNEL_ATTR.blockDevice, KERNEL_ATTR.blockOperation],
+  },
+  [KERNEL_METRIC.processStarts]: {
+    name: KERNEL_METRIC.processStarts,
+    unit: '{process}',
+    kind: 'counter',
+    description: "Executions of a program (sched:sched_process_exec), with the executable's build id read at exec: a new build id is a deploy.",
+    attributes: [KERNEL_ATTR.buildId, KERNEL_ATTR.executableName],
+  },
+  [KERNEL_METRIC.processExits]: {
+    name: KERNEL_METRIC.processExits,
+    unit: '{process}',
+    kind: 'counter',
+    description: 'Processes that ended (sched:sched_process_exit, last thread), with exit code or killing signal: repeated exits are a crash loop.',
+    attributes: [KERNEL_ATTR.buildId, KERNEL_ATTR.executableName, KERNEL_ATTR.exitCode, KERNEL_ATTR.exitSignal],
+  },
+};
+
+// ---- Go client calls, gRPC, runtime (issue 3): bpf/go_calls.bpf.c, agent/collectors/go-calls.ts.
+// RPC durations use the current semantic-convention names (`rpc.{server,client}.call.duration`,
+// seconds), which replaced `rpc.{server,client}.duration` (milliseconds); Redis is a database
+// client in the conventions, so its commands are `db.client.operation.duration` with db.system=redis. ----
+export const GO_METRIC = {
+  rpcServerDuration: 'rpc.server.call.duration',
+  rpcClientDuration: 'rpc.client.call.duration',
+  httpClientDuration: 'http.client.request.duration',
+  dbClientDuration: 'db.client.operation.duration',
+  gcPause: 'burnwatch.go.gc.pause',
+  gcCycles: 'burnwatch.go.gc.cycles',
+  goroutines: 'go.goroutine.count',
+} as const;
+
+export const GO_ATTR = {
+  rpcSystem: 'rpc.system',
+  rpcService: 'rpc.service',
+  rpcMethod: 'rpc.method',
+  rpcGrpcStatus: 'rpc.grpc.status_code',
+  serverAddress: 'server.address',
+  serverPort: 'server.port',
+  dbSystem: 'db.system',
+  dbOperation: 'db.operation.name',
+  errorType: 'error.type',
+  gcPhase: 'burnwatch.go.gc.phase',
+} as const;
+
+const PEER_ATTRS = [GO_ATTR.serverAddress, GO_ATTR.serverPort] as const;
+
+export const GO_METRICS: Readonly<Record<string, MetricDescriptor>> = {
+  [GO_METRIC.rpcServerDuration]: {
+    name: GO_METRIC.rpcServerDuration,
+    unit: 's',
+    kind: 'exponential_histogram',
+    description: 'Duration of gRPC server calls (unary and per stream), from handleStream to the status written.',
+    attributes: [GO_ATTR.rpcSystem, GO_ATTR.rpcService, GO_ATTR.rpcMethod, GO_ATTR.rpcGrpcStatus],
+  },
+  [GO_METRIC.rpcClientDuration]: {
+    name: GO_METRIC.rpcClientDuration,
+    unit: 's',
+    kind: 'exponential_histogram',
+    description: 'Duration of gRPC client calls (grpc-go; etcd clients included), per peer.',
+    attributes: [GO_ATTR.rpcSystem, GO_ATTR.rpcService, GO_ATTR.rpcMethod, GO_ATTR.rpcGrpcStatus, ...PEER_ATTRS],
+  },
+  [GO_METRIC.httpClientDuration]: {
+    name: GO_METRIC.httpClientDuration,
+    unit: 's',
+    kind: 'exponential_histogram',
+    description: 'Duration of outbound HTTP requests (net/http Transport.roundTrip), per peer.',
+    attributes: [ATTR.httpMethod, ATTR.httpStatus, GO_ATTR.errorType, ...PEER_ATTRS],
+  },
+  [GO_METRIC.dbClientDuration]: {
+    name: GO_METRIC.dbClientDuration,
+    unit: 's',
+    kind: 'exponential_histogram',
+    description: 'Duration of database operations: database/sql (any driver; db.system from the driver) and Redis commands; the operation word only, never the statement.',
+    attributes: [GO_ATTR.dbSystem, GO_ATTR.dbOperation, GO_ATTR.errorType, ...PEER_ATTRS],
+  },
+  [GO_METRIC.gcPause]: {
+    name: GO_METRIC.gcPause,
+    unit: 's',
+    kind: 'exponential_histogram',
+    description: 'Go GC stop-the-world pauses per process (sweep termination and mark termination).',
+    attributes: [GO_ATTR.gcPhase],
+  },
+  [GO_METRIC.gcCycles]: {
+    name: GO_METRIC.gcCycles,
+    unit: '{cycle}',
+    kind: 'counter',
+    description: 'Completed-start Go GC cycles per process (one sweep-termination pause each).',
+    attributes: [],
+  },
+  [GO_METRIC.goroutines]: {
+    name: GO_METRIC.goroutines,
+    unit: '{goroutine}',
+    kind: 'gauge',
+    description: 'Live goroutines per process at the end of the interval (runtime and user goroutines; read from the process memory, no probe).',
+    attributes: [],
+  },
+};
+
 export const METRICS: Readonly<Record<string, MetricDescriptor>> = {
+  ...KERNEL_METRICS,
+  ...GO_METRICS,
   [HTTP_SERVER_DURATION]: {
     name: HTTP_SERVER_DURATION,
     unit: 's',

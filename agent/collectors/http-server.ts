@@ -1,7 +1,6 @@
 // Loads bpf/http_server.bpf.o, attaches it to Go net/http servers and turns the
 // in-kernel histograms into `http.server.request.duration` points.
-import { setTimeout as sleep } from 'node:timers/promises';
-import { BpfObject, type BpfLink, type BpfMap } from '../bpf.ts';
+import { BpfObject, type BpfLink } from '../bpf.ts';
 import { histogramFromBuckets, type ExpHistogram } from '../../common/exphist.ts';
 import { ATTR, METRICS, HTTP_SERVER_DURATION } from '../../common/catalogue.ts';
 import { exponentialHistogramMetric, type ExpHistogramPoint } from '../export/otlp.ts';
@@ -9,6 +8,7 @@ import type { DiscoveredProcess } from '../discovery.ts';
 import type { GoBinaryInfo } from '../goinspect/index.ts';
 import type { Collector, CollectWindow, CollectedMetrics } from './types.ts';
 import { RouteLimiter } from './route.ts';
+import { DropCounters, Generations, perCpuStride, sumPerCpu } from './kernel-maps.ts';
 import type { EntryProbe, ResolvedProbeSets } from '../goinspect/index.ts';
 
 // Mirrors bpf/http_server.h.
@@ -18,8 +18,6 @@ const SERIES_SIZE = 4 + 2 + 2 + METHOD_MAX + PATH_MAX;
 const DROP_REASONS = ['bucket_map_full', 'stats_map_full', 'inflight_full', 'read_failed', 'no_offsets'] as const;
 const COOKIE_AT_JBE = 1n << 16n;
 const MAX_SLOTS = 256;
-/** Long enough for every program that read the old generation to have finished. */
-const GENERATION_GRACE_MS = 20;
 
 type HttpServerProbes = NonNullable<ResolvedProbeSets['httpServer']>;
 
@@ -62,8 +60,8 @@ export class HttpServerCollector implements Collector {
   private readonly slots = new Map<string, number>();
   private readonly routes: RouteLimiter;
   private readonly scale: number;
-  private generation = 0;
-  private readonly dropped = new Map<string, number>();
+  private readonly generations: Generations;
+  private readonly drops: DropCounters;
 
   constructor(opts: HttpServerCollectorOptions) {
     this.scale = opts.scale ?? 5;
@@ -71,6 +69,8 @@ export class HttpServerCollector implements Collector {
     this.obj = BpfObject.open(opts.objectPath);
     this.obj.setRodata({ hist_scale: this.scale });
     this.obj.load();
+    this.generations = new Generations(this.obj, 'http_control');
+    this.drops = new DropCounters(this.obj.map('http_dropped'), DROP_REASONS);
   }
 
   isAttached(pid: number): boolean {
@@ -132,13 +132,11 @@ export class HttpServerCollector implements Collector {
 
   /** Drops seen since the last call, by reason (maps full, unreadable memory, routes over the cap). */
   takeDrops(): Map<string, number> {
-    const out = new Map(this.dropped);
     if (this.routes.overflowed > this.reportedOverflow) {
-      out.set('route_overflow', this.routes.overflowed - this.reportedOverflow);
+      this.drops.add('route_overflow', this.routes.overflowed - this.reportedOverflow);
       this.reportedOverflow = this.routes.overflowed;
     }
-    this.dropped.clear();
-    return out;
+    return this.drops.take();
   }
   private reportedOverflow = 0;
 
@@ -147,15 +145,8 @@ export class HttpServerCollector implements Collector {
    * switched to the other generation of maps, and the idle one is drained.
    */
   async drainPoints(pidToService: (pid: number) => string | undefined): Promise<HttpServerPoint[]> {
-    const idle = this.generation;
-    this.generation ^= 1;
-    const key0 = Buffer.alloc(4);
-    const gen = Buffer.alloc(4);
-    gen.writeUInt32LE(this.generation);
-    this.obj.map('http_control').update(key0, gen);
-    await sleep(GENERATION_GRACE_MS);
-
-    this.drainDrops();
+    const idle = await this.generations.flip();
+    this.drops.poll();
     const series = new Map<string, SeriesAccumulator>();
     const buckets = this.obj.map(`http_buckets_${idle}`).drain();
     for (let i = 0; i < buckets.keys.length; i++) {
@@ -171,7 +162,7 @@ export class HttpServerCollector implements Collector {
       const acc = this.accumulator(series, stats.keys[i], pidToService);
       if (!acc) continue;
       const v = stats.values[i];
-      const stride = roundUp8(statsMap.valueSize);
+      const stride = perCpuStride(statsMap.valueSize);
       for (let off = 0; off < v.length; off += stride) {
         if (v.readBigUInt64LE(off) === 0n) continue; // this CPU saw none
         acc.sumNs += v.readBigUInt64LE(off + 8);
@@ -238,32 +229,6 @@ export class HttpServerCollector implements Collector {
     }
     return acc;
   }
-
-  private drainDrops(): void {
-    const m: BpfMap = this.obj.map('http_dropped');
-    const key = Buffer.alloc(4);
-    DROP_REASONS.forEach((reason, i) => {
-      key.writeUInt32LE(i);
-      const v = m.lookup(key);
-      if (!v) return;
-      const total = Number(sumPerCpu(v, 0, 8));
-      const prev = this.lastDropTotals[i] ?? 0;
-      if (total > prev) this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + total - prev);
-      this.lastDropTotals[i] = total;
-    });
-  }
-  private readonly lastDropTotals: number[] = [];
-}
-
-function roundUp8(n: number): number {
-  return (n + 7) & ~7;
-}
-
-/** Sums a u64 at `offset` across a per-CPU value buffer whose slots are `stride` bytes. */
-function sumPerCpu(v: Buffer, offset: number, stride: number): bigint {
-  let total = 0n;
-  for (let off = offset; off < v.length; off += stride) total += v.readBigUInt64LE(off);
-  return total;
 }
 
 function cString(b: Buffer, start: number, max: number): string {

@@ -4,6 +4,8 @@
 import type { MetricData } from '@opentelemetry/sdk-metrics';
 import type { DiscoveredProcess } from '../discovery.ts';
 import type { GoBinaryInfo } from '../goinspect/index.ts';
+import type { SlowRequest } from './slow-request.ts';
+import type { ProcessIdentity } from '../process-identity.ts';
 
 export interface CollectWindow {
   /** Unix ns; the start of this interval is exactly the end of the previous one. */
@@ -17,6 +19,8 @@ export interface CollectWindow {
 export interface CollectedMetrics {
   pid?: number;
   metrics: MetricData[];
+  /** What the collector read of the process when it saw it: it may be gone by collect time. */
+  identity?: ProcessIdentity;
 }
 
 export interface Collector {
@@ -29,5 +33,7 @@ export interface Collector {
   collect(window: CollectWindow): Promise<CollectedMetrics[]>;
   /** Counts of data the collector had to drop since the previous call, by reason. */
   takeDrops?(): Map<string, number>;
+  /** Server requests over their slow threshold since the previous call (exported as spans). */
+  takeSlowRequests?(): SlowRequest[];
   close(): void;
 }

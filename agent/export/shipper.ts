@@ -17,8 +17,10 @@ import { AGENT_VERSION } from './otlp.ts';
 import type { Spool, SpoolEntry } from './spool.ts';
 
 export interface ShipperOptions {
-  /** Base URL; batches go to `${endpoint}/v1/metrics`. */
+  /** Base URL; batches go to `${endpoint}${path}`. */
   endpoint: string;
+  /** The OTLP signal path; default '/v1/metrics' ('/v1/traces' for spans). */
+  path?: '/v1/metrics' | '/v1/traces';
   apiKey: string;
   spool: Spool;
   /** Per request, connect to last response byte. Default 10 s. */
@@ -123,7 +125,7 @@ export class Shipper {
     if (!(backoff.initialMs > 0) || !(backoff.maxMs >= backoff.initialMs)) {
       throw new RangeError(`shipper backoff needs 0 < initialMs <= maxMs, got initialMs=${backoff.initialMs} maxMs=${backoff.maxMs}`);
     }
-    this.url = new URL(base.pathname.replace(/\/+$/, '') + '/v1/metrics', base);
+    this.url = new URL(base.pathname.replace(/\/+$/, '') + (options.path ?? '/v1/metrics'), base);
     this.apiKey = options.apiKey;
     this.spool = options.spool;
     this.timeoutMs = timeoutMs;

@@ -11,7 +11,7 @@
  * To add a Go version: build a fixture that uses every probed package with that toolchain,
  * keeping DWARF (no `-ldflags=-s -w`), for each architecture, e.g.
  *
- *     cd test/fixtures/go/httpserver
+ *     cd test/fixtures/go/topo-backend   # links net/http, database/sql, net, runtime: every std field
  *     GO111MODULE=off GOPATH=/usr/share/gocode CGO_ENABLED=0 /path/to/go1.20.14/bin/go build -o /tmp/hs-1.20.14 .
  *     GOARCH=arm64 … go build -o /tmp/hs-1.20.14-arm64 .
  *     node --import tsx agent/goinspect/gen-offsets-table.ts /tmp/hs-1.20.14 /tmp/hs-1.20.14-arm64

@@ -164,7 +164,7 @@ async function resolveProbeSet(
   return { points, offsets, offsetSources };
 }
 
-async function buildIds(elf: ElfFile): Promise<Pick<GoBinaryInfo, 'buildId' | 'gnuBuildId' | 'goBuildId'>> {
+export async function buildIds(elf: ElfFile): Promise<Pick<GoBinaryInfo, 'buildId' | 'gnuBuildId' | 'goBuildId'>> {
   const notes = await elf.notes();
   const gnu = notes.find((n) => n.name === 'GNU' && n.type === NT_GNU_BUILD_ID)?.desc.toString('hex');
   const go = notes.find((n) => n.name === 'Go' && n.type === GO_BUILD_ID_NOTE)?.desc.toString('utf8');

@@ -72,7 +72,8 @@ test('stripped binary: the table gives the same offsets as the DWARF of the unst
 test('the checked-in table is reproducible from the fixtures (amd64 and arm64)', async () => {
   const checkedIn = loadOffsetsTable();
   let regenerated: OffsetsTable = { entries: [] };
-  for (const bin of [await buildGoFixture('httpserver'), await buildGoFixture('httpserver', { goarch: 'arm64' })]) {
+  // topo-backend links every package a probe set reads (net/http, database/sql, net, runtime).
+  for (const bin of [await buildGoFixture('topo-backend'), await buildGoFixture('topo-backend', { goarch: 'arm64' })]) {
     for (const m of await measureBinary(bin)) regenerated = mergeMeasurement(regenerated, m);
   }
   for (const e of regenerated.entries) {
@@ -89,7 +90,7 @@ test('the generator script writes a table the lookup reads', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'offsets-gen-'));
   try {
     const table = path.join(dir, 'table.json');
-    const bin = await buildGoFixture('httpserver');
+    const bin = await buildGoFixture('topo-backend');
     const script = new URL('./gen-offsets-table.ts', import.meta.url).pathname;
     await run(process.execPath, ['--import', 'tsx', script, '--table', table, bin], { cwd: new URL('../..', import.meta.url).pathname });
     const written = parseOffsetsTable(await readFile(table, 'utf8'), table);

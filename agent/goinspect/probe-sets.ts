@@ -54,6 +54,122 @@ export const GO_PROBE_SETS = {
       responseStatus: { struct: 'net/http.response', member: 'status' },
     },
   },
+  // ---- issue 3: client calls, gRPC, runtime (bpf/go_calls.bpf.c; agent/collectors/go-calls.ts) ----
+  /**
+   * gRPC server calls (unary and streaming): `(*Server).handleStream` runs one stream on its
+   * own goroutine, which also runs the handler and ends in `(*http2Server).WriteStatus(t,
+   * s *Stream, st *status.Status)` (BX = stream, CX = status).
+   */
+  grpcServer: {
+    points: {
+      handleStream: { symbol: 'google.golang.org/grpc.(*Server).handleStream', at: 'entry' },
+      writeStatus: { symbol: 'google.golang.org/grpc/internal/transport.(*http2Server).WriteStatus', at: 'entry' },
+    },
+    fields: {
+      streamMethod: { struct: 'google.golang.org/grpc/internal/transport.Stream', member: 'method', module: 'google.golang.org/grpc' },
+      statusS: { struct: 'google.golang.org/grpc/internal/status.Status', member: 's', module: 'google.golang.org/grpc' },
+      spbCode: { struct: 'google.golang.org/genproto/googleapis/rpc/status.Status', member: 'Code', module: 'google.golang.org/genproto' },
+    },
+  },
+  /**
+   * gRPC client calls: `newClientStream(ctx, desc, cc, method, ...)` starts unary calls
+   * (from Invoke) and streams alike; `(*clientStream).finish(cs, err)` ends them on the
+   * caller's goroutine for unary calls (a stream finished on another goroutine is not seen).
+   */
+  grpcClient: {
+    points: {
+      newClientStream: { symbol: 'google.golang.org/grpc.newClientStream', at: 'entry' },
+      finish: { symbol: 'google.golang.org/grpc.(*clientStream).finish', at: 'entry' },
+    },
+    fields: {
+      clientConnTarget: { struct: 'google.golang.org/grpc.ClientConn', member: 'target', module: 'google.golang.org/grpc' },
+      statusErrorE: { struct: 'google.golang.org/grpc/internal/status.Error', member: 'e', module: 'google.golang.org/grpc' },
+      spbCode: { struct: 'google.golang.org/genproto/googleapis/rpc/status.Status', member: 'Code', module: 'google.golang.org/genproto' },
+    },
+  },
+  /**
+   * Outbound HTTP: `(*Transport).roundTrip(t, req)`; it ends at its RETs (resp in AX, err in
+   * BX): no later function runs on the caller's goroutine in every path (see go_calls.bpf.c).
+   */
+  httpClient: {
+    points: {
+      roundTrip: { symbol: 'net/http.(*Transport).roundTrip', at: 'entry' },
+      roundTripReturns: { symbol: 'net/http.(*Transport).roundTrip', at: 'returns' },
+    },
+    fields: {
+      requestMethod: { struct: 'net/http.Request', member: 'Method' },
+      requestUrl: { struct: 'net/http.Request', member: 'URL' },
+      urlHost: { struct: 'net/url.URL', member: 'Host' },
+      responseStatusCode: { struct: 'net/http.Response', member: 'StatusCode' },
+    },
+  },
+  /**
+   * database/sql, any driver: `(*DB).queryDC` / `(*DB).execDC` start an operation on a
+   * connection; `(*DB).putConn(db, dc, err, …)` hands the connection back when it is done
+   * (after the rows are closed for queries), on the same goroutine, with the error.
+   */
+  sqlClient: {
+    points: {
+      queryDC: { symbol: 'database/sql.(*DB).queryDC', at: 'entry' },
+      execDC: { symbol: 'database/sql.(*DB).execDC', at: 'entry' },
+      putConn: { symbol: 'database/sql.(*DB).putConn', at: 'entry' },
+    },
+    fields: {
+      driverConnCi: { struct: 'database/sql.driverConn', member: 'ci' },
+    },
+  },
+  /**
+   * lib/pq's connection, for the peer address of SQL calls. Its point is not probed: it is
+   * there so the set resolves only when lib/pq is linked (a missing function means "absent").
+   */
+  sqlPq: {
+    points: {
+      driverOpen: { symbol: 'github.com/lib/pq.(*Driver).Open', at: 'entry' },
+    },
+    fields: {
+      pqConnC: { struct: 'github.com/lib/pq.conn', member: 'c', module: 'github.com/lib/pq' },
+    },
+  },
+  /** redigo: `(*conn).DoWithTimeout(c, timeout, cmd, args...)` (Do calls it) → its RETs (err in CX). */
+  redigo: {
+    points: {
+      doWithTimeout: { symbol: 'github.com/gomodule/redigo/redis.(*conn).DoWithTimeout', at: 'entry' },
+      doWithTimeoutReturns: { symbol: 'github.com/gomodule/redigo/redis.(*conn).DoWithTimeout', at: 'returns' },
+    },
+    fields: {
+      connConn: { struct: 'github.com/gomodule/redigo/redis.conn', member: 'conn', module: 'github.com/gomodule/redigo' },
+    },
+  },
+  /** A net.Conn's remote address: *TCPConn → conn.fd → netFD.raddr → *TCPAddr (fields only). */
+  netPeer: {
+    points: {},
+    fields: {
+      tcpConnConn: { struct: 'net.TCPConn', member: 'conn' },
+      connFd: { struct: 'net.conn', member: 'fd' },
+      netFdRaddr: { struct: 'net.netFD', member: 'raddr' },
+      tcpAddrIp: { struct: 'net.TCPAddr', member: 'IP' },
+      tcpAddrPort: { struct: 'net.TCPAddr', member: 'Port' },
+    },
+  },
+  /**
+   * Go runtime: stop-the-world pauses (`stopTheWorldWithSema` → `startTheWorldWithSema`,
+   * GC ones told apart by `m.preemptoff`) and goroutine lineage at `gostartcallfn`, which
+   * newproc1 calls once per new goroutine with `&newg.sched` while `m.curg` is the parent.
+   */
+  goRuntime: {
+    points: {
+      stopTheWorld: { symbol: 'runtime.stopTheWorldWithSema', at: 'entry' },
+      startTheWorld: { symbol: 'runtime.startTheWorldWithSema', at: 'entry' },
+      gostartcallfn: { symbol: 'runtime.gostartcallfn', at: 'entry' },
+    },
+    fields: {
+      gM: { struct: 'runtime.g', member: 'm' },
+      gSched: { struct: 'runtime.g', member: 'sched' },
+      mCurg: { struct: 'runtime.m', member: 'curg' },
+      mPreemptoff: { struct: 'runtime.m', member: 'preemptoff' },
+      gAtomicstatus: { struct: 'runtime.g', member: 'atomicstatus' },
+    },
+  },
 } as const satisfies Record<string, ProbeSetSpec>;
 
 export type ProbeSetName = keyof typeof GO_PROBE_SETS;

@@ -8,12 +8,15 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { ApiError } from '../errors.ts';
 import { parseQueryParams, runQuery } from '../query/engine.ts';
 import { listServices } from '../query/services.ts';
-import { evaluateSlos } from '../slo/evaluate.ts';
+import { SloEngine } from '../slo/engine.ts';
 import type { MetricStore } from '../storage/types.ts';
 import { requireApiKey, type ApiKeys, type TenantEnv } from './auth.ts';
 import { DEFAULT_BODY_LIMITS, type BodyLimits } from './body.ts';
 import { ingestMetrics } from './ingest.ts';
 import { SelfMetrics } from './self-metrics.ts';
+import { registerSloRoutes } from './slo-routes.ts';
+import { registerTraceRoutes } from './trace-routes.ts';
+import type { SpanStore } from '../storage/spans.ts';
 
 export interface GatewayDeps {
   store: MetricStore;
@@ -25,6 +28,10 @@ export interface GatewayDeps {
   selfMetrics?: SelfMetrics;
   /** Where server-side failures are reported (default: stderr). */
   log?: (message: string) => void;
+  /** The SLO engine behind /v1/slos and /v1/alerts (default: one over an in-memory SLO store). */
+  slo?: SloEngine;
+  /** Where POST /v1/traces writes and GET /v1/slow reads (default: an in-memory DuckDB span store). */
+  spanStore?: SpanStore;
 }
 
 export function createGatewayApp(deps: GatewayDeps): Hono<TenantEnv> {
@@ -49,13 +56,16 @@ export function createGatewayApp(deps: GatewayDeps): Hono<TenantEnv> {
     const query = parseQueryParams(new URL(c.req.url).searchParams, now());
     return c.json(await runQuery(deps.store, { ...query, tenant: c.var.tenant }));
   });
-  app.get('/v1/slos', async (c) => c.json({ slos: await evaluateSlos(deps.store, { tenant: c.var.tenant, nowMs: now() }) }));
-  app.get('/v1/slos/:id', async (c) => {
-    const id = c.req.param('id');
-    const slo = (await evaluateSlos(deps.store, { tenant: c.var.tenant, nowMs: now() })).find((s) => s.id === id);
-    if (!slo) throw new ApiError(404, 'not_found', `no SLO with id "${id}"`);
-    return c.json({ slo });
-  });
+  let slo: Promise<SloEngine> | undefined = deps.slo && Promise.resolve(deps.slo);
+  // The in-memory DuckDB defaults are imported only when used: a Lambda bundle passes its own
+  // stores and must not load DuckDB's native binding.
+  const sloEngine = () =>
+    (slo ??= import('../slo/duckdb-store.ts')
+      .then(({ DuckDbSloStore }) => DuckDbSloStore.open(':memory:'))
+      .then((sloStore) => new SloEngine({ metricStore: deps.store, sloStore, log })));
+  registerSloRoutes(app, sloEngine, now);
+  let spans: Promise<SpanStore> | undefined = deps.spanStore && Promise.resolve(deps.spanStore);
+  registerTraceRoutes(app, { spans: () => (spans ??= import('../storage/duckdb-spans.ts').then(({ DuckDbSpanStore }) => DuckDbSpanStore.open(':memory:'))), limits, now, log });
 
   app.notFound((c) => errorResponse(c, new ApiError(404, 'not_found', `no route for ${c.req.method} ${c.req.path}`)));
   app.onError((err, c) => {

@@ -44,8 +44,15 @@ export async function ingestMetrics(c: Context<TenantEnv>, deps: IngestDeps): Pr
   }
   deps.selfMetrics.pointsAccepted += written.inserted;
   deps.selfMetrics.pointsDuplicate += written.duplicates;
-
+  // Points the store refused for good (e.g. older than Timestream's retention) are reported like
+  // decoding rejections: a retry could not store them either.
+  const refused = written.rejected ?? [];
+  deps.selfMetrics.pointsRejected += refused.length;
+  const messages = [
+    ...(rejected > 0 ? [describeRejections(batch.rejections)] : []),
+    ...(refused.length > 0 ? [`${refused.length} point(s) refused by storage, first: ${refused[0].reason}`] : []),
+  ];
   const partial: PartialSuccess | undefined =
-    rejected > 0 ? { rejectedDataPoints: rejected, errorMessage: describeRejections(batch.rejections) } : undefined;
+    rejected + refused.length > 0 ? { rejectedDataPoints: rejected + refused.length, errorMessage: messages.join('; ') } : undefined;
   return c.body(metricsResponseBody(encoding, partial), 200, { 'content-type': CONTENT_TYPES[encoding] });
 }

@@ -11,6 +11,9 @@ import type { BodyLimits } from '../gateway/body.ts';
 import { SelfMetrics } from '../gateway/self-metrics.ts';
 import { DuckDbStore, DUCKDB_FILE_NAME } from '../storage/duckdb.ts';
 import type { MetricStore } from '../storage/types.ts';
+import { DuckDbSloStore, SLO_DUCKDB_FILE_NAME } from '../slo/duckdb-store.ts';
+import { SloEngine, type SloEngineOptions } from '../slo/engine.ts';
+import { DuckDbSpanStore, SPANS_DUCKDB_FILE_NAME } from '../storage/duckdb-spans.ts';
 
 export interface StartGatewayOptions {
   /** 0 picks a free port. */
@@ -19,11 +22,15 @@ export interface StartGatewayOptions {
   host?: string;
   /** Holds the database file, `<dataDir>/burnwatch.duckdb`; created when missing. */
   dataDir: string;
+  /** Serve this store instead of the DuckDB file under dataDir (tests of other backends); closed with the gateway. */
+  store?: MetricStore;
   /** API key → tenant. */
   apiKeys: ApiKeys;
   limits?: Partial<BodyLimits>;
   now?: () => number;
   log?: (message: string) => void;
+  /** SLO engine settings (spec directory, notifiers, resolution); its store is `<dataDir>/burnwatch-slo.duckdb`. */
+  slo?: Omit<SloEngineOptions, 'metricStore' | 'sloStore'>;
 }
 
 export interface RunningGateway {
@@ -31,6 +38,8 @@ export interface RunningGateway {
   port: number;
   /** The open store, for in-process readers (the CLI's live table) in the same process. */
   store: MetricStore;
+  /** The SLO engine the API reads through; `burnwatch up` runs its evaluation cycle. */
+  slo: SloEngine;
   /** Stops accepting, lets requests in flight finish (up to a few seconds), then closes the store. */
   close(): Promise<void>;
 }
@@ -42,8 +51,13 @@ const CLOSE_GRACE_MS = 5_000;
 
 export async function startGateway(opts: StartGatewayOptions): Promise<RunningGateway> {
   const host = opts.host ?? '127.0.0.1';
-  const store = await DuckDbStore.open({ path: join(opts.dataDir, DUCKDB_FILE_NAME) });
+  const store = opts.store ?? (await DuckDbStore.open({ path: join(opts.dataDir, DUCKDB_FILE_NAME) }));
+  const sloStore = await DuckDbSloStore.open(join(opts.dataDir, SLO_DUCKDB_FILE_NAME));
+  const slo = new SloEngine({ log: opts.log, ...opts.slo, metricStore: store, sloStore });
+  const spanStore = await DuckDbSpanStore.open(join(opts.dataDir, SPANS_DUCKDB_FILE_NAME));
   const app = createGatewayApp({
+    slo,
+    spanStore,
     store,
     apiKeys: opts.apiKeys,
     limits: opts.limits,
@@ -59,6 +73,8 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
       s.once('error', reject);
     });
   } catch (err) {
+    await spanStore.close();
+    await sloStore.close();
     await store.close();
     throw err;
   }
@@ -69,6 +85,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
     url: `http://${urlHost}:${port}`,
     port,
     store,
+    slo,
     close() {
       closing ??= (async () => {
         await new Promise<void>((resolve) => {
@@ -79,6 +96,8 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
           });
           server.closeIdleConnections();
         });
+        await spanStore.close();
+        await sloStore.close();
         await store.close();
       })();
       return closing;

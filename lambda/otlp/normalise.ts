@@ -35,8 +35,8 @@ export interface NormalisedMetrics {
 
 // The decoded shape (decode.ts: toObject with longs and enums as strings, arrays always present).
 type Obj = Record<string, unknown>;
-interface KeyValue { key?: string; value?: AnyValue }
-interface AnyValue {
+export interface KeyValue { key?: string; value?: AnyValue }
+export interface AnyValue {
   stringValue?: string; boolValue?: boolean; intValue?: string; doubleValue?: number;
   arrayValue?: { values: AnyValue[] }; kvlistValue?: { values: KeyValue[] }; bytesValue?: string;
 }
@@ -248,7 +248,7 @@ function exponentialHistogram(dp: DataPoint, temporality: Temporality): Exponent
 /** Attribute values nest (arrays, key-value lists); deeper than this is refused rather than recursed into. */
 const MAX_ATTRIBUTE_DEPTH = 32;
 
-function attributes(kvs: KeyValue[], depth = 0): Attributes {
+export function attributes(kvs: KeyValue[], depth = 0): Attributes {
   const out: Attributes = {};
   for (const kv of kvs) out[kv.key ?? ''] = anyValue(kv.value, depth + 1);
   return out;

@@ -1,4 +1,7 @@
-// SLO evaluation without HTTP: the API, the CLI's live table and the evaluator Lambda call it.
+// A quick, stateless evaluation of the *default* SLOs straight from raw points, for in-process
+// readers that have only a MetricStore (the CLI's live table). The SLO engine (engine.ts: rollups,
+// burn rates, alerts, user specs) is the authority behind the API; both count requests the same
+// way (sli.ts counting rules are mirrored by the query Accumulator).
 //
 // SLI = good / total over the SLO's rolling window (30 days by default, so a new install is
 // judged on all the data it has). Availability: good = not a server error (status < 500).
@@ -10,13 +13,17 @@
 // explicit-bucket senders it is the largest bucket bound ≤ the threshold.
 
 import { HTTP_SERVER_DURATION } from '../../common/catalogue.ts';
-import { formatDuration } from '../../common/duration.ts';
 import { Accumulator } from '../query/accumulate.ts';
 import { toDeltas } from '../query/deltas.ts';
 import { msToNs } from '../query/time.ts';
 import { serviceOf } from '../storage/series.ts';
 import type { MetricStore } from '../storage/types.ts';
 import { defaultSlos, type SloDefinition, type SloKind } from './definitions.ts';
+import { windowLabel, windowStartMs } from './math.ts';
+
+function windowMs(slo: SloDefinition): number | string {
+  return slo.window.kind === 'rolling' ? slo.window.ms : slo.window.kind;
+}
 
 /** One SLO's state, in the shape `GET /v1/slos` returns. */
 export interface SloStatus {
@@ -50,7 +57,7 @@ export async function servicesSeen(store: MetricStore, tenant: string): Promise<
 
 /** The default SLOs of every service seen, evaluated at `nowMs`. */
 export async function evaluateSlos(store: MetricStore, opts: EvaluateOptions): Promise<SloStatus[]> {
-  const slos = (await servicesSeen(store, opts.tenant)).flatMap(defaultSlos);
+  const slos = (await servicesSeen(store, opts.tenant)).flatMap((svc) => defaultSlos(svc));
   return evaluateDefinitions(store, opts, slos);
 }
 
@@ -58,13 +65,13 @@ export async function evaluateDefinitions(store: MetricStore, opts: EvaluateOpti
   // One fetch per (metric, window) serves every SLO over it, whatever the service or threshold.
   const byData = new Map<string, SloDefinition[]>();
   for (const slo of slos) {
-    const key = JSON.stringify([slo.metric, slo.windowMs]);
+    const key = JSON.stringify([HTTP_SERVER_DURATION, windowMs(slo)]);
     byData.set(key, [...(byData.get(key) ?? []), slo]);
   }
   const statuses = new Map<string, SloStatus>();
   for (const group of byData.values()) {
-    const { metric, windowMs } = group[0];
-    const fromNs = msToNs(opts.nowMs - windowMs);
+    const metric = HTTP_SERVER_DURATION;
+    const fromNs = msToNs(windowStartMs(group[0].window, opts.nowMs));
     const fetched = await store.fetchPoints({ tenant: opts.tenant, metric, fromNs, toNs: msToNs(opts.nowMs) });
     const accumulators = new Map<string, Accumulator>();
     const perService = new Map<string, Accumulator[]>();
@@ -99,7 +106,7 @@ function status(slo: SloDefinition, acc: Accumulator): SloStatus {
     objective: slo.objective,
     sli: total > 0 ? good / total : null,
     budget_remaining: total > 0 ? 1 - (total - good) / (total * (1 - slo.objective)) : null,
-    window: formatDuration(slo.windowMs),
+    window: windowLabel(slo.window),
     good,
     total,
   };

@@ -82,6 +82,17 @@ export interface WriteResult {
   inserted: number;
   /** Points whose identity was already stored (a retry, or a repeat within the batch). */
   duplicates: number;
+  /**
+   * Points the backend refused for good (e.g. Timestream: older than the table's retention), by
+   * index into the written array. Absent or empty when every point was stored or a duplicate.
+   * Callers report these; retrying them cannot succeed.
+   */
+  rejected?: StoreRejection[];
+}
+
+export interface StoreRejection {
+  index: number;
+  reason: string;
 }
 
 export interface PointQuery {

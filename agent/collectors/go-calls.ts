@@ -1,0 +1,713 @@
+// Loads bpf/go_calls.bpf.o and attaches it to Go processes: gRPC server and client calls,
+// outbound HTTP, database/sql, Redis (redigo), GC pauses, goroutine lineage, and the
+// slow-request records with their sub-calls. Turns the in-kernel histograms into the
+// GO_METRICS of the catalogue and the ring-buffer records into SlowRequest values.
+import { open } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BpfObject, RingBufferReader, type BpfLink } from '../bpf.ts';
+import { histogramFromBuckets, type ExpHistogram } from '../../common/exphist.ts';
+import { ATTR, GO_ATTR, GO_METRIC, METRICS } from '../../common/catalogue.ts';
+import { exponentialHistogramMetric, numberMetric, type ExpHistogramPoint } from '../export/otlp.ts';
+import { epochFromMonotonicNs } from '../clock.ts';
+import { withElfFile } from '../goinspect/elf.ts';
+import type { DiscoveredProcess } from '../discovery.ts';
+import { GO_PROBE_SETS, type EntryProbe, type GoBinaryInfo, type ProbeSetName, type ResolvedProbeSets } from '../goinspect/index.ts';
+import type { Collector, CollectWindow, CollectedMetrics } from './types.ts';
+import type { SlowRequest, Subcall, SubcallKind } from './slow-request.ts';
+import { RouteLimiter } from './route.ts';
+import { parseDuration } from '../../common/duration.ts';
+
+// ---- Mirrors bpf/go_calls.h ----
+const OP_MAX = 48;
+const PEER_MAX = 40;
+const ROUTE_MAX = 64;
+const METHOD_MAX = 8;
+const SUBCALLS_MAX = 16;
+const SERIES_SIZE = 112;
+const SUBCALL_SIZE = 120;
+const SLOW_RECORD_SIZE = 104 + SUBCALLS_MAX * SUBCALL_SIZE;
+const OFFSETS_SIZE = 136;
+const KIND = { httpClient: 1, grpcClient: 2, sql: 3, redis: 4, grpcServer: 5, httpServer: 6, gcPause: 7 } as const;
+const DROP_REASONS = ['bucket_map_full', 'stats_map_full', 'inflight_full', 'no_offsets', 'ringbuf_full', 'subcalls_over'] as const;
+const COOKIE_AT_JBE = 1n << 16n;
+const MAX_SLOTS = 256;
+const GENERATION_GRACE_MS = 20;
+const MAX_PENDING_SLOW = 10_000;
+
+/** The probe sets this collector uses; a binary without a library simply lacks its set. */
+const OWN_SETS: ProbeSetName[] = ['grpcServer', 'grpcClient', 'httpClient', 'sqlClient', 'sqlPq', 'redigo', 'netPeer', 'goRuntime'];
+
+/** db.system from the package of the driver's connection type (the itab's concrete type). */
+const SQL_DRIVER_SYSTEMS: [RegExp, string][] = [
+  [/^github\.com\/lib\/pq\./, 'postgresql'],
+  [/^github\.com\/jackc\/pgx/, 'postgresql'],
+  [/^github\.com\/go-sql-driver\/mysql\./, 'mysql'],
+  [/sqlite/i, 'sqlite'],
+  [/mssqldb/i, 'mssql'],
+  [/^github\.com\/ClickHouse\//, 'clickhouse'],
+];
+
+export interface GoCallsCollectorOptions {
+  objectPath: string;
+  scale?: number;
+  /** Default slow threshold (ns) for services without their own. Default 200 ms. */
+  slowThresholdNs?: bigint;
+  /** Per-service slow thresholds (ns), by service name. */
+  slowThresholdsByService?: Record<string, bigint>;
+  /** One line per problem worth an operator's attention (skipped probe sets). */
+  log?: (line: string) => void;
+  /** Ring-buffer poll period. Default 1000 ms (records are written without wake-ups). */
+  ringPollMs?: number;
+}
+
+interface BinarySlot {
+  slot: number;
+  /** driver.Conn itab address → db.system, for SQL series. */
+  sqlSystems: Map<bigint, string>;
+  /** Where to count goroutines (non-PIE binaries with the runtime fields resolved). */
+  goroutines?: { allgs: bigint; statusOffset: number };
+}
+
+/** runtime._Gidle and _Gdead: a g in allgs that is not a live goroutine. */
+const G_IDLE = 0;
+const G_DEAD = 6;
+const MAX_GOROUTINES_READ = 1_000_000;
+
+/**
+ * Live goroutines of a process, read from its memory (no probe): `runtime.allgs` lists every
+ * g ever made; those not idle or dead are live. The status word is read under the running
+ * program, so a goroutine changing state at that instant may be miscounted by one.
+ */
+export async function countGoroutines(pid: number, allgs: bigint, statusOffset: number): Promise<number | undefined> {
+  let fh;
+  try {
+    fh = await open(`/proc/${pid}/mem`, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const header = Buffer.alloc(16);
+    await fh.read(header, 0, 16, Number(allgs));
+    const ptr = header.readBigUInt64LE(0);
+    const len = Number(header.readBigUInt64LE(8));
+    if (!ptr || len <= 0 || len > MAX_GOROUTINES_READ) return undefined;
+    const gs = Buffer.alloc(len * 8);
+    await fh.read(gs, 0, gs.length, Number(ptr));
+    const status = Buffer.alloc(4);
+    let live = 0;
+    for (let i = 0; i < len; i++) {
+      const g = gs.readBigUInt64LE(i * 8);
+      if (!g) continue;
+      const { bytesRead } = await fh.read(status, 0, 4, Number(g) + statusOffset);
+      if (bytesRead !== 4) continue;
+      const st = status.readUInt32LE(0) & ~0x1000; // _Gscan bit
+      if (st !== G_IDLE && st !== G_DEAD) live++;
+    }
+    return live;
+  } catch {
+    return undefined; // the process exited meanwhile
+  } finally {
+    await fh.close();
+  }
+}
+
+interface SeriesAcc {
+  pid: number;
+  kind: number;
+  attributes: Record<string, string | number>;
+  buckets: Map<number, number>;
+  count: number;
+  sumNs: bigint;
+  minNs?: bigint;
+  maxNs?: bigint;
+  gcPhase?: number;
+}
+
+export class GoCallsCollector implements Collector {
+  readonly name = 'go-calls';
+  private readonly obj: BpfObject;
+  private readonly ring: RingBufferReader;
+  private readonly links = new Map<number, BpfLink[]>();
+  private readonly slots = new Map<string, Promise<BinarySlot>>();
+  private readonly slotOfPid = new Map<number, BinarySlot>();
+  private readonly serviceOfPid = new Map<number, string>();
+  private readonly scale: number;
+  private readonly log: (line: string) => void;
+  private readonly thresholds: Record<string, bigint>;
+  private readonly routes = new RouteLimiter(100);
+  private generation = 0;
+  private readonly dropped = new Map<string, number>();
+  private readonly lastDropTotals: number[] = [];
+  private readonly reportedSkips = new Set<string>();
+  private pendingSlow: SlowRequest[] = [];
+  private readonly exitedPids = new Set<number>();
+
+  constructor(opts: GoCallsCollectorOptions) {
+    this.scale = opts.scale ?? 5;
+    this.log = opts.log ?? ((l) => console.error(`[agent] ${l}`));
+    this.thresholds = opts.slowThresholdsByService ?? {};
+    this.obj = BpfObject.open(opts.objectPath);
+    this.obj.setRodata({ hist_scale: this.scale, slow_default_ns: opts.slowThresholdNs ?? 200_000_000n });
+    this.obj.load();
+    if (this.obj.map('go_calls_offsets').valueSize !== OFFSETS_SIZE) {
+      throw new Error(`bpf/go_calls.h and go-calls.ts disagree: offsets value is ${this.obj.map('go_calls_offsets').valueSize} bytes`);
+    }
+    this.ring = new RingBufferReader(this.obj.map('slow_requests'), (records) => this.onSlowRecords(records), { pollMs: opts.ringPollMs ?? 1000 });
+  }
+
+  isAttached(pid: number): boolean {
+    return this.links.has(pid);
+  }
+
+  /** The offsets slot of a process: processes of one binary share one (and the one loaded object). */
+  slotOf(pid: number): number | undefined {
+    return this.slotOfPid.get(pid)?.slot;
+  }
+
+  attachGo(proc: DiscoveredProcess, info: GoBinaryInfo): void {
+    // Synchronous part of the contract: the agent wants to know at once whether anything applies.
+    const sets = info.probeSets;
+    if (!OWN_SETS.some((s) => s !== 'netPeer' && s !== 'sqlPq' && sets[s])) {
+      throw new Error('no gRPC, HTTP client, database/sql, Redis or Go runtime probe resolved');
+    }
+    this.reportSkips(proc, info);
+    const done = this.attach(proc.pid, proc.exePath, info, proc.serviceName).catch((err) =>
+      this.log(`go-calls: attaching pid ${proc.pid} failed: ${(err as Error).message}`),
+    );
+    this.attaching.set(proc.pid, done);
+  }
+
+  /** Resolves once the probes of a process handed to attachGo are in place (or failed, logged). */
+  async whenAttached(pid: number): Promise<void> {
+    await this.attaching.get(pid);
+  }
+  private readonly attaching = new Map<number, Promise<void>>();
+
+  /** Attaches every program whose probe set resolved for the binary; resolves when done. */
+  async attach(pid: number, binaryPath: string, info: GoBinaryInfo, service?: string): Promise<void> {
+    if (this.links.has(pid)) return;
+    this.links.set(pid, []);
+    const slot = await this.slotFor(binaryPath, info);
+    if (!this.links.has(pid)) return; // exited meanwhile
+    this.slotOfPid.set(pid, slot);
+    if (service !== undefined) {
+      this.serviceOfPid.set(pid, service);
+      const t = this.thresholds[service];
+      if (t !== undefined) this.setSlowThreshold(pid, t);
+    }
+    const links = this.links.get(pid)!;
+    const s = info.probeSets;
+    const entry = (program: string, probe: EntryProbe) =>
+      links.push(
+        this.obj.program(program).attachUprobe({
+          binaryPath, fileOffset: probe.fileOffset, pid,
+          cookie: BigInt(slot.slot) | (probe.kind === 'stack-check-jbe' ? COOKIE_AT_JBE : 0n),
+        }),
+      );
+    const returns = (program: string, offsets: number[]) => {
+      for (const fileOffset of offsets) links.push(this.obj.program(program).attachUprobe({ binaryPath, fileOffset, pid, cookie: BigInt(slot.slot) }));
+    };
+    // Request roots and goroutine lineage only serve the sub-call breakdown: a binary that
+    // makes none of the calls we see pays neither (the HTTP server's own histogram is the
+    // http-server collector's, which probes the same two points).
+    const hasSubcalls = Boolean(s.grpcClient || s.httpClient || s.sqlClient || s.redigo);
+    try {
+      if (s.httpServer && hasSubcalls) {
+        entry('go_req_http_start', s.httpServer.points.serveHttp);
+        entry('go_req_http_end', s.httpServer.points.finishRequest);
+      }
+      if (s.grpcServer) {
+        entry('go_grpc_server_start', s.grpcServer.points.handleStream);
+        entry('go_grpc_server_end', s.grpcServer.points.writeStatus);
+      }
+      if (s.grpcClient) {
+        entry('go_grpc_client_start', s.grpcClient.points.newClientStream);
+        entry('go_grpc_client_end', s.grpcClient.points.finish);
+      }
+      if (s.httpClient) {
+        entry('go_http_client_start', s.httpClient.points.roundTrip);
+        returns('go_http_client_ret', s.httpClient.points.roundTripReturns.fileOffsets);
+      }
+      if (s.sqlClient) {
+        entry('go_sql_query_start', s.sqlClient.points.queryDC);
+        entry('go_sql_exec_start', s.sqlClient.points.execDC);
+        entry('go_sql_end', s.sqlClient.points.putConn);
+      }
+      if (s.redigo) {
+        entry('go_redis_start', s.redigo.points.doWithTimeout);
+        returns('go_redis_ret', s.redigo.points.doWithTimeoutReturns.fileOffsets);
+      }
+      if (s.goRuntime) {
+        entry('go_gc_stw_start', s.goRuntime.points.stopTheWorld);
+        entry('go_gc_stw_end', s.goRuntime.points.startTheWorld);
+        if (hasSubcalls) entry('go_lineage', s.goRuntime.points.gostartcallfn);
+      }
+    } catch (err) {
+      this.detach(pid);
+      throw err;
+    }
+  }
+
+  /** The slow threshold of one process (ns); others keep the default. */
+  setSlowThreshold(pid: number, ns: bigint): void {
+    const k = Buffer.alloc(4);
+    k.writeUInt32LE(pid);
+    const v = Buffer.alloc(8);
+    v.writeBigUInt64LE(ns);
+    this.obj.map('slow_threshold').update(k, v);
+  }
+
+  processExited(pid: number): void {
+    this.detach(pid);
+  }
+
+  detach(pid: number): void {
+    for (const l of this.links.get(pid) ?? []) l.detach();
+    this.links.delete(pid);
+    this.attaching.delete(pid);
+    // Its last data is still to be collected (and decoded with its binary's slot).
+    this.exitedPids.add(pid);
+    const k = Buffer.alloc(4);
+    k.writeUInt32LE(pid);
+    try {
+      this.obj.map('slow_threshold').delete(k);
+    } catch {
+      // not set
+    }
+  }
+
+  takeSlowRequests(): SlowRequest[] {
+    const out = this.pendingSlow;
+    this.pendingSlow = [];
+    return out;
+  }
+
+  takeDrops(): Map<string, number> {
+    this.drainDrops();
+    const out = new Map(this.dropped);
+    this.dropped.clear();
+    return out;
+  }
+
+  async collect(window: CollectWindow): Promise<CollectedMetrics[]> {
+    const forget = [...this.exitedPids].filter((pid) => !this.links.has(pid));
+    const series = await this.drain(window.serviceOf);
+    const byPid = new Map<number, Map<string, ExpHistogramPoint[]>>();
+    const gcCycles = new Map<number, number>();
+    for (const s of series) {
+      if (s.buckets.size === 0) continue;
+      const metric = metricOfKind(s.kind);
+      let m = byPid.get(s.pid);
+      if (!m) byPid.set(s.pid, (m = new Map()));
+      let list = m.get(metric);
+      if (!list) m.set(metric, (list = []));
+      const histogram: ExpHistogram = histogramFromBuckets(this.scale, s.buckets, s.sumNs, { minNs: s.minNs, maxNs: s.maxNs });
+      list.push({ attributes: s.attributes, startTimeNs: window.startNs, endTimeNs: window.endNs, histogram });
+      if (s.kind === KIND.gcPause && s.gcPhase === 1) gcCycles.set(s.pid, (gcCycles.get(s.pid) ?? 0) + s.count);
+    }
+    const goroutines = new Map<number, number>();
+    for (const [pid, slot] of this.slotOfPid) {
+      if (!slot.goroutines || !this.links.has(pid)) continue;
+      const n = await countGoroutines(pid, slot.goroutines.allgs, slot.goroutines.statusOffset);
+      if (n === undefined) continue;
+      goroutines.set(pid, n);
+      if (!byPid.has(pid)) byPid.set(pid, new Map());
+    }
+    const out: CollectedMetrics[] = [];
+    for (const [pid, metrics] of byPid) {
+      const list: CollectedMetrics['metrics'] = [...metrics].map(([name, points]) => exponentialHistogramMetric(METRICS[name], points));
+      const cycles = gcCycles.get(pid);
+      if (cycles) {
+        list.push(numberMetric(METRICS[GO_METRIC.gcCycles], [{ attributes: {}, startTimeNs: window.startNs, endTimeNs: window.endNs, value: cycles }]));
+      }
+      const live = goroutines.get(pid);
+      if (live !== undefined) {
+        list.push(numberMetric(METRICS[GO_METRIC.goroutines], [{ attributes: {}, startTimeNs: window.startNs, endTimeNs: window.endNs, value: live }]));
+      }
+      out.push({ pid, metrics: list });
+    }
+    for (const pid of forget) {
+      this.slotOfPid.delete(pid);
+      this.serviceOfPid.delete(pid);
+      this.exitedPids.delete(pid);
+    }
+    return out;
+  }
+
+  close(): void {
+    this.ring.close();
+    for (const pid of [...this.links.keys()]) this.detach(pid);
+    this.obj.close();
+  }
+
+  // ---- internals ----
+
+  /** One log line per binary and probe set whose library is there but could not be resolved. */
+  private reportSkips(proc: DiscoveredProcess, info: GoBinaryInfo): void {
+    for (const { probeSet, reason } of info.skipped) {
+      // A library the binary does not link is not a problem; fields-only sets are optional helpers.
+      const spec = GO_PROBE_SETS[probeSet];
+      if (!OWN_SETS.includes(probeSet) || Object.keys(spec.points).length === 0 || / not found \(in \.symtab or \.gopclntab\)/.test(reason)) continue;
+      const key = `${info.fileKey}|${probeSet}`;
+      if (this.reportedSkips.has(key)) continue;
+      this.reportedSkips.add(key);
+      this.log(`go-calls: pid ${proc.pid} (${proc.serviceName}): probe set ${probeSet} skipped: ${reason}`);
+      this.dropped.set(`skipped_${probeSet}`, (this.dropped.get(`skipped_${probeSet}`) ?? 0) + 1);
+    }
+  }
+
+  /** Processes of one binary share a slot (offsets + data addresses), filled once. */
+  private slotFor(binaryPath: string, info: GoBinaryInfo): Promise<BinarySlot> {
+    let p = this.slots.get(info.fileKey);
+    if (!p) {
+      const slot = this.slots.size;
+      if (slot >= MAX_SLOTS) return Promise.reject(new Error(`more than ${MAX_SLOTS} distinct Go binaries; ${binaryPath} not attached`));
+      p = this.fillSlot(slot, binaryPath, info);
+      this.slots.set(info.fileKey, p);
+    }
+    return p;
+  }
+
+  private async fillSlot(slot: number, binaryPath: string, info: GoBinaryInfo): Promise<BinarySlot> {
+    const s: ResolvedProbeSets = info.probeSets;
+    const o = <T extends Record<string, number>>(x: { offsets: T } | undefined, k: keyof T): number => (x ? x.offsets[k] : 0);
+    const net = s.netPeer;
+    const u32 = [
+      1,
+      o(s.grpcServer, 'streamMethod'), o(s.grpcServer, 'statusS'), o(s.grpcClient, 'statusErrorE'),
+      o(s.grpcServer, 'spbCode') || o(s.grpcClient, 'spbCode'), o(s.grpcClient, 'clientConnTarget'),
+      o(s.httpClient, 'requestMethod') || o(s.httpServer, 'requestMethod'), o(s.httpClient, 'requestUrl') || o(s.httpServer, 'requestUrl'),
+      o(s.httpClient, 'urlHost'), o(s.httpServer, 'urlPath'), o(s.httpClient, 'responseStatusCode'),
+      o(s.httpServer, 'responseReq'), o(s.httpServer, 'responseStatus'),
+      o(s.sqlClient, 'driverConnCi'), o(s.sqlPq, 'pqConnC'),
+      o(s.redigo, 'connConn'),
+      net ? net.offsets.tcpConnConn + net.offsets.connFd : 0, o(net, 'netFdRaddr'), o(net, 'tcpAddrIp'), o(net, 'tcpAddrPort'),
+      o(s.goRuntime, 'gM'), o(s.goRuntime, 'gSched'), o(s.goRuntime, 'mCurg'), o(s.goRuntime, 'mPreemptoff'),
+      0,
+    ];
+    // Type identities and variables by symbol. Their addresses are link-time addresses, which
+    // are the run-time ones only in non-PIE executables; in a PIE they are left 0, and the
+    // probes then skip what needs them (peer addresses, exact gRPC client codes).
+    const sqlSystems = new Map<bigint, string>();
+    const addr = { tcp: 0n, statusError: 0n, pq: 0n, ioEof: 0n, allgs: 0n };
+    await withElfFile(binaryPath, async (elf) => {
+      if (elf.type !== 2 /* ET_EXEC */) return;
+      const syms = await elf.symbols();
+      const get = (name: string) => BigInt(syms.get(name)?.value ?? 0);
+      addr.tcp = net ? get('go.itab.*net.TCPConn,net.Conn') : 0n;
+      addr.statusError = get('go.itab.*google.golang.org/grpc/internal/status.Error,error');
+      addr.pq = s.sqlPq ? get('go.itab.*github.com/lib/pq.conn,database/sql/driver.Conn') : 0n;
+      addr.ioEof = get('io.EOF');
+      addr.allgs = s.goRuntime ? get('runtime.allgs') : 0n;
+      for (const [name, sym] of syms) {
+        const m = /^go\.itab\.\*?(.+),database\/sql\/driver\.Conn$/.exec(name);
+        if (!m) continue;
+        const system = SQL_DRIVER_SYSTEMS.find(([re]) => re.test(m[1]))?.[1] ?? 'other_sql';
+        sqlSystems.set(BigInt(sym.value), system);
+      }
+    });
+    const v = Buffer.alloc(OFFSETS_SIZE);
+    u32.forEach((x, i) => v.writeUInt32LE(x, i * 4));
+    [addr.tcp, addr.statusError, addr.pq, addr.ioEof].forEach((x, i) => v.writeBigUInt64LE(x, 104 + i * 8));
+    const k = Buffer.alloc(4);
+    k.writeUInt32LE(slot);
+    this.obj.map('go_calls_offsets').update(k, v);
+    return {
+      slot,
+      sqlSystems,
+      ...(addr.allgs && s.goRuntime ? { goroutines: { allgs: addr.allgs, statusOffset: s.goRuntime.offsets.gAtomicstatus } } : {}),
+    };
+  }
+
+  private async drain(serviceOf: (pid: number) => string | undefined): Promise<SeriesAcc[]> {
+    const idle = this.generation;
+    this.generation ^= 1;
+    const gen = Buffer.alloc(4);
+    gen.writeUInt32LE(this.generation);
+    this.obj.map('calls_control').update(Buffer.alloc(4), gen);
+    await sleep(GENERATION_GRACE_MS);
+
+    const series = new Map<string, SeriesAcc>();
+    const buckets = this.obj.map(`call_buckets_${idle}`).drain();
+    for (let i = 0; i < buckets.keys.length; i++) {
+      const acc = this.accumulator(series, buckets.keys[i], serviceOf);
+      const bucket = buckets.keys[i].readInt32LE(SERIES_SIZE);
+      const n = Number(sumPerCpu(buckets.values[i], 0, 8));
+      acc.buckets.set(bucket, (acc.buckets.get(bucket) ?? 0) + n);
+      acc.count += n;
+    }
+    const statsMap = this.obj.map(`call_stats_${idle}`);
+    const stats = statsMap.drain();
+    const stride = (statsMap.valueSize + 7) & ~7;
+    for (let i = 0; i < stats.keys.length; i++) {
+      const acc = this.accumulator(series, stats.keys[i], serviceOf);
+      const v = stats.values[i];
+      for (let off = 0; off < v.length; off += stride) {
+        if (v.readBigUInt64LE(off) === 0n) continue;
+        acc.sumNs += v.readBigUInt64LE(off + 8);
+        const min = v.readBigUInt64LE(off + 16);
+        const max = v.readBigUInt64LE(off + 24);
+        if (acc.minNs === undefined || min < acc.minNs) acc.minNs = min;
+        if (acc.maxNs === undefined || max > acc.maxNs) acc.maxNs = max;
+      }
+    }
+    return [...series.values()];
+  }
+
+  /** Series with equal exported attributes merge (e.g. SQL statements with one operation word). */
+  private accumulator(series: Map<string, SeriesAcc>, key: Buffer, _serviceOf: (pid: number) => string | undefined): SeriesAcc {
+    const d = decodeSeries(key);
+    const attributes = this.attributesOf(d);
+    const id = `${d.pid}\0${d.kind}\0${JSON.stringify(attributes)}`;
+    let acc = series.get(id);
+    if (!acc) {
+      acc = { pid: d.pid, kind: d.kind, attributes, buckets: new Map(), count: 0, sumNs: 0n, gcPhase: d.kind === KIND.gcPause ? d.status : undefined };
+      series.set(id, acc);
+    }
+    return acc;
+  }
+
+  private attributesOf(d: DecodedSeries): Record<string, string | number> {
+    const a: Record<string, string | number> = {};
+    const peer = peerOf(d.peer, d.ip4, d.port);
+    if (peer.address) a[GO_ATTR.serverAddress] = peer.address;
+    if (peer.port) a[GO_ATTR.serverPort] = peer.port;
+    switch (d.kind) {
+      case KIND.grpcServer:
+      case KIND.grpcClient: {
+        const { service, method } = splitGrpcMethod(d.op);
+        a[GO_ATTR.rpcSystem] = 'grpc';
+        a[GO_ATTR.rpcService] = service;
+        a[GO_ATTR.rpcMethod] = method;
+        a[GO_ATTR.rpcGrpcStatus] = d.status;
+        if (d.kind === KIND.grpcServer) {
+          delete a[GO_ATTR.serverAddress];
+          delete a[GO_ATTR.serverPort];
+        }
+        break;
+      }
+      case KIND.httpClient:
+        a[ATTR.httpMethod] = d.op || 'UNKNOWN';
+        if (d.status) a[ATTR.httpStatus] = d.status;
+        if (d.error) a[GO_ATTR.errorType] = 'error';
+        break;
+      case KIND.sql:
+        a[GO_ATTR.dbSystem] = this.sqlSystemOf(d.pid, d.driver);
+        a[GO_ATTR.dbOperation] = operationWord(d.op);
+        if (d.error) a[GO_ATTR.errorType] = 'error';
+        break;
+      case KIND.redis:
+        a[GO_ATTR.dbSystem] = 'redis';
+        a[GO_ATTR.dbOperation] = d.op.toUpperCase();
+        if (d.error) a[GO_ATTR.errorType] = 'error';
+        break;
+      case KIND.gcPause:
+        a[GO_ATTR.gcPhase] = d.status === 1 ? 'sweep_termination' : 'mark_termination';
+        break;
+    }
+    return a;
+  }
+
+  /** A slow-request sub-call does not carry the driver: name the system when the binary links only one. */
+  private soleSqlSystem(pid: number): string {
+    const systems = new Set(this.slotOfPid.get(pid)?.sqlSystems.values() ?? []);
+    return systems.size === 1 ? [...systems][0] : 'other_sql';
+  }
+
+  private sqlSystemOf(pid: number, driver: bigint): string {
+    return this.slotOfPid.get(pid)?.sqlSystems.get(driver) ?? 'other_sql';
+  }
+
+  private onSlowRecords(records: Buffer[]): void {
+    for (const r of records) {
+      if (r.length < SLOW_RECORD_SIZE) continue;
+      const pid = r.readUInt32LE(0);
+      const kind = r.readUInt8(4) === KIND.grpcServer ? 'grpc' : 'http';
+      const nsub = r.readUInt32LE(8);
+      const service = this.serviceOfPid.get(pid) ?? `pid-${pid}`;
+      const rawRoute = cString(r, 40, ROUTE_MAX);
+      const subcalls: Subcall[] = [];
+      for (let i = 0; i < Math.min(nsub, SUBCALLS_MAX); i++) {
+        const sc = decodeSubcall(r, 104 + i * SUBCALL_SIZE);
+        const k = subcallKind(sc.kind);
+        if (!k) continue;
+        const peer = peerOf(sc.peer, sc.ip4, sc.port);
+        subcalls.push({
+          kind: k,
+          peer: peer.address ? `${peer.address}${peer.port ? `:${peer.port}` : ''}` : '',
+          operation: k === 'sql' ? operationWord(sc.op) : k === 'redis' ? sc.op.toUpperCase() : sc.op,
+          startOffsetNs: sc.startOffsetNs,
+          durationNs: sc.durationNs,
+          error: sc.error,
+          status: sc.status,
+          ...(k === 'sql' ? { dbSystem: this.soleSqlSystem(pid) } : {}),
+        });
+      }
+      if (this.pendingSlow.length >= MAX_PENDING_SLOW) {
+        this.dropped.set('slow_pending_full', (this.dropped.get('slow_pending_full') ?? 0) + 1);
+        continue;
+      }
+      this.pendingSlow.push({
+        pid,
+        service,
+        kind,
+        startNs: epochFromMonotonicNs(r.readBigUInt64LE(16)),
+        durationNs: r.readBigUInt64LE(24),
+        method: cString(r, 32, METHOD_MAX),
+        route: kind === 'http' ? this.routes.route(service, rawRoute, false) : rawRoute,
+        status: r.readUInt16LE(6),
+        subcalls,
+        droppedSubcalls: Math.max(0, nsub - SUBCALLS_MAX),
+      });
+    }
+  }
+
+  private drainDrops(): void {
+    const m = this.obj.map('calls_dropped');
+    const key = Buffer.alloc(4);
+    DROP_REASONS.forEach((reason, i) => {
+      key.writeUInt32LE(i);
+      const v = m.lookup(key);
+      if (!v) return;
+      const total = Number(sumPerCpu(v, 0, 8));
+      const prev = this.lastDropTotals[i] ?? 0;
+      if (total > prev) this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + total - prev);
+      this.lastDropTotals[i] = total;
+    });
+  }
+}
+
+interface DecodedSeries {
+  pid: number;
+  kind: number;
+  error: boolean;
+  status: number;
+  driver: bigint;
+  ip4: Buffer;
+  port: number;
+  op: string;
+  peer: string;
+}
+
+function decodeSeries(b: Buffer): DecodedSeries {
+  return {
+    pid: b.readUInt32LE(0),
+    kind: b.readUInt8(4),
+    error: b.readUInt8(5) !== 0,
+    status: b.readUInt16LE(6),
+    driver: b.readBigUInt64LE(8),
+    ip4: b.subarray(16, 20),
+    port: b.readUInt16LE(20),
+    op: cString(b, 24, OP_MAX),
+    peer: cString(b, 72, PEER_MAX),
+  };
+}
+
+function decodeSubcall(b: Buffer, at: number) {
+  return {
+    kind: b.readUInt8(at),
+    error: b.readUInt8(at + 1) !== 0,
+    status: b.readUInt16LE(at + 2),
+    ip4: b.subarray(at + 4, at + 8),
+    startOffsetNs: b.readBigUInt64LE(at + 8),
+    durationNs: b.readBigUInt64LE(at + 16),
+    port: b.readUInt16LE(at + 24),
+    op: cString(b, at + 32, OP_MAX),
+    peer: cString(b, at + 80, PEER_MAX),
+  };
+}
+
+function subcallKind(kind: number): SubcallKind | undefined {
+  switch (kind) {
+    case KIND.httpClient:
+      return 'http';
+    case KIND.grpcClient:
+      return 'grpc';
+    case KIND.sql:
+      return 'sql';
+    case KIND.redis:
+      return 'redis';
+    default:
+      return undefined;
+  }
+}
+
+function metricOfKind(kind: number): string {
+  switch (kind) {
+    case KIND.grpcServer:
+      return GO_METRIC.rpcServerDuration;
+    case KIND.grpcClient:
+      return GO_METRIC.rpcClientDuration;
+    case KIND.httpClient:
+      return GO_METRIC.httpClientDuration;
+    case KIND.sql:
+    case KIND.redis:
+      return GO_METRIC.dbClientDuration;
+    case KIND.gcPause:
+      return GO_METRIC.gcPause;
+    default:
+      throw new Error(`go_calls: unknown series kind ${kind}`);
+  }
+}
+
+/** "/pkg.Service/Method" → its parts; anything else is reported whole as the method. */
+export function splitGrpcMethod(full: string): { service: string; method: string } {
+  const m = /^\/?([^/]+)\/([^/]+)$/.exec(full);
+  return m ? { service: m[1], method: m[2] } : { service: '', method: full };
+}
+
+/** The SQL statement's first word, upper-cased; only letters survive (never a literal). */
+export function operationWord(op: string): string {
+  const m = /^\s*([A-Za-z]+)/.exec(op);
+  return m ? m[1].toUpperCase() : 'UNKNOWN';
+}
+
+/**
+ * The peer as host and port: from a client's "host:port" string (an HTTP URL host, a gRPC
+ * target such as "dns:///h:p" or etcd's "endpoint://client-…/h:p") or else from the socket.
+ */
+export function peerOf(peer: string, ip4: Buffer, port: number): { address?: string; port?: number } {
+  if (peer) {
+    const last = peer.slice(peer.lastIndexOf('/') + 1);
+    const m = /^(\[[^\]]+\]|[^:]*)(?::(\d+))?$/.exec(last);
+    if (m && m[1]) return { address: m[1].replace(/^\[|\]$/g, ''), ...(m[2] ? { port: Number(m[2]) } : {}) };
+  }
+  if (port || ip4.readUInt32LE(0)) return { address: `${ip4[0]}.${ip4[1]}.${ip4[2]}.${ip4[3]}`, port };
+  return {};
+}
+
+function sumPerCpu(v: Buffer, offset: number, stride: number): bigint {
+  let total = 0n;
+  for (let off = offset; off < v.length; off += stride) total += v.readBigUInt64LE(off);
+  return total;
+}
+
+function cString(b: Buffer, start: number, max: number): string {
+  const end = b.indexOf(0, start);
+  return b.toString('latin1', start, end < 0 || end > start + max ? start + max : end);
+}
+
+/**
+ * Slow thresholds from the environment: BURNWATCH_SLOW_THRESHOLD (default for every service,
+ * e.g. "200ms") and BURNWATCH_SLOW_THRESHOLDS ("checkout=500ms,search=1s", per service name).
+ */
+export function slowThresholdsFromEnv(env: NodeJS.ProcessEnv): Pick<GoCallsCollectorOptions, 'slowThresholdNs' | 'slowThresholdsByService'> {
+  const ns = (text: string, what: string): bigint => {
+    try {
+      return BigInt(Math.round(parseDuration(text) * 1e6));
+    } catch (err) {
+      throw new Error(`${what}: ${(err as Error).message}`);
+    }
+  };
+  const out: Pick<GoCallsCollectorOptions, 'slowThresholdNs' | 'slowThresholdsByService'> = {};
+  if (env.BURNWATCH_SLOW_THRESHOLD) out.slowThresholdNs = ns(env.BURNWATCH_SLOW_THRESHOLD, 'BURNWATCH_SLOW_THRESHOLD');
+  if (env.BURNWATCH_SLOW_THRESHOLDS) {
+    out.slowThresholdsByService = {};
+    for (const part of env.BURNWATCH_SLOW_THRESHOLDS.split(',').map((p) => p.trim()).filter(Boolean)) {
+      const eq = part.lastIndexOf('=');
+      if (eq <= 0) throw new Error(`BURNWATCH_SLOW_THRESHOLDS: "${part}" is not service=duration`);
+      out.slowThresholdsByService[part.slice(0, eq)] = ns(part.slice(eq + 1), `BURNWATCH_SLOW_THRESHOLDS (${part.slice(0, eq)})`);
+    }
+  }
+  return out;
+}

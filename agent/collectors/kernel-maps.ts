@@ -1,0 +1,207 @@
+// The user-space half of bpf/lib/aggregate.bpf.h, shared by the kernel-signal collectors:
+// loading an object whose programs attach independently (a tracepoint this kernel lacks
+// costs that program only, reported once), flipping the double-buffered generation before
+// a drain, summing per-CPU values, and turning cumulative drop counters into deltas.
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BpfObject, type BpfLink, type BpfMap } from '../bpf.ts';
+
+/** Long enough for every program that read the old generation to have finished (they run for µs). */
+const GENERATION_GRACE_MS = 20;
+
+export interface KernelProgram {
+  /** The program's name in the object (its C function). */
+  name: string;
+  /** The tracepoint, as `tp_btf` names it (btf_trace_<name> in the kernel's BTF). */
+  tracepoint: string;
+}
+
+export interface LoadedSignals {
+  obj: BpfObject;
+  links: BpfLink[];
+  /** Programs that could not be attached on this kernel, with why. */
+  unavailable: { program: string; reason: string }[];
+}
+
+let kernelBtf: Buffer | undefined;
+
+/** Whether the running kernel's BTF has the typedef tp_btf programs attach through. */
+export function kernelHasTracepoint(name: string): boolean {
+  if (!kernelBtf) {
+    try {
+      kernelBtf = readFileSync('/sys/kernel/btf/vmlinux');
+    } catch {
+      return false;
+    }
+    // Several MB: kept only while the collectors are being loaded (synchronously, one after the other).
+    setImmediate(() => (kernelBtf = undefined));
+  }
+  return kernelBtf.includes(Buffer.from(`\0btf_trace_${name}\0`));
+}
+
+/**
+ * Opens, loads and attaches `objectPath`. A program whose tracepoint the kernel lacks is
+ * not loaded (one missing target would fail the whole load), one that fails to attach is
+ * left out; both are logged once through `log` and the rest keep working. Throws only when
+ * nothing at all could be attached.
+ */
+export function loadKernelSignals(opts: {
+  signal: string;
+  objectPath: string;
+  programs: readonly KernelProgram[];
+  rodata?: Record<string, number>;
+  /** Map sizes other than the object's own. */
+  maxEntries?: Record<string, number>;
+  log: (line: string) => void;
+}): LoadedSignals {
+  const obj = BpfObject.open(opts.objectPath);
+  const unavailable: LoadedSignals['unavailable'] = [];
+  const wanted: KernelProgram[] = [];
+  for (const p of opts.programs) {
+    if (kernelHasTracepoint(p.tracepoint)) {
+      wanted.push(p);
+    } else {
+      obj.setAutoload(p.name, false);
+      unavailable.push({ program: p.name, reason: `tracepoint ${p.tracepoint} not in this kernel's BTF` });
+    }
+  }
+  const links: BpfLink[] = [];
+  try {
+    if (opts.rodata) obj.setRodata(opts.rodata);
+    for (const [map, n] of Object.entries(opts.maxEntries ?? {})) obj.setMapMaxEntries(map, n);
+    if (wanted.length === 0) throw new Error('none of its tracepoints exist on this kernel');
+    obj.load();
+    for (const p of wanted) {
+      try {
+        links.push(obj.program(p.name).attach());
+      } catch (err) {
+        unavailable.push({ program: p.name, reason: (err as Error).message });
+      }
+    }
+    if (links.length === 0) throw new Error(`no program attached: ${unavailable.map((u) => `${u.program}: ${u.reason}`).join('; ')}`);
+  } catch (err) {
+    obj.close();
+    throw err;
+  }
+  for (const u of unavailable) opts.log(`signal ${opts.signal}: ${u.program} not attached on this kernel: ${u.reason}`);
+  return { obj, links, unavailable };
+}
+
+/** Flips the generation of a GENERATION_CONTROL_MAP and returns the idle one, safe to drain. */
+export class Generations {
+  #current = 0;
+  readonly #control: BpfMap;
+
+  constructor(obj: BpfObject, controlMap: string) {
+    this.#control = obj.map(controlMap);
+  }
+
+  async flip(): Promise<0 | 1> {
+    const idle = this.#current as 0 | 1;
+    this.#current ^= 1;
+    const v = Buffer.alloc(4);
+    v.writeUInt32LE(this.#current);
+    this.#control.update(Buffer.alloc(4), v);
+    await sleep(GENERATION_GRACE_MS);
+    return idle;
+  }
+}
+
+/** Byte stride of one CPU's slot in a per-CPU map value. */
+export function perCpuStride(valueSize: number): number {
+  return (valueSize + 7) & ~7;
+}
+
+/** Sums the u64 at `offset` of every CPU's slot of a per-CPU value. */
+export function sumPerCpu(v: Buffer, offset: number, stride: number): bigint {
+  let total = 0n;
+  for (let off = offset; off < v.length; off += stride) total += v.readBigUInt64LE(off);
+  return total;
+}
+
+/** Sums every u64 field of a per-CPU struct value: field i is the sum of offset 8i over CPUs. */
+export function sumPerCpuFields(v: Buffer, valueSize: number): bigint[] {
+  const stride = perCpuStride(valueSize);
+  const out: bigint[] = [];
+  for (let f = 0; f * 8 < valueSize; f++) out.push(sumPerCpu(v, f * 8, stride));
+  return out;
+}
+
+/** Slot `index` of a per-CPU array of u64 counters, summed over CPUs. */
+export function perCpuArrayTotal(map: BpfMap, index: number): bigint {
+  const key = Buffer.alloc(4);
+  key.writeUInt32LE(index);
+  const v = map.lookup(key);
+  return v ? sumPerCpu(v, 0, 8) : 0n;
+}
+
+/** Delta counts of a DROP_COUNTER_MAP (cumulative per-CPU counters) since the last call, by reason. */
+export class DropCounters {
+  readonly #last: bigint[] = [];
+  readonly #pending = new Map<string, number>();
+
+  constructor(
+    private readonly map: BpfMap,
+    private readonly reasons: readonly string[],
+  ) {}
+
+  /** Reads the counters now (call at each collect, so drops land in the interval they happened in). */
+  poll(): void {
+    this.reasons.forEach((reason, i) => {
+      const total = perCpuArrayTotal(this.map, i);
+      const delta = total - (this.#last[i] ?? 0n);
+      this.#last[i] = total;
+      if (delta > 0n) this.add(reason, Number(delta));
+    });
+  }
+
+  /** Counts a drop seen in user space (e.g. a cardinality cap). */
+  add(reason: string, n: number): void {
+    this.#pending.set(reason, (this.#pending.get(reason) ?? 0) + n);
+  }
+
+  take(): Map<string, number> {
+    const out = new Map(this.#pending);
+    this.#pending.clear();
+    return out;
+  }
+}
+
+/**
+ * Groups drained histogram bucket entries (keys: a series, then an s32 bucket index at
+ * `bucketOffset`; values: per-CPU u64 counts) by series: `seriesOf` names a key's series
+ * (undefined skips it).
+ */
+export function groupBuckets<S>(
+  drained: { keys: Buffer[]; values: Buffer[] },
+  bucketOffset: number,
+  seriesOf: (key: Buffer) => { id: string; series: S } | undefined,
+): Map<string, { series: S; buckets: Map<number, number> }> {
+  const out = new Map<string, { series: S; buckets: Map<number, number> }>();
+  for (let i = 0; i < drained.keys.length; i++) {
+    const key = drained.keys[i];
+    const s = seriesOf(key);
+    if (!s) continue;
+    let acc = out.get(s.id);
+    if (!acc) out.set(s.id, (acc = { series: s.series, buckets: new Map() }));
+    const bucket = key.readInt32LE(bucketOffset);
+    const n = Number(sumPerCpu(drained.values[i], 0, 8));
+    if (n > 0) acc.buckets.set(bucket, (acc.buckets.get(bucket) ?? 0) + n);
+  }
+  return out;
+}
+
+/** Points per process, then one CollectedMetrics per process; tgid 0 (unattributed) goes to the host. */
+export class PointsByProcess<P> {
+  readonly #byPid = new Map<number, P[]>();
+
+  add(tgid: number, point: P): void {
+    let list = this.#byPid.get(tgid);
+    if (!list) this.#byPid.set(tgid, (list = []));
+    list.push(point);
+  }
+
+  entries(): [pid: number | undefined, points: P[]][] {
+    return [...this.#byPid].map(([pid, points]) => [pid === 0 ? undefined : pid, points]);
+  }
+}

@@ -1,0 +1,61 @@
+// The hints function: subscribed to the alert topic for firing alerts only (a filter on the
+// `to` message attribute SnsNotifier sets), so SNS invokes it asynchronously. Failed invocations
+// (after Lambda's two retries) and failed deliveries land in one encrypted dead-letter queue.
+
+import { Duration, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import type { Storage } from './storage.ts';
+import { BurnwatchFunction } from './function.ts';
+
+export class Hints extends Construct {
+  readonly function: BurnwatchFunction;
+  readonly deadLetterQueue: sqs.Queue;
+
+  constructor(scope: Construct, id: string, props: { storage: Storage; topic: sns.ITopic; key: kms.IKey }) {
+    super(scope, id);
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetters', {
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: props.key,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is the dead-letter queue (of the hints function and its SNS subscription); a dead-letter queue of a dead-letter queue has nothing to catch.',
+    });
+    this.function = new BurnwatchFunction(this, 'Hints', {
+      entry: 'hints',
+      description: 'burnwatch root-cause hints for a firing alert',
+      memorySize: 512,
+      timeout: Duration.seconds(60),
+      environment: props.storage.environment(),
+      deadLetterQueue: this.deadLetterQueue,
+      retryAttempts: 2,
+      maxEventAge: Duration.hours(1),
+    });
+    // Lambda sends failed async events to the KMS-encrypted queue with the function's role, and
+    // SNS sends undeliverable messages there itself: both need the key.
+    props.key.grant(this.function.role, 'kms:GenerateDataKey', 'kms:Decrypt');
+    props.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('sns.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+      }),
+    );
+    // The hints engine will read the incident and baseline windows.
+    props.storage.grantRead(this.function.role);
+    props.storage.grantSloState(this.function.role, 'read');
+    props.topic.addSubscription(
+      new subs.LambdaSubscription(this.function.fn, {
+        filterPolicy: { to: sns.SubscriptionFilter.stringFilter({ allowlist: ['firing'] }) },
+        deadLetterQueue: this.deadLetterQueue,
+      }),
+    );
+  }
+}

@@ -1,0 +1,137 @@
+// Timestream for LiveAnalytics: one database (encrypted with a customer-managed key), the
+// `points` and `series` tables TimestreamStore writes (lambda/storage/timestream.ts), and the
+// grants a function needs to write or read them.
+//
+// Magnetic-store writes are on: the agent's spool replays batches after an outage, and without
+// them Timestream refuses anything older than the memory-store retention. Those writes are
+// asynchronous; records they reject land in the S3 bucket here (otherwise they would vanish).
+// The series table keeps 48 h in memory because its records are stamped with the start of their
+// UTC day (up to 24 h old when written).
+//
+// Beside it, the SLO engine's own state (rollups, alert state, transitions, SLO specs) lives in
+// one on-demand DynamoDB table (lambda/aws/dynamodb-slo-store.ts) with point-in-time recovery.
+
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as timestream from 'aws-cdk-lib/aws-timestream';
+import { Construct } from 'constructs';
+import type { Settings } from '../settings.ts';
+
+export const POINTS_TABLE = 'points';
+export const SERIES_TABLE = 'series';
+const SERIES_MEMORY_RETENTION_HOURS = 48;
+
+export class Storage extends Construct {
+  readonly key: kms.Key;
+  readonly databaseName: string;
+  readonly database: timestream.CfnDatabase;
+  readonly pointsTable: timestream.CfnTable;
+  readonly seriesTable: timestream.CfnTable;
+  readonly rejectedBucket: s3.Bucket;
+  readonly sloTable: dynamodb.Table;
+
+  constructor(scope: Construct, id: string, settings: Settings) {
+    super(scope, id);
+    this.key = new kms.Key(this, 'Key', {
+      description: `burnwatch-${settings.stage}: Timestream, alert topic and dead-letter queue`,
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.databaseName = `burnwatch-${settings.stage}`;
+    this.database = new timestream.CfnDatabase(this, 'Database', { databaseName: this.databaseName, kmsKeyId: this.key.keyArn });
+    Validations.of(this).acknowledge({
+      id: 'CloudFormation-Validate::W3697',
+      reason: 'Timestream for LiveAnalytics is closed to new customers since 2025-06-20 (docs/aws.md); this backend is for accounts that have it, and TimestreamStore is one MetricStore behind an interface that takes another.',
+    });
+
+    this.rejectedBucket = new s3.Bucket(this, 'MagneticRejects', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      lifecycleRules: [{ expiration: Duration.days(30) }],
+      removalPolicy: RemovalPolicy.DESTROY,
+      autoDeleteObjects: false,
+    });
+    Validations.of(this.rejectedBucket).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-S1',
+      reason: 'Only Timestream writes here (reports of asynchronously rejected magnetic-store records, expired after 30 days); CloudTrail data events cover access if needed, and an access-log bucket would need its own.',
+    });
+
+    const table = (tid: string, tableName: string, memoryHours: number, prefix: string) => {
+      const t = new timestream.CfnTable(this, tid, {
+        databaseName: this.databaseName,
+        tableName,
+        // These two properties are untyped (`any`) in aws-cdk-lib and pass to CloudFormation as
+        // written, so they take CloudFormation's PascalCase names (camelCase is silently invalid).
+        retentionProperties: {
+          MemoryStoreRetentionPeriodInHours: String(memoryHours),
+          MagneticStoreRetentionPeriodInDays: String(settings.magneticRetentionDays),
+        },
+        magneticStoreWriteProperties: {
+          EnableMagneticStoreWrites: true,
+          MagneticStoreRejectedDataLocation: {
+            S3Configuration: { BucketName: this.rejectedBucket.bucketName, EncryptionOption: 'SSE_S3', ObjectKeyPrefix: prefix },
+          },
+        },
+      });
+      t.addResourceDependency(this.database);
+      return t;
+    };
+    this.pointsTable = table('PointsTable', POINTS_TABLE, settings.memoryRetentionHours, 'points/');
+    this.seriesTable = table('SeriesTable', SERIES_TABLE, Math.max(settings.memoryRetentionHours, SERIES_MEMORY_RETENTION_HOURS), 'series/');
+
+    this.sloTable = new dynamodb.Table(this, 'SloState', {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+  }
+
+  get tableArns(): string[] {
+    return [this.pointsTable.attrArn, this.seriesTable.attrArn];
+  }
+
+  /** The environment TimestreamStore reads (lambda/aws/env.ts). */
+  environment(): Record<string, string> {
+    return {
+      BURNWATCH_TIMESTREAM_DATABASE: this.databaseName,
+      BURNWATCH_TIMESTREAM_POINTS_TABLE: POINTS_TABLE,
+      BURNWATCH_TIMESTREAM_SERIES_TABLE: SERIES_TABLE,
+      BURNWATCH_SLO_TABLE: this.sloTable.tableName,
+    };
+  }
+
+  /** Exactly the calls DynamoSloStore makes, on the SLO table only. */
+  grantSloState(role: iam.IRole, access: 'read' | 'readwrite'): void {
+    const actions = access === 'read' ? ['dynamodb:GetItem', 'dynamodb:Query'] : ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:DeleteItem'];
+    this.sloTable.grant(role, ...actions);
+  }
+
+  grantWrite(role: iam.IRole): void {
+    this.grant(role, ['timestream:WriteRecords'], 'Write');
+  }
+
+  grantRead(role: iam.IRole): void {
+    this.grant(role, ['timestream:Select'], 'Read');
+  }
+
+  private grant(role: iam.IRole, actions: string[], what: string): void {
+    const policy = new iam.Policy(this, `${what}${role.node.addr.slice(0, 8)}`, {
+      statements: [
+        new iam.PolicyStatement({ actions, resources: this.tableArns }),
+        // Endpoint discovery has no resource to scope to (Timestream's IAM reference lists none).
+        new iam.PolicyStatement({ actions: ['timestream:DescribeEndpoints'], resources: ['*'] }),
+      ],
+    });
+    policy.attachToRole(role);
+    Validations.of(policy).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
+      reason: 'timestream:DescribeEndpoints (endpoint discovery, required before every Timestream call) supports no resource-level scoping; the data actions are scoped to the two tables.',
+    });
+  }
+}

@@ -1,0 +1,38 @@
+// The burnwatch backend on AWS, one stack per stage: storage, API keys, alerting, the ingest/query
+// function, the evaluator and the hints function.
+
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import type { Settings } from './settings.ts';
+import { Alerting } from './constructs/alerting.ts';
+import { ApiKeys } from './constructs/api-keys.ts';
+import { Evaluator } from './constructs/evaluator.ts';
+import { Hints } from './constructs/hints.ts';
+import { IngestApi } from './constructs/ingest-api.ts';
+import { Storage } from './constructs/storage.ts';
+
+export class BurnwatchStack extends Stack {
+  readonly storage: Storage;
+  readonly apiKeys: ApiKeys;
+  readonly alerting: Alerting;
+  readonly ingest: IngestApi;
+  readonly evaluator: Evaluator;
+  readonly hints: Hints;
+
+  constructor(scope: Construct, id: string, settings: Settings, props?: StackProps) {
+    super(scope, id, { description: `burnwatch backend (${settings.stage}): SLOs and burn-rate alerts over Timestream`, ...props });
+    this.storage = new Storage(this, 'Storage', settings);
+    this.apiKeys = new ApiKeys(this, 'ApiKeys', settings);
+    this.alerting = new Alerting(this, 'Alerting', settings, this.storage.key);
+    this.ingest = new IngestApi(this, 'IngestApi', { settings, storage: this.storage, apiKeys: this.apiKeys });
+    this.evaluator = new Evaluator(this, 'Evaluator', { settings, storage: this.storage, apiKeys: this.apiKeys, topic: this.alerting.topic });
+    this.hints = new Hints(this, 'Hints', { storage: this.storage, topic: this.alerting.topic, key: this.storage.key });
+    this.alerting.watchFunction('IngestQuery', this.ingest.function.fn);
+    this.alerting.watchFunction('Evaluate', this.evaluator.function.fn);
+    this.alerting.watchFunction('Hints', this.hints.function.fn);
+    new CfnOutput(this, 'ApiKeysSecretArn', { value: this.apiKeys.secret.secretArn, description: 'aws secretsmanager get-secret-value --secret-id <this> gives the API key(s)' });
+    new CfnOutput(this, 'AlertTopicArn', { value: this.alerting.topic.topicArn });
+    new CfnOutput(this, 'TimestreamDatabase', { value: this.storage.databaseName });
+    new CfnOutput(this, 'HintsDeadLetterQueueUrl', { value: this.hints.deadLetterQueue.queueUrl });
+  }
+}

@@ -1,0 +1,225 @@
+// The SLO engine's SloStore on DynamoDB: what the evaluator and the gateway Lambdas keep between
+// invocations (rollups, alert state, transitions, SLO specs). One on-demand table, key (pk, sk):
+//
+//   R#<tenant>#<sli key>   <day index, 8 digits>   rollup rows of one UTC day, JSON [[bucketMs, good, total, eff|null], …]
+//   W#<tenant>             <sli key>               rollups computed up to `done_to_ms`
+//   A#<tenant>             [slo id, rule] as JSON  one alert record (JSON)
+//   T#<tenant>             <at ms, 15 digits>#<id> one transition (JSON), written once (conditional put)
+//   S#<tenant>             <spec id>               one user SLO spec
+//
+// Why day chunks: a 30-day window read every minute is 31 small items per SLI instead of 43,200
+// minute rows. Rollups are replaced by range (the engine recomputes late data), so a chunk is
+// read, the range cut out, the new rows put in, and written back. The watermarks are written
+// last: a run that dies halfway leaves them behind and the next run recomputes the range.
+// The evaluator is the only rollup writer (one scheduled invocation a minute).
+
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  type QueryCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+import type { AlertTransition } from '../notify/types.ts';
+import type { AlertRecord, RollupBatch, RollupRow, SeriesPoint, SloStore, StoredSpec, WindowSum } from '../slo/store.ts';
+
+const DAY_MS = 86_400_000;
+/** DynamoDB's item limit is 400 KB; stop well before it with a clear error. */
+const MAX_CHUNK_BYTES = 350_000;
+
+type Row = [bucketMs: number, good: number, total: number, eff: number | null];
+
+const pad = (n: number, width: number) => String(n).padStart(width, '0');
+const dayOf = (ms: number) => Math.floor(ms / DAY_MS);
+const daySk = (day: number) => pad(day, 8);
+
+export interface DynamoSloStoreOptions {
+  tableName: string;
+  client?: DynamoDBDocumentClient;
+}
+
+export class DynamoSloStore implements SloStore {
+  private readonly db: DynamoDBDocumentClient;
+  private readonly table: string;
+
+  constructor(opts: DynamoSloStoreOptions) {
+    this.table = opts.tableName;
+    this.db = opts.client ?? DynamoDBDocumentClient.from(new DynamoDBClient({}));
+  }
+
+  async putRollups(tenant: string, batches: readonly RollupBatch[], toMs: number): Promise<void> {
+    for (const b of batches) {
+      const rowsByDay = new Map<number, Row[]>();
+      for (const r of b.rows) {
+        if (r.bucketMs < b.fromMs || r.bucketMs >= toMs) continue; // the range replaced is [fromMs, toMs)
+        const day = dayOf(r.bucketMs);
+        rowsByDay.set(day, [...(rowsByDay.get(day) ?? []), toRow(r)]);
+      }
+      for (let day = dayOf(b.fromMs); day <= dayOf(toMs - 1); day++) {
+        const pk = `R#${tenant}#${b.key}`;
+        const old = await this.db.send(new GetCommand({ TableName: this.table, Key: { pk, sk: daySk(day) } }));
+        const kept = parseRows(old.Item?.rows).filter(([t]) => t < b.fromMs || t >= toMs);
+        const rows = [...kept, ...(rowsByDay.get(day) ?? [])].sort((x, y) => x[0] - y[0]);
+        if (rows.length === 0) {
+          if (old.Item) await this.db.send(new DeleteCommand({ TableName: this.table, Key: { pk, sk: daySk(day) } }));
+          continue;
+        }
+        const json = JSON.stringify(rows);
+        if (json.length > MAX_CHUNK_BYTES) throw new Error(`SLO rollups of ${b.key} on day ${day}: ${json.length} bytes is over the ${MAX_CHUNK_BYTES}-byte chunk limit (resolution too fine for day chunks)`);
+        await this.db.send(new PutCommand({ TableName: this.table, Item: { pk, sk: daySk(day), rows: json } }));
+      }
+    }
+    for (const b of batches) {
+      await this.db.send(new PutCommand({ TableName: this.table, Item: { pk: `W#${tenant}`, sk: b.key, done_to_ms: toMs } }));
+    }
+  }
+
+  async rollupWatermarks(tenant: string): Promise<Map<string, number>> {
+    const items = await this.query({ KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `W#${tenant}` } });
+    return new Map(items.map((i) => [String(i.sk), Number(i.done_to_ms)]));
+  }
+
+  async windowSums(tenant: string, keys: readonly string[], startsMs: readonly number[], toMs: number): Promise<Map<string, WindowSum[]>> {
+    const out = new Map<string, WindowSum[]>();
+    if (keys.length === 0 || startsMs.length === 0) return out;
+    const starts = startsMs.map((s) => Math.floor(s));
+    const from = Math.min(...starts);
+    for (const key of new Set(keys)) {
+      const rows = (await this.rows(tenant, key, from, toMs));
+      if (rows.length === 0) continue;
+      out.set(key, starts.map((s) => {
+        const sum: WindowSum = { good: 0, total: 0, effectiveThreshold: null };
+        for (const [t, good, total, eff] of rows) {
+          if (t < s) continue;
+          sum.good += good;
+          sum.total += total;
+          if (eff !== null && (sum.effectiveThreshold === null || eff < sum.effectiveThreshold)) sum.effectiveThreshold = eff;
+        }
+        return sum;
+      }));
+    }
+    return out;
+  }
+
+  async rollupSeries(tenant: string, key: string, fromMs: number, toMs: number, stepMs: number): Promise<SeriesPoint[]> {
+    const steps = new Map<number, SeriesPoint>();
+    for (const [t, good, total] of await this.rows(tenant, key, fromMs, toMs)) {
+      const atMs = fromMs + Math.floor((t - fromMs) / stepMs) * stepMs;
+      const p = steps.get(atMs) ?? { atMs, good: 0, total: 0 };
+      p.good += good;
+      p.total += total;
+      steps.set(atMs, p);
+    }
+    return [...steps.values()].sort((a, b) => a.atMs - b.atMs);
+  }
+
+  async pruneRollups(tenant: string, beforeMs: number): Promise<void> {
+    for (const key of (await this.rollupWatermarks(tenant)).keys()) {
+      const pk = `R#${tenant}#${key}`;
+      const old = await this.query({ KeyConditionExpression: 'pk = :pk AND sk <= :to', ExpressionAttributeValues: { ':pk': pk, ':to': daySk(dayOf(beforeMs)) } });
+      for (const item of old) {
+        const kept = parseRows(item.rows).filter(([t]) => t >= beforeMs);
+        if (kept.length === 0) await this.db.send(new DeleteCommand({ TableName: this.table, Key: { pk, sk: item.sk } }));
+        else if (kept.length < parseRows(item.rows).length) await this.db.send(new PutCommand({ TableName: this.table, Item: { pk, sk: item.sk, rows: JSON.stringify(kept) } }));
+      }
+    }
+  }
+
+  async loadAlerts(tenant: string): Promise<AlertRecord[]> {
+    const items = await this.query({ KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `A#${tenant}` } });
+    return items
+      .map((i) => JSON.parse(String(i.record)) as AlertRecord)
+      .sort((a, b) => (a.slo_id < b.slo_id ? -1 : a.slo_id > b.slo_id ? 1 : a.rule < b.rule ? -1 : a.rule > b.rule ? 1 : 0));
+  }
+
+  async saveAlerts(tenant: string, records: readonly AlertRecord[], transitions: readonly AlertTransition[]): Promise<void> {
+    // Transitions first, each at most once: if the run dies before the records are saved, the
+    // next run finds the same change again and its transition (same id) is not stored twice.
+    for (const t of transitions) {
+      try {
+        await this.db.send(new PutCommand({
+          TableName: this.table,
+          Item: { pk: `T#${tenant}`, sk: `${pad(Date.parse(t.at), 15)}#${t.id}`, slo_id: t.slo_id, body: JSON.stringify(t) },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }));
+      } catch (err) {
+        if ((err as Error).name !== 'ConditionalCheckFailedException') throw err;
+      }
+    }
+    for (const r of records) {
+      await this.db.send(new PutCommand({ TableName: this.table, Item: { pk: `A#${tenant}`, sk: JSON.stringify([r.slo_id, r.rule]), record: JSON.stringify(r) } }));
+    }
+  }
+
+  async listTransitions(tenant: string, opts: { sloId?: string; limit?: number } = {}): Promise<AlertTransition[]> {
+    const limit = opts.limit ?? 1000;
+    const out: AlertTransition[] = [];
+    let start: Record<string, unknown> | undefined;
+    // Newest first until `limit` match, then oldest first, as the DuckDB store answers.
+    do {
+      const page = await this.db.send(new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': `T#${tenant}` },
+        ScanIndexForward: false,
+        ExclusiveStartKey: start,
+      }));
+      for (const item of page.Items ?? []) {
+        if (opts.sloId !== undefined && item.slo_id !== opts.sloId) continue;
+        out.push(JSON.parse(String(item.body)) as AlertTransition);
+        if (out.length >= limit) break;
+      }
+      start = page.LastEvaluatedKey;
+    } while (start && out.length < limit);
+    return out.reverse();
+  }
+
+  async putSpec(tenant: string, spec: StoredSpec): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.table, Item: { pk: `S#${tenant}`, sk: spec.id, text: spec.text, updated_ms: spec.updated_ms } }));
+  }
+
+  async deleteSpec(tenant: string, id: string): Promise<boolean> {
+    const res = await this.db.send(new DeleteCommand({ TableName: this.table, Key: { pk: `S#${tenant}`, sk: id }, ReturnValues: 'ALL_OLD' }));
+    return res.Attributes !== undefined;
+  }
+
+  async listSpecs(tenant: string): Promise<StoredSpec[]> {
+    const items = await this.query({ KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `S#${tenant}` } });
+    return items.map((i) => ({ id: String(i.sk), text: String(i.text), updated_ms: Number(i.updated_ms) }));
+  }
+
+  async close(): Promise<void> {
+    this.db.destroy();
+  }
+
+  /** Rollup rows of one key with bucket in [fromMs, toMs). */
+  private async rows(tenant: string, key: string, fromMs: number, toMs: number): Promise<Row[]> {
+    if (fromMs >= toMs) return [];
+    const items = await this.query({
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+      ExpressionAttributeValues: { ':pk': `R#${tenant}#${key}`, ':from': daySk(dayOf(fromMs)), ':to': daySk(dayOf(toMs - 1)) },
+    });
+    return items.flatMap((i) => parseRows(i.rows)).filter(([t]) => t >= fromMs && t < toMs);
+  }
+
+  private async query(input: Omit<QueryCommandInput, 'TableName'>): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(new QueryCommand({ ...input, TableName: this.table, ExclusiveStartKey: start }));
+      items.push(...(page.Items ?? []));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return items;
+  }
+}
+
+function toRow(r: RollupRow): Row {
+  return [r.bucketMs, r.good, r.total, r.effectiveThreshold];
+}
+
+function parseRows(value: unknown): Row[] {
+  return typeof value === 'string' ? (JSON.parse(value) as Row[]) : [];
+}

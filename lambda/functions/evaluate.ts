@@ -1,0 +1,33 @@
+// Lambda entry: the SLO evaluator, every minute from an EventBridge schedule, for every tenant
+// that has an API key: the SLO engine over Timestream (points) and DynamoDB (its own state),
+// alert transitions to SNS, figures as EMF metrics.
+import type { ScheduledEvent } from 'aws-lambda';
+import { SnsNotifier } from '../notify/sns.ts';
+import { ENV, once, requireEnv, sloStoreFromEnv, timestreamStoreFromEnv } from '../aws/env.ts';
+import { createEvaluateHandler, engineCycle } from '../aws/evaluator.ts';
+import { loadApiKeys } from '../aws/secrets.ts';
+
+// Tenants are re-read every few minutes, so a key added to the secret is evaluated without a redeploy.
+const TENANTS_TTL_MS = 5 * 60_000;
+let tenants: { readAtMs: number; list: string[] } | undefined;
+
+const ready = once(async () => {
+  const secret = requireEnv(ENV.apiKeysSecret);
+  return createEvaluateHandler({
+    tenants: async () => {
+      if (!tenants || Date.now() - tenants.readAtMs > TENANTS_TTL_MS) {
+        tenants = { readAtMs: Date.now(), list: [...new Set((await loadApiKeys(secret)).values())].sort() };
+      }
+      return tenants.list;
+    },
+    cycle: engineCycle({
+      metricStore: timestreamStoreFromEnv(),
+      sloStore: sloStoreFromEnv(),
+      notifiers: [new SnsNotifier(requireEnv(ENV.alertTopic))],
+    }),
+    namespace: requireEnv(ENV.metricsNamespace),
+    stage: requireEnv(ENV.stage),
+  });
+});
+
+export const handler = async (event: ScheduledEvent) => (await ready())(event);

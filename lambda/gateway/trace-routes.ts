@@ -1,0 +1,50 @@
+// POST /v1/traces (OTLP/HTTP spans in, stored once each) and GET /v1/slow (slow requests
+// with their sub-call breakdown and dominant sub-call).
+import type { Context, Hono } from 'hono';
+import { ApiError } from '../errors.ts';
+import { CONTENT_TYPES, encodingOf } from '../otlp/metrics.ts';
+import { describeRejections } from '../otlp/normalise.ts';
+import { decodeTracesRequest, tracesResponseBody } from '../otlp/traces.ts';
+import { parseSlowParams, slowRequests } from '../query/slow.ts';
+import type { SpanStore } from '../storage/spans.ts';
+import type { TenantEnv } from './auth.ts';
+import { contentEncodingOf, decodeBody, readBody, type BodyLimits } from './body.ts';
+
+export interface TraceRouteDeps {
+  spans: () => Promise<SpanStore>;
+  limits: BodyLimits;
+  now: () => number;
+  log: (message: string) => void;
+}
+
+const STORAGE_RETRY_AFTER_S = 5;
+
+export function registerTraceRoutes(app: Hono<TenantEnv>, deps: TraceRouteDeps): void {
+  app.post('/v1/traces', (c) => ingestTraces(c, deps));
+  app.get('/v1/slow', async (c) => {
+    const q = parseSlowParams(new URL(c.req.url).searchParams, deps.now());
+    return c.json(await slowRequests(await deps.spans(), { ...q, tenant: c.var.tenant }));
+  });
+}
+
+async function ingestTraces(c: Context<TenantEnv>, deps: TraceRouteDeps): Promise<Response> {
+  const encoding = encodingOf(c.req.header('content-type'));
+  if (!encoding) {
+    throw new ApiError(415, 'unsupported_media_type', `Content-Type "${c.req.header('content-type') ?? ''}" is not OTLP; send application/x-protobuf or application/json`);
+  }
+  const raw = await readBody(c.req.raw, deps.limits);
+  const body = await decodeBody(raw, contentEncodingOf(c.req.header('content-encoding')), deps.limits);
+  const batch = decodeTracesRequest(body, encoding);
+  const rejected = batch.rejections.length;
+  if (rejected > 0 && batch.spans.length === 0) {
+    throw new ApiError(400, 'invalid_otlp', `no span could be accepted: ${describeRejections(batch.rejections.map((r) => ({ ...r, points: 1 })))}`);
+  }
+  try {
+    await (await deps.spans()).write(c.var.tenant, batch.spans);
+  } catch (err) {
+    deps.log(`burnwatch gateway: span write failed: ${(err as Error).stack ?? err}`);
+    throw new ApiError(503, 'storage_unavailable', 'storage is unavailable; retry later', { retryAfter: STORAGE_RETRY_AFTER_S, cause: err });
+  }
+  const partial = rejected > 0 ? { rejectedSpans: rejected, errorMessage: describeRejections(batch.rejections.map((r) => ({ ...r, points: 1 }))) } : undefined;
+  return c.body(tracesResponseBody(encoding, partial), 200, { 'content-type': CONTENT_TYPES[encoding] });
+}

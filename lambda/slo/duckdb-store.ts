@@ -1,0 +1,323 @@
+// SloStore on DuckDB: its own file beside the metrics (`<dataDir>/burnwatch-slo.duckdb`), so the
+// evaluator's writes never queue behind ingest. Rollups are one row per (tenant, SLI key, bucket);
+// a 30-day window over 1,000 SLOs is one grouped scan with a FILTER per window start.
+
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { BIGINT, DOUBLE, DuckDBInstance, INTEGER, VARCHAR, type DuckDBConnection } from '@duckdb/node-api';
+import type { AlertTransition } from '../notify/types.ts';
+import type { AlertRecord, RollupBatch, SeriesPoint, SloStore, StoredSpec, WindowSum } from './store.ts';
+
+export const SLO_DUCKDB_FILE_NAME = 'burnwatch-slo.duckdb';
+
+/** Bucket widths must divide it (the engine checks), so hours are whole buckets. */
+export const HOUR_MS = 3_600_000;
+
+const SCHEMA = [
+  // No primary key: an index over 30 days × 1,440 buckets × every SLO would cost more memory
+  // than the table. Rows are replaced by range (DELETE then INSERT in one transaction), and
+  // they arrive in time order, so DuckDB's per-row-group min/max skip old data on every query.
+  `CREATE TABLE IF NOT EXISTS slo_rollups (
+     tenant VARCHAR NOT NULL, sli_key VARCHAR NOT NULL, bucket_ms BIGINT NOT NULL,
+     good DOUBLE NOT NULL, total DOUBLE NOT NULL, effective_threshold DOUBLE)`,
+  // The same sums per hour, kept in step with the buckets: a 30-day window reads 720 hourly rows
+  // per SLO plus the buckets of the partial hours at its two ends, not 43,200 minutes.
+  `CREATE TABLE IF NOT EXISTS slo_rollups_hourly (
+     tenant VARCHAR NOT NULL, sli_key VARCHAR NOT NULL, hour_ms BIGINT NOT NULL,
+     good DOUBLE NOT NULL, total DOUBLE NOT NULL, effective_threshold DOUBLE)`,
+  `CREATE TABLE IF NOT EXISTS slo_rollup_watermarks (
+     tenant VARCHAR NOT NULL, sli_key VARCHAR NOT NULL, done_to_ms BIGINT NOT NULL,
+     PRIMARY KEY (tenant, sli_key))`,
+  `CREATE TABLE IF NOT EXISTS slo_alerts (
+     tenant VARCHAR NOT NULL, slo_id VARCHAR NOT NULL, rule VARCHAR NOT NULL, record VARCHAR NOT NULL,
+     PRIMARY KEY (tenant, slo_id, rule))`,
+  `CREATE TABLE IF NOT EXISTS slo_alert_events (
+     tenant VARCHAR NOT NULL, id VARCHAR NOT NULL, seq BIGINT NOT NULL, alert_id VARCHAR NOT NULL, slo_id VARCHAR NOT NULL,
+     at_ms BIGINT NOT NULL, body VARCHAR NOT NULL, PRIMARY KEY (tenant, id))`,
+  `CREATE TABLE IF NOT EXISTS slo_specs (
+     tenant VARCHAR NOT NULL, id VARCHAR NOT NULL, text VARCHAR NOT NULL, updated_ms BIGINT NOT NULL,
+     PRIMARY KEY (tenant, id))`,
+  'CREATE TEMP TABLE IF NOT EXISTS slo_rollups_stage AS SELECT * FROM slo_rollups LIMIT 0',
+  'CREATE TEMP TABLE IF NOT EXISTS slo_alerts_stage AS SELECT * FROM slo_alerts LIMIT 0',
+  'CREATE TEMP TABLE IF NOT EXISTS slo_ranges_stage (sli_key VARCHAR NOT NULL, from_ms BIGINT NOT NULL)',
+];
+
+export class DuckDbSloStore implements SloStore {
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  private seq = Date.now() * 1000;
+
+  private constructor(
+    private readonly instance: DuckDBInstance,
+    private readonly conn: DuckDBConnection,
+  ) {}
+
+  /** `path` is a file (created with its directory) or ':memory:'. */
+  static async open(path: string): Promise<DuckDbSloStore> {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    const instance = await DuckDBInstance.create(path);
+    const conn = await instance.connect();
+    try {
+      for (const sql of SCHEMA) await conn.run(sql);
+    } catch (err) {
+      conn.closeSync();
+      instance.closeSync();
+      throw err;
+    }
+    return new DuckDbSloStore(instance, conn);
+  }
+
+  putRollups(tenant: string, batches: readonly RollupBatch[], toMs: number): Promise<void> {
+    return this.serialised(async () => {
+      if (batches.length === 0) return;
+      const ranges = await this.conn.createAppender('slo_ranges_stage', 'main', 'temp');
+      try {
+        for (const b of batches) {
+          ranges.appendVarchar(b.key);
+          ranges.appendBigInt(BigInt(b.fromMs));
+          ranges.endRow();
+        }
+        ranges.flushSync();
+      } finally {
+        ranges.closeSync();
+      }
+      const appender = await this.conn.createAppender('slo_rollups_stage', 'main', 'temp');
+      try {
+        for (const b of batches) {
+          for (const r of b.rows) {
+            appender.appendVarchar(tenant);
+            appender.appendVarchar(b.key);
+            appender.appendBigInt(BigInt(r.bucketMs));
+            appender.appendDouble(r.good);
+            appender.appendDouble(r.total);
+            if (r.effectiveThreshold === null) appender.appendNull();
+            else appender.appendDouble(r.effectiveThreshold);
+            appender.endRow();
+          }
+        }
+        appender.flushSync();
+      } finally {
+        appender.closeSync();
+      }
+      const minFrom = BigInt(Math.min(...batches.map((b) => b.fromMs)));
+      await this.transaction(async () => {
+        await this.conn.run(
+          `DELETE FROM slo_rollups r USING slo_ranges_stage g
+            WHERE r.tenant = $t AND r.bucket_ms >= $min AND r.sli_key = g.sli_key AND r.bucket_ms >= g.from_ms AND r.bucket_ms < $to`,
+          { t: tenant, min: minFrom, to: BigInt(toMs) },
+          { min: BIGINT, to: BIGINT },
+        );
+        await this.conn.run('INSERT OR REPLACE INTO slo_rollup_watermarks SELECT $t, sli_key, $to FROM slo_ranges_stage', { t: tenant, to: BigInt(toMs) }, { to: BIGINT });
+        await this.conn.run('INSERT INTO slo_rollups SELECT * FROM slo_rollups_stage');
+        // Hours touched by the replaced buckets are summed again from them.
+        const hourFrom = (minFrom / BigInt(HOUR_MS)) * BigInt(HOUR_MS);
+        await this.conn.run(
+          `DELETE FROM slo_rollups_hourly h USING slo_ranges_stage g
+            WHERE h.tenant = $t AND h.hour_ms >= $hour AND h.sli_key = g.sli_key AND h.hour_ms >= g.from_ms // ${HOUR_MS} * ${HOUR_MS}`,
+          { t: tenant, hour: hourFrom },
+          { hour: BIGINT },
+        );
+        await this.conn.run(
+          `INSERT INTO slo_rollups_hourly
+           SELECT $t, r.sli_key, r.bucket_ms // ${HOUR_MS} * ${HOUR_MS} AS hour_ms, sum(r.good), sum(r.total), min(r.effective_threshold)
+             FROM slo_rollups r JOIN slo_ranges_stage g ON r.sli_key = g.sli_key
+            WHERE r.tenant = $t AND r.bucket_ms >= $hour AND r.bucket_ms >= g.from_ms // ${HOUR_MS} * ${HOUR_MS}
+            GROUP BY r.sli_key, hour_ms`,
+          { t: tenant, hour: hourFrom },
+          { hour: BIGINT },
+        );
+      }).finally(async () => {
+        await this.conn.run('DELETE FROM slo_rollups_stage');
+        await this.conn.run('DELETE FROM slo_ranges_stage');
+      });
+    });
+  }
+
+  async rollupWatermarks(tenant: string): Promise<Map<string, number>> {
+    const rows = await this.read<{ sli_key: string; done_to_ms: bigint }>('SELECT sli_key, done_to_ms FROM slo_rollup_watermarks WHERE tenant = $t', { t: tenant });
+    return new Map(rows.map((r) => [r.sli_key, Number(r.done_to_ms)]));
+  }
+
+  async windowSums(tenant: string, keys: readonly string[], startsMs: readonly number[], toMs: number): Promise<Map<string, WindowSum[]>> {
+    const out = new Map<string, WindowSum[]>();
+    if (keys.length === 0 || startsMs.length === 0) return out;
+    // Each window [start, to) = buckets of its first partial hour + whole hours + buckets of the
+    // partial hour at `to` (shared by all windows). Times are integers this module computed, so
+    // they are spelled into the SQL; every part is a narrow time range the row-group min/max prune.
+    const to = Math.floor(toMs);
+    const tail = Math.floor(to / HOUR_MS) * HOUR_MS;
+    const parts: string[] = [];
+    const fine = (idx: number, from: number, until: number) =>
+      `SELECT sli_key, ${idx} AS idx, good, total, effective_threshold AS e FROM slo_rollups WHERE tenant = $t AND bucket_ms >= ${from} AND bucket_ms < ${until}`;
+    startsMs.forEach((raw, i) => {
+      const start = Math.floor(raw);
+      if (start >= tail) {
+        parts.push(fine(i, start, to));
+        return;
+      }
+      const headEnd = Math.min(Math.ceil(start / HOUR_MS) * HOUR_MS, tail);
+      parts.push(fine(i, start, headEnd));
+      if (headEnd < tail) {
+        parts.push(`SELECT sli_key, ${i} AS idx, good, total, effective_threshold AS e FROM slo_rollups_hourly WHERE tenant = $t AND hour_ms >= ${headEnd} AND hour_ms < ${tail}`);
+      }
+    });
+    if (startsMs.some((s) => Math.floor(s) < tail)) parts.push(fine(-1, tail, to));
+    const rows = await this.read<{ sli_key: string; idx: number; g: number; n: number; e: number | null }>(
+      `SELECT sli_key, idx, sum(good) AS g, sum(total) AS n, min(e) AS e FROM (${parts.join('\n UNION ALL ')}) GROUP BY sli_key, idx`,
+      { t: tenant },
+    );
+    const wanted = new Set(keys);
+    const tails = new Map<string, WindowSum>();
+    for (const row of rows) {
+      if (!wanted.has(row.sli_key)) continue;
+      const sum: WindowSum = { good: Number(row.g), total: Number(row.n), effectiveThreshold: row.e === null ? null : Number(row.e) };
+      if (row.idx === -1) {
+        tails.set(row.sli_key, sum);
+        continue;
+      }
+      let list = out.get(row.sli_key);
+      if (!list) {
+        list = startsMs.map(() => ({ good: 0, total: 0, effectiveThreshold: null }));
+        out.set(row.sli_key, list);
+      }
+      list[row.idx] = add(list[row.idx], sum);
+    }
+    for (const [key, t] of tails) {
+      let list = out.get(key);
+      if (!list) {
+        list = startsMs.map(() => ({ good: 0, total: 0, effectiveThreshold: null }));
+        out.set(key, list);
+      }
+      startsMs.forEach((s, i) => {
+        if (Math.floor(s) < tail) list[i] = add(list[i], t);
+      });
+    }
+    return out;
+  }
+
+  async rollupSeries(tenant: string, key: string, fromMs: number, toMs: number, stepMs: number): Promise<SeriesPoint[]> {
+    const rows = await this.read<{ step: bigint; good: number; total: number }>(
+      `SELECT $from + (bucket_ms - $from) // $step * $step AS step, sum(good) AS good, sum(total) AS total
+         FROM slo_rollups WHERE tenant = $t AND sli_key = $k AND bucket_ms >= $from AND bucket_ms < $to
+        GROUP BY step ORDER BY step`,
+      { t: tenant, k: key, from: BigInt(fromMs), to: BigInt(toMs), step: BigInt(stepMs) },
+      { from: BIGINT, to: BIGINT, step: BIGINT },
+    );
+    return rows.map((r) => ({ atMs: Number(r.step), good: Number(r.good), total: Number(r.total) }));
+  }
+
+  pruneRollups(tenant: string, beforeMs: number): Promise<void> {
+    return this.serialised(async () => {
+      await this.conn.run('DELETE FROM slo_rollups WHERE tenant = $t AND bucket_ms < $before', { t: tenant, before: BigInt(beforeMs) }, { before: BIGINT });
+      await this.conn.run('DELETE FROM slo_rollups_hourly WHERE tenant = $t AND hour_ms < $before', { t: tenant, before: BigInt(Math.floor(beforeMs / HOUR_MS) * HOUR_MS) }, { before: BIGINT });
+    });
+  }
+
+  async loadAlerts(tenant: string): Promise<AlertRecord[]> {
+    const rows = await this.read<{ record: string }>('SELECT record FROM slo_alerts WHERE tenant = $t ORDER BY slo_id, rule', { t: tenant });
+    return rows.map((r) => JSON.parse(r.record) as AlertRecord);
+  }
+
+  saveAlerts(tenant: string, records: readonly AlertRecord[], transitions: readonly AlertTransition[]): Promise<void> {
+    return this.serialised(async () => {
+      if (records.length === 0 && transitions.length === 0) return;
+      // Every active alert's figures change each cycle: staged with the appender, then one statement.
+      const appender = await this.conn.createAppender('slo_alerts_stage', 'main', 'temp');
+      try {
+        for (const r of records) {
+          appender.appendVarchar(tenant);
+          appender.appendVarchar(r.slo_id);
+          appender.appendVarchar(r.rule);
+          appender.appendVarchar(JSON.stringify(r));
+          appender.endRow();
+        }
+        appender.flushSync();
+      } finally {
+        appender.closeSync();
+      }
+      await this.transaction(async () => {
+        await this.conn.run('INSERT OR REPLACE INTO slo_alerts SELECT * FROM slo_alerts_stage');
+        for (const tr of transitions) {
+          await this.conn.run(
+            'INSERT OR IGNORE INTO slo_alert_events VALUES ($t, $id, $seq, $alert, $slo, $at, $body)',
+            { t: tenant, id: tr.id, seq: BigInt(this.seq++), alert: tr.alert_id, slo: tr.slo_id, at: BigInt(Date.parse(tr.at)), body: JSON.stringify(tr) },
+            { seq: BIGINT, at: BIGINT },
+          );
+        }
+      }).finally(() => this.conn.run('DELETE FROM slo_alerts_stage'));
+    });
+  }
+
+  async listTransitions(tenant: string, opts: { sloId?: string; limit?: number } = {}): Promise<AlertTransition[]> {
+    const rows = await this.read<{ body: string }>(
+      `SELECT body FROM (SELECT body, at_ms, seq FROM slo_alert_events WHERE tenant = $t AND ($slo IS NULL OR slo_id = $slo)
+         ORDER BY at_ms DESC, seq DESC LIMIT $limit) ORDER BY at_ms, seq`,
+      { t: tenant, slo: opts.sloId ?? null, limit: opts.limit ?? 1000 },
+      { slo: VARCHAR, limit: INTEGER },
+    );
+    return rows.map((r) => JSON.parse(r.body) as AlertTransition);
+  }
+
+  putSpec(tenant: string, spec: StoredSpec): Promise<void> {
+    return this.serialised(async () => {
+      await this.conn.run('INSERT OR REPLACE INTO slo_specs VALUES ($t, $id, $text, $at)', { t: tenant, id: spec.id, text: spec.text, at: BigInt(spec.updated_ms) }, { at: BIGINT });
+    });
+  }
+
+  deleteSpec(tenant: string, id: string): Promise<boolean> {
+    return this.serialised(async () => {
+      const r = await this.conn.run('DELETE FROM slo_specs WHERE tenant = $t AND id = $id', { t: tenant, id });
+      return r.rowsChanged > 0;
+    });
+  }
+
+  async listSpecs(tenant: string): Promise<StoredSpec[]> {
+    const rows = await this.read<{ id: string; text: string; updated_ms: bigint }>('SELECT id, text, updated_ms FROM slo_specs WHERE tenant = $t ORDER BY id', { t: tenant });
+    return rows.map((r) => ({ id: r.id, text: r.text, updated_ms: Number(r.updated_ms) }));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.serialised(async () => {
+      this.closed = true;
+      await this.conn.run('CHECKPOINT');
+    }).catch(() => undefined);
+    this.closed = true;
+    this.conn.closeSync();
+    this.instance.closeSync();
+  }
+
+  private async read<T>(sql: string, params: Record<string, unknown>, types?: Record<string, typeof BIGINT | typeof VARCHAR | typeof INTEGER | typeof DOUBLE>): Promise<T[]> {
+    if (this.closed) throw new Error('the SLO store is closed');
+    const conn = await this.instance.connect();
+    try {
+      const reader = await conn.runAndReadAll(sql, params as never, types as never);
+      return reader.getRowObjectsJS() as unknown as T[];
+    } finally {
+      conn.closeSync();
+    }
+  }
+
+  private async transaction(fn: () => Promise<void>): Promise<void> {
+    await this.conn.run('BEGIN TRANSACTION');
+    try {
+      await fn();
+      await this.conn.run('COMMIT');
+    } catch (err) {
+      await this.conn.run('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private serialised<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('the SLO store is closed'));
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+}
+
+function add(a: WindowSum, b: WindowSum): WindowSum {
+  const e = a.effectiveThreshold === null ? b.effectiveThreshold : b.effectiveThreshold === null ? a.effectiveThreshold : Math.min(a.effectiveThreshold, b.effectiveThreshold);
+  return { good: a.good + b.good, total: a.total + b.total, effectiveThreshold: e };
+}

@@ -1,0 +1,422 @@
+// The SLO engine: which SLOs are in force, per-bucket rollups kept up to date, SLI / burn rate /
+// budget over the standard windows, the alert state machine and notifications. The gateway's
+// API reads through it, `burnwatch up` runs `cycle` every minute, and the scheduled Lambda calls
+// runEvaluationCycle: one module for all three (design §3.5).
+
+import { formatDuration } from '../../common/duration.ts';
+import { ApiError } from '../errors.ts';
+import type { AlertState, AlertTransition, BurnRates, Notifier } from '../notify/types.ts';
+import { serviceOf } from '../storage/series.ts';
+import type { MetricStore } from '../storage/types.ts';
+import { stepAlert, DEFAULT_HYSTERESIS } from './alerts.ts';
+import { BUILTIN_DEFAULTS, DEFAULT_SLI_METRICS, sloSet, type SloDefaults, type SloDefinition, type SloWindow } from './definitions.ts';
+import { budget, timeToExhaustionMs, windowFigures, windowLabel, windowPeriodMs, windowStartMs, type WindowFigures } from './math.ts';
+import { computeRollups, sliKey, type RollupJob } from './sli.ts';
+import { loadSpecDir, parseSpecText, SpecError } from './spec.ts';
+import type { AlertRecord, SloStore, WindowSum } from './store.ts';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+/** The windows every SLO reports, as the API names them. */
+export const STANDARD_WINDOWS: readonly [keyof BurnRates, number][] = [
+  ['5m', 5 * MINUTE],
+  ['30m', 30 * MINUTE],
+  ['1h', HOUR],
+  ['6h', 6 * HOUR],
+  ['1d', DAY],
+  ['3d', 3 * DAY],
+];
+
+/** The burn rate time-to-exhaustion is projected at. */
+const EXHAUSTION_WINDOW: keyof BurnRates = '1h';
+
+export interface SloEngineOptions {
+  metricStore: MetricStore;
+  sloStore: SloStore;
+  notifiers?: readonly Notifier[];
+  /** OpenSLO files read at every cycle (edits apply without a restart). */
+  sloDir?: string;
+  /** Defaults for services without their own SLOs (a SLODefaults document in sloDir overrides them). */
+  defaults?: SloDefaults;
+  /** Rollup bucket width (default 1 minute; tests use seconds to run the whole story quickly). */
+  resolutionMs?: number;
+  /** How far back each refresh recomputes, for data that arrives late (default 10 buckets). */
+  lateMs?: number;
+  /** Hysteresis of the alert rule (default 0.1: clear below 90% of the factor). */
+  hysteresis?: number;
+  log?: (line: string) => void;
+}
+
+export interface WindowReport extends WindowFigures {
+  window: string;
+}
+
+export interface SloReport {
+  // The contract of the skeleton's GET /v1/slos list:
+  id: string;
+  service: string;
+  kind: SloDefinition['kind'];
+  objective: number;
+  sli: number | null;
+  budget_remaining: number | null;
+  // Added by the engine:
+  /** 'no_data' (no requests in the window), 'ok', 'burning' (an alert firing) or 'exhausted' (budget ≤ 0). */
+  status: 'no_data' | 'ok' | 'burning' | 'exhausted';
+  window: string;
+  window_start: string;
+  good: number;
+  total: number;
+  bad: number;
+  budget_remaining_requests: number;
+  budget_allowed_bad_requests: number;
+  burn_rate: number | null;
+  burn_rates: BurnRates;
+  windows: WindowReport[];
+  /** At the 1h burn rate; null when nothing burns or no data; 0 when already spent. */
+  time_to_exhaustion_seconds: number | null;
+  threshold_seconds?: number;
+  effective_threshold_seconds?: number;
+  metrics: readonly string[];
+  filter: SloDefinition['filter'];
+  source: SloDefinition['source'];
+  file?: string;
+  display_name?: string;
+  alerts: { id: string; rule: string; severity: string; state: AlertState }[];
+}
+
+export interface SloDetail extends SloReport {
+  rules: { name: string; severity: string; factor: number; long_window: string; short_window: string; for: string }[];
+  /** Budget remaining from the window start up to each step's end (cumulative), for a burn-down chart. */
+  burn_down: { t: number; budget_remaining: number | null; good: number; total: number }[];
+}
+
+export interface AlertView {
+  id: string;
+  slo_id: string;
+  service: string;
+  severity: 'page' | 'ticket';
+  state: AlertState;
+  since: string;
+  burn_rates: { '5m': number | null; '30m': number | null; '1h': number | null; '6h': number | null; '3d': number | null };
+  budget_remaining: number | null;
+  hints: unknown[];
+  rule: string;
+  updated: string;
+  evidence: AlertRecord['evidence'];
+}
+
+export interface CycleResult {
+  slos: SloReport[];
+  transitions: AlertTransition[];
+  specErrors: SpecError[];
+}
+
+export class SloEngine {
+  readonly resolutionMs: number;
+  private readonly lateMs: number;
+  private readonly notifiers: readonly Notifier[];
+  private readonly log: (line: string) => void;
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private lastSpecErrors = '';
+  private readonly lastPruneMs = new Map<string, number>();
+
+  constructor(private readonly opts: SloEngineOptions) {
+    this.resolutionMs = opts.resolutionMs ?? MINUTE;
+    if (!(this.resolutionMs >= 1 && HOUR % this.resolutionMs === 0)) {
+      throw new RangeError(`SLO resolution must divide an hour (e.g. 1s, 10s, 1m, 5m), got ${this.resolutionMs} ms`);
+    }
+    this.lateMs = opts.lateMs ?? 10 * this.resolutionMs;
+    this.notifiers = opts.notifiers ?? [];
+    this.log = opts.log ?? ((l) => console.error(l));
+  }
+
+  /** The SLOs in force for a tenant: files, API specs, and defaults for every service seen. */
+  async definitions(tenant: string): Promise<{ slos: SloDefinition[]; errors: SpecError[] }> {
+    let defaults = this.opts.defaults ?? BUILTIN_DEFAULTS;
+    const errors: SpecError[] = [];
+    const fromDir = this.opts.sloDir ? loadSpecDir(this.opts.sloDir, defaults) : { slos: [], errors: [] as SpecError[], defaults: undefined };
+    if (fromDir.defaults) defaults = fromDir.defaults;
+    errors.push(...fromDir.errors);
+    const user = [...fromDir.slos];
+    const taken = new Set(user.map((s) => s.id));
+    for (const stored of await this.opts.sloStore.listSpecs(tenant)) {
+      const parsed = parseSpecText(stored.text, `api:${stored.id}`, 'api', defaults);
+      errors.push(...parsed.errors);
+      for (const slo of parsed.slos) if (!taken.has(slo.id)) user.push(slo);
+    }
+    const report = errors.map((e) => e.message).join('\n');
+    if (report !== this.lastSpecErrors) {
+      this.lastSpecErrors = report;
+      for (const e of errors) this.log(`slo spec rejected: ${e.message}`);
+    }
+    return { slos: sloSet(await this.servicesSeen(tenant), user, defaults), errors };
+  }
+
+  /** Validates and stores specs sent to the API; returns the ids defined. Throws a 400 naming file, path and reason. */
+  async putSpecs(tenant: string, text: string, nowMs: number, expectId?: string): Promise<string[]> {
+    const parsed = parseSpecText(text, 'request body', 'api', this.opts.defaults ?? BUILTIN_DEFAULTS);
+    if (parsed.errors.length > 0) throw new ApiError(400, 'invalid_parameter', parsed.errors.map((e) => e.message).join('; '));
+    if (parsed.defaults) throw new ApiError(400, 'invalid_parameter', 'request body: SLODefaults documents belong in --slo-dir, not the API');
+    if (parsed.slos.length === 0) throw new ApiError(400, 'invalid_parameter', 'request body: no SLO document found');
+    if (expectId !== undefined && (parsed.slos.length !== 1 || parsed.slos[0].id !== expectId)) {
+      throw new ApiError(400, 'invalid_parameter', `request body: metadata.name must be "${expectId}" (the id in the URL), got ${parsed.slos.map((s) => `"${s.id}"`).join(', ')}`);
+    }
+    const fileIds = new Set(this.opts.sloDir ? loadSpecDir(this.opts.sloDir).slos.map((s) => s.id) : []);
+    for (const slo of parsed.slos) {
+      if (fileIds.has(slo.id)) throw new ApiError(400, 'invalid_parameter', `metadata.name: "${slo.id}" is defined in --slo-dir; files win, so change it there`);
+    }
+    // One document per stored spec, so each id can be replaced or deleted on its own.
+    const docs = splitDocuments(text);
+    for (const slo of parsed.slos) {
+      const doc = docs.find((d) => parseSpecText(d, 'request body', 'api').slos.some((s) => s.id === slo.id)) ?? text;
+      await this.opts.sloStore.putSpec(tenant, { id: slo.id, text: doc, updated_ms: nowMs });
+    }
+    return parsed.slos.map((s) => s.id);
+  }
+
+  async deleteSpec(tenant: string, id: string): Promise<boolean> {
+    return this.opts.sloStore.deleteSpec(tenant, id);
+  }
+
+  /** Brings rollups up to `nowMs`: new SLIs are backfilled over their longest window, the rest recompute the late-data margin. */
+  refresh(tenant: string, nowMs: number, slos?: readonly SloDefinition[]): Promise<readonly SloDefinition[]> {
+    return this.exclusive(`refresh:${tenant}`, async () => {
+      const defs = slos ?? (await this.definitions(tenant)).slos;
+      const watermarks = await this.opts.sloStore.rollupWatermarks(tenant);
+      const jobs = new Map<string, RollupJob>();
+      const r = this.resolutionMs;
+      for (const slo of defs) {
+        const key = sliKey(slo, r);
+        const wm = watermarks.get(key);
+        const from = wm === undefined ? nowMs - longestWindowMs(slo, nowMs) : Math.min(wm, nowMs) - this.lateMs;
+        const fromMs = Math.floor(from / r) * r;
+        const job = jobs.get(key);
+        if (!job || fromMs < job.fromMs) jobs.set(key, { key, slo, fromMs });
+      }
+      if (jobs.size === 0) return defs;
+      const rows = await computeRollups(this.opts.metricStore, tenant, [...jobs.values()], nowMs, r);
+      await this.opts.sloStore.putRollups(tenant, [...jobs.values()].map((j) => ({ key: j.key, fromMs: j.fromMs, rows: rows.get(j.key) ?? [] })), nowMs);
+      if (nowMs - (this.lastPruneMs.get(tenant) ?? 0) > HOUR) {
+        this.lastPruneMs.set(tenant, nowMs);
+        const keep = Math.max(...defs.map((s) => longestWindowMs(s, nowMs)), 3 * DAY);
+        await this.opts.sloStore.pruneRollups(tenant, nowMs - keep - DAY);
+      }
+      return defs;
+    });
+  }
+
+  /** Every SLO's figures at `nowMs` from the stored rollups (refreshing them first unless told not to). */
+  async statuses(tenant: string, nowMs: number, opts: { refresh?: boolean; slos?: readonly SloDefinition[]; window?: SloWindow } = {}): Promise<SloReport[]> {
+    let defs = opts.refresh === false ? opts.slos ?? (await this.definitions(tenant)).slos : await this.refresh(tenant, nowMs, opts.slos);
+    // A different window for this answer only (the gate's --window): rollups do not depend on it.
+    if (opts.window) defs = defs.map((d) => ({ ...d, window: opts.window! }));
+    const { reports } = await this.compute(tenant, defs, nowMs);
+    return reports.map((r) => r.report);
+  }
+
+  async detail(tenant: string, id: string, nowMs: number): Promise<SloDetail> {
+    const defs = await this.refresh(tenant, nowMs);
+    const slo = defs.find((s) => s.id === id);
+    if (!slo) throw new ApiError(404, 'not_found', `no SLO with id "${id}"`);
+    const [{ report }] = (await this.compute(tenant, [slo], nowMs)).reports;
+    const start = windowStartMs(slo.window, nowMs);
+    const r = this.resolutionMs;
+    const span = nowMs - start;
+    // About 120 points, on whole buckets.
+    const step = Math.max(r, Math.ceil(span / 120 / r) * r);
+    const from = Math.ceil(start / r) * r;
+    const series = await this.opts.sloStore.rollupSeries(tenant, sliKey(slo, r), from, nowMs, step);
+    const burnDown: SloDetail['burn_down'] = [];
+    let good = 0;
+    let total = 0;
+    let i = 0;
+    for (let t = from; t < nowMs; t += step) {
+      while (i < series.length && series[i].atMs <= t) {
+        good += series[i].good;
+        total += series[i].total;
+        i++;
+      }
+      burnDown.push({ t: Math.min(t + step, nowMs) / 1000, budget_remaining: budget({ good, total }, slo.objective).remaining, good, total });
+    }
+    return {
+      ...report,
+      rules: slo.rules.map((x) => ({ name: x.name, severity: x.severity, factor: x.factor, long_window: formatDuration(x.longMs), short_window: formatDuration(x.shortMs), for: formatDuration(x.forMs) || '0s' })),
+      burn_down: burnDown,
+    };
+  }
+
+  /** One evaluation: rollups, figures, alert transitions (stored, then notified). */
+  cycle(tenant: string, nowMs: number): Promise<CycleResult> {
+    return this.exclusive(`cycle:${tenant}`, async () => {
+      const { slos: defs, errors } = await this.definitions(tenant);
+      await this.refresh(tenant, nowMs, defs);
+      return { ...(await this.evaluate(tenant, nowMs, defs)), specErrors: errors };
+    });
+  }
+
+  /** Figures and alert transitions from the stored rollups as they are (no refresh): the cycle's second half. */
+  async evaluate(tenant: string, nowMs: number, defs: readonly SloDefinition[]): Promise<Omit<CycleResult, 'specErrors'>> {
+    const { reports, sums } = await this.compute(tenant, defs, nowMs);
+    const previous = new Map((await this.opts.sloStore.loadAlerts(tenant)).map((a) => [`${a.slo_id}\0${a.rule}`, a]));
+    const changed: AlertRecord[] = [];
+    const transitions: AlertTransition[] = [];
+    for (const { slo, report } of reports) {
+      for (const rule of slo.rules) {
+        const prev = previous.get(`${slo.id}\0${rule.name}`);
+        const step = stepAlert(prev, {
+          tenant,
+          slo,
+          rule,
+          long: windowFigures(sums(slo, rule.longMs), slo.objective),
+          short: windowFigures(sums(slo, rule.shortMs), slo.objective),
+          burnRates: report.burn_rates,
+          budgetRemaining: report.budget_remaining,
+          nowMs,
+          hysteresis: this.opts.hysteresis ?? DEFAULT_HYSTERESIS,
+        });
+        if (step.record && step.record !== prev) changed.push(step.record);
+        if (step.transition) transitions.push(step.transition);
+      }
+    }
+    await this.opts.sloStore.saveAlerts(tenant, changed, transitions);
+    for (const t of transitions) await this.deliver(t);
+    const alerts = await this.opts.sloStore.loadAlerts(tenant);
+    return { slos: reports.map(({ report }) => withAlerts(report, alerts)), transitions };
+  }
+
+  async alerts(tenant: string, filter: { service?: string; state?: AlertState } = {}): Promise<AlertView[]> {
+    const records = await this.opts.sloStore.loadAlerts(tenant);
+    return records
+      .filter((a) => (filter.service === undefined || a.service === filter.service) && (filter.state === undefined || a.state === filter.state))
+      .sort((a, b) => b.since_ms - a.since_ms)
+      .map((a) => ({
+        id: a.alert_id,
+        slo_id: a.slo_id,
+        service: a.service,
+        severity: a.severity,
+        state: a.state,
+        since: new Date(a.since_ms).toISOString(),
+        burn_rates: { '5m': a.burn_rates['5m'], '30m': a.burn_rates['30m'], '1h': a.burn_rates['1h'], '6h': a.burn_rates['6h'], '3d': a.burn_rates['3d'] },
+        budget_remaining: a.budget_remaining,
+        hints: [],
+        rule: a.rule,
+        updated: new Date(a.updated_ms).toISOString(),
+        evidence: a.evidence,
+      }));
+  }
+
+  transitions(tenant: string, sloId?: string): Promise<AlertTransition[]> {
+    return this.opts.sloStore.listTransitions(tenant, { sloId });
+  }
+
+  private async deliver(t: AlertTransition): Promise<void> {
+    await Promise.all(
+      this.notifiers.map((n) => n.notify(t).catch((err) => this.log(`notifier ${n.name} failed for ${t.id}: ${(err as Error).message}`))),
+    );
+  }
+
+  private async compute(tenant: string, defs: readonly SloDefinition[], nowMs: number) {
+    const r = this.resolutionMs;
+    const lengths = new Set<number>(STANDARD_WINDOWS.map(([, ms]) => ms));
+    for (const slo of defs) for (const rule of slo.rules) lengths.add(rule.longMs).add(rule.shortMs);
+    const starts = new Map<number, number>(); // start ms → column
+    const column = (startMs: number) => {
+      const aligned = Math.ceil(startMs / r) * r;
+      if (!starts.has(aligned)) starts.set(aligned, starts.size);
+      return starts.get(aligned)!;
+    };
+    for (const ms of lengths) column(nowMs - ms);
+    for (const slo of defs) column(windowStartMs(slo.window, nowMs));
+    const keyOf = new Map(defs.map((s) => [s, sliKey(s, r)]));
+    const stored = await this.opts.sloStore.windowSums(tenant, [...new Set(keyOf.values())], [...starts.keys()], nowMs);
+    const empty: WindowSum = { good: 0, total: 0, effectiveThreshold: null };
+    const sumFor = (slo: SloDefinition, startMs: number): WindowSum => stored.get(keyOf.get(slo) ?? sliKey(slo, r))?.[column(startMs)] ?? empty;
+    const sums = (slo: SloDefinition, lengthMs: number): WindowSum => sumFor(slo, nowMs - lengthMs);
+    const alerts = await this.opts.sloStore.loadAlerts(tenant);
+    const reports = defs.map((slo) => {
+      const start = windowStartMs(slo.window, nowMs);
+      const whole = sumFor(slo, start);
+      const figures = windowFigures(whole, slo.objective);
+      const b = budget(whole, slo.objective);
+      const windows: WindowReport[] = STANDARD_WINDOWS.map(([name, ms]) => ({ window: name, ...windowFigures(sums(slo, ms), slo.objective) }));
+      const burnRates = Object.fromEntries(windows.map((w) => [w.window, w.burn_rate])) as unknown as BurnRates;
+      const ttl = timeToExhaustionMs(b.remaining, burnRates[EXHAUSTION_WINDOW], windowPeriodMs(slo.window, nowMs));
+      const report: SloReport = {
+        id: slo.id,
+        service: slo.service,
+        kind: slo.kind,
+        objective: slo.objective,
+        sli: figures.sli,
+        budget_remaining: b.remaining,
+        status: 'ok',
+        window: windowLabel(slo.window),
+        window_start: new Date(start).toISOString(),
+        good: whole.good,
+        total: whole.total,
+        bad: figures.bad,
+        budget_remaining_requests: b.remaining_requests,
+        budget_allowed_bad_requests: b.allowed_bad_requests,
+        burn_rate: figures.burn_rate,
+        burn_rates: burnRates,
+        windows: [...windows, { window: windowLabel(slo.window), ...figures }],
+        time_to_exhaustion_seconds: ttl === null ? null : ttl / 1000,
+        metrics: slo.metrics,
+        filter: slo.filter,
+        source: slo.source,
+        alerts: [],
+      };
+      if (slo.thresholdSeconds !== undefined) report.threshold_seconds = slo.thresholdSeconds;
+      if (whole.effectiveThreshold !== null) report.effective_threshold_seconds = whole.effectiveThreshold;
+      if (slo.file) report.file = slo.file;
+      if (slo.displayName) report.display_name = slo.displayName;
+      return { slo, report: withAlerts(report, alerts) };
+    });
+    return { reports, sums };
+  }
+
+  private async servicesSeen(tenant: string): Promise<string[]> {
+    const all = await Promise.all(DEFAULT_SLI_METRICS.map((metric) => this.opts.metricStore.listSeries({ tenant, metric })));
+    return [...new Set(all.flat().map(serviceOf).filter((s): s is string => s !== undefined))].sort();
+  }
+
+  /** Runs `fn` after any earlier call with the same name finished: one refresh or cycle per tenant at a time. */
+  private exclusive<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(name) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    this.locks.set(name, next.catch(() => undefined));
+    return next;
+  }
+}
+
+function withAlerts(report: SloReport, alerts: readonly AlertRecord[]): SloReport {
+  const mine = alerts.filter((a) => a.slo_id === report.id);
+  const status: SloReport['status'] =
+    report.total === 0 ? 'no_data' : report.budget_remaining !== null && report.budget_remaining <= 0 ? 'exhausted' : mine.some((a) => a.state === 'firing') ? 'burning' : 'ok';
+  return { ...report, status, alerts: mine.map((a) => ({ id: a.alert_id, rule: a.rule, severity: a.severity, state: a.state })) };
+}
+
+/** The longest stretch of data an SLO reads: its own window, the 3d standard one, and its rules' long windows. */
+function longestWindowMs(slo: SloDefinition, nowMs: number): number {
+  return Math.max(windowPeriodMs(slo.window, nowMs), nowMs - windowStartMs(slo.window, nowMs), 3 * DAY, ...slo.rules.map((r) => r.longMs));
+}
+
+function splitDocuments(text: string): string[] {
+  const trimmed = text.trim();
+  if (trimmed.startsWith('{') || trimmed.startsWith('[')) return [text];
+  return text.split(/^---\s*$/m).filter((d) => d.trim() !== '');
+}
+
+export interface EvaluationCycleOptions extends SloEngineOptions {
+  tenants: readonly string[];
+  nowMs: number;
+}
+
+/** One evaluation of every tenant: what the scheduled Lambda calls each minute (the local stack keeps one SloEngine and calls `cycle`). */
+export async function runEvaluationCycle(opts: EvaluationCycleOptions): Promise<Map<string, CycleResult>> {
+  const engine = new SloEngine(opts);
+  const out = new Map<string, CycleResult>();
+  for (const tenant of opts.tenants) out.set(tenant, await engine.cycle(tenant, opts.nowMs));
+  return out;
+}

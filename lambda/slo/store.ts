@@ -1,0 +1,86 @@
+// What the SLO engine persists, behind an interface of its own (not MetricStore's): per-bucket
+// good/total rollups, alert state, alert transitions and user-defined SLO specs. DuckDB
+// implements it locally (duckdb-store.ts); the AWS backend implements the same methods.
+
+import type { AlertEvidence, AlertSeverity, AlertState, AlertTransition, BurnRates } from '../notify/types.ts';
+
+export interface RollupRow {
+  /** Start of the bucket, ms since the epoch (a multiple of the resolution). */
+  bucketMs: number;
+  good: number;
+  total: number;
+  /** Latency SLIs: the lowest histogram boundary ≤ threshold counted up to in this bucket. */
+  effectiveThreshold: number | null;
+}
+
+export interface RollupBatch {
+  key: string;
+  /** Every stored bucket of `key` in [fromMs, toMs) is replaced by `rows` (late data recomputed). */
+  fromMs: number;
+  rows: readonly RollupRow[];
+}
+
+export interface WindowSum {
+  good: number;
+  total: number;
+  effectiveThreshold: number | null;
+}
+
+export interface SeriesPoint {
+  /** Start of the step. */
+  atMs: number;
+  good: number;
+  total: number;
+}
+
+/** An alert's current state: one record per (SLO, rule), replaced at every change. */
+export interface AlertRecord {
+  alert_id: string;
+  slo_id: string;
+  service: string;
+  rule: string;
+  severity: AlertSeverity;
+  state: AlertState;
+  /** When the episode began (first pending or firing). */
+  since_ms: number;
+  /** When the current state was entered. */
+  state_since_ms: number;
+  /** When the condition last held / last stopped holding (for `for` and de-duplication). */
+  condition_since_ms: number | null;
+  episode: number;
+  updated_ms: number;
+  burn_rates: BurnRates;
+  budget_remaining: number | null;
+  evidence: AlertEvidence;
+}
+
+export interface StoredSpec {
+  id: string;
+  /** The document as the user sent it (YAML or JSON). */
+  text: string;
+  updated_ms: number;
+}
+
+export interface SloStore {
+  /** Replaces buckets per batch and records that rollups are complete up to `toMs`; atomic. */
+  putRollups(tenant: string, batches: readonly RollupBatch[], toMs: number): Promise<void>;
+  /** Up to when each key's rollups were last computed (absent: never). */
+  rollupWatermarks(tenant: string): Promise<Map<string, number>>;
+  /** For each key, the sums over buckets in [start, toMs) for every start; one scan for all SLOs. */
+  windowSums(tenant: string, keys: readonly string[], startsMs: readonly number[], toMs: number): Promise<Map<string, WindowSum[]>>;
+  /** Per-step sums of one key over [fromMs, toMs), steps aligned to fromMs; steps without data are absent. */
+  rollupSeries(tenant: string, key: string, fromMs: number, toMs: number, stepMs: number): Promise<SeriesPoint[]>;
+  /** Deletes buckets older than `beforeMs` (past every window still needed). */
+  pruneRollups(tenant: string, beforeMs: number): Promise<void>;
+
+  loadAlerts(tenant: string): Promise<AlertRecord[]>;
+  /** Stores changed alert records and the transitions that changed them, in one transaction. */
+  saveAlerts(tenant: string, records: readonly AlertRecord[], transitions: readonly AlertTransition[]): Promise<void>;
+  listTransitions(tenant: string, opts?: { sloId?: string; limit?: number }): Promise<AlertTransition[]>;
+
+  putSpec(tenant: string, spec: StoredSpec): Promise<void>;
+  deleteSpec(tenant: string, id: string): Promise<boolean>;
+  listSpecs(tenant: string): Promise<StoredSpec[]>;
+
+  close(): Promise<void>;
+}

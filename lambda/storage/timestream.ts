@@ -1,0 +1,276 @@
+// The AWS storage backend: Amazon Timestream for LiveAnalytics, behind the same MetricStore
+// contract as DuckDB (the query engine does the aggregation; this only selects points).
+//
+// AWS closed LiveAnalytics to new customers on 2025-06-20 (docs/aws.md says what a newer account
+// uses instead); everything Timestream-specific is in this file and timestream-records.ts, so a
+// second AWS backend is another MetricStore and nothing else changes.
+//
+// Layout (two tables, one database):
+// - `points`: one multi-measure record per data point, measure name `point`. Dimensions tenant,
+//   series_id, metric and service (the only things queries filter on, so series cardinality stays
+//   the number of series); time = the point's end in nanoseconds; measures are typed (BIGINT
+//   counts and start time, DOUBLE values, VARCHAR bucket arrays). A point whose record would pass
+//   Timestream's 2 KB limit moves its text measures into continuation records (`point.1`, …).
+// - `series`: the series' unit, resource and attributes (too big and too repetitive to repeat on
+//   every point), one record per series per UTC day it was written, so a range query finds the
+//   series it needs in a bounded window and a rewrite is the identical record (a no-op).
+//
+// Identity: Timestream's is (dimensions, time, measure name), i.e. (tenant, series, end time).
+// An identical rewrite is accepted silently; a different record with the same identity is
+// rejected, which is a conflict: the first write wins (as in DuckDB) and it is reported. A
+// point that repeats an end time with another start time is such a conflict here, where DuckDB
+// would keep both — no real sender does that within one series.
+
+import {
+  RejectedRecordsException,
+  TimestreamWriteClient,
+  WriteRecordsCommand,
+  type _Record as TsRecord,
+} from '@aws-sdk/client-timestream-write';
+import { QueryCommand, TimestreamQueryClient, type QueryCommandOutput } from '@aws-sdk/client-timestream-query';
+import { seriesId } from './series.ts';
+import {
+  COMMON_TIME_UNIT,
+  decodePointRows,
+  decodeSeriesRows,
+  encodePoint,
+  encodeSeries,
+  seriesDay,
+  type Row,
+} from './timestream-records.ts';
+import type { MetricPoint, MetricStore, PointQuery, SeriesQuery, SeriesRef, StoreRejection, WriteResult } from './types.ts';
+
+/** Timestream's limit on records per WriteRecords request. */
+export const MAX_RECORDS_PER_WRITE = 100;
+
+export interface TimestreamTables {
+  database: string;
+  pointsTable: string;
+  seriesTable: string;
+}
+
+export interface TimestreamStoreOptions extends TimestreamTables {
+  /** Defaults to new clients for the Lambda's region, with the SDK's own retries off (this store retries). */
+  writeClient?: TimestreamWriteClient;
+  queryClient?: TimestreamQueryClient;
+  /** Attempts per request on throttling and server errors (default 6). */
+  maxAttempts?: number;
+  /** First backoff delay; doubles per attempt, with full jitter (default 100 ms). */
+  baseDelayMs?: number;
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+  /** Conflicts and rejections are reported here (default: stderr). */
+  log?: (message: string) => void;
+}
+
+/** Errors worth another attempt: Timestream scales up under throttling, and server errors pass. */
+const RETRYABLE = new Set(['ThrottlingException', 'InternalServerException', 'ServiceUnavailableException', 'TimeoutError']);
+
+/** Series records already written by this process, per day: a Lambda container writes each once a day. */
+const SERIES_CACHE_LIMIT = 50_000;
+
+export class TimestreamStore implements MetricStore {
+  private readonly write_: TimestreamWriteClient;
+  private readonly query_: TimestreamQueryClient;
+  private readonly maxAttempts: number;
+  private readonly baseDelayMs: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly random: () => number;
+  private readonly log: (message: string) => void;
+  private readonly seriesWritten = new Set<string>();
+  /** Conflicting rewrites seen (an identity stored with different content); for self-metrics and tests. */
+  conflicts = 0;
+
+  constructor(private readonly opts: TimestreamStoreOptions) {
+    this.write_ = opts.writeClient ?? new TimestreamWriteClient({ maxAttempts: 1 });
+    this.query_ = opts.queryClient ?? new TimestreamQueryClient({ maxAttempts: 1 });
+    this.maxAttempts = opts.maxAttempts ?? 6;
+    this.baseDelayMs = opts.baseDelayMs ?? 100;
+    this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    this.random = opts.random ?? Math.random;
+    this.log = opts.log ?? ((m) => console.error(m));
+  }
+
+  async write(tenant: string, points: readonly MetricPoint[]): Promise<WriteResult> {
+    if (points.length === 0) return { inserted: 0, duplicates: 0 };
+    // Series first: a point is only findable with its series, and a series record without its
+    // points (the points write failed and will be retried) is harmless.
+    const seriesRecords: TsRecord[] = [];
+    const seriesKeys = new Set<string>();
+    const ids = points.map((p) => seriesId(p.series));
+    points.forEach((p, i) => {
+      const key = `${tenant}\0${ids[i]}\0${seriesDay(p.endNs)}`;
+      if (this.seriesWritten.has(key) || seriesKeys.has(key)) return;
+      seriesKeys.add(key);
+      seriesRecords.push(...encodeSeries(p.series, ids[i], p.endNs));
+    });
+    if (seriesRecords.length > 0) {
+      const outcome = await this.writeRecords(this.opts.seriesTable, tenant, seriesRecords);
+      for (const r of outcome.rejected) throw new Error(`Timestream refused a series record: ${r.reason}`);
+      if (this.seriesWritten.size + seriesKeys.size > SERIES_CACHE_LIMIT) this.seriesWritten.clear();
+      for (const k of seriesKeys) this.seriesWritten.add(k);
+    }
+
+    const records: TsRecord[] = [];
+    const owner: number[] = []; // record index → point index
+    points.forEach((p, i) => {
+      for (const r of encodePoint(p, ids[i])) {
+        records.push(r);
+        owner.push(i);
+      }
+    });
+    const outcome = await this.writeRecords(this.opts.pointsTable, tenant, records);
+    const conflicted = new Set(outcome.conflicts.map((c) => owner[c.index]));
+    const rejected = new Map<number, string>();
+    for (const r of outcome.rejected) if (!rejected.has(owner[r.index])) rejected.set(owner[r.index], r.reason);
+    for (const i of rejected.keys()) conflicted.delete(i);
+    if (conflicted.size > 0) {
+      this.conflicts += conflicted.size;
+      const first = outcome.conflicts[0];
+      this.log(`burnwatch timestream: ${conflicted.size} point(s) conflict with a stored point of the same series and end time; the stored one is kept (first: ${first.reason})`);
+    }
+    const rejections: StoreRejection[] = [...rejected].map(([index, reason]) => ({ index, reason })).sort((a, b) => a.index - b.index);
+    if (rejections.length > 0) {
+      this.log(`burnwatch timestream: ${rejections.length} point(s) refused: ${rejections[0].reason}`);
+    }
+    const result: WriteResult = { inserted: points.length - conflicted.size - rejections.length, duplicates: conflicted.size };
+    if (rejections.length > 0) result.rejected = rejections;
+    return result;
+  }
+
+  async fetchPoints(q: PointQuery): Promise<MetricPoint[]> {
+    if (q.fromNs >= q.toNs) return [];
+    const where = (filters: string) => `${filters}${q.service === undefined ? '' : ` AND service = ${sqlString(q.service)}`}`;
+    const base = `tenant = ${sqlString(q.tenant)} AND metric = ${sqlString(q.metric)}`;
+    const from = clampTime(q.fromNs);
+    const to = clampTime(q.toNs);
+    // Series records are stamped with the UTC day of the points they describe.
+    const seriesFrom = seriesDay(from) * 86_400_000_000_000n;
+    const [seriesRows, pointRows] = await Promise.all([
+      this.select(seriesQuery(this.opts, where(base), seriesFrom, to)),
+      this.select(pointsQuery(this.opts, where(base), from, to)),
+    ]);
+    const series = decodeSeriesRows(seriesRows);
+    return decodePointRows(pointRows, series);
+  }
+
+  async listSeries(q: SeriesQuery): Promise<SeriesRef[]> {
+    const rows = await this.select(
+      seriesQuery(this.opts, `tenant = ${sqlString(q.tenant)} AND metric = ${sqlString(q.metric)}`, 0n, MAX_TIME),
+    );
+    return [...decodeSeriesRows(rows).values()];
+  }
+
+  async close(): Promise<void> {
+    this.write_.destroy();
+    this.query_.destroy();
+  }
+
+  /** Writes records in requests of ≤100 with common attributes, sorting rejections into conflicts and refusals. */
+  private async writeRecords(table: string, tenant: string, records: TsRecord[]): Promise<WriteOutcome> {
+    const out: WriteOutcome = { conflicts: [], rejected: [] };
+    for (let start = 0; start < records.length; start += MAX_RECORDS_PER_WRITE) {
+      const batch = records.slice(start, start + MAX_RECORDS_PER_WRITE);
+      const input = {
+        DatabaseName: this.opts.database,
+        TableName: table,
+        CommonAttributes: {
+          Dimensions: [{ Name: 'tenant', Value: tenant, DimensionValueType: 'VARCHAR' as const }],
+          MeasureValueType: 'MULTI' as const,
+          TimeUnit: COMMON_TIME_UNIT,
+        },
+        Records: batch,
+      };
+      try {
+        await this.retrying(`WriteRecords ${table}`, () => this.write_.send(new WriteRecordsCommand(input)));
+      } catch (err) {
+        if (!(err instanceof RejectedRecordsException)) throw err;
+        // The records not named were written: never resend the batch, sort the named ones.
+        for (const r of err.RejectedRecords ?? []) {
+          const index = start + (r.RecordIndex ?? -1);
+          const reason = r.Reason ?? 'no reason given';
+          if (r.RecordIndex === undefined || r.RecordIndex < 0 || r.RecordIndex >= batch.length) {
+            throw new Error(`Timestream rejected a record index ${r.RecordIndex} outside the batch: ${reason}`, { cause: err });
+          }
+          (isConflict(r.ExistingVersion, reason) ? out.conflicts : out.rejected).push({ index, reason });
+        }
+      }
+    }
+    return out;
+  }
+
+  private async select(queryString: string): Promise<Row[]> {
+    const rows: Row[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page: QueryCommandOutput = await this.retrying('Query', () =>
+        this.query_.send(new QueryCommand({ QueryString: queryString, NextToken: nextToken })),
+      );
+      const names = (page.ColumnInfo ?? []).map((c) => c.Name ?? '');
+      for (const row of page.Rows ?? []) {
+        const out: Row = {};
+        (row.Data ?? []).forEach((d, i) => {
+          out[names[i]] = d.NullValue ? null : (d.ScalarValue ?? null);
+        });
+        rows.push(out);
+      }
+      // Timestream may answer a page with no rows and a token: keep paging until there is none.
+      nextToken = page.NextToken;
+    } while (nextToken);
+    return rows;
+  }
+
+  private async retrying<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        const name = (err as Error).name;
+        if (!RETRYABLE.has(name) || attempt >= this.maxAttempts) {
+          if (RETRYABLE.has(name)) (err as Error).message = `${what}: gave up after ${attempt} attempts: ${(err as Error).message}`;
+          throw err;
+        }
+        // Full jitter: spread retries of many containers over the whole backoff window.
+        await this.sleep(Math.round(this.random() * this.baseDelayMs * 2 ** (attempt - 1)));
+      }
+    }
+  }
+}
+
+interface WriteOutcome {
+  conflicts: StoreRejection[];
+  rejected: StoreRejection[];
+}
+
+/**
+ * A rejection that names the version already stored, or says the values differ, is a rewrite of
+ * an identity with other content; anything else (retention, future time, limits) is a refusal.
+ */
+function isConflict(existingVersion: number | undefined, reason: string): boolean {
+  return existingVersion !== undefined || /different measure value|already exists|version/i.test(reason);
+}
+
+const MAX_TIME = (1n << 63n) - 1n;
+
+/** Timestream rejects negative times; open-ended query bounds fit in its range. */
+function clampTime(ns: bigint): bigint {
+  if (ns < 0n) return 0n;
+  return ns > MAX_TIME ? MAX_TIME : ns;
+}
+
+/** A SQL string literal: Timestream SQL doubles single quotes, as standard SQL does. */
+export function sqlString(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}
+
+function table(t: TimestreamTables, name: string): string {
+  return `"${t.database.replaceAll('"', '""')}"."${name.replaceAll('"', '""')}"`;
+}
+
+export function pointsQuery(t: TimestreamTables, filters: string, fromNs: bigint, toNs: bigint): string {
+  return `SELECT * FROM ${table(t, t.pointsTable)} WHERE ${filters} AND time >= from_nanoseconds(${fromNs}) AND time < from_nanoseconds(${toNs})`;
+}
+
+export function seriesQuery(t: TimestreamTables, filters: string, fromNs: bigint, toNs: bigint): string {
+  return `SELECT * FROM ${table(t, t.seriesTable)} WHERE ${filters} AND time >= from_nanoseconds(${fromNs}) AND time < from_nanoseconds(${toNs})`;
+}

@@ -1,0 +1,162 @@
+// End to end, all real: a Go service switched to 20% errors → eBPF agent → gateway → SLO engine
+// in `burnwatch up` → a page alert → a signed webhook to a real HTTP receiver; then the CLI's
+// `slo status` and `gate` read the same API. Windows are shrunk by a test-only SLO spec (long 60 s,
+// short 5 s) and the engine runs every 2 s on 1 s buckets, so the story takes seconds.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { verifySignature, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../lambda/notify/webhook.ts';
+import type { AlertTransition } from '../../lambda/notify/types.ts';
+import { burnwatch, freePort, getJson, startFixture, tempDir, waitFor } from '../lib/processes.ts';
+
+const KEY = 'e2e-slo-key';
+const SECRET = 'e2e-webhook-secret';
+const SHORT_S = 5;
+const SLO_INTERVAL_S = 2;
+const AGENT_INTERVAL_S = 1;
+
+function spec(service: string): string {
+  return `apiVersion: openslo/v1
+kind: SLO
+metadata: { name: e2e-checkout }
+spec:
+  service: ${service}
+  indicator:
+    spec:
+      ratioMetric:
+        bad: { metricSource: { type: burnwatch } }
+        total: { metricSource: { type: burnwatch, spec: { filter: { route: /api/checkout } } } }
+  objectives: [{ target: 0.99 }]
+  alertPolicies:
+    - spec:
+        conditions:
+          - metadata: { name: page-fast }
+            spec:
+              severity: page
+              condition: { kind: burnrate, threshold: 14.4, lookbackWindow: 60s, shortWindow: ${SHORT_S}s, alertAfter: ${SLO_INTERVAL_S}s }
+`;
+}
+
+interface Received {
+  at: number;
+  transition: AlertTransition;
+  verified: boolean;
+}
+
+async function webhookReceiver(t: import('node:test').TestContext) {
+  const got: Received[] = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      const verified = verifySignature(SECRET, req.headers[TIMESTAMP_HEADER] as string, body, req.headers[SIGNATURE_HEADER] as string);
+      got.push({ at: Date.now(), transition: JSON.parse(body) as AlertTransition, verified });
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/alerts`, got };
+}
+
+/** Requests to /api/checkout from 4 workers until stopped. */
+function trafficTo(url: string) {
+  let stop = false;
+  let sent = 0;
+  const workers = Array.from({ length: 4 }, async () => {
+    while (!stop) {
+      await fetch(url).then((r) => r.arrayBuffer()).catch(() => undefined);
+      sent++;
+      await sleep(10);
+    }
+  });
+  return { stop: async () => { stop = true; await Promise.all(workers); return sent; } };
+}
+
+async function cli(args: string[]): Promise<{ code: number | null; out: string }> {
+  const p = burnwatch(args, { BURNWATCH_API_KEY: KEY });
+  const code = await new Promise<number | null>((r) => p.child.once('exit', (c) => r(c)));
+  return { code, out: p.output() };
+}
+
+test('20% errors → a page alert within 2 evaluation cycles of the short window filling; one signed webhook per transition; gate and status', { timeout: 120_000 }, async (t) => {
+  const hook = await webhookReceiver(t);
+  const service = `e2e-slo-${process.pid}`;
+  const sloDir = tempDir('bw-e2e-slo-specs');
+  fs.writeFileSync(path.join(sloDir, 'checkout.yaml'), spec(service));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const up = burnwatch([
+    'up', '--port', String(port), '--data-dir', tempDir('bw-e2e-slo'), '--interval', `${AGENT_INTERVAL_S}s`,
+    '--slo-dir', sloDir, '--slo-interval', `${SLO_INTERVAL_S}s`, '--slo-resolution', '1s', '--webhook', hook.url, '--webhook-secret', SECRET,
+  ], { BURNWATCH_API_KEY: KEY });
+  t.after(() => up.stop());
+  await waitFor('the stack to watch processes', () => (up.output().includes('watching Go processes') ? true : undefined), 30_000);
+
+  const fixture = await startFixture('httpserver', { OTEL_SERVICE_NAME: service });
+  t.after(() => fixture.stop());
+  await waitFor(`the agent to instrument pid ${fixture.pid}`, () => (up.output().includes(`instrumenting pid ${fixture.pid} `) ? true : undefined), 15_000, 100);
+
+  // Errors on before any traffic, so both windows hold only the 20%-error requests: the alert
+  // is then bounded by the short window filling, plus export and evaluation delays.
+  assert.ok((await fetch(`${fixture.url}/admin/error-permille?value=200`)).ok);
+  const errorsFrom = Date.now();
+  const traffic = trafficTo(`${fixture.url}/api/checkout`);
+  const firing = await waitFor('a firing webhook', () => hook.got.find((g) => g.transition.to === 'firing'), 40_000, 50);
+  const filled = errorsFrom + SHORT_S * 1000 + AGENT_INTERVAL_S * 1000;
+  const bound = filled + 2 * SLO_INTERVAL_S * 1000 + 1000; // +1 s: agent → gateway → store
+  t.diagnostic(`firing ${firing.at - errorsFrom} ms after the errors began (short window filled at +${filled - errorsFrom} ms, bound +${bound - errorsFrom} ms)`);
+  assert.ok(firing.at <= bound, `fired ${firing.at - bound} ms after 2 evaluation cycles past the short window filling`);
+
+  const alerts = await getJson(`${base}/v1/alerts?service=${service}&state=firing`, KEY);
+  assert.equal(alerts.status, 200);
+  assert.equal(alerts.body.alerts.length, 1);
+  const [alert] = alerts.body.alerts;
+  assert.deepEqual(Object.keys(alert).slice(0, 9), ['id', 'slo_id', 'service', 'severity', 'state', 'since', 'burn_rates', 'budget_remaining', 'hints']);
+  assert.deepEqual([alert.slo_id, alert.service, alert.severity, alert.state, alert.hints], ['e2e-checkout', service, 'page', 'firing', []]);
+  assert.deepEqual(Object.keys(alert.burn_rates), ['5m', '30m', '1h', '6h', '3d']);
+  assert.ok(alert.burn_rates['5m'] > 14.4, `burn ${alert.burn_rates['5m']}`);
+
+  // Errors off: the short window empties within 5 s and the alert resolves.
+  await fetch(`${fixture.url}/admin/error-permille?value=0`);
+  await waitFor('a resolved webhook', () => hook.got.find((g) => g.transition.to === 'resolved'), 30_000, 50);
+  const sent = await traffic.stop();
+  t.diagnostic(`${sent} requests sent`);
+  await sleep(3 * SLO_INTERVAL_S * 1000); // more cycles: nothing must be sent twice
+
+  assert.deepEqual(hook.got.map((g) => `${g.transition.slo_id}:${g.transition.from}->${g.transition.to}`), [
+    'e2e-checkout:null->pending',
+    'e2e-checkout:pending->firing',
+    'e2e-checkout:firing->resolved',
+  ]);
+  assert.ok(hook.got.every((g) => g.verified), 'every notification carries a valid HMAC signature');
+  const events = await getJson(`${base}/v1/alerts/events?slo_id=e2e-checkout`, KEY);
+  assert.deepEqual(events.body.events.map((e: AlertTransition) => e.id), hook.got.map((g) => g.transition.id), 'each stored transition was sent once');
+  assert.equal(hook.got[1].transition.evidence.long_window, '1m');
+  assert.equal(hook.got[1].transition.evidence.short_window, `${SHORT_S}s`);
+
+  const detail = await getJson(`${base}/v1/slos/e2e-checkout`, KEY);
+  assert.equal(detail.status, 200);
+  assert.equal(detail.body.slo.file, path.join(sloDir, 'checkout.yaml'));
+  assert.ok(detail.body.slo.burn_down.length > 0);
+  assert.ok(detail.body.slo.budget_remaining < 0, 'a 20% error burst overspends a 1% budget');
+
+  const status = await cli(['slo', 'status', service, '--endpoint', base]);
+  assert.equal(status.code, 0, status.out);
+  assert.match(status.out, /e2e-checkout\s+e2e-slo-\d+\s+availability/);
+  const gate = await cli(['gate', service, '--max-burn', '0.8', '--endpoint', base]);
+  assert.equal(gate.code, 1, gate.out);
+  assert.match(gate.out, /FAIL/);
+  const quiet = await cli(['gate', service, '--window', '1s', '--endpoint', base]);
+  assert.equal(quiet.code, 0, `no requests in the last second: no data passes\n${quiet.out}`);
+  assert.match(quiet.out, /no data/);
+  const unknown = await cli(['gate', 'no-such-service', '--endpoint', base]);
+  assert.equal(unknown.code, 2, unknown.out);
+  const unreachable = await cli(['gate', service, '--endpoint', `http://127.0.0.1:${await freePort()}`]);
+  assert.equal(unreachable.code, 2, unreachable.out);
+  assert.match(up.output(), /alert .*FIRING .*e2e-checkout/);
+});

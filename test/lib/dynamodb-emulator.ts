@@ -1,0 +1,71 @@
+// An in-memory stand-in for one DynamoDB table at the SDK boundary (lib-dynamodb's document
+// client mocked with aws-sdk-client-mock), for the operations DynamoSloStore sends: GetItem,
+// PutItem (optionally `attribute_not_exists(pk)`), DeleteItem (ReturnValues ALL_OLD) and Query on
+// the key (`pk = :pk`, `… AND sk <= :to`, `… AND sk BETWEEN :from AND :to`), in sort-key order
+// either way, answered in small pages so callers must follow LastEvaluatedKey.
+
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+
+type Item = Record<string, unknown> & { pk: string; sk: string };
+
+export class DynamoDbEmulator {
+  readonly items = new Map<string, Item>();
+  readonly mock = mockClient(DynamoDBDocumentClient);
+  pageSize = 2;
+
+  constructor(readonly tableName: string) {
+    const table = (name: string | undefined) => {
+      if (name !== this.tableName) throw new Error(`ResourceNotFoundException: no table ${name}`);
+    };
+    const id = (k: { pk: unknown; sk: unknown }) => JSON.stringify([k.pk, k.sk]);
+    this.mock.on(GetCommand).callsFake((input) => {
+      table(input.TableName);
+      const item = this.items.get(id(input.Key));
+      return item ? { Item: structuredClone(item) } : {};
+    });
+    this.mock.on(PutCommand).callsFake((input) => {
+      table(input.TableName);
+      const item = input.Item as Item;
+      if (typeof item.pk !== 'string' || typeof item.sk !== 'string' || !item.pk || !item.sk) throw new Error('ValidationException: pk and sk must be non-empty strings');
+      if (JSON.stringify(item).length > 400_000) throw new Error('ValidationException: Item size has exceeded the maximum allowed size');
+      if (input.ConditionExpression !== undefined) {
+        if (input.ConditionExpression !== 'attribute_not_exists(pk)') throw new Error(`emulator: unsupported condition ${input.ConditionExpression}`);
+        if (this.items.has(id(item))) throw new ConditionalCheckFailedException({ $metadata: {}, message: 'The conditional request failed' });
+      }
+      this.items.set(id(item), structuredClone(item));
+      return {};
+    });
+    this.mock.on(DeleteCommand).callsFake((input) => {
+      table(input.TableName);
+      const old = this.items.get(id(input.Key));
+      this.items.delete(id(input.Key));
+      return input.ReturnValues === 'ALL_OLD' && old ? { Attributes: old } : {};
+    });
+    this.mock.on(QueryCommand).callsFake((input: QueryCommandInput) => this.query(input));
+  }
+
+  restore(): void {
+    this.mock.restore();
+  }
+
+  private query(input: QueryCommandInput) {
+    if (input.TableName !== this.tableName) throw new Error(`ResourceNotFoundException: no table ${input.TableName}`);
+    const v = input.ExpressionAttributeValues ?? {};
+    const cond = input.KeyConditionExpression;
+    let test: (sk: string) => boolean;
+    if (cond === 'pk = :pk') test = () => true;
+    else if (cond === 'pk = :pk AND sk <= :to') test = (sk) => sk <= String(v[':to']);
+    else if (cond === 'pk = :pk AND sk BETWEEN :from AND :to') test = (sk) => sk >= String(v[':from']) && sk <= String(v[':to']);
+    else throw new Error(`emulator: unsupported key condition ${cond}`);
+    const forward = input.ScanIndexForward !== false;
+    const matching = [...this.items.values()]
+      .filter((i) => i.pk === v[':pk'] && test(i.sk))
+      .sort((a, b) => (a.sk < b.sk ? -1 : a.sk > b.sk ? 1 : 0) * (forward ? 1 : -1));
+    const after = input.ExclusiveStartKey ? matching.findIndex((i) => i.sk === input.ExclusiveStartKey!.sk) + 1 : 0;
+    const page = matching.slice(after, after + this.pageSize);
+    const more = after + this.pageSize < matching.length;
+    return { Items: page.map((i) => structuredClone(i)), Count: page.length, LastEvaluatedKey: more ? { pk: page.at(-1)!.pk, sk: page.at(-1)!.sk } : undefined };
+  }
+}

@@ -1,0 +1,152 @@
+// The Go topology fixture on loopback: real PostgreSQL, Redis and etcd servers in temp
+// dirs, the topo-backend (gRPC server → lib/pq, redigo, etcd client; HTTP /ping) and the
+// topo-frontend (HTTP server → gRPC client, HTTP client). Started once per test file.
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { freePort, manage, tempDir, waitFor, type Managed } from './processes.ts';
+import { buildGoFixture } from '../helpers/go.ts';
+
+const run = promisify(execFile);
+const PG_BIN = '/usr/lib/postgresql/15/bin';
+
+export interface Topology {
+  pgPort: number;
+  redisPort: number;
+  etcdPort: number;
+  backend: Managed;
+  backendGrpcPort: number;
+  backendHttpPort: number;
+  frontend: Managed;
+  frontendPort: number;
+  /** The frontend's executable, for starting more processes of the same binary. */
+  frontendBin: string;
+  stop(): Promise<void>;
+}
+
+async function readPorts(file: string, n: number): Promise<number[]> {
+  return waitFor(`ports in ${file}`, () => {
+    const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim() : '';
+    const ports = text.split(/\s+/).filter(Boolean).map(Number);
+    return ports.length === n ? ports : undefined;
+  });
+}
+
+async function startPostgres(dir: string): Promise<{ port: number; stop: () => Promise<void> }> {
+  const port = await freePort();
+  const data = path.join(dir, 'pg');
+  fs.mkdirSync(data);
+  // initdb and postgres refuse to run as root.
+  const asPg = process.getuid?.() === 0 ? ['runuser', '-u', 'postgres', '--'] : [];
+  if (asPg.length) fs.chownSync(data, Number((await run('id', ['-u', 'postgres'])).stdout), Number((await run('id', ['-g', 'postgres'])).stdout));
+  const cmd = (bin: string, args: string[]) => (asPg.length ? run(asPg[0], [...asPg.slice(1), path.join(PG_BIN, bin), ...args]) : run(path.join(PG_BIN, bin), args));
+  await cmd('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
+  await cmd('pg_ctl', ['-D', data, '-w', '-l', path.join(data, 'log'), '-o', `-p ${port} -k ${data} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start']);
+  return {
+    port,
+    stop: async () => {
+      await cmd('pg_ctl', ['-D', data, '-m', 'immediate', 'stop']).catch(() => undefined);
+    },
+  };
+}
+
+async function waitTcp(what: string, port: number): Promise<void> {
+  const net = await import('node:net');
+  await waitFor(what, () =>
+    new Promise<true | undefined>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(undefined));
+    }),
+  );
+}
+
+export async function startTopology(): Promise<Topology> {
+  const dir = tempDir('burnwatch-topo');
+  fs.chmodSync(dir, 0o755);
+  const [backendBin, frontendBin] = await Promise.all([buildGoFixture('topo-backend'), buildGoFixture('topo-frontend')]);
+  const stops: (() => Promise<unknown>)[] = [];
+  try {
+    const pg = await startPostgres(dir);
+    stops.push(pg.stop);
+
+    const redisPort = await freePort();
+    const redis = manage(
+      spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] }),
+    );
+    stops.push(() => redis.stop());
+    const etcdPort = await freePort();
+    const etcdPeer = await freePort();
+    const etcd = manage(
+      spawn(
+        'etcd',
+        [
+          '--data-dir', path.join(dir, 'etcd'),
+          '--listen-client-urls', `http://127.0.0.1:${etcdPort}`, '--advertise-client-urls', `http://127.0.0.1:${etcdPort}`,
+          '--listen-peer-urls', `http://127.0.0.1:${etcdPeer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${etcdPeer}`,
+          '--initial-cluster', `default=http://127.0.0.1:${etcdPeer}`, '--log-level', 'error',
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      ),
+    );
+    stops.push(() => etcd.stop());
+    await Promise.all([waitTcp('redis', redisPort), waitTcp('etcd', etcdPort)]);
+
+    const backendPorts = path.join(dir, 'backend.ports');
+    const backend = manage(
+      spawn(
+        backendBin,
+        [
+          '-port-file', backendPorts,
+          '-pg', `postgres://postgres@127.0.0.1:${pg.port}/postgres?sslmode=disable`,
+          '-redis', `127.0.0.1:${redisPort}`,
+          '-etcd', `127.0.0.1:${etcdPort}`,
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OTEL_SERVICE_NAME: 'topo-backend' } },
+      ),
+    );
+    stops.push(() => backend.stop());
+    const [backendGrpcPort, backendHttpPort] = await readPorts(backendPorts, 2);
+
+    const frontendPorts = path.join(dir, 'frontend.ports');
+    const frontend = manage(
+      spawn(
+        frontendBin,
+        ['-port-file', frontendPorts, '-backend-grpc', `127.0.0.1:${backendGrpcPort}`, '-backend-http', `127.0.0.1:${backendHttpPort}`],
+        { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OTEL_SERVICE_NAME: 'topo-frontend' } },
+      ),
+    );
+    stops.push(() => frontend.stop());
+    const [frontendPort] = await readPorts(frontendPorts, 1);
+
+    return {
+      pgPort: pg.port,
+      redisPort,
+      etcdPort,
+      backend,
+      backendGrpcPort,
+      backendHttpPort,
+      frontend,
+      frontendPort,
+      frontendBin,
+      async stop() {
+        for (const s of stops.reverse()) await s().catch(() => undefined);
+        fs.rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    for (const s of stops.reverse()) await s().catch(() => undefined);
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** GET http://127.0.0.1:port/path; resolves with the status (the body is drained). */
+export async function get(port: number, pathAndQuery: string): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${port}${pathAndQuery}`);
+  await res.arrayBuffer();
+  return res.status;
+}
