@@ -5,7 +5,7 @@
  * Probe points (see agent/goinspect/probe-sets.ts; entry probes sit on the prologue's
  * stack-check `jbe`, a few µs a hit here, against ~30 µs at +0 or at a RET):
  *   gRPC server   grpc.(*Server).handleStream → transport.(*http2Server).WriteStatus   2 entries
- *   gRPC client   grpc.newClientStream → grpc.(*clientStream).finish                    2 entries
+ *   gRPC client   grpc.(*clientStream).newAttemptLocked → (*clientStream).finish        2 entries
  *   SQL           database/sql.(*DB).queryDC|execDC → (*DB).putConn                     2 entries
  *   HTTP client   net/http.(*Transport).roundTrip → its RETs                            1 entry + 1 RET
  *   Redis         redigo (*conn).DoWithTimeout → its RETs                               1 entry + 1 RET
@@ -17,7 +17,9 @@
  * No uretprobes: Go moves goroutine stacks and crashes on the trampoline address.
  *
  * Call state is keyed by (tgid, kind, goroutine): these calls are synchronous on the
- * caller's goroutine. A server request is keyed by its goroutine; goroutines it spawns
+ * caller's goroutine — except gRPC client calls, keyed by their *clientStream, because a
+ * stream may end on another goroutine. The request a call belongs to is resolved when the
+ * call starts, on the caller's goroutine. A server request is keyed by its goroutine; goroutines it spawns
  * (transitively) map to it through `g_root`, written at goroutine creation, so their
  * calls become its sub-calls. A request sequence number guards against a goroutine
  * (or a recycled g) serving a later request. */
@@ -53,14 +55,15 @@ struct call_key {
 	__u64 g;
 };
 
-struct call_inflight {
-	__u64 start_ns;
-	struct call_series s;
-};
-
 struct root_ref {
 	__u64 root_g;
 	__u64 seq;
+};
+
+struct call_inflight {
+	__u64 start_ns;
+	struct root_ref root; /* root_g 0: the call is not part of a server request */
+	struct call_series s;
 };
 
 struct {
@@ -235,27 +238,31 @@ static __always_inline void record(struct call_series *series, __u64 dur_ns)
 		record_into(&call_buckets_0, &call_stats_0, &bk, dur_ns);
 }
 
-/* The request the current goroutine works for: its own, or its spawning ancestor's. */
-static __always_inline struct request_state *current_request(__u32 tgid, __u64 g)
+/* The request goroutine `g` works for (its own, or its spawning ancestor's), as a reference. */
+static __always_inline void current_request(__u32 tgid, __u64 g, struct root_ref *out)
 {
 	struct go_goroutine_key k = { .tgid = tgid, .g = g };
 	struct request_state *st = bpf_map_lookup_elem(&requests, &k);
-	if (st)
-		return st;
+	if (st) {
+		out->root_g = g;
+		out->seq = st->seq;
+		return;
+	}
 	struct root_ref *ref = bpf_map_lookup_elem(&g_root, &k);
-	if (!ref)
-		return 0;
-	k.g = ref->root_g;
-	st = bpf_map_lookup_elem(&requests, &k);
-	if (!st || st->seq != ref->seq)
-		return 0;
-	return st;
+	if (ref) {
+		out->root_g = ref->root_g;
+		out->seq = ref->seq;
+	}
 }
 
-static __always_inline void add_subcall(__u32 tgid, __u64 g, struct call_inflight *c, __u64 end_ns)
+static __always_inline void add_subcall(__u32 tgid, struct call_inflight *c, __u64 end_ns)
 {
-	struct request_state *st = current_request(tgid, g);
-	if (!st)
+	if (!c->root.root_g)
+		return;
+	struct go_goroutine_key k = { .tgid = tgid, .g = c->root.root_g };
+	struct request_state *st = bpf_map_lookup_elem(&requests, &k);
+	/* Gone, or a later request on the same goroutine: not ours any more. */
+	if (!st || st->seq != c->root.seq)
 		return;
 	/* Not atomic (clang here targets BPF v1, whose XADD returns nothing): goroutines of
 	 * one request ending calls at the same instant on two CPUs may share a slot. */
@@ -319,18 +326,21 @@ static __always_inline void go_read_string_tail(char *dst, __u32 cap, __u64 head
 		bpf_probe_read_user(dst, n, (void *)(s.ptr + skip));
 }
 
-static __always_inline struct call_inflight *new_call(__u32 kind, struct call_key *k, __u64 g)
+/* Starts a call keyed by `key` (the goroutine, or the gRPC stream) made on goroutine `g`.
+ * BPF_NOEXIST keeps the first start when the same key starts again (a gRPC retry). */
+static __always_inline struct call_inflight *new_call(__u32 kind, struct call_key *k, __u64 key, __u64 g, __u64 flags)
 {
 	k->tgid = bpf_get_current_pid_tgid() >> 32;
 	k->kind = kind;
-	k->g = g;
-	/* Zeroed, then filled in place (the value is larger than what the stack should hold twice). */
+	k->g = key;
 	struct call_inflight init = {};
 	init.start_ns = bpf_ktime_get_ns();
 	init.s.pid = k->tgid;
 	init.s.kind = kind;
-	if (bpf_map_update_elem(&call_inflight, k, &init, BPF_ANY) != 0) {
-		count_drop(CALL_DROP_INFLIGHT_FULL);
+	current_request(k->tgid, g, &init.root);
+	if (bpf_map_update_elem(&call_inflight, k, &init, flags) != 0) {
+		if (flags != BPF_NOEXIST)
+			count_drop(CALL_DROP_INFLIGHT_FULL);
 		return 0;
 	}
 	return bpf_map_lookup_elem(&call_inflight, k);
@@ -340,7 +350,7 @@ static __always_inline void end_call(struct call_key *k, struct call_inflight *c
 {
 	__u64 now = bpf_ktime_get_ns();
 	record(&c->s, now - c->start_ns);
-	add_subcall(k->tgid, k->g, c, now);
+	add_subcall(k->tgid, c, now);
 	bpf_map_delete_elem(&call_inflight, k);
 }
 
@@ -504,7 +514,9 @@ int go_grpc_server_end(struct pt_regs *ctx)
 	return 0;
 }
 
-/* ---- gRPC client: newClientStream(ctx, desc, cc, method string, opts...) ---- */
+/* ---- gRPC client (unary and streams): (*clientStream).newAttemptLocked(cs, …), called
+ * by newClientStream on the caller's goroutine (and again on a retry), starts the call;
+ * (*clientStream).finish(cs, err) ends it on whatever goroutine ends the stream. ---- */
 
 SEC("uprobe")
 int go_grpc_client_start(struct pt_regs *ctx)
@@ -515,17 +527,17 @@ int go_grpc_client_start(struct pt_regs *ctx)
 	struct go_calls_offsets *off = offsets_for(cookie);
 	if (!off)
 		return 0;
+	__u64 cs = GO_PARAM1(ctx);
 	struct call_key k;
-	struct call_inflight *c = new_call(CALL_GRPC_CLIENT, &k, GO_GOROUTINE(ctx));
+	struct call_inflight *c = new_call(CALL_GRPC_CLIENT, &k, cs, GO_GOROUTINE(ctx), BPF_NOEXIST);
 	if (!c)
 		return 0;
-	/* method is (ptr, len) in the 5th and 6th registers. */
-	__u64 ptr = GO_PARAM5(ctx);
-	__s64 len = (__s64)GO_PARAM6(ctx);
-	__u32 n = len < CALL_OP_MAX - 1 ? (__u32)len : CALL_OP_MAX - 1;
-	if (len > 0)
-		bpf_probe_read_user(c->s.op, n & 0x3f, (void *)ptr);
-	go_read_string_tail(c->s.peer, CALL_PEER_MAX - 1, GO_PARAM4(ctx) + off->clientconn_target);
+	__u64 hdr = read_u64(cs + off->clientstream_callhdr);
+	if (hdr)
+		go_read_string(c->s.op, CALL_OP_MAX - 1, hdr + off->callhdr_method);
+	__u64 cc = read_u64(cs + off->clientstream_cc);
+	if (cc)
+		go_read_string_tail(c->s.peer, CALL_PEER_MAX - 1, cc + off->clientconn_target);
 	return 0;
 }
 
@@ -536,7 +548,7 @@ int go_grpc_client_end(struct pt_regs *ctx)
 	__u64 cookie = bpf_get_attach_cookie(ctx);
 	if (go_probe_is_restart(ctx, cookie))
 		return 0;
-	struct call_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .kind = CALL_GRPC_CLIENT, .g = GO_GOROUTINE(ctx) };
+	struct call_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .kind = CALL_GRPC_CLIENT, .g = GO_PARAM1(ctx) };
 	struct call_inflight *c = bpf_map_lookup_elem(&call_inflight, &k);
 	if (!c)
 		return 0;
@@ -561,7 +573,7 @@ int go_http_client_start(struct pt_regs *ctx)
 	if (!off)
 		return 0;
 	struct call_key k;
-	struct call_inflight *c = new_call(CALL_HTTP_CLIENT, &k, GO_GOROUTINE(ctx));
+	struct call_inflight *c = new_call(CALL_HTTP_CLIENT, &k, GO_GOROUTINE(ctx), GO_GOROUTINE(ctx), BPF_ANY);
 	if (!c)
 		return 0;
 	__u64 req = GO_PARAM2(ctx);
@@ -602,7 +614,7 @@ static __always_inline void sql_start(struct pt_regs *ctx, __u64 dc, __u64 qptr,
 	if (!off)
 		return;
 	struct call_key k;
-	struct call_inflight *c = new_call(CALL_SQL, &k, GO_GOROUTINE(ctx));
+	struct call_inflight *c = new_call(CALL_SQL, &k, GO_GOROUTINE(ctx), GO_GOROUTINE(ctx), BPF_ANY);
 	if (!c)
 		return;
 	/* Only the operation word is kept: the statement is cut at its first space, so no
@@ -671,7 +683,7 @@ int go_redis_start(struct pt_regs *ctx)
 	if (!off)
 		return 0;
 	struct call_key k;
-	struct call_inflight *c = new_call(CALL_REDIS, &k, GO_GOROUTINE(ctx));
+	struct call_inflight *c = new_call(CALL_REDIS, &k, GO_GOROUTINE(ctx), GO_GOROUTINE(ctx), BPF_ANY);
 	if (!c)
 		return 0;
 	__u32 n = len < 16 ? (__u32)len : 16;

@@ -96,6 +96,7 @@ struct go_calls_offsets {
 	__u32 valid;
 	/* gRPC */
 	__u32 stream_method, status_s, status_error_e, spb_code, clientconn_target;
+	__u32 clientstream_callhdr, callhdr_method, clientstream_cc;
 	/* net/http */
 	__u32 request_method, request_url, url_host, url_path, response_status_code, resp_req, resp_status;
 	/* database/sql + lib/pq */
@@ -106,7 +107,6 @@ struct go_calls_offsets {
 	__u32 tcpconn_fd, netfd_raddr, tcpaddr_ip, tcpaddr_port;
 	/* runtime */
 	__u32 g_m, g_sched, m_curg, m_preemptoff;
-	__u32 pad;
 	/* itab / variable addresses (0 = unknown) */
 	__u64 itab_tcpconn, itab_status_error, itab_pq_conn, io_eof;
 };

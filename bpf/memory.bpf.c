@@ -10,7 +10,8 @@
  *   tp_btf/mark_victim         the OOM killer chose a victim: one ring-buffer record with
  *                              its pid, comm and memory cgroup path
  *
- * The last seen counters live in task storage (no bound, freed with the task). */
+ * The last seen counters live in task storage (no bound, freed with the task). A
+ * thread's last faults before it goes quiet are counted at its next fault or its exit. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>

@@ -10,7 +10,10 @@
  * nothing to evict). Kernel threads are skipped: they are not services. Latencies go
  * into per-CPU exponential-histogram buckets keyed by (tgid, bucket), drained by
  * generation (lib/aggregate.bpf.h). sched_switch is the hottest tracepoint there is,
- * so each program is a couple of map operations and no loops beyond exphist_index. */
+ * so each program is a couple of map operations and no loops beyond exphist_index: a
+ * wait's sum rides in task storage until the task's next switch-out, where one update of
+ * the process's stats adds it with the on-CPU time (so a wait's bucket and its share of
+ * the sum can land in neighbouring intervals; counts are exact). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -29,6 +32,10 @@ const volatile int hist_scale = 5;
 struct sched_task {
 	__u64 enqueued_ns;
 	__u64 oncpu_since_ns;
+	/* Waits since the last switch-out, added to the process's stats with its on-CPU time:
+	 * one process-map update per switch instead of two. */
+	__u64 pending_runq_count;
+	__u64 pending_runq_ns;
 };
 
 struct {
@@ -85,11 +92,17 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 	if (is_user_task(prev)) {
 		struct sched_task *t = bpf_task_storage_get(&sched_tasks, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (t) {
-			if (t->oncpu_since_ns) {
+			if (t->oncpu_since_ns || t->pending_runq_count) {
 				struct sched_proc_stats *s = proc_stats(gen, prev->tgid);
-				if (s)
-					s->oncpu_ns += now - t->oncpu_since_ns;
+				if (s) {
+					if (t->oncpu_since_ns)
+						s->oncpu_ns += now - t->oncpu_since_ns;
+					s->runq_count += t->pending_runq_count;
+					s->runq_sum_ns += t->pending_runq_ns;
+				}
 				t->oncpu_since_ns = 0;
+				t->pending_runq_count = 0;
+				t->pending_runq_ns = 0;
 			}
 			/* Preempted, still runnable: its next wait starts now. */
 			if (prev_state == TASK_RUNNING)
@@ -110,10 +123,7 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 
 	struct sched_hist_key k = { .tgid = next->tgid, .bucket = exphist_index(lat, hist_scale) };
 	count_one(GENERATION_SELECT(gen, sched_hist), &k, &sched_dropped, SCHED_DROP_HIST_MAP_FULL);
-	struct sched_proc_stats *s = proc_stats(gen, next->tgid);
-	if (s) {
-		s->runq_count += 1;
-		s->runq_sum_ns += lat;
-	}
+	t->pending_runq_count += 1;
+	t->pending_runq_ns += lat;
 	return 0;
 }

@@ -5,10 +5,13 @@ import { startGateway, LOCAL_TENANT } from '../lambda/local/server.ts';
 import { parseCommandArgs, portOption, UsageError } from './args.ts';
 import { resolveLocalApiKey } from './api-key.ts';
 import { untilSignal } from './signals.ts';
+import { SLO_HELP, SLO_OPTIONS, sloSettings } from './slo-options.ts';
+import { startEvaluationLoop } from '../lambda/slo/loop.ts';
 
 const HELP = `Usage: burnwatch gateway [--port 8787] [--host 127.0.0.1] [--storage duckdb:PATH] [--data-dir DIR]
 
-Serves POST /v1/metrics (OTLP/HTTP, protobuf or JSON, gzip) and the query API.
+Serves POST /v1/metrics (OTLP/HTTP, protobuf or JSON, gzip) and the query API, and
+evaluates SLOs and burn-rate alerts (docs/slo.md).
 
 Options:
   --port N               port (default 8787)
@@ -16,6 +19,8 @@ Options:
   --storage duckdb:DIR   where the DuckDB file lives (same as --data-dir)
   --data-dir DIR         data directory (default ~/.burnwatch)
   -h, --help             this help
+
+${SLO_HELP}
 
 The API key is $BURNWATCH_API_KEY, else DATA_DIR/api-key (generated when missing).`;
 
@@ -25,6 +30,7 @@ export async function runGateway(argv: string[]): Promise<number> {
     host: { type: 'string' },
     storage: { type: 'string' },
     'data-dir': { type: 'string' },
+    ...SLO_OPTIONS,
   });
   if (values.help) {
     console.log(HELP);
@@ -37,6 +43,8 @@ export async function runGateway(argv: string[]): Promise<number> {
     dataDir = m[1];
   }
   dataDir = path.resolve(dataDir ?? path.join(os.homedir(), '.burnwatch'));
+  const log = (line: string) => console.log(line);
+  const slo = sloSettings(values, log); // before the key: a usage error must not create files
   const key = resolveLocalApiKey(dataDir);
   if (key.source === 'generated') console.log(`API key (generated, kept in ${key.file}; shown once): ${key.key}`);
   const gateway = await startGateway({
@@ -44,9 +52,12 @@ export async function runGateway(argv: string[]): Promise<number> {
     host: values.host ?? '127.0.0.1',
     dataDir,
     apiKeys: { [key.key]: LOCAL_TENANT },
+    slo: slo.engine,
   });
   console.log(`gateway listening on ${gateway.url} (data in ${dataDir})`);
+  const evaluator = startEvaluationLoop({ engine: gateway.slo, tenant: LOCAL_TENANT, intervalMs: slo.intervalMs, log });
   await untilSignal();
+  await evaluator.stop();
   await gateway.close();
   return 0;
 }

@@ -4,7 +4,7 @@ import { LogNotifier } from '../lambda/notify/log.ts';
 import type { Notifier } from '../lambda/notify/types.ts';
 import { WebhookNotifier } from '../lambda/notify/webhook.ts';
 import type { SloEngineOptions } from '../lambda/slo/engine.ts';
-import { durationOption } from './args.ts';
+import { durationOption, UsageError } from './args.ts';
 
 export const SLO_OPTIONS = {
   'slo-dir': { type: 'string' },
@@ -27,11 +27,13 @@ export function sloSettings(values: Values, log: (line: string) => void, env = p
   const notifiers: Notifier[] = [new LogNotifier(log)];
   const url = values.webhook ?? env.BURNWATCH_WEBHOOK_URL;
   if (url) notifiers.push(new WebhookNotifier({ url, secret: values['webhook-secret'] ?? env.BURNWATCH_WEBHOOK_SECRET }));
+  const resolutionMs = durationOption(values['slo-resolution'], 'slo-resolution', 60_000);
+  if (3_600_000 % resolutionMs !== 0) throw new UsageError(`--slo-resolution must divide an hour (e.g. 1s, 10s, 1m, 5m), got "${values['slo-resolution']}"`);
   return {
     engine: {
       sloDir: values['slo-dir'] === undefined ? undefined : path.resolve(values['slo-dir']),
       notifiers,
-      resolutionMs: durationOption(values['slo-resolution'], 'slo-resolution', 60_000),
+      resolutionMs,
       log,
     },
     intervalMs: durationOption(values['slo-interval'], 'slo-interval', 60_000),

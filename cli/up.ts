@@ -51,10 +51,10 @@ export async function runUp(argv: string[]): Promise<number> {
   const dataDir = path.resolve(values['data-dir'] ?? path.join(os.homedir(), '.burnwatch'));
   const log = (line: string) => console.log(line);
 
+  const slo = sloSettings(values, log); // before the key: a usage error must not create files
   const key = resolveLocalApiKey(dataDir);
   if (key.source === 'generated') log(`API key (generated, kept in ${key.file}; shown once): ${key.key}`);
 
-  const slo = sloSettings(values, log);
   const gateway = await startGateway({ port, host: values.host ?? '127.0.0.1', dataDir, apiKeys: { [key.key]: LOCAL_TENANT }, slo: slo.engine });
   log(`gateway and query API on ${gateway.url} (data in ${dataDir})`);
 

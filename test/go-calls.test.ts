@@ -33,6 +33,7 @@ const PLAN: [string, number][] = [
   ['ping_ms=300', 1], // slow in the frontend's outbound HTTP call
   ['sleep_ms=160&pg_ms=150', 1], // slow, but no sub-call dominates in the backend
   ['fail=1', 1], // gRPC NotFound
+  ['ping_ms=1&ping_status=503', 1], // the outbound HTTP call answers 503
 ];
 
 type Point = { attributes: Record<string, unknown>; value: ExponentialHistogram | number };
@@ -83,6 +84,7 @@ before(async () => {
     }
   }
   for (let i = 0; i < 2; i++) assert.equal(await get(topo.frontendPort, '/gc'), 200);
+  assert.equal(await get(topo.frontendPort, '/watch'), 200);
   metrics = (await collector.collect({ startNs: 1n, endNs: 2n, serviceOf: () => undefined })) as typeof metrics;
 });
 
@@ -104,7 +106,11 @@ test('gRPC server and client calls are counted per method, status and peer', () 
   const peer = { 'server.address': '127.0.0.1', 'server.port': topo.backendGrpcPort };
   assert.equal(count(frontend, GO_METRIC.rpcClientDuration, { ...check, ...peer, 'rpc.grpc.status_code': 0 }), times(ok));
   assert.equal(count(frontend, GO_METRIC.rpcClientDuration, { ...check, ...peer, 'rpc.grpc.status_code': 5 }), 1);
-  assert.equal(count(frontend, GO_METRIC.rpcClientDuration), times(() => true), 'no other gRPC client series');
+  // The /watch stream: one client stream and one server stream, each ending Unimplemented (12).
+  const watch = { 'rpc.system': 'grpc', 'rpc.service': 'grpc.health.v1.Health', 'rpc.method': 'Watch', 'rpc.grpc.status_code': 12 };
+  assert.equal(count(frontend, GO_METRIC.rpcClientDuration, { ...watch, ...peer }), 1);
+  assert.equal(count(backend, GO_METRIC.rpcServerDuration, watch), 1);
+  assert.equal(count(frontend, GO_METRIC.rpcClientDuration), times(() => true) + 1, 'no other gRPC client series');
 });
 
 test('etcd client calls are gRPC client calls to the etcd peer', () => {
@@ -118,7 +124,8 @@ test('etcd client calls are gRPC client calls to the etcd peer', () => {
 test('outbound HTTP calls carry method, peer and status; the 300 ms one lands in its bucket', () => {
   const frontend = topo.frontend.child.pid!;
   const attrs = { 'http.request.method': 'GET', 'server.address': '127.0.0.1', 'server.port': topo.backendHttpPort, 'http.response.status_code': 200 };
-  assert.equal(count(frontend, GO_METRIC.httpClientDuration, attrs), times((q) => q.includes('ping_ms')));
+  assert.equal(count(frontend, GO_METRIC.httpClientDuration, attrs), times((q) => q.includes('ping_ms') && !q.includes('503')));
+  assert.equal(count(frontend, GO_METRIC.httpClientDuration, { ...attrs, 'http.response.status_code': 503 }), 1);
   assert.equal(count(frontend, GO_METRIC.httpClientDuration), times((q) => q.includes('ping_ms')));
   const h = points(frontend, GO_METRIC.httpClientDuration, attrs)[0].value as ExponentialHistogram;
   assert.ok(h.max! >= 0.3 && h.max! < 0.3 + SLACK, `max ${h.max}`);

@@ -147,9 +147,13 @@ describe('sched: run-queue latency and CPU time per process', () => {
 
   test('a CPU hog on the target\'s core raises the target\'s run-queue latency', async (t) => {
     const spin = await compileC('spin');
+    // On-CPU time is added at each switch-out, and a spinner alone on a core may not switch
+    // until it exits — which can come just after the parent saw the exit and the collect
+    // flipped the generation: collect twice, the straggler lands in the second.
+    const collectSettled = async () => [...(await collect(sched)), ...(await collect(sched))];
     await collect(sched);
     const alone = await runToEnd('taskset', ['-c', '1', spin, '1000']);
-    const aloneGot = await collect(sched);
+    const aloneGot = await collectSettled();
 
     // A hog at a higher priority (nice -10: ~10× the target's weight) on the same core: the
     // effect stands out even when other work on the machine already makes the target wait.
@@ -157,27 +161,27 @@ describe('sched: run-queue latency and CPU time per process', () => {
     t.after(() => hog.kill('SIGKILL'));
     const contended = await runToEnd('taskset', ['-c', '1', spin, '1000']);
     hog.kill('SIGKILL');
-    const contendedGot = await collect(sched);
+    const contendedGot = await collectSettled();
 
     const aloneLat = pointsOf(aloneGot, alone.pid, KERNEL_METRIC.runqueueLatency);
     const contendedLat = pointsOf(contendedGot, contended.pid, KERNEL_METRIC.runqueueLatency);
-    assert.equal(contendedLat.length, 1, 'the target has a run-queue histogram');
+    assert.ok(contendedLat.length >= 1, 'the target has a run-queue histogram');
     const waitedAlone = histSum(aloneLat);
     const waitedContended = histSum(contendedLat);
-    // Beside the hog the target waits for most of its 1 s; alone, only for what else runs there.
-    assert.ok(waitedContended > waitedAlone + 0.25, `waited ${waitedContended}s beside the hog vs ${waitedAlone}s alone`);
-    assert.ok(waitedContended > 1.5 * waitedAlone, `contended ${waitedContended}s vs alone ${waitedAlone}s`);
-
-    // On-CPU time: the rest of its wall time.
     const cpuAlone = sumValues(pointsOf(aloneGot, alone.pid, KERNEL_METRIC.cpuTime)) / 1e9;
     const cpuContended = sumValues(pointsOf(contendedGot, contended.pid, KERNEL_METRIC.cpuTime)) / 1e9;
     t.diagnostic(`alone: ${cpuAlone.toFixed(3)} s on CPU, ${waitedAlone.toFixed(3)} s waiting; beside the hog: ${cpuContended.toFixed(3)} s, ${waitedContended.toFixed(3)} s`);
-    assert.ok(cpuAlone > 0.2 && cpuAlone < 1.1, `on-CPU alone ${cpuAlone}s`);
+
+    // Beside a hog of ~10× its weight the target gets ~10% of the core and waits for the rest
+    // (more, never less, when other work shares the core); alone it waits only for that other work.
+    const waitShare = waitedContended / (waitedContended + cpuContended);
+    assert.ok(waitShare > 0.8, `beside the hog the target waited ${(waitShare * 100).toFixed(0)}% of its time`);
+    assert.ok(waitedContended > waitedAlone, `waited ${waitedContended}s beside the hog vs ${waitedAlone}s alone`);
     assert.ok(cpuContended < cpuAlone, `on-CPU beside the hog ${cpuContended}s < alone ${cpuAlone}s`);
     // A spinning task is always running or runnable: the two add up to its wall time (less
     // what the hypervisor steals from the virtual CPU).
     const accounted = cpuAlone + waitedAlone;
-    assert.ok(accounted > 0.75 && accounted < 1.15, `alone: ${cpuAlone}s on CPU + ${waitedAlone}s waiting ≈ 1 s of wall time`);
+    assert.ok(accounted > 0.8 && accounted < 1.2, `alone: ${cpuAlone}s on CPU + ${waitedAlone}s waiting ≈ 1 s of wall time`);
   });
 
   test('a tracepoint missing on the kernel is reported and the other programs still attach', () => {
@@ -264,14 +268,18 @@ describe('block: I/O latency per device and issuing process', () => {
     const file = path.join(dir, 'data');
     const st = fs.statSync(dir);
     const expected = backingDisk(st.dev);
+    // Allocated and on disk first, so the direct writes overwrite in place: a direct write that
+    // must allocate may be turned into buffered I/O, written back later by a kernel thread.
+    assert.equal((await runToEnd('dd', ['if=/dev/urandom', `of=${file}`, 'bs=1M', 'count=1', 'conv=fsync', 'status=none'])).code, 0);
     await collect(block);
-    const w = await runToEnd('dd', ['if=/dev/zero', `of=${file}`, 'bs=4k', 'count=256', 'oflag=direct', 'status=none']);
+    const w = await runToEnd('dd', ['if=/dev/zero', `of=${file}`, 'bs=4k', 'count=256', 'oflag=direct', 'conv=notrunc', 'status=none']);
     const r = await runToEnd('dd', [`if=${file}`, 'of=/dev/null', 'bs=4k', 'iflag=direct', 'status=none']);
     assert.equal(w.code, 0);
     assert.equal(r.code, 0);
     const got = await collect(block);
     const writes = pointsOf(got, w.pid, KERNEL_METRIC.blockIoDuration).filter((p) => p.attributes[KERNEL_ATTR.blockOperation] === 'write');
     const reads = pointsOf(got, r.pid, KERNEL_METRIC.blockIoDuration).filter((p) => p.attributes[KERNEL_ATTR.blockOperation] === 'read');
+    t.diagnostic(`dd wrote ${histCount(writes)} and read ${histCount(reads)} requests on ${expected}`);
     assert.deepEqual(new Set(writes.map((p) => p.attributes[KERNEL_ATTR.blockDevice])), new Set([expected]));
     assert.ok(histCount(writes) >= 256, `256 direct writes: ${histCount(writes)}`);
     assert.ok(histCount(reads) >= 256, `256 direct reads: ${histCount(reads)}`);

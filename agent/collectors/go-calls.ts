@@ -2,7 +2,7 @@
 // outbound HTTP, database/sql, Redis (redigo), GC pauses, goroutine lineage, and the
 // slow-request records with their sub-calls. Turns the in-kernel histograms into the
 // GO_METRICS of the catalogue and the ring-buffer records into SlowRequest values.
-import { open } from 'node:fs/promises';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BpfObject, RingBufferReader, type BpfLink } from '../bpf.ts';
 import { histogramFromBuckets, type ExpHistogram } from '../../common/exphist.ts';
@@ -26,7 +26,7 @@ const SUBCALLS_MAX = 16;
 const SERIES_SIZE = 112;
 const SUBCALL_SIZE = 120;
 const SLOW_RECORD_SIZE = 104 + SUBCALLS_MAX * SUBCALL_SIZE;
-const OFFSETS_SIZE = 136;
+const OFFSETS_SIZE = 144;
 const KIND = { httpClient: 1, grpcClient: 2, sql: 3, redis: 4, grpcServer: 5, httpServer: 6, gcPause: 7 } as const;
 const DROP_REASONS = ['bucket_map_full', 'stats_map_full', 'inflight_full', 'no_offsets', 'ringbuf_full', 'subcalls_over'] as const;
 const COOKIE_AT_JBE = 1n << 16n;
@@ -71,43 +71,42 @@ interface BinarySlot {
 /** runtime._Gidle and _Gdead: a g in allgs that is not a live goroutine. */
 const G_IDLE = 0;
 const G_DEAD = 6;
-const MAX_GOROUTINES_READ = 1_000_000;
+const MAX_GOROUTINES_READ = 200_000;
 
 /**
  * Live goroutines of a process, read from its memory (no probe): `runtime.allgs` lists every
  * g ever made; those not idle or dead are live. The status word is read under the running
  * program, so a goroutine changing state at that instant may be miscounted by one.
  */
-export async function countGoroutines(pid: number, allgs: bigint, statusOffset: number): Promise<number | undefined> {
-  let fh;
+export function countGoroutines(pid: number, allgs: bigint, statusOffset: number): number | undefined {
+  let fd: number;
   try {
-    fh = await open(`/proc/${pid}/mem`, 'r');
+    fd = openSync(`/proc/${pid}/mem`, 'r');
   } catch {
     return undefined;
   }
   try {
     const header = Buffer.alloc(16);
-    await fh.read(header, 0, 16, Number(allgs));
+    readSync(fd, header, 0, 16, Number(allgs));
     const ptr = header.readBigUInt64LE(0);
     const len = Number(header.readBigUInt64LE(8));
     if (!ptr || len <= 0 || len > MAX_GOROUTINES_READ) return undefined;
     const gs = Buffer.alloc(len * 8);
-    await fh.read(gs, 0, gs.length, Number(ptr));
+    readSync(fd, gs, 0, gs.length, Number(ptr));
+    // One pread of 4 bytes per g (a few µs each, synchronous: 10k goroutines ≈ 20 ms).
     const status = Buffer.alloc(4);
     let live = 0;
     for (let i = 0; i < len; i++) {
       const g = gs.readBigUInt64LE(i * 8);
-      if (!g) continue;
-      const { bytesRead } = await fh.read(status, 0, 4, Number(g) + statusOffset);
-      if (bytesRead !== 4) continue;
-      const st = status.readUInt32LE(0) & ~0x1000; // _Gscan bit
+      if (!g || readSync(fd, status, 0, 4, Number(g) + statusOffset) !== 4) continue;
+      const st = status.readUInt32LE(0) & ~0x1000; // without the _Gscan bit
       if (st !== G_IDLE && st !== G_DEAD) live++;
     }
     return live;
   } catch {
     return undefined; // the process exited meanwhile
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 
@@ -141,6 +140,7 @@ export class GoCallsCollector implements Collector {
   private readonly reportedSkips = new Set<string>();
   private pendingSlow: SlowRequest[] = [];
   private readonly exitedPids = new Set<number>();
+  private nextSlot = 0;
 
   constructor(opts: GoCallsCollectorOptions) {
     this.scale = opts.scale ?? 5;
@@ -221,7 +221,7 @@ export class GoCallsCollector implements Collector {
         entry('go_grpc_server_end', s.grpcServer.points.writeStatus);
       }
       if (s.grpcClient) {
-        entry('go_grpc_client_start', s.grpcClient.points.newClientStream);
+        entry('go_grpc_client_start', s.grpcClient.points.newAttempt);
         entry('go_grpc_client_end', s.grpcClient.points.finish);
       }
       if (s.httpClient) {
@@ -291,7 +291,7 @@ export class GoCallsCollector implements Collector {
 
   async collect(window: CollectWindow): Promise<CollectedMetrics[]> {
     const forget = [...this.exitedPids].filter((pid) => !this.links.has(pid));
-    const series = await this.drain(window.serviceOf);
+    const series = await this.drain();
     const byPid = new Map<number, Map<string, ExpHistogramPoint[]>>();
     const gcCycles = new Map<number, number>();
     for (const s of series) {
@@ -308,7 +308,7 @@ export class GoCallsCollector implements Collector {
     const goroutines = new Map<number, number>();
     for (const [pid, slot] of this.slotOfPid) {
       if (!slot.goroutines || !this.links.has(pid)) continue;
-      const n = await countGoroutines(pid, slot.goroutines.allgs, slot.goroutines.statusOffset);
+      const n = countGoroutines(pid, slot.goroutines.allgs, slot.goroutines.statusOffset);
       if (n === undefined) continue;
       goroutines.set(pid, n);
       if (!byPid.has(pid)) byPid.set(pid, new Map());
@@ -360,10 +360,12 @@ export class GoCallsCollector implements Collector {
   private slotFor(binaryPath: string, info: GoBinaryInfo): Promise<BinarySlot> {
     let p = this.slots.get(info.fileKey);
     if (!p) {
-      const slot = this.slots.size;
+      const slot = this.nextSlot++;
       if (slot >= MAX_SLOTS) return Promise.reject(new Error(`more than ${MAX_SLOTS} distinct Go binaries; ${binaryPath} not attached`));
       p = this.fillSlot(slot, binaryPath, info);
       this.slots.set(info.fileKey, p);
+      // A failed read (the process exited under us) must not stick to the binary.
+      p.catch(() => this.slots.delete(info.fileKey));
     }
     return p;
   }
@@ -376,6 +378,7 @@ export class GoCallsCollector implements Collector {
       1,
       o(s.grpcServer, 'streamMethod'), o(s.grpcServer, 'statusS'), o(s.grpcClient, 'statusErrorE'),
       o(s.grpcServer, 'spbCode') || o(s.grpcClient, 'spbCode'), o(s.grpcClient, 'clientConnTarget'),
+      o(s.grpcClient, 'clientStreamCallHdr'), o(s.grpcClient, 'callHdrMethod'), o(s.grpcClient, 'clientStreamCc'),
       o(s.httpClient, 'requestMethod') || o(s.httpServer, 'requestMethod'), o(s.httpClient, 'requestUrl') || o(s.httpServer, 'requestUrl'),
       o(s.httpClient, 'urlHost'), o(s.httpServer, 'urlPath'), o(s.httpClient, 'responseStatusCode'),
       o(s.httpServer, 'responseReq'), o(s.httpServer, 'responseStatus'),
@@ -383,8 +386,8 @@ export class GoCallsCollector implements Collector {
       o(s.redigo, 'connConn'),
       net ? net.offsets.tcpConnConn + net.offsets.connFd : 0, o(net, 'netFdRaddr'), o(net, 'tcpAddrIp'), o(net, 'tcpAddrPort'),
       o(s.goRuntime, 'gM'), o(s.goRuntime, 'gSched'), o(s.goRuntime, 'mCurg'), o(s.goRuntime, 'mPreemptoff'),
-      0,
     ];
+    if (u32.length * 4 > 112) throw new Error('go_calls_offsets: more u32 fields than bpf/go_calls.h has');
     // Type identities and variables by symbol. Their addresses are link-time addresses, which
     // are the run-time ones only in non-PIE executables; in a PIE they are left 0, and the
     // probes then skip what needs them (peer addresses, exact gRPC client codes).
@@ -408,7 +411,7 @@ export class GoCallsCollector implements Collector {
     });
     const v = Buffer.alloc(OFFSETS_SIZE);
     u32.forEach((x, i) => v.writeUInt32LE(x, i * 4));
-    [addr.tcp, addr.statusError, addr.pq, addr.ioEof].forEach((x, i) => v.writeBigUInt64LE(x, 104 + i * 8));
+    [addr.tcp, addr.statusError, addr.pq, addr.ioEof].forEach((x, i) => v.writeBigUInt64LE(x, 112 + i * 8));
     const k = Buffer.alloc(4);
     k.writeUInt32LE(slot);
     this.obj.map('go_calls_offsets').update(k, v);
@@ -419,7 +422,7 @@ export class GoCallsCollector implements Collector {
     };
   }
 
-  private async drain(serviceOf: (pid: number) => string | undefined): Promise<SeriesAcc[]> {
+  private async drain(): Promise<SeriesAcc[]> {
     const idle = this.generation;
     this.generation ^= 1;
     const gen = Buffer.alloc(4);
@@ -430,7 +433,7 @@ export class GoCallsCollector implements Collector {
     const series = new Map<string, SeriesAcc>();
     const buckets = this.obj.map(`call_buckets_${idle}`).drain();
     for (let i = 0; i < buckets.keys.length; i++) {
-      const acc = this.accumulator(series, buckets.keys[i], serviceOf);
+      const acc = this.accumulator(series, buckets.keys[i]);
       const bucket = buckets.keys[i].readInt32LE(SERIES_SIZE);
       const n = Number(sumPerCpu(buckets.values[i], 0, 8));
       acc.buckets.set(bucket, (acc.buckets.get(bucket) ?? 0) + n);
@@ -440,7 +443,7 @@ export class GoCallsCollector implements Collector {
     const stats = statsMap.drain();
     const stride = (statsMap.valueSize + 7) & ~7;
     for (let i = 0; i < stats.keys.length; i++) {
-      const acc = this.accumulator(series, stats.keys[i], serviceOf);
+      const acc = this.accumulator(series, stats.keys[i]);
       const v = stats.values[i];
       for (let off = 0; off < v.length; off += stride) {
         if (v.readBigUInt64LE(off) === 0n) continue;
@@ -455,7 +458,7 @@ export class GoCallsCollector implements Collector {
   }
 
   /** Series with equal exported attributes merge (e.g. SQL statements with one operation word). */
-  private accumulator(series: Map<string, SeriesAcc>, key: Buffer, _serviceOf: (pid: number) => string | undefined): SeriesAcc {
+  private accumulator(series: Map<string, SeriesAcc>, key: Buffer): SeriesAcc {
     const d = decodeSeries(key);
     const attributes = this.attributesOf(d);
     const id = `${d.pid}\0${d.kind}\0${JSON.stringify(attributes)}`;

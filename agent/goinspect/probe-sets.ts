@@ -72,16 +72,21 @@ export const GO_PROBE_SETS = {
     },
   },
   /**
-   * gRPC client calls: `newClientStream(ctx, desc, cc, method, ...)` starts unary calls
-   * (from Invoke) and streams alike; `(*clientStream).finish(cs, err)` ends them on the
-   * caller's goroutine for unary calls (a stream finished on another goroutine is not seen).
+   * gRPC client calls, unary (from Invoke) and streams alike, keyed by the stream:
+   * `(*clientStream).newAttemptLocked(cs, …)` — newClientStream calls it on the caller's
+   * goroutine once the stream exists (again on a retry) — starts the call, with the method in
+   * `cs.callHdr.Method` and the peer in `cs.cc.target`; `(*clientStream).finish(cs, err)`
+   * ends it, on whatever goroutine ends the stream.
    */
   grpcClient: {
     points: {
-      newClientStream: { symbol: 'google.golang.org/grpc.newClientStream', at: 'entry' },
+      newAttempt: { symbol: 'google.golang.org/grpc.(*clientStream).newAttemptLocked', at: 'entry' },
       finish: { symbol: 'google.golang.org/grpc.(*clientStream).finish', at: 'entry' },
     },
     fields: {
+      clientStreamCallHdr: { struct: 'google.golang.org/grpc.clientStream', member: 'callHdr', module: 'google.golang.org/grpc' },
+      callHdrMethod: { struct: 'google.golang.org/grpc/internal/transport.CallHdr', member: 'Method', module: 'google.golang.org/grpc' },
+      clientStreamCc: { struct: 'google.golang.org/grpc.clientStream', member: 'cc', module: 'google.golang.org/grpc' },
       clientConnTarget: { struct: 'google.golang.org/grpc.ClientConn', member: 'target', module: 'google.golang.org/grpc' },
       statusErrorE: { struct: 'google.golang.org/grpc/internal/status.Error', member: 'e', module: 'google.golang.org/grpc' },
       spbCode: { struct: 'google.golang.org/genproto/googleapis/rpc/status.Status', member: 'Code', module: 'google.golang.org/genproto' },

@@ -86,9 +86,12 @@ export class DynamoSloStore implements SloStore {
     if (keys.length === 0 || startsMs.length === 0) return out;
     const starts = startsMs.map((s) => Math.floor(s));
     const from = Math.min(...starts);
-    for (const key of new Set(keys)) {
-      const rows = (await this.rows(tenant, key, from, toMs));
-      if (rows.length === 0) continue;
+    // One query per SLI key, all in flight together: the evaluator's minute is the budget.
+    const unique = [...new Set(keys)];
+    const rowsByKey = await Promise.all(unique.map((key) => this.rows(tenant, key, from, toMs)));
+    unique.forEach((key, k) => {
+      const rows = rowsByKey[k];
+      if (rows.length === 0) return;
       out.set(key, starts.map((s) => {
         const sum: WindowSum = { good: 0, total: 0, effectiveThreshold: null };
         for (const [t, good, total, eff] of rows) {
@@ -99,7 +102,7 @@ export class DynamoSloStore implements SloStore {
         }
         return sum;
       }));
-    }
+    });
     return out;
   }
 

@@ -7,13 +7,13 @@ import type { AlertTransition } from '../notify/types.ts';
 import { runEvaluationCycle, type SloEngineOptions } from '../slo/engine.ts';
 import { emfDocument, type SloFigures } from './emf.ts';
 
-export interface CycleResult {
+export interface TenantCycle {
   slos: SloFigures[];
   /** Alert transitions the cycle stored and handed to its notifiers. */
   transitions: AlertTransition[];
 }
 
-export type EvaluationCycle = (tenant: string, nowMs: number) => Promise<CycleResult>;
+export type EvaluationCycle = (tenant: string, nowMs: number) => Promise<TenantCycle>;
 
 /** The SLO engine's cycle for one tenant: alerts stored and notified, figures for EMF. */
 export function engineCycle(opts: SloEngineOptions): EvaluationCycle {

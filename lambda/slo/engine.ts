@@ -144,7 +144,13 @@ export class SloEngine {
     for (const stored of await this.opts.sloStore.listSpecs(tenant)) {
       const parsed = parseSpecText(stored.text, `api:${stored.id}`, 'api', defaults);
       errors.push(...parsed.errors);
-      for (const slo of parsed.slos) if (!taken.has(slo.id)) user.push(slo);
+      // A stored text may hold several documents (a JSON list); each id takes only its own.
+      for (const slo of parsed.slos) {
+        if (slo.id === stored.id && !taken.has(slo.id)) {
+          taken.add(slo.id);
+          user.push(slo);
+        }
+      }
     }
     const report = errors.map((e) => e.message).join('\n');
     if (report !== this.lastSpecErrors) {
