@@ -40,6 +40,15 @@ async function collect(c: Collector): Promise<CollectedMetrics[]> {
   return c.collect({ startNs, endNs: lastEnd, serviceOf: () => undefined });
 }
 
+/** Collects (keeping everything collected) until `done` holds for all of it. */
+async function collectUntil(c: Collector, what: string, done: (all: CollectedMetrics[]) => boolean): Promise<CollectedMetrics[]> {
+  const all: CollectedMetrics[] = [];
+  return waitFor(what, async () => {
+    all.push(...(await collect(c)));
+    return done(all) ? all : undefined;
+  }, 5_000, 50);
+}
+
 function pointsOf(collected: CollectedMetrics[], pid: number | undefined, metric: string): Point[] {
   return collected
     .filter((c) => c.pid === pid)
@@ -244,10 +253,7 @@ describe('memory: page faults and OOM kills', () => {
     const ended = new Promise<string | null>((r) => child.once('exit', (_code, signal) => r(signal)));
     child.stdin!.end('go\n');
     assert.equal(await ended, 'SIGKILL', 'the allocator was killed');
-    const got = await waitFor('the OOM event', async () => {
-      const c = await collect(memory);
-      return pointsOf(c, child.pid, KERNEL_METRIC.oomKills).length ? c : undefined;
-    }, 5_000, 50);
+    const got = await collectUntil(memory, 'the OOM event', (all) => pointsOf(all, child.pid, KERNEL_METRIC.oomKills).length > 0);
     const [kill] = pointsOf(got, child.pid, KERNEL_METRIC.oomKills);
     assert.equal(kill.value, 1);
     assert.equal(kill.attributes[KERNEL_ATTR.processPid], child.pid);
@@ -323,10 +329,7 @@ describe('lifecycle: exec with build id, exit with code or signal', () => {
     const v2ended = new Promise((r) => v2child.once('exit', r));
     v2child.kill('SIGKILL');
     await v2ended;
-    const got = await waitFor('both runs', async () => {
-      const c = await collect(lifecycle);
-      return c.some((x) => x.pid === v2child.pid && pointsOf([x], x.pid, KERNEL_METRIC.processExits).length) ? c : undefined;
-    }, 5_000, 50);
+    const got = await collectUntil(lifecycle, 'both runs', (all) => pointsOf(all, v2child.pid, KERNEL_METRIC.processExits).length > 0);
     const runs = [
       { pid: v1.pid, id: id1, exit: { [KERNEL_ATTR.exitCode]: 0 } },
       { pid: v2child.pid!, id: id2, exit: { [KERNEL_ATTR.exitCode]: 137, [KERNEL_ATTR.exitSignal]: 'SIGKILL' } },

@@ -31,7 +31,8 @@ test('a non-Go process gets a resource of its own and kernel signals in the quer
   const total = async (metric: string) => (await query(metric, 'count')).reduce((n, s) => n + s.points[0][1], 0);
 
   const cpuNs = await waitFor('CPU time of the program', async () => ((await total('burnwatch.cpu.time')) > 0 ? total('burnwatch.cpu.time') : undefined), 30_000, 500);
-  assert.ok(cpuNs > 0.3e9 && cpuNs < 1e9, `${cpuNs} ns on a CPU for a 0.6 s spin`);
+  // At most its 0.6 s of wall time; how much of it depends on what else the machine runs.
+  assert.ok(cpuNs > 0.05e9 && cpuNs < 0.7e9, `${cpuNs} ns on a CPU for a 0.6 s spin`);
   assert.ok((await total('burnwatch.sched.runqueue.latency')) > 0, 'run-queue latencies recorded');
   assert.ok((await total('burnwatch.page_faults')) > 0, 'page faults recorded');
   const starts = await query('burnwatch.process.starts', 'count', '&by=process.executable.build_id');

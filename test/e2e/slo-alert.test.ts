@@ -128,11 +128,12 @@ test('20% errors → a page alert within 2 evaluation cycles of the short window
   t.diagnostic(`${sent} requests sent`);
   await sleep(3 * SLO_INTERVAL_S * 1000); // more cycles: nothing must be sent twice
 
+  const evidence = () => `\n${hook.got.map((g) => `${new Date(g.at).toISOString()} ${g.transition.summary}`).join('\n')}\n--- burnwatch up ---\n${up.output().slice(-4000)}`;
   assert.deepEqual(hook.got.map((g) => `${g.transition.slo_id}:${g.transition.from}->${g.transition.to}`), [
     'e2e-checkout:null->pending',
     'e2e-checkout:pending->firing',
     'e2e-checkout:firing->resolved',
-  ]);
+  ], evidence());
   assert.ok(hook.got.every((g) => g.verified), 'every notification carries a valid HMAC signature');
   const events = await getJson(`${base}/v1/alerts/events?slo_id=e2e-checkout`, KEY);
   assert.deepEqual(events.body.events.map((e: AlertTransition) => e.id), hook.got.map((g) => g.transition.id), 'each stored transition was sent once');
