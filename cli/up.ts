@@ -77,7 +77,10 @@ export async function runUp(argv: string[]): Promise<number> {
     const startedMs = Date.now();
     table = setInterval(() => {
       // A one-minute window keeps the table live; the rate counts only time the stack ran.
-      serviceTable(gateway.store, { tenant: LOCAL_TENANT, nowMs: Date.now(), windowMs: 60_000, sinceMs: startedMs })
+      const nowMs = Date.now();
+      gateway.slo
+        .statuses(LOCAL_TENANT, nowMs)
+        .then((slos) => serviceTable(gateway.store, { tenant: LOCAL_TENANT, nowMs, windowMs: 60_000, sinceMs: startedMs, slos }))
         .then((rows) => log(renderTable(rows)))
         .catch((err) => log(`table: ${(err as Error).message}`));
     }, intervalMs);

@@ -26,12 +26,14 @@ export interface ServiceTableOptions {
   windowMs?: number;
   /** When data started to flow (e.g. the stack's start): a rate must not be diluted by time before it. */
   sinceMs?: number;
+  /** The SLO figures to show (the SLO engine's, with user SLOs); default: the default SLOs evaluated from raw points. */
+  slos?: readonly { id: string; service: string; budget_remaining: number | null }[];
 }
 
 export async function serviceTable(store: MetricStore, opts: ServiceTableOptions): Promise<ServiceRow[]> {
   const windowMs = opts.windowMs ?? SERVICES_WINDOW_MS;
   const coveredMs = Math.max(1, Math.min(windowMs, opts.nowMs - (opts.sinceMs ?? -Infinity)));
-  const [services, slos] = await Promise.all([listServices(store, { ...opts, windowMs }), evaluateSlos(store, opts)]);
+  const [services, slos] = await Promise.all([listServices(store, { ...opts, windowMs }), opts.slos ?? evaluateSlos(store, opts)]);
   return services.map((s) => {
     let worst: { id: string; budget: number } | undefined;
     for (const slo of slos) {

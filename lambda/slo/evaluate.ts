@@ -1,7 +1,7 @@
-// A quick, stateless evaluation of the *default* SLOs straight from raw points, for in-process
-// readers that have only a MetricStore (the CLI's live table). The SLO engine (engine.ts: rollups,
-// burn rates, alerts, user specs) is the authority behind the API; both count requests the same
-// way (sli.ts counting rules are mirrored by the query Accumulator).
+// A stateless evaluation of the *default* SLOs straight from raw points, for in-process readers
+// that have only a MetricStore (serviceTable without engine figures). The SLO engine (engine.ts:
+// rollups, burn rates, alerts, user specs) is the authority behind the API and `burnwatch up`'s
+// table; both count requests the same way (isServerError, countAtMost).
 //
 // SLI = good / total over the SLO's rolling window (30 days by default, so a new install is
 // judged on all the data it has). Availability: good = not a server error (status < 500).

@@ -74,7 +74,3 @@ export function windowLabel(window: SloWindow): string {
   return window.kind === 'rolling' ? formatDuration(window.ms) : 'calendar month';
 }
 
-/** The first bucket a window [now − length, now) covers: buckets starting at or after its start. */
-export function firstBucketMs(startMs: number, resolutionMs: number): number {
-  return Math.ceil(startMs / resolutionMs) * resolutionMs;
-}

@@ -45,7 +45,7 @@ export interface AlertRecord {
   since_ms: number;
   /** When the current state was entered. */
   state_since_ms: number;
-  /** When the condition last held / last stopped holding (for `for` and de-duplication). */
+  /** When the episode's condition began to hold; null once resolved. */
   condition_since_ms: number | null;
   episode: number;
   updated_ms: number;

@@ -47,20 +47,21 @@ interface Received {
   verified: boolean;
 }
 
-async function webhookReceiver(t: import('node:test').TestContext) {
-  const got: Received[] = [];
+async function webhookReceiver(t: import('node:test').TestContext, service: string) {
+  const all: Received[] = [];
   const server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (d) => (body += d));
     req.on('end', () => {
       const verified = verifySignature(SECRET, req.headers[TIMESTAMP_HEADER] as string, body, req.headers[SIGNATURE_HEADER] as string);
-      got.push({ at: Date.now(), transition: JSON.parse(body) as AlertTransition, verified });
+      all.push({ at: Date.now(), transition: JSON.parse(body) as AlertTransition, verified });
       res.end('ok');
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.after(() => new Promise<void>((r) => server.close(() => r())));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/alerts`, got };
+  // The agent watches every Go process on the host, so other tests' services can alert too: only this test's service counts.
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/alerts`, get got() { return all.filter((g) => g.transition.service === service); } };
 }
 
 /** Requests to /api/checkout from 4 workers until stopped. */
@@ -84,8 +85,8 @@ async function cli(args: string[]): Promise<{ code: number | null; out: string }
 }
 
 test('20% errors → a page alert within 2 evaluation cycles of the short window filling; one signed webhook per transition; gate and status', { timeout: 120_000 }, async (t) => {
-  const hook = await webhookReceiver(t);
   const service = `e2e-slo-${process.pid}`;
+  const hook = await webhookReceiver(t, service);
   const sloDir = tempDir('bw-e2e-slo-specs');
   fs.writeFileSync(path.join(sloDir, 'checkout.yaml'), spec(service));
   const port = await freePort();
