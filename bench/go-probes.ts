@@ -80,7 +80,7 @@ export async function run(): Promise<string[]> {
       off.push(await nsPerCall(base, kind, n));
       const line =
         `${kind.padEnd(10)} ${hits.padEnd(18)} ${mean(off).toFixed(0).padStart(9)} → ${mean(on).toFixed(0).padStart(9)} ns/call: ` +
-        `+${(mean(on) - mean(off)).toFixed(0)} ns a call, throughput ratio ${(mean(off) / mean(on)).toFixed(3)}; ` +
+        `${signed(mean(on) - mean(off), 0)} ns a call, throughput ratio ${(mean(off) / mean(on)).toFixed(3)}; ` +
         (kind === 'noop' ? '' : `agent CPU ${(mean(cpuShare) * 100).toFixed(1)}% of one core`);
       // The control's on-phase lasts milliseconds: the HTTP request itself would dominate the share.
       if (kind !== 'noop') collectorCpu.push(...cpuShare);
@@ -94,4 +94,9 @@ export async function run(): Promise<string[]> {
     await fixture.stop();
   }
   return [`probebench (Go 1.19, CPU 0, GOMAXPROCS=1), ${ROUNDS} alternating rounds per kind, mean ns per call without → with the go-calls probes:`, ...results];
+}
+
+/** A difference with its sign: noise can make the probed side faster. */
+function signed(x: number, digits: number): string {
+  return `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(digits)}`;
 }

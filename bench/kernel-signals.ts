@@ -100,7 +100,7 @@ export async function run(): Promise<string[]> {
       const label = set === 'all' ? 'all kernel signals' : set === 'sched' ? 'scheduler probes alone' : `${set} alone`;
       results.push(
         `${label.padEnd(24)} with/without = ${ratio.toFixed(3)}  ` +
-          `(${mean(on).toFixed(0)} vs ${mean(off).toFixed(0)} req/s, +${perRequestUs.toFixed(1)} µs a request on one core); ` +
+          `(${mean(on).toFixed(0)} vs ${mean(off).toFixed(0)} req/s, ${perRequestUs >= 0 ? '+' : '−'}${Math.abs(perRequestUs).toFixed(1)} µs a request on one core); ` +
           `agent CPU = ${(mean(agentShare) * 100).toFixed(1)}% of one core`,
       );
       console.log(results[results.length - 1]);
