@@ -15,7 +15,7 @@ import { BPF_OBJECT_DIR } from '../agent/agent.ts';
 import { inspectGoBinary } from '../agent/goinspect/index.ts';
 import { FIXTURE_BIN, manage, tempDir, waitFor } from '../test/lib/processes.ts';
 import { buildGoFixture } from '../test/helpers/go.ts';
-import { mean } from './agent-overhead.ts';
+import { mean, signed } from './agent-overhead.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
@@ -96,7 +96,3 @@ export async function run(): Promise<string[]> {
   return [`probebench (Go 1.19, CPU 0, GOMAXPROCS=1), ${ROUNDS} alternating rounds per kind, mean ns per call without → with the go-calls probes:`, ...results];
 }
 
-/** A difference with its sign: noise can make the probed side faster. */
-function signed(x: number, digits: number): string {
-  return `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(digits)}`;
-}

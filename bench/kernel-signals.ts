@@ -7,7 +7,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { burnwatch, freePort, getJson, manage, tempDir, waitFor, ROOT } from '../test/lib/processes.ts';
-import { cpuSeconds, mean, startPinnedFixture, wrk, RUN_SECONDS, ROUNDS, CONNECTIONS } from './agent-overhead.ts';
+import { cpuSeconds, mean, signed, startPinnedFixture, wrk, RUN_SECONDS, ROUNDS, CONNECTIONS } from './agent-overhead.ts';
 
 const KEY = 'bench-key';
 const BPF_STATS = '/proc/sys/kernel/bpf_stats_enabled';
@@ -100,7 +100,7 @@ export async function run(): Promise<string[]> {
       const label = set === 'all' ? 'all kernel signals' : set === 'sched' ? 'scheduler probes alone' : `${set} alone`;
       results.push(
         `${label.padEnd(24)} with/without = ${ratio.toFixed(3)}  ` +
-          `(${mean(on).toFixed(0)} vs ${mean(off).toFixed(0)} req/s, ${perRequestUs >= 0 ? '+' : '−'}${Math.abs(perRequestUs).toFixed(1)} µs a request on one core); ` +
+          `(${mean(on).toFixed(0)} vs ${mean(off).toFixed(0)} req/s, ${signed(perRequestUs, 1)} µs a request on one core); ` +
           `agent CPU = ${(mean(agentShare) * 100).toFixed(1)}% of one core`,
       );
       console.log(results[results.length - 1]);
