@@ -103,12 +103,14 @@ struct go_calls_offsets {
 	__u32 driverconn_ci, pq_conn_c;
 	/* redigo */
 	__u32 redigo_conn_conn;
+	/* go-redis v5 */
+	__u32 redis5_client_opt, redis5_options_addr, redis5_cmd_args;
 	/* net: *TCPConn → fd → raddr → *TCPAddr */
 	__u32 tcpconn_fd, netfd_raddr, tcpaddr_ip, tcpaddr_port;
 	/* runtime */
 	__u32 g_m, g_sched, m_curg, m_preemptoff;
 	/* itab / variable addresses (0 = unknown) */
-	__u64 itab_tcpconn, itab_status_error, itab_pq_conn, io_eof;
+	__u64 itab_tcpconn, itab_status_error, itab_pq_conn, io_eof, itab_redis5_error;
 };
 
 enum call_drop_reason {

@@ -1,5 +1,6 @@
 // Go instrumentation in depth, all real: PostgreSQL, Redis and etcd servers on loopback, a Go
-// frontend (net/http → gRPC, HTTP client) and backend (gRPC → lib/pq, redigo, etcd client),
+// frontend (net/http → gRPC, HTTP client) and backend (gRPC → lib/pq, redigo, etcd client;
+// HTTP /redis5 → go-redis v5),
 // the go_calls BPF object attached by the agent, spans shipped to the gateway and read back
 // through GET /v1/slow. Known injected delays decide every expected number.
 import { after, before, test } from 'node:test';
@@ -35,12 +36,20 @@ const PLAN: [string, number][] = [
   ['fail=1', 1], // gRPC NotFound
   ['ping_ms=1&ping_status=503', 1], // the outbound HTTP call answers 503
 ];
+/** Direct backend /redis5 requests (go-redis v5): each makes SET, GET and, with ms > 0, EVAL. */
+const REDIS5_PLAN: [string, number][] = [
+  ['ms=0', 2],
+  ['ms=0&miss=1', 1], // one more GET, of a missing key: redis.Nil, not an error
+  ['ms=0&bad=1', 1], // an unknown command: the one error (answered 500)
+  ['ms=120', 1],
+];
 
 type Point = { attributes: Record<string, unknown>; value: ExponentialHistogram | number };
 let metrics: { pid: number; metrics: MetricData[] }[] = [];
+let redis5Metrics: typeof metrics = [];
 
-function points(pid: number, metric: string, match: Record<string, unknown> = {}): Point[] {
-  return metrics
+function points(pid: number, metric: string, match: Record<string, unknown> = {}, from = metrics): Point[] {
+  return from
     .filter((m) => m.pid === pid)
     .flatMap((m) => m.metrics.filter((d) => d.descriptor.name === metric).flatMap((d) => d.dataPoints as Point[]))
     .filter((p) => Object.entries(match).every(([k, v]) => p.attributes[k] === v));
@@ -86,6 +95,11 @@ before(async () => {
   for (let i = 0; i < 2; i++) assert.equal(await get(topo.frontendPort, '/gc'), 200);
   assert.equal(await get(topo.frontendPort, '/watch'), 200);
   metrics = (await collector.collect({ startNs: 1n, endNs: 2n, serviceOf: () => undefined })) as typeof metrics;
+  // go-redis traffic lands on the same series as redigo's; a drain of its own keeps them apart.
+  for (const [query, n] of REDIS5_PLAN) {
+    for (let i = 0; i < n; i++) assert.equal(await get(topo.backendHttpPort, `/redis5?${query}`), query.includes('bad=1') ? 500 : 200, query);
+  }
+  redis5Metrics = (await collector.collect({ startNs: 2n, endNs: 3n, serviceOf: () => undefined })) as typeof metrics;
 });
 
 after(async () => {
@@ -155,6 +169,26 @@ test('Redis commands per command and peer; the 250 ms EVAL within one bucket of 
   assert.ok(lo < h.sum! && h.sum! <= hi, `sum ${h.sum} outside its bucket (${lo}, ${hi}]`);
   assert.ok(hi / lo - 1 <= 2 * relativeError(5) + 1e-9, `bucket (${lo}, ${hi}] wider than one bucket`);
   assert.ok(h.sum! >= 0.25 && h.sum! < 0.25 + SLACK, `EVAL took ${h.sum} s`);
+});
+
+test('go-redis v5 commands per command and peer, redis.Nil not an error; the 120 ms EVAL within one bucket of the truth', () => {
+  const backend = topo.backend.child.pid!;
+  const redis = { 'db.system': 'redis', 'server.address': '127.0.0.1', 'server.port': topo.redisPort };
+  const requests = REDIS5_PLAN.reduce((n, [, k]) => n + k, 0);
+  const got = (op: string) => points(backend, GO_METRIC.dbClientDuration, { ...redis, 'db.operation.name': op }, redis5Metrics);
+  const total = (ps: Point[]) => ps.reduce((n, p) => n + (p.value as ExponentialHistogram).count, 0);
+  assert.equal(total(got('SET')), requests);
+  assert.equal(total(got('GET')), requests + 1);
+  assert.equal(total(points(backend, GO_METRIC.dbClientDuration, { 'error.type': 'error' }, redis5Metrics)), 1);
+  assert.equal(total(got('NOSUCHCMD').filter((p) => p.attributes['error.type'] === 'error')), 1);
+  assert.equal(total(points(backend, GO_METRIC.dbClientDuration, {}, redis5Metrics)), 2 * requests + 3, 'SET and GET per request, the miss, the bad one, one EVAL; no other series');
+  const evals = got('EVAL');
+  assert.equal(evals.length, 1);
+  const h = evals[0].value as ExponentialHistogram;
+  const [lo, hi] = onlyBucket(h);
+  assert.ok(lo < h.sum! && h.sum! <= hi, `sum ${h.sum} outside its bucket (${lo}, ${hi}]`);
+  assert.ok(hi / lo - 1 <= 2 * relativeError(5) + 1e-9, `bucket (${lo}, ${hi}] wider than one bucket`);
+  assert.ok(h.sum! >= 0.12 && h.sum! < 0.12 + SLACK, `EVAL took ${h.sum} s`);
 });
 
 test('GC stop-the-world pauses and cycles are recorded for a process that forces GC', () => {

@@ -1,5 +1,5 @@
 // Loads bpf/go_calls.bpf.o and attaches it to Go processes: gRPC server and client calls,
-// outbound HTTP, database/sql, Redis (redigo), GC pauses, goroutine lineage, and the
+// outbound HTTP, database/sql, Redis (redigo, go-redis v5), GC pauses, goroutine lineage, and the
 // slow-request records with their sub-calls. Turns the in-kernel histograms into the
 // GO_METRICS of the catalogue and the ring-buffer records into SlowRequest values.
 import { closeSync, openSync, readSync } from 'node:fs';
@@ -26,7 +26,9 @@ const SUBCALLS_MAX = 16;
 const SERIES_SIZE = 112;
 const SUBCALL_SIZE = 120;
 const SLOW_RECORD_SIZE = 104 + SUBCALLS_MAX * SUBCALL_SIZE;
-const OFFSETS_SIZE = 144;
+const OFFSETS_SIZE = 160;
+/** Where struct go_calls_offsets' u64 addresses start (after its 30 u32 offsets). */
+const U64_AT = 120;
 const KIND = { httpClient: 1, grpcClient: 2, sql: 3, redis: 4, grpcServer: 5, httpServer: 6, gcPause: 7 } as const;
 const DROP_REASONS = ['bucket_map_full', 'stats_map_full', 'inflight_full', 'no_offsets', 'ringbuf_full', 'subcalls_over'] as const;
 const COOKIE_AT_JBE = 1n << 16n;
@@ -35,7 +37,7 @@ const GENERATION_GRACE_MS = 20;
 const MAX_PENDING_SLOW = 10_000;
 
 /** The probe sets this collector uses; a binary without a library simply lacks its set. */
-const OWN_SETS: ProbeSetName[] = ['grpcServer', 'grpcClient', 'httpClient', 'sqlClient', 'sqlPq', 'redigo', 'netPeer', 'goRuntime'];
+const OWN_SETS: ProbeSetName[] = ['grpcServer', 'grpcClient', 'httpClient', 'sqlClient', 'sqlPq', 'redigo', 'redisV5', 'netPeer', 'goRuntime'];
 
 /** db.system from the package of the driver's connection type (the itab's concrete type). */
 const SQL_DRIVER_SYSTEMS: [RegExp, string][] = [
@@ -210,7 +212,7 @@ export class GoCallsCollector implements Collector {
     // Request roots and goroutine lineage only serve the sub-call breakdown: a binary that
     // makes none of the calls we see pays neither (the HTTP server's own histogram is the
     // http-server collector's, which probes the same two points).
-    const hasSubcalls = Boolean(s.grpcClient || s.httpClient || s.sqlClient || s.redigo);
+    const hasSubcalls = Boolean(s.grpcClient || s.httpClient || s.sqlClient || s.redigo || s.redisV5);
     try {
       if (s.httpServer && hasSubcalls) {
         entry('go_req_http_start', s.httpServer.points.serveHttp);
@@ -236,6 +238,10 @@ export class GoCallsCollector implements Collector {
       if (s.redigo) {
         entry('go_redis_start', s.redigo.points.doWithTimeout);
         returns('go_redis_ret', s.redigo.points.doWithTimeoutReturns.fileOffsets);
+      }
+      if (s.redisV5) {
+        entry('go_redis5_start', s.redisV5.points.process);
+        returns('go_redis5_ret', s.redisV5.points.processReturns.fileOffsets);
       }
       if (s.goRuntime) {
         entry('go_gc_stw_start', s.goRuntime.points.stopTheWorld);
@@ -384,15 +390,16 @@ export class GoCallsCollector implements Collector {
       o(s.httpServer, 'responseReq'), o(s.httpServer, 'responseStatus'),
       o(s.sqlClient, 'driverConnCi'), o(s.sqlPq, 'pqConnC'),
       o(s.redigo, 'connConn'),
+      o(s.redisV5, 'clientOpt'), o(s.redisV5, 'optionsAddr'), o(s.redisV5, 'cmdArgs'),
       net ? net.offsets.tcpConnConn + net.offsets.connFd : 0, o(net, 'netFdRaddr'), o(net, 'tcpAddrIp'), o(net, 'tcpAddrPort'),
       o(s.goRuntime, 'gM'), o(s.goRuntime, 'gSched'), o(s.goRuntime, 'mCurg'), o(s.goRuntime, 'mPreemptoff'),
     ];
-    if (u32.length * 4 > 112) throw new Error('go_calls_offsets: more u32 fields than bpf/go_calls.h has');
+    if (u32.length * 4 > U64_AT) throw new Error('go_calls_offsets: more u32 fields than bpf/go_calls.h has');
     // Type identities and variables by symbol. Their addresses are link-time addresses, which
     // are the run-time ones only in non-PIE executables; in a PIE they are left 0, and the
     // probes then skip what needs them (peer addresses, exact gRPC client codes).
     const sqlSystems = new Map<bigint, string>();
-    const addr = { tcp: 0n, statusError: 0n, pq: 0n, ioEof: 0n, allgs: 0n };
+    const addr = { tcp: 0n, statusError: 0n, pq: 0n, ioEof: 0n, redis5Error: 0n, allgs: 0n };
     await withElfFile(binaryPath, async (elf) => {
       if (elf.type !== 2 /* ET_EXEC */) return;
       const syms = await elf.symbols();
@@ -401,6 +408,7 @@ export class GoCallsCollector implements Collector {
       addr.statusError = get('go.itab.*google.golang.org/grpc/internal/status.Error,error');
       addr.pq = s.sqlPq ? get('go.itab.*github.com/lib/pq.conn,database/sql/driver.Conn') : 0n;
       addr.ioEof = get('io.EOF');
+      addr.redis5Error = s.redisV5 ? get('go.itab.gopkg.in/redis.v5/internal.RedisError,error') : 0n;
       addr.allgs = s.goRuntime ? get('runtime.allgs') : 0n;
       for (const [name, sym] of syms) {
         const m = /^go\.itab\.\*?(.+),database\/sql\/driver\.Conn$/.exec(name);
@@ -411,7 +419,7 @@ export class GoCallsCollector implements Collector {
     });
     const v = Buffer.alloc(OFFSETS_SIZE);
     u32.forEach((x, i) => v.writeUInt32LE(x, i * 4));
-    [addr.tcp, addr.statusError, addr.pq, addr.ioEof].forEach((x, i) => v.writeBigUInt64LE(x, 112 + i * 8));
+    [addr.tcp, addr.statusError, addr.pq, addr.ioEof, addr.redis5Error].forEach((x, i) => v.writeBigUInt64LE(x, U64_AT + i * 8));
     const k = Buffer.alloc(4);
     k.writeUInt32LE(slot);
     this.obj.map('go_calls_offsets').update(k, v);

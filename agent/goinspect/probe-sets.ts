@@ -145,6 +145,24 @@ export const GO_PROBE_SETS = {
       connConn: { struct: 'github.com/gomodule/redigo/redis.conn', member: 'conn', module: 'github.com/gomodule/redigo' },
     },
   },
+  /**
+   * go-redis v5: every command of a Client (and of Ring/Cluster nodes) goes through
+   * `(*baseClient).defaultProcess(c, cmd Cmder)` → its RETs (err in AX, BX): the connection
+   * is taken inside it, so there is no later function on every path. The command name is
+   * `cmd._args[0]` (every Cmd type embeds baseCmd first), the peer `c.opt.Addr`. The
+   * symbols and DWARF names escape the dot of the package path's last element.
+   */
+  redisV5: {
+    points: {
+      process: { symbol: 'gopkg.in/redis%2ev5.(*baseClient).defaultProcess', at: 'entry' },
+      processReturns: { symbol: 'gopkg.in/redis%2ev5.(*baseClient).defaultProcess', at: 'returns' },
+    },
+    fields: {
+      clientOpt: { struct: 'gopkg.in/redis%2ev5.baseClient', member: 'opt', module: 'gopkg.in/redis.v5' },
+      optionsAddr: { struct: 'gopkg.in/redis%2ev5.Options', member: 'Addr', module: 'gopkg.in/redis.v5' },
+      cmdArgs: { struct: 'gopkg.in/redis%2ev5.baseCmd', member: '_args', module: 'gopkg.in/redis.v5' },
+    },
+  },
   /** A net.Conn's remote address: *TCPConn → conn.fd → netFD.raddr → *TCPAddr (fields only). */
   netPeer: {
     points: {},

@@ -1,6 +1,7 @@
 // The Go topology fixture on loopback: real PostgreSQL, Redis and etcd servers in temp
-// dirs, the topo-backend (gRPC server → lib/pq, redigo, etcd client; HTTP /ping) and the
-// topo-frontend (HTTP server → gRPC client, HTTP client). Started once per test file.
+// dirs, the topo-backend (gRPC server → lib/pq, redigo, etcd client; HTTP /ping, and
+// /redis5 → go-redis v5) and the topo-frontend (HTTP server → gRPC client, HTTP client).
+// Started once per test file.
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
