@@ -335,7 +335,7 @@ export class BpfProgram {
 
   /**
    * Entry uprobe at a file offset. There is no return-probe option on purpose:
-   * uretprobes crash Go programs (design §4); probe each RET instead.
+   * Return probes crash Go programs (design §4): probe each RET instead.
    */
   attachUprobe(opts: UprobeOptions): BpfLink {
     if (typeof opts !== 'object' || opts === null) throw new TypeError('attachUprobe: opts must be an object');

@@ -15,7 +15,7 @@
  *   request root  net/http.serverHandler.ServeHTTP → (*response).finishRequest          2 entries
  * The HTTP client and Redis have no later function that runs on the caller's goroutine
  * after the reply in every path, so they end at RETs (their results are in AX.. there).
- * No uretprobes: Go moves goroutine stacks and crashes on the trampoline address.
+ * No return probes: Go moves goroutine stacks and crashes on the trampoline address.
  *
  * Call state is keyed by (tgid, kind, goroutine): these calls are synchronous on the
  * caller's goroutine — except gRPC client calls, keyed by their *clientStream, because a

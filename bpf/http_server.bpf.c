@@ -6,7 +6,7 @@
  *   net/http.serverHandler.ServeHTTP      — the request starts (keyed by tgid + goroutine)
  *   net/http.(*response).finishRequest    — the response is done; its receiver carries
  *                                           the request and the status (0 means 200)
- * No uretprobes: Go moves goroutine stacks and crashes on the trampoline address.
+ * No return probes: Go moves goroutine stacks and crashes on the trampoline address.
  *
  * Each request lands in a per-CPU exponential histogram keyed by (pid, method, raw
  * path, status, bucket). The maps come in two generations: the agent flips

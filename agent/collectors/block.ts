@@ -5,9 +5,8 @@ import path from 'node:path';
 import { histogramFromBuckets } from '../../common/exphist.ts';
 import { KERNEL_ATTR, KERNEL_METRIC, METRICS } from '../../common/catalogue.ts';
 import { exponentialHistogramMetric, numberMetric, type ExpHistogramPoint, type NumberPoint, type PointAttributes } from '../export/otlp.ts';
-import type { BpfLink, BpfObject } from '../bpf.ts';
-import type { Collector, CollectWindow, CollectedMetrics } from './types.ts';
-import { DropCounters, Generations, PointsByProcess, groupBuckets, loadKernelSignals, sumPerCpuFields, type KernelProgram } from './kernel-maps.ts';
+import type { CollectWindow, CollectedMetrics } from './types.ts';
+import { Generations, KernelSignalCollector, PointsByProcess, groupBuckets, sumPerCpuFields, type KernelProgram } from './kernel-maps.ts';
 import type { KernelCollectorOptions } from './sched.ts';
 
 // Mirrors bpf/block.h.
@@ -49,27 +48,19 @@ function seriesAttributes(k: Buffer): { tgid: number; attrs: PointAttributes } {
   };
 }
 
-export class BlockCollector implements Collector {
+export class BlockCollector extends KernelSignalCollector {
   readonly name = 'block';
-  readonly unavailable: readonly { program: string; reason: string }[];
-  private readonly obj: BpfObject;
-  private readonly links: BpfLink[];
   private readonly generations: Generations;
-  private readonly drops: DropCounters;
   private readonly scale: number;
 
   constructor(opts: KernelCollectorOptions) {
-    this.scale = opts.scale ?? 5;
-    const loaded = loadKernelSignals({
-      signal: this.name,
-      objectPath: path.join(opts.objectDir, 'block.bpf.o'),
-      programs: BLOCK_PROGRAMS,
-      rodata: { hist_scale: this.scale },
-      log: opts.log,
-    });
-    ({ obj: this.obj, links: this.links, unavailable: this.unavailable } = loaded);
+    const scale = opts.scale ?? 5;
+    super(
+      { signal: 'block', objectPath: path.join(opts.objectDir, 'block.bpf.o'), programs: BLOCK_PROGRAMS, rodata: { hist_scale: scale }, log: opts.log },
+      DROP_REASONS,
+    );
+    this.scale = scale;
     this.generations = new Generations(this.obj, 'block_control');
-    this.drops = new DropCounters(this.obj.map('block_dropped'), DROP_REASONS);
   }
 
   async collect(window: CollectWindow): Promise<CollectedMetrics[]> {
@@ -101,12 +92,4 @@ export class BlockCollector implements Collector {
     return out;
   }
 
-  takeDrops(): Map<string, number> {
-    return this.drops.take();
-  }
-
-  close(): void {
-    for (const l of this.links) l.detach();
-    this.obj.close();
-  }
 }

@@ -4,7 +4,8 @@
 // a drain, summing per-CPU values, and turning cumulative drop counters into deltas.
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BpfObject, type BpfLink, type BpfMap } from '../bpf.ts';
+import { BpfObject, RingBufferReader, type BpfLink, type BpfMap } from '../bpf.ts';
+import type { Collector, CollectWindow, CollectedMetrics } from './types.ts';
 
 /** Long enough for every program that read the old generation to have finished (they run for µs). */
 const GENERATION_GRACE_MS = 20;
@@ -85,6 +86,46 @@ export function loadKernelSignals(opts: {
   }
   for (const u of unavailable) opts.log(`signal ${opts.signal}: ${u.program} not attached on this kernel: ${u.reason}`);
   return { obj, links, unavailable };
+}
+
+/**
+ * What every kernel-signal collector shares: one object loaded with `loadKernelSignals`, its
+ * links, its `<signal>_dropped` counters, the ring buffers it reads, and closing all of that.
+ * Subclasses only decode their maps in `collect`.
+ */
+export abstract class KernelSignalCollector implements Collector {
+  abstract readonly name: string;
+  /** Programs that could not be attached on this kernel, with why. */
+  readonly unavailable: readonly { program: string; reason: string }[];
+  protected readonly obj: BpfObject;
+  protected readonly drops: DropCounters;
+  private readonly links: BpfLink[];
+  private readonly rings: RingBufferReader[] = [];
+
+  protected constructor(load: Parameters<typeof loadKernelSignals>[0], dropReasons: readonly string[]) {
+    const loaded = loadKernelSignals(load);
+    this.obj = loaded.obj;
+    this.links = loaded.links;
+    this.unavailable = loaded.unavailable;
+    this.drops = new DropCounters(this.obj.map(`${load.signal}_dropped`), dropReasons);
+  }
+
+  abstract collect(window: CollectWindow): Promise<CollectedMetrics[]>;
+
+  /** Reads the ring buffer `map` in batches; it is closed with the collector. */
+  protected readRing(map: string, onBatch: (records: Buffer[]) => void, opts?: { pollMs?: number }): void {
+    this.rings.push(new RingBufferReader(this.obj.map(map), onBatch, opts));
+  }
+
+  takeDrops(): Map<string, number> {
+    return this.drops.take();
+  }
+
+  close(): void {
+    for (const r of this.rings) r.close();
+    for (const l of this.links) l.detach();
+    this.obj.close();
+  }
 }
 
 /** Flips the generation of a GENERATION_CONTROL_MAP and returns the idle one, safe to drain. */

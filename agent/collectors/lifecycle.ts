@@ -6,10 +6,9 @@ import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { KERNEL_ATTR, KERNEL_METRIC, METRICS } from '../../common/catalogue.ts';
 import { numberMetric, type PointAttributes } from '../export/otlp.ts';
-import { RingBufferReader, type BpfLink, type BpfObject } from '../bpf.ts';
 import { identifyProcess, type ProcessIdentity } from '../process-identity.ts';
-import type { Collector, CollectWindow, CollectedMetrics } from './types.ts';
-import { DropCounters, loadKernelSignals, type KernelProgram } from './kernel-maps.ts';
+import type { CollectWindow, CollectedMetrics } from './types.ts';
+import { KernelSignalCollector, type KernelProgram } from './kernel-maps.ts';
 import type { KernelCollectorOptions } from './sched.ts';
 
 // Mirrors bpf/lifecycle.h.
@@ -60,27 +59,15 @@ interface Pending {
   identity: Promise<ProcessIdentity>;
 }
 
-export class LifecycleCollector implements Collector {
+export class LifecycleCollector extends KernelSignalCollector {
   readonly name = 'lifecycle';
-  readonly unavailable: readonly { program: string; reason: string }[];
-  private readonly obj: BpfObject;
-  private readonly links: BpfLink[];
-  private readonly drops: DropCounters;
-  private readonly ring: RingBufferReader;
   private pending: Pending[] = [];
   /** What each process we saw exec was, for its exit (by then /proc no longer shows it). */
   private readonly known = new Map<number, Promise<ProcessIdentity>>();
 
   constructor(opts: KernelCollectorOptions) {
-    const loaded = loadKernelSignals({
-      signal: this.name,
-      objectPath: path.join(opts.objectDir, 'lifecycle.bpf.o'),
-      programs: LIFECYCLE_PROGRAMS,
-      log: opts.log,
-    });
-    ({ obj: this.obj, links: this.links, unavailable: this.unavailable } = loaded);
-    this.drops = new DropCounters(this.obj.map('lifecycle_dropped'), DROP_REASONS);
-    this.ring = new RingBufferReader(this.obj.map('lifecycle_events'), (records) => {
+    super({ signal: 'lifecycle', objectPath: path.join(opts.objectDir, 'lifecycle.bpf.o'), programs: LIFECYCLE_PROGRAMS, log: opts.log }, DROP_REASONS);
+    this.readRing('lifecycle_events', (records) => {
       for (const r of records) this.onEvent(decodeLifecycleEvent(r));
     }, { pollMs: 20 });
   }
@@ -128,13 +115,4 @@ export class LifecycleCollector implements Collector {
     return out;
   }
 
-  takeDrops(): Map<string, number> {
-    return this.drops.take();
-  }
-
-  close(): void {
-    this.ring.close();
-    for (const l of this.links) l.detach();
-    this.obj.close();
-  }
 }

@@ -3,10 +3,9 @@
 import path from 'node:path';
 import { KERNEL_ATTR, KERNEL_METRIC, METRICS } from '../../common/catalogue.ts';
 import { numberMetric, type NumberPoint } from '../export/otlp.ts';
-import { RingBufferReader, type BpfLink, type BpfObject } from '../bpf.ts';
 import { identifyProcess, type ProcessIdentity } from '../process-identity.ts';
-import type { Collector, CollectWindow, CollectedMetrics } from './types.ts';
-import { DropCounters, Generations, loadKernelSignals, sumPerCpuFields, type KernelProgram } from './kernel-maps.ts';
+import type { CollectWindow, CollectedMetrics } from './types.ts';
+import { Generations, KernelSignalCollector, sumPerCpuFields, type KernelProgram } from './kernel-maps.ts';
 import type { KernelCollectorOptions } from './sched.ts';
 
 // Mirrors bpf/memory.h.
@@ -42,28 +41,16 @@ function cstr(b: Buffer, at: number, max: number): string {
   return b.toString('utf8', at, end < 0 || end > at + max ? at + max : end);
 }
 
-export class MemoryCollector implements Collector {
+export class MemoryCollector extends KernelSignalCollector {
   readonly name = 'memory';
-  readonly unavailable: readonly { program: string; reason: string }[];
-  private readonly obj: BpfObject;
-  private readonly links: BpfLink[];
   private readonly generations: Generations;
-  private readonly drops: DropCounters;
-  private readonly ring: RingBufferReader;
   private oomKills: OomKill[] = [];
   private pendingIdentities: Promise<void>[] = [];
 
   constructor(opts: KernelCollectorOptions) {
-    const loaded = loadKernelSignals({
-      signal: this.name,
-      objectPath: path.join(opts.objectDir, 'memory.bpf.o'),
-      programs: MEMORY_PROGRAMS,
-      log: opts.log,
-    });
-    ({ obj: this.obj, links: this.links, unavailable: this.unavailable } = loaded);
+    super({ signal: 'memory', objectPath: path.join(opts.objectDir, 'memory.bpf.o'), programs: MEMORY_PROGRAMS, log: opts.log }, DROP_REASONS);
     this.generations = new Generations(this.obj, 'memory_control');
-    this.drops = new DropCounters(this.obj.map('memory_dropped'), DROP_REASONS);
-    this.ring = new RingBufferReader(this.obj.map('oom_events'), (records) => {
+    this.readRing('oom_events', (records) => {
       for (const r of records) {
         const kill = decodeOomEvent(r);
         this.oomKills.push(kill);
@@ -114,13 +101,4 @@ export class MemoryCollector implements Collector {
     return out;
   }
 
-  takeDrops(): Map<string, number> {
-    return this.drops.take();
-  }
-
-  close(): void {
-    this.ring.close();
-    for (const l of this.links) l.detach();
-    this.obj.close();
-  }
 }

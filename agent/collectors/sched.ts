@@ -3,9 +3,8 @@ import path from 'node:path';
 import { histogramFromBuckets } from '../../common/exphist.ts';
 import { KERNEL_METRIC, METRICS } from '../../common/catalogue.ts';
 import { exponentialHistogramMetric, numberMetric, type ExpHistogramPoint, type NumberPoint } from '../export/otlp.ts';
-import type { BpfLink, BpfObject } from '../bpf.ts';
-import type { Collector, CollectWindow, CollectedMetrics } from './types.ts';
-import { DropCounters, Generations, groupBuckets, loadKernelSignals, sumPerCpuFields, type KernelProgram } from './kernel-maps.ts';
+import type { CollectWindow, CollectedMetrics } from './types.ts';
+import { Generations, KernelSignalCollector, groupBuckets, sumPerCpuFields, type KernelProgram } from './kernel-maps.ts';
 
 // Mirrors bpf/sched.h.
 const HIST_BUCKET_OFFSET = 4;
@@ -25,27 +24,19 @@ export interface KernelCollectorOptions {
   scale?: number;
 }
 
-export class SchedCollector implements Collector {
+export class SchedCollector extends KernelSignalCollector {
   readonly name = 'sched';
-  readonly unavailable: readonly { program: string; reason: string }[];
-  private readonly obj: BpfObject;
-  private readonly links: BpfLink[];
   private readonly generations: Generations;
-  private readonly drops: DropCounters;
   private readonly scale: number;
 
   constructor(opts: KernelCollectorOptions) {
-    this.scale = opts.scale ?? 5;
-    const loaded = loadKernelSignals({
-      signal: this.name,
-      objectPath: path.join(opts.objectDir, 'sched.bpf.o'),
-      programs: SCHED_PROGRAMS,
-      rodata: { hist_scale: this.scale },
-      log: opts.log,
-    });
-    ({ obj: this.obj, links: this.links, unavailable: this.unavailable } = loaded);
+    const scale = opts.scale ?? 5;
+    super(
+      { signal: 'sched', objectPath: path.join(opts.objectDir, 'sched.bpf.o'), programs: SCHED_PROGRAMS, rodata: { hist_scale: scale }, log: opts.log },
+      DROP_REASONS,
+    );
+    this.scale = scale;
     this.generations = new Generations(this.obj, 'sched_control');
-    this.drops = new DropCounters(this.obj.map('sched_dropped'), DROP_REASONS);
   }
 
   async collect(window: CollectWindow): Promise<CollectedMetrics[]> {
@@ -82,12 +73,4 @@ export class SchedCollector implements Collector {
     return out;
   }
 
-  takeDrops(): Map<string, number> {
-    return this.drops.take();
-  }
-
-  close(): void {
-    for (const l of this.links) l.detach();
-    this.obj.close();
-  }
 }

@@ -4,10 +4,9 @@ import path from 'node:path';
 import { histogramFromBuckets } from '../../common/exphist.ts';
 import { KERNEL_ATTR, KERNEL_METRIC, METRICS } from '../../common/catalogue.ts';
 import { exponentialHistogramMetric, numberMetric, type ExpHistogramPoint, type NumberPoint, type PointAttributes } from '../export/otlp.ts';
-import type { BpfLink, BpfObject } from '../bpf.ts';
-import type { Collector, CollectWindow, CollectedMetrics } from './types.ts';
+import type { CollectWindow, CollectedMetrics } from './types.ts';
 import {
-  DropCounters, Generations, PointsByProcess, groupBuckets, loadKernelSignals, perCpuArrayTotal, sumPerCpuFields, type KernelProgram,
+  Generations, KernelSignalCollector, PointsByProcess, groupBuckets, perCpuArrayTotal, sumPerCpuFields, type KernelProgram,
 } from './kernel-maps.ts';
 import type { KernelCollectorOptions } from './sched.ts';
 
@@ -80,29 +79,27 @@ export interface TcpCollectorOptions extends KernelCollectorOptions {
   socketMapEntries?: number;
 }
 
-export class TcpCollector implements Collector {
+export class TcpCollector extends KernelSignalCollector {
   readonly name = 'tcp';
-  readonly unavailable: readonly { program: string; reason: string }[];
-  private readonly obj: BpfObject;
-  private readonly links: BpfLink[];
   private readonly generations: Generations;
-  private readonly drops: DropCounters;
   private readonly scale: number;
   private evictionsReported = 0;
 
   constructor(opts: TcpCollectorOptions) {
-    this.scale = opts.scale ?? 5;
-    const loaded = loadKernelSignals({
-      signal: this.name,
-      objectPath: path.join(opts.objectDir, 'tcp.bpf.o'),
-      programs: TCP_PROGRAMS,
-      rodata: { hist_scale: this.scale },
-      ...(opts.socketMapEntries ? { maxEntries: { tcp_socks: opts.socketMapEntries } } : {}),
-      log: opts.log,
-    });
-    ({ obj: this.obj, links: this.links, unavailable: this.unavailable } = loaded);
+    const scale = opts.scale ?? 5;
+    super(
+      {
+        signal: 'tcp',
+        objectPath: path.join(opts.objectDir, 'tcp.bpf.o'),
+        programs: TCP_PROGRAMS,
+        rodata: { hist_scale: scale },
+        ...(opts.socketMapEntries ? { maxEntries: { tcp_socks: opts.socketMapEntries } } : {}),
+        log: opts.log,
+      },
+      DROP_REASONS,
+    );
+    this.scale = scale;
     this.generations = new Generations(this.obj, 'tcp_control');
-    this.drops = new DropCounters(this.obj.map('tcp_dropped'), DROP_REASONS);
   }
 
   async collect(window: CollectWindow): Promise<CollectedMetrics[]> {
@@ -175,12 +172,4 @@ export class TcpCollector implements Collector {
     }
   }
 
-  takeDrops(): Map<string, number> {
-    return this.drops.take();
-  }
-
-  close(): void {
-    for (const l of this.links) l.detach();
-    this.obj.close();
-  }
 }

@@ -1,7 +1,7 @@
 /**
  * Where to put uprobes inside a Go function, found by decoding its machine code.
  *
- * - Never uretprobes on Go (design.md §4): a function's ends are its RET instructions, each
+ * - Never return probes on Go (design.md §4): a function's ends are its RET instructions, each
  *   probed on its own. Every one counts — some run only on rare paths (after
  *   runtime.deferreturn), and a call that leaves through an unprobed RET leaks its entry state.
  * - An entry probe costs ≈30 µs a hit at +0 on these VMs (the kernel single-steps the

@@ -13,7 +13,7 @@ export interface EntryPointSpec {
   at: 'entry';
 }
 
-/** Probe every RET of the function (for calls with no cheaper exact end). Never uretprobes. */
+/** Probe every RET of the function (for calls with no cheaper exact end); never a kernel return probe. */
 export interface ReturnsPointSpec {
   symbol: string;
   at: 'returns';

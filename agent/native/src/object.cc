@@ -371,7 +371,7 @@ Napi::Value ObjectHandle::AttachRawTracepoint(const Napi::CallbackInfo& info) {
 }
 
 // Entry uprobe at a raw file offset. There is deliberately no return-probe variant:
-// uretprobes crash Go programs (design §4).
+// Return probes crash Go programs (design §4).
 Napi::Value ObjectHandle::AttachUprobe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckLoaded(env, "attachUprobe");
