@@ -15,7 +15,7 @@ import { BPF_OBJECT_DIR } from '../agent/agent.ts';
 import { inspectGoBinary } from '../agent/goinspect/index.ts';
 import { FIXTURE_BIN, manage, tempDir, waitFor } from '../test/lib/processes.ts';
 import { buildGoFixture } from '../test/helpers/go.ts';
-import { mean, signed } from './agent-overhead.ts';
+import { mean, signed } from './lib.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 

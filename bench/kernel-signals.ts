@@ -6,10 +6,8 @@
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { burnwatch, freePort, getJson, manage, tempDir, waitFor, ROOT } from '../test/lib/processes.ts';
-import { cpuSeconds, mean, signed, startPinnedFixture, wrk, RUN_SECONDS, ROUNDS, CONNECTIONS } from './agent-overhead.ts';
-
-const KEY = 'bench-key';
+import { manage, tempDir, waitFor, ROOT } from '../test/lib/processes.ts';
+import { BENCH_KEY, CONNECTIONS, ROUNDS, RUN_SECONDS, cpuSeconds, mean, signed, startBenchGateway, startPinnedFixture, wrk } from './lib.ts';
 const BPF_STATS = '/proc/sys/kernel/bpf_stats_enabled';
 
 interface ProgStats {
@@ -47,7 +45,7 @@ function progStats(ids: Set<number>): Map<string, ProgStats> {
 
 function startKernelAgent(set: string, endpoint: string) {
   return manage(
-    spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/kernel-signals-agent.ts'), set, endpoint, KEY, tempDir('bw-bench-spool')], {
+    spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/kernel-signals-agent.ts'), set, endpoint, BENCH_KEY, tempDir('bw-bench-spool')], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
@@ -55,10 +53,7 @@ function startKernelAgent(set: string, endpoint: string) {
 }
 
 export async function run(): Promise<string[]> {
-  const port = await freePort();
-  const endpoint = `http://127.0.0.1:${port}`;
-  const gateway = burnwatch(['gateway', '--port', String(port), '--data-dir', tempDir('bw-bench-data')], { BURNWATCH_API_KEY: KEY });
-  await waitFor('gateway', async () => ((await getJson(`${endpoint}/healthz`).catch(() => ({ status: 0 }))).status === 200 ? true : undefined), 30_000);
+  const { endpoint, gateway } = await startBenchGateway();
   const fixture = await startPinnedFixture();
   const url = `${fixture.url}/hello`;
   const results: string[] = [];

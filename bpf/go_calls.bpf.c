@@ -377,7 +377,7 @@ static __always_inline __u16 grpc_code_of(struct go_calls_offsets *off, __u64 it
 
 static __always_inline void start_request(struct pt_regs *ctx)
 {
-	struct go_goroutine_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .g = GO_GOROUTINE(ctx) };
+	struct go_goroutine_key k = go_current_goroutine(ctx);
 	__u32 zero = 0;
 	struct request_state *st = bpf_map_lookup_elem(&request_scratch, &zero);
 	__u64 *seq = bpf_map_lookup_elem(&request_seq, &zero);
@@ -445,7 +445,7 @@ int go_req_http_end(struct pt_regs *ctx)
 	__u64 cookie = bpf_get_attach_cookie(ctx);
 	if (go_probe_is_restart(ctx, cookie))
 		return 0;
-	struct go_goroutine_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .g = GO_GOROUTINE(ctx) };
+	struct go_goroutine_key k = go_current_goroutine(ctx);
 	__u64 dur = 0;
 	struct slow_record *rec = end_request(&k, CALL_HTTP_SERVER, &dur);
 	if (!rec)
@@ -483,7 +483,7 @@ int go_grpc_server_end(struct pt_regs *ctx)
 	__u64 cookie = bpf_get_attach_cookie(ctx);
 	if (go_probe_is_restart(ctx, cookie))
 		return 0;
-	struct go_goroutine_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .g = GO_GOROUTINE(ctx) };
+	struct go_goroutine_key k = go_current_goroutine(ctx);
 	struct request_state *st = bpf_map_lookup_elem(&requests, &k);
 	if (!st)
 		return 0;

@@ -72,10 +72,7 @@ int go_http_serve_start(struct pt_regs *ctx)
 	__u64 cookie = bpf_get_attach_cookie(ctx);
 	if (go_probe_is_restart(ctx, cookie))
 		return 0;
-	struct go_goroutine_key k = {
-		.tgid = bpf_get_current_pid_tgid() >> 32,
-		.g = GO_GOROUTINE(ctx),
-	};
+	struct go_goroutine_key k = go_current_goroutine(ctx);
 	__u64 now = bpf_ktime_get_ns();
 	if (bpf_map_update_elem(&http_inflight, &k, &now, BPF_ANY) != 0)
 		count_drop(HTTP_DROP_INFLIGHT_FULL);
@@ -89,10 +86,7 @@ int go_http_finish_request(struct pt_regs *ctx)
 	if (go_probe_is_restart(ctx, cookie))
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
-	struct go_goroutine_key k = {
-		.tgid = bpf_get_current_pid_tgid() >> 32,
-		.g = GO_GOROUTINE(ctx),
-	};
+	struct go_goroutine_key k = go_current_goroutine(ctx);
 	__u64 *start = bpf_map_lookup_elem(&http_inflight, &k);
 	if (!start)
 		return 0;

@@ -48,6 +48,13 @@ struct go_goroutine_key {
 	__u64 g;
 };
 
+/* The key of the goroutine running this probe. */
+static __always_inline struct go_goroutine_key go_current_goroutine(struct pt_regs *ctx)
+{
+	struct go_goroutine_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .g = GO_GOROUTINE(ctx) };
+	return k;
+}
+
 /* A Go string header: {ptr, len}. */
 struct go_string {
 	__u64 ptr;

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { relativeError } from '../../common/exphist.ts';
-import { burnwatch, freePort, getJson, sendRequests, startFixture, tempDir, waitFor, type Managed } from '../lib/processes.ts';
+import { burnwatch, freePort, getJson, sendRequests, startFixture, startGatewayProcess, tempDir, waitFor, type Managed } from '../lib/processes.ts';
 
 const KEY = 'e2e-test-key';
 const METRIC = 'http.server.request.duration';
@@ -102,12 +102,7 @@ test('a gateway restart in the middle loses nothing and doubles nothing', { time
   const base = `http://127.0.0.1:${port}`;
   const dataDir = tempDir('bw-e2e-restart');
   const env = { BURNWATCH_API_KEY: KEY };
-  const startGatewayProcess = async () => {
-    const g = burnwatch(['gateway', '--port', String(port), '--data-dir', dataDir], env);
-    await waitFor('the gateway to listen', async () => ((await getJson(`${base}/healthz`).catch(() => ({ status: 0 }))).status === 200 ? true : undefined), 30_000);
-    return g;
-  };
-  let gateway = await startGatewayProcess();
+  let gateway = await startGatewayProcess(port, dataDir, KEY);
   t.after(() => gateway.stop());
   const agent = burnwatch(['agent', '--endpoint', base, '--interval', '1s', '--spool-dir', tempDir('bw-e2e-spool')], env);
   t.after(() => agent.stop());
@@ -126,7 +121,7 @@ test('a gateway restart in the middle loses nothing and doubles nothing', { time
   // The agent drains every second; wait until it has tried (and failed) to ship.
   await waitFor('the agent to notice the outage', () => (/unreachable|ECONNREFUSED|retry/i.test(agent.output()) ? true : undefined), 20_000);
 
-  gateway = await startGatewayProcess();
+  gateway = await startGatewayProcess(port, dataDir, KEY);
   const total = { urls: [], total: before.total + during.total, errors: before.errors + during.errors, slow: before.slow + during.slow };
   await waitFor('everything spooled to arrive', async () => ((await scalar(base, service, 'count')) === total.total ? true : undefined), 60_000, 500);
   await new Promise((r) => setTimeout(r, 3_000));

@@ -1,0 +1,58 @@
+// Helpers every side-by-side benchmark shares: the pinned Go fixture, wrk on the other
+// core, a gateway to ship to, CPU accounting from /proc, and the arithmetic of the ratios.
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { freePort, manage, startGatewayProcess, tempDir, waitFor, FIXTURE_BIN, type Managed } from '../test/lib/processes.ts';
+
+export const RUN_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+export const CONNECTIONS = 32;
+export const BENCH_KEY = 'bench-key';
+
+interface WrkResult {
+  requestsPerSecond: number;
+}
+
+export function wrk(url: string): WrkResult {
+  const out = execFileSync('taskset', ['-c', '1', 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${RUN_SECONDS}s`, url], { encoding: 'utf8' });
+  const m = /Requests\/sec:\s+([\d.]+)/.exec(out);
+  if (!m) throw new Error(`unexpected wrk output:\n${out}`);
+  return { requestsPerSecond: Number(m[1]) };
+}
+
+/** CPU seconds (user + system) a process has used, from /proc/PID/stat. */
+export function cpuSeconds(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return ticks / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
+}
+
+export async function startPinnedFixture(): Promise<Managed & { pid: number; url: string }> {
+  const portFile = path.join(tempDir('bw-bench'), 'port');
+  const m = manage(
+    spawn('taskset', ['-c', '0', path.join(FIXTURE_BIN, 'httpserver'), '-addr', '127.0.0.1:0', '-port-file', portFile], {
+      env: { ...process.env, OTEL_SERVICE_NAME: 'bench-fixture', GOMAXPROCS: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+  const port = await waitFor('fixture', () => (fs.existsSync(portFile) && fs.readFileSync(portFile, 'utf8')) || undefined, 10_000, 20);
+  return { ...m, pid: m.child.pid!, url: `http://127.0.0.1:${port}` };
+}
+
+export function mean(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+/** A gateway process with a throw-away data dir, for the agent under test to ship to. */
+export async function startBenchGateway(): Promise<{ endpoint: string; gateway: Managed }> {
+  const port = await freePort();
+  const gateway = await startGatewayProcess(port, tempDir('bw-bench-data'), BENCH_KEY);
+  return { endpoint: `http://127.0.0.1:${port}`, gateway };
+}
+
+/** A difference with its sign: noise can make the measured side faster. */
+export function signed(x: number, digits: number): string {
+  return `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(digits)}`;
+}
