@@ -160,13 +160,26 @@ export class Agent {
     this.log(`instrumenting pid ${proc.pid} (${proc.serviceName}, ${info.goVersion}): ${attached.join(', ')}`);
   }
 
-  /** Slow requests the collectors recorded, as OTLP spans, into the trace spool. */
-  private async exportSlowRequests(): Promise<void> {
-    const spans = [];
+  /**
+   * Slow requests the collectors recorded, as OTLP spans. Built before `exited` is cleared (a
+   * request of a process that just exited still needs its resource), spooled after the metrics.
+   */
+  private async slowRequestSpans(): Promise<ReturnType<typeof slowRequestSpans>> {
+    const spans: ReturnType<typeof slowRequestSpans> = [];
     for (const c of this.collectors) {
-      for (const req of c.takeSlowRequests?.() ?? []) spans.push(...slowRequestSpans(req, await this.resourceOf(req.pid)));
+      try {
+        for (const req of c.takeSlowRequests?.() ?? []) spans.push(...slowRequestSpans(req, await this.resourceOf(req.pid)));
+      } catch (err) {
+        this.exportFailed('slow_requests', err, c.name);
+      }
     }
-    if (spans.length) await this.traceSpool.put(encodeSpans(spans));
+    return spans;
+  }
+
+  /** A step of one interval failed: logged and counted, and the interval's other steps still run. */
+  private exportFailed(step: string, err: unknown, collector = ''): void {
+    this.selfMetrics.countExportFailure(step, collector);
+    this.log(`export step ${step}${collector ? ` (${collector})` : ''} failed; the interval's other steps go on: ${(err as Error).message}`);
   }
 
   /** One line per distinct reason: a crash-looping service must not flood the log. */
@@ -191,6 +204,11 @@ export class Agent {
     return w?.resource ?? this.processResources.resourceOf(pid);
   }
 
+  /**
+   * One interval. The kernel maps are drained at the start, so whatever fails later must not take
+   * the metrics with it: each step is guarded and counted, and the metrics are spooled before the
+   * slow-request spans (a trace spool that is full or unwritable costs spans, not metrics).
+   */
   private async collectOnce(): Promise<void> {
     const startNs = this.lastCollectNs;
     const endNs = epochNowNs();
@@ -201,11 +219,11 @@ export class Agent {
       try {
         collected.push(...(await c.collect({ startNs, endNs, serviceOf })));
       } catch (err) {
-        this.log(`${c.name}: collect failed: ${(err as Error).message}`);
+        this.exportFailed('collect', err, c.name);
       }
       for (const [reason, n] of c.takeDrops?.() ?? []) this.selfMetrics.countProbeDrop(c.name, reason, n);
     }
-    await this.exportSlowRequests();
+    const spans = await this.slowRequestSpans();
     // One resource per process, whatever collectors its metrics came from.
     const byPid = new Map<number | undefined, CollectedMetrics['metrics']>();
     for (const { pid, metrics, identity } of collected) {
@@ -217,6 +235,16 @@ export class Agent {
     this.processResources.endRound();
     this.exited.clear();
     resources.push(this.selfMetrics.collect(endNs));
-    await this.spool.put(encodeMetrics(resources));
+    try {
+      await this.spool.put(encodeMetrics(resources));
+    } catch (err) {
+      this.exportFailed('spool_metrics', err);
+    }
+    if (spans.length === 0) return;
+    try {
+      await this.traceSpool.put(encodeSpans(spans));
+    } catch (err) {
+      this.exportFailed('spool_traces', err);
+    }
   }
 }

@@ -38,6 +38,7 @@ export const AGENT_METRIC = {
   spoolBatches: 'burnwatch.agent.spool.batches',
   spoolBytes: 'burnwatch.agent.spool.bytes',
   probeDrops: 'burnwatch.agent.probe.drops',
+  exportFailures: 'burnwatch.agent.export.failures',
 } as const;
 
 export const AGENT_ATTR = {
@@ -45,6 +46,8 @@ export const AGENT_ATTR = {
   dropReason: 'burnwatch.drop.reason',
   /** Which collector (signal) a probe-side drop happened in, e.g. 'http-server'. */
   collector: 'burnwatch.collector',
+  /** Which step of the agent's export failed: 'collect', 'slow_requests', 'spool_metrics', 'spool_traces'. */
+  exportStep: 'burnwatch.export.step',
 } as const;
 
 // ---- Kernel signals for root causes (issue 4): bpf/{tcp,sched,memory,block,lifecycle}.bpf.c,
@@ -336,6 +339,14 @@ export const METRICS: Readonly<Record<string, MetricDescriptor>> = {
     description:
       'Events a collector could not record in full: a bounded kernel map was full, user memory was unreadable, or a route went over the per-service cap (counted under its overflow route).',
     attributes: [AGENT_ATTR.collector, AGENT_ATTR.dropReason],
+  },
+  [AGENT_METRIC.exportFailures]: {
+    name: AGENT_METRIC.exportFailures,
+    unit: '{failure}',
+    kind: 'counter',
+    description:
+      'Steps of an export interval that failed on their own (a collector, the slow-request spans, the metrics or the trace spool); the other steps of that interval still ran.',
+    attributes: [AGENT_ATTR.exportStep, AGENT_ATTR.collector],
   },
 };
 

@@ -51,6 +51,8 @@ export class AgentSelfMetrics {
   private lastEndNs: bigint;
   /** Probe-side drops reported by collectors since the previous collect, by collector and reason. */
   private probeDrops = new Map<string, { collector: string; reason: string; n: number }>();
+  /** Export steps that failed since the previous collect, by step (and collector, for 'collect'). */
+  private exportFailures = new Map<string, { step: string; collector: string; n: number }>();
 
   /** Counts from here on: the first collect() reports everything the sources counted so far. */
   constructor(sources: SelfMetricsSources, options: SelfMetricsOptions = {}) {
@@ -98,8 +100,17 @@ export class AgentSelfMetrics {
           value: d.n,
         })),
       ),
+      numberMetric(
+        METRICS[AGENT_METRIC.exportFailures],
+        [...this.exportFailures.values()].map((f) => ({
+          ...span,
+          attributes: { [AGENT_ATTR.exportStep]: f.step, ...(f.collector ? { [AGENT_ATTR.collector]: f.collector } : {}) },
+          value: f.n,
+        })),
+      ),
     ]);
     this.probeDrops.clear();
+    this.exportFailures.clear();
     this.previous = now;
     this.lastEndNs = endNs;
     return rm;
@@ -111,6 +122,14 @@ export class AgentSelfMetrics {
     const e = this.probeDrops.get(key) ?? { collector, reason, n: 0 };
     e.n += n;
     this.probeDrops.set(key, e);
+  }
+
+  /** One step of an export interval failed (`collector` names which, for a collect step). */
+  countExportFailure(step: string, collector = ''): void {
+    const key = `${step}\0${collector}`;
+    const e = this.exportFailures.get(key) ?? { step, collector, n: 0 };
+    e.n++;
+    this.exportFailures.set(key, e);
   }
 
   private totals(): Totals {
