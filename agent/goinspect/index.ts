@@ -5,6 +5,7 @@
  * set) that does not resolve completely is reported and skipped, never probed blindly.
  */
 import { stat } from 'node:fs/promises';
+import { registerAbiProblem } from './abi.ts';
 import { GO_BUILD_ID_NOTE, UnsupportedBuildInfoError, isGoElf, readGoBuildInfo, type GoBuildInfo } from './buildinfo.ts';
 import { EM_AARCH64, EM_X86_64, ElfFile, ElfFormatError, fileKeyOf } from './elf.ts';
 import { functionEntryProbe, functionReturnOffsets } from './instructions.ts';
@@ -103,6 +104,8 @@ async function inspectElf(elf: ElfFile): Promise<GoBinaryInfo | NotInstrumentabl
   const arch: GoArch | undefined = elf.machine === EM_X86_64 ? 'amd64' : elf.machine === EM_AARCH64 ? 'arm64' : undefined;
   if (!arch) return { path, reason: `${path}: unsupported architecture (ELF machine ${elf.machine}; only x86-64 and arm64)` };
   const buildInfo = await readGoBuildInfo(elf);
+  const abiProblem = registerAbiProblem(buildInfo, arch);
+  if (abiProblem) return { path, reason: `${path}: not instrumentable: ${abiProblem}` };
   const ids = await buildIds(elf);
   const ctx: OffsetContext = { path, arch, buildInfo };
 
