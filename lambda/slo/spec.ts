@@ -17,6 +17,12 @@ import {
   type SloWindow,
 } from './definitions.ts';
 
+/**
+ * How far YAML aliases may expand (the yaml package's maxAliasCount): an SLO spec has no use for
+ * more, and a nested-alias bomb would otherwise expand exponentially in toJS().
+ */
+export const MAX_ALIAS_COUNT = 100;
+
 export class SpecError extends Error {
   constructor(
     readonly file: string,
@@ -123,7 +129,15 @@ export function parseSpecText(text: string, file: string, source: 'file' | 'api'
       out.errors.push(new SpecError(file, at || '(document)', `not valid YAML: ${d.errors[0].message.split('\n')[0]}`));
       continue;
     }
-    const value = d.toJS() as Json;
+    let value: Json;
+    try {
+      value = d.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) as Json;
+    } catch (err) {
+      // yaml throws a ReferenceError when aliases expand past maxAliasCount (a "billion laughs"
+      // bomb): the document is refused before it is expanded, so memory never grows with it.
+      out.errors.push(new SpecError(file, at || '(document)', `not accepted: YAML aliases expand to more than ${MAX_ALIAS_COUNT} nodes (${(err as Error).message}); write the values out instead of aliasing them`));
+      continue;
+    }
     if (value === null || value === undefined) continue;
     // A JSON (or YAML) list of documents is taken as several documents.
     const items: [Json, string][] = Array.isArray(value) ? value.map((v, j) => [v, `${at}[${j}]`]) : [[value, at]];

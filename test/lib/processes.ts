@@ -79,9 +79,9 @@ export function burnwatch(args: string[], env: Record<string, string> = {}): Man
   );
 }
 
-/** Runs `burnwatch gateway` on `port` and resolves once /healthz answers 200. */
-export async function startGatewayProcess(port: number, dataDir: string, apiKey: string): Promise<Managed> {
-  const g = burnwatch(['gateway', '--port', String(port), '--data-dir', dataDir], { BURNWATCH_API_KEY: apiKey });
+/** Runs `burnwatch gateway` on `port` (with any further CLI options) and resolves once /healthz answers 200. */
+export async function startGatewayProcess(port: number, dataDir: string, apiKey: string, extraArgs: readonly string[] = []): Promise<Managed> {
+  const g = burnwatch(['gateway', '--port', String(port), '--data-dir', dataDir, ...extraArgs], { BURNWATCH_API_KEY: apiKey });
   const url = `http://127.0.0.1:${port}/healthz`;
   await waitFor(`the gateway on port ${port} to serve`, async () => {
     if (g.child.exitCode !== null) throw new Error(`gateway exited: ${g.output()}`);
