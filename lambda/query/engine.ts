@@ -5,7 +5,7 @@
 import type { MetricStore } from '../storage/types.ts';
 import { invalidParameter } from '../errors.ts';
 import { Accumulator, AGGREGATIONS, checkAggregationFits, type Aggregation } from './accumulate.ts';
-import { toDeltas } from './deltas.ts';
+import { fetchDeltas } from './deltas.ts';
 import { labelValue } from './outcome.ts';
 import { nsToSeconds, parseStep, parseTime } from './time.ts';
 
@@ -41,8 +41,7 @@ const MAX_GROUP_BY = 10;
 const ZERO_WHEN_EMPTY: ReadonlySet<Aggregation> = new Set(['count', 'rate', 'errors']);
 
 export async function runQuery(store: MetricStore, q: MetricQuery): Promise<QueryResult> {
-  const fetched = await store.fetchPoints({ tenant: q.tenant, metric: q.metric, service: q.service, fromNs: q.fromNs, toNs: q.toNs });
-  const points = toDeltas(fetched, q.fromNs);
+  const points = await fetchDeltas(store, { tenant: q.tenant, metric: q.metric, service: q.service, fromNs: q.fromNs, toNs: q.toNs });
   checkAggregationFits(q.agg, q.metric, new Set(points.map((p) => p.kind)));
 
   const firstBucket = q.stepNs ? (q.fromNs / q.stepNs) * q.stepNs : q.fromNs;

@@ -5,7 +5,7 @@ import { ATTR, HTTP_SERVER_DURATION } from '../../common/catalogue.ts';
 import { serviceOf } from '../storage/series.ts';
 import type { MetricStore } from '../storage/types.ts';
 import { Accumulator } from './accumulate.ts';
-import { toDeltas } from './deltas.ts';
+import { fetchDeltas } from './deltas.ts';
 import { labelValue } from './outcome.ts';
 import { msToNs } from './time.ts';
 
@@ -32,9 +32,9 @@ export interface ServicesOptions {
 export async function listServices(store: MetricStore, opts: ServicesOptions): Promise<ServiceSummary[]> {
   const toNs = msToNs(opts.nowMs);
   const fromNs = msToNs(opts.nowMs - (opts.windowMs ?? SERVICES_WINDOW_MS));
-  const [series, fetched] = await Promise.all([
+  const [series, deltas] = await Promise.all([
     store.listSeries({ tenant: opts.tenant, metric: HTTP_SERVER_DURATION }),
-    store.fetchPoints({ tenant: opts.tenant, metric: HTTP_SERVER_DURATION, fromNs, toNs }),
+    fetchDeltas(store, { tenant: opts.tenant, metric: HTTP_SERVER_DURATION, fromNs, toNs }),
   ]);
   const byService = new Map<string, { acc: Accumulator; hosts: Set<string> }>();
   const entry = (name: string) => {
@@ -49,7 +49,7 @@ export async function listServices(store: MetricStore, opts: ServicesOptions): P
     const name = serviceOf(s);
     if (name !== undefined) entry(name);
   }
-  for (const p of toDeltas(fetched, fromNs)) {
+  for (const p of deltas) {
     const name = serviceOf(p.series);
     if (name === undefined) continue;
     const e = entry(name);

@@ -14,7 +14,7 @@
 
 import { HTTP_SERVER_DURATION } from '../../common/catalogue.ts';
 import { Accumulator } from '../query/accumulate.ts';
-import { toDeltas } from '../query/deltas.ts';
+import { fetchDeltas } from '../query/deltas.ts';
 import { msToNs } from '../query/time.ts';
 import { serviceOf } from '../storage/series.ts';
 import type { MetricStore } from '../storage/types.ts';
@@ -72,7 +72,7 @@ export async function evaluateDefinitions(store: MetricStore, opts: EvaluateOpti
   for (const group of byData.values()) {
     const metric = HTTP_SERVER_DURATION;
     const fromNs = msToNs(windowStartMs(group[0].window, opts.nowMs));
-    const fetched = await store.fetchPoints({ tenant: opts.tenant, metric, fromNs, toNs: msToNs(opts.nowMs) });
+    const deltas = await fetchDeltas(store, { tenant: opts.tenant, metric, fromNs, toNs: msToNs(opts.nowMs) });
     const accumulators = new Map<string, Accumulator>();
     const perService = new Map<string, Accumulator[]>();
     for (const slo of group) {
@@ -84,7 +84,7 @@ export async function evaluateDefinitions(store: MetricStore, opts: EvaluateOpti
         perService.set(slo.service, [...(perService.get(slo.service) ?? []), acc]);
       }
     }
-    for (const p of toDeltas(fetched, fromNs)) {
+    for (const p of deltas) {
       const service = serviceOf(p.series);
       for (const acc of (service !== undefined && perService.get(service)) || []) acc.add(p);
     }

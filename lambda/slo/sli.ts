@@ -9,7 +9,7 @@
 
 import { createHash } from 'node:crypto';
 import { countAtMost, explicitCountAtMost, explicitThresholdBelow, thresholdResolution } from '../../common/exphist.ts';
-import { toDeltas, toExpHistogram, toExplicitHistogram } from '../query/deltas.ts';
+import { fetchDeltas, toExpHistogram, toExplicitHistogram } from '../query/deltas.ts';
 import { isServerError } from '../query/outcome.ts';
 import { msToNs } from '../query/time.ts';
 import { serviceOf } from '../storage/series.ts';
@@ -114,11 +114,11 @@ export async function computeRollups(
     const byService = new Map<string, RollupJob[]>();
     for (const j of metricJobs) byService.set(j.slo.service, [...(byService.get(j.slo.service) ?? []), j]);
     const fromMs = Math.min(...metricJobs.map((j) => j.fromMs));
+    // Each chunk's cumulative series take their baselines from the chunk before.
+    const carry = new Map<string, MetricPoint>();
     for (let chunk = fromMs; chunk < toMs; chunk += FETCH_CHUNK_MS) {
       const chunkEnd = Math.min(toMs, chunk + FETCH_CHUNK_MS);
-      const fromNs = msToNs(chunk);
-      const fetched = await metricStore.fetchPoints({ tenant, metric, fromNs, toNs: msToNs(chunkEnd) });
-      for (const p of toDeltas(fetched, fromNs)) {
+      for (const p of await fetchDeltas(metricStore, { tenant, metric, fromNs: msToNs(chunk), toNs: msToNs(chunkEnd) }, carry)) {
         const service = serviceOf(p.series);
         const candidates = service === undefined ? undefined : byService.get(service);
         if (!candidates) continue;
