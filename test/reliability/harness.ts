@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { counterMetric, protobufBody, resourceMetrics } from '../otlp-fixtures.ts';
 import { burnwatch, freePort, getJson, startFixture, startGatewayProcess, tempDir, waitFor, type Fixture, type Managed } from '../lib/processes.ts';
 
 export const KEY = 'reliability-test-key';
@@ -190,3 +191,27 @@ export function report(t: TestContext, row: FaultRow): void {
 }
 
 export { getJson, sleep, tempDir, waitFor };
+
+/**
+ * One OTLP batch of `points` delta-counter points (value 1 each) for `service`, all attributed
+ * `rel.batch=<batch>`: a query by that attribute tells exactly which batches were stored, and
+ * whether any was stored in part.
+ */
+export function counterBatch(service: string, batch: number, points: number, endMs: number): Uint8Array {
+  const data = Array.from({ length: points }, (_, k) => ({ endMs, value: 1, attributes: { 'rel.batch': batch, 'rel.k': k } }));
+  return protobufBody(resourceMetrics({ 'service.name': service }, [counterMetric(BURST_METRIC, data)]));
+}
+
+export const BURST_METRIC = 'rel.burst.events';
+
+export async function postMetrics(g: Gateway, body: Uint8Array, apiKey = KEY): Promise<Response> {
+  return fetch(`${g.base}/v1/metrics`, { method: 'POST', body: Buffer.from(body), headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/x-protobuf' } });
+}
+
+/** Stored points per `rel.batch` for a service's burst metric. */
+export async function storedBatches(g: Gateway, service: string): Promise<Map<number, number>> {
+  const nowS = Math.floor(Date.now() / 1000);
+  const r = await getJson(`${g.base}/v1/query?service=${encodeURIComponent(service)}&metric=${BURST_METRIC}&agg=count&from=${nowS - 3600}&to=${nowS + 3600}&by=rel.batch`, KEY);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return new Map((r.body.series as { labels: Record<string, string>; points: [number, number][] }[]).map((s) => [Number(s.labels['rel.batch']), s.points[0][1]]));
+}
