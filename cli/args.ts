@@ -22,6 +22,13 @@ export function portOption(value: string | undefined, name: string, fallback: nu
   return n;
 }
 
+export function countOption(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`--${name} must be a whole number ≥ 1, got "${value}"`);
+  return n;
+}
+
 export function durationOption(value: string | undefined, name: string, fallbackMs: number): number {
   if (value === undefined) return fallbackMs;
   try {

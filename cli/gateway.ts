@@ -1,8 +1,10 @@
 // `burnwatch gateway`: the OTLP gateway and query API alone, on an embedded DuckDB.
 import os from 'node:os';
 import path from 'node:path';
-import { startGateway, LOCAL_TENANT } from '../lambda/local/server.ts';
-import { parseCommandArgs, portOption, UsageError } from './args.ts';
+import { startGateway, LOCAL_TENANT, DEFAULT_SERVER_TIMEOUTS } from '../lambda/local/server.ts';
+import { DEFAULT_ADMISSION_LIMITS } from '../lambda/gateway/admission.ts';
+import { DEFAULT_SERIES_LIMITS } from '../lambda/gateway/series-limit.ts';
+import { countOption, durationOption, parseCommandArgs, portOption, UsageError } from './args.ts';
 import { resolveLocalApiKey } from './api-key.ts';
 import { untilSignal } from './signals.ts';
 import { SLO_HELP, SLO_OPTIONS, sloSettings } from './slo-options.ts';
@@ -18,6 +20,12 @@ Options:
   --host ADDR            address to listen on (default 127.0.0.1)
   --storage duckdb:DIR   where the DuckDB file lives (same as --data-dir)
   --data-dir DIR         data directory (default ~/.burnwatch)
+  --max-pending-writes N writes held at once (storing or queued) before answering 429 with
+                         Retry-After (default 64)
+  --max-active-series N  series with a point in the last hour one tenant may have; points of
+                         further series are refused and counted (default 50000)
+  --headers-timeout D    close a connection whose request headers take longer (default 10s)
+  --request-timeout D    close a connection whose whole request takes longer (default 30s)
   -h, --help             this help
 
 ${SLO_HELP}
@@ -30,6 +38,10 @@ export async function runGateway(argv: string[]): Promise<number> {
     host: { type: 'string' },
     storage: { type: 'string' },
     'data-dir': { type: 'string' },
+    'max-pending-writes': { type: 'string' },
+    'max-active-series': { type: 'string' },
+    'headers-timeout': { type: 'string' },
+    'request-timeout': { type: 'string' },
     ...SLO_OPTIONS,
   });
   if (values.help) {
@@ -53,6 +65,12 @@ export async function runGateway(argv: string[]): Promise<number> {
     dataDir,
     apiKeys: { [key.key]: LOCAL_TENANT },
     slo: slo.engine,
+    admission: { maxPendingWrites: countOption(values['max-pending-writes'], 'max-pending-writes', DEFAULT_ADMISSION_LIMITS.maxPendingWrites) },
+    seriesLimits: { maxActiveSeries: countOption(values['max-active-series'], 'max-active-series', DEFAULT_SERIES_LIMITS.maxActiveSeries) },
+    timeouts: {
+      headersMs: durationOption(values['headers-timeout'], 'headers-timeout', DEFAULT_SERVER_TIMEOUTS.headersMs),
+      requestMs: durationOption(values['request-timeout'], 'request-timeout', DEFAULT_SERVER_TIMEOUTS.requestMs),
+    },
   });
   console.log(`gateway listening on ${gateway.url} (data in ${dataDir})`);
   const evaluator = startEvaluationLoop({ engine: gateway.slo, tenant: LOCAL_TENANT, intervalMs: slo.intervalMs, log });

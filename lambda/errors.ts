@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'invalid_parameter'
   | 'not_found'
   | 'storage_unavailable'
+  | 'overloaded'
   | 'internal';
 
 export class ApiError extends Error {

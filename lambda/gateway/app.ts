@@ -13,6 +13,8 @@ import type { MetricStore } from '../storage/types.ts';
 import { requireApiKey, type ApiKeys, type TenantEnv } from './auth.ts';
 import { DEFAULT_BODY_LIMITS, type BodyLimits } from './body.ts';
 import { ingestMetrics } from './ingest.ts';
+import { WriteAdmission, type AdmissionLimits } from './admission.ts';
+import { ActiveSeriesLimit, type SeriesLimits } from './series-limit.ts';
 import { SelfMetrics } from './self-metrics.ts';
 import { registerSloRoutes } from './slo-routes.ts';
 import { registerTraceRoutes } from './trace-routes.ts';
@@ -23,6 +25,10 @@ export interface GatewayDeps {
   /** API key → tenant. */
   apiKeys: ApiKeys;
   limits?: Partial<BodyLimits>;
+  /** Overload protection: how many writes the gateway holds before answering 429. */
+  admission?: Partial<AdmissionLimits>;
+  /** Per-tenant bound on active series. */
+  seriesLimits?: Partial<SeriesLimits>;
   /** Milliseconds since the epoch; injectable so queries over "the last 5 minutes" can be tested exactly. */
   now?: () => number;
   selfMetrics?: SelfMetrics;
@@ -39,6 +45,10 @@ export function createGatewayApp(deps: GatewayDeps): Hono<TenantEnv> {
   const log = deps.log ?? ((m: string) => console.error(m));
   const selfMetrics = deps.selfMetrics ?? new SelfMetrics();
   const limits: BodyLimits = { ...DEFAULT_BODY_LIMITS, ...deps.limits };
+  const admission = new WriteAdmission(deps.admission);
+  const seriesLimit = new ActiveSeriesLimit(deps.seriesLimits, now);
+  selfMetrics.admission = admission;
+  selfMetrics.seriesLimit = seriesLimit;
   const app = new Hono<TenantEnv>();
 
   app.use('*', async (c, next) => {
@@ -50,7 +60,7 @@ export function createGatewayApp(deps: GatewayDeps): Hono<TenantEnv> {
   app.get('/metrics', (c) => c.body(selfMetrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }));
 
   app.use('/v1/*', requireApiKey(deps.apiKeys));
-  app.post('/v1/metrics', (c) => ingestMetrics(c, { store: deps.store, limits, selfMetrics, log }));
+  app.post('/v1/metrics', (c) => ingestMetrics(c, { store: deps.store, limits, selfMetrics, log, admission, seriesLimit }));
   app.get('/v1/services', async (c) => c.json({ services: await listServices(deps.store, { tenant: c.var.tenant, nowMs: now() }) }));
   app.get('/v1/query', async (c) => {
     const query = parseQueryParams(new URL(c.req.url).searchParams, now());

@@ -1,5 +1,7 @@
 // POST /v1/metrics: OTLP/HTTP in, points stored, an OTLP response out — 200 only once the
-// write is durable, a partial success when some points were rejected, 400 when none were usable.
+// write is durable, a partial success when some points were rejected (invalid, or over the
+// tenant's active-series limit), 400 when none were usable, 429 when the gateway holds as many
+// writes as it may (nothing of that request is stored; the sender retries it).
 
 import type { Context } from 'hono';
 import { ApiError } from '../errors.ts';
@@ -8,13 +10,17 @@ import { describeRejections } from '../otlp/normalise.ts';
 import type { MetricStore } from '../storage/types.ts';
 import type { TenantEnv } from './auth.ts';
 import { contentEncodingOf, decodeBody, readBody, type BodyLimits } from './body.ts';
+import type { WriteAdmission } from './admission.ts';
 import type { SelfMetrics } from './self-metrics.ts';
+import type { ActiveSeriesLimit } from './series-limit.ts';
 
 export interface IngestDeps {
   store: MetricStore;
   limits: BodyLimits;
   selfMetrics: SelfMetrics;
   log: (message: string) => void;
+  admission: WriteAdmission;
+  seriesLimit: ActiveSeriesLimit;
 }
 
 /** Seconds a sender should wait when storage fails (OTLP senders retry 503 with Retry-After). */
@@ -26,6 +32,7 @@ export async function ingestMetrics(c: Context<TenantEnv>, deps: IngestDeps): Pr
     throw new ApiError(415, 'unsupported_media_type', `Content-Type "${c.req.header('content-type') ?? ''}" is not OTLP; send application/x-protobuf or application/json`);
   }
   const contentEncoding = contentEncodingOf(c.req.header('content-encoding'));
+  deps.admission.checkRoom();
   const raw = await readBody(c.req.raw, deps.limits);
   const body = await decodeBody(raw, contentEncoding, deps.limits);
   const batch = decodeMetricsRequest(body, encoding);
@@ -35,10 +42,12 @@ export async function ingestMetrics(c: Context<TenantEnv>, deps: IngestDeps): Pr
   if (rejected > 0 && batch.points.length === 0) {
     throw new ApiError(400, 'invalid_otlp', `no data point could be accepted: ${describeRejections(batch.rejections)}`);
   }
+  const admitted = deps.seriesLimit.admit(c.var.tenant, batch.points);
   let written;
   try {
-    written = await deps.store.write(c.var.tenant, batch.points);
+    written = admitted.accepted.length === 0 ? { inserted: 0, duplicates: 0 } : await deps.admission.run(() => deps.store.write(c.var.tenant, admitted.accepted));
   } catch (err) {
+    if (err instanceof ApiError) throw err; // 429 from admission: not a storage failure
     deps.log(`burnwatch gateway: storage write failed: ${(err as Error).stack ?? err}`);
     throw new ApiError(503, 'storage_unavailable', 'storage is unavailable; retry later', { retryAfter: STORAGE_RETRY_AFTER_S, cause: err });
   }
@@ -50,9 +59,10 @@ export async function ingestMetrics(c: Context<TenantEnv>, deps: IngestDeps): Pr
   deps.selfMetrics.pointsRejected += refused.length;
   const messages = [
     ...(rejected > 0 ? [describeRejections(batch.rejections)] : []),
+    ...(admitted.message ? [admitted.message] : []),
     ...(refused.length > 0 ? [`${refused.length} point(s) refused by storage, first: ${refused[0].reason}`] : []),
   ];
-  const partial: PartialSuccess | undefined =
-    rejected + refused.length > 0 ? { rejectedDataPoints: rejected + refused.length, errorMessage: messages.join('; ') } : undefined;
+  const notStored = rejected + admitted.refusedPoints + refused.length;
+  const partial: PartialSuccess | undefined = notStored > 0 ? { rejectedDataPoints: notStored, errorMessage: messages.join('; ') } : undefined;
   return c.body(metricsResponseBody(encoding, partial), 200, { 'content-type': CONTENT_TYPES[encoding] });
 }
