@@ -121,7 +121,8 @@ function prepareMessage(type: protobuf.Type, value: unknown, path: string, depth
   if (!isObject(value)) throw invalid(path, `expected an object (${type.name}), got ${describe(value)}`);
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
-    const field = type.fields[key];
+    // Own fields only: a JSON key such as "constructor" is an unknown field (ignored), not Object's.
+    const field = Object.hasOwn(type.fields, key) ? type.fields[key] : undefined;
     if (!field || v === null) continue;
     const at = path ? `${path}.${key}` : key;
     if (field.repeated) {

@@ -249,9 +249,9 @@ function exponentialHistogram(dp: DataPoint, temporality: Temporality): Exponent
 const MAX_ATTRIBUTE_DEPTH = 32;
 
 export function attributes(kvs: KeyValue[], depth = 0): Attributes {
-  const out: Attributes = {};
-  for (const kv of kvs) out[kv.key ?? ''] = anyValue(kv.value, depth + 1);
-  return out;
+  // Keys come from the sender: fromEntries defines own properties, so "__proto__" is an
+  // attribute like any other instead of replacing the object's prototype (readers use Object.hasOwn).
+  return Object.fromEntries(kvs.map((kv) => [kv.key ?? '', anyValue(kv.value, depth + 1)]));
 }
 
 function anyValue(v: AnyValue | undefined, depth: number): AttributeValue {

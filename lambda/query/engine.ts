@@ -47,12 +47,14 @@ export async function runQuery(store: MetricStore, q: MetricQuery): Promise<Quer
   const firstBucket = q.stepNs ? (q.fromNs / q.stepNs) * q.stepNs : q.fromNs;
   const groups = new Map<string, { labels: Record<string, string>; buckets: Map<bigint, Accumulator> }>();
   for (const p of points) {
-    const labels: Record<string, string> = {};
-    for (const key of q.by) {
-      const v = labelValue(p.series, key);
-      if (v !== undefined) labels[key] = v;
-    }
-    const key = JSON.stringify(q.by.map((k) => labels[k] ?? null));
+    // fromEntries: a `by` name such as "__proto__" is a label, not the object's prototype.
+    const labels: Record<string, string> = Object.fromEntries(
+      q.by.flatMap((key) => {
+        const v = labelValue(p.series, key);
+        return v === undefined ? [] : [[key, v]];
+      }),
+    );
+    const key = JSON.stringify(q.by.map((k) => (Object.hasOwn(labels, k) ? labels[k] : null)));
     let group = groups.get(key);
     if (!group) {
       group = { labels, buckets: new Map() };
@@ -88,8 +90,9 @@ export async function runQuery(store: MetricStore, q: MetricQuery): Promise<Quer
 }
 
 function compareLabels(a: Record<string, string>, b: Record<string, string>, keys: readonly string[]): number {
+  const label = (l: Record<string, string>, k: string) => (Object.hasOwn(l, k) ? l[k] : '');
   for (const k of keys) {
-    const c = (a[k] ?? '').localeCompare(b[k] ?? '', 'en', { numeric: true });
+    const c = label(a, k).localeCompare(label(b, k), 'en', { numeric: true });
     if (c !== 0) return c;
   }
   return 0;

@@ -25,7 +25,8 @@ export function isServerError(series: SeriesRef): boolean {
 
 /** A label value for grouping: point attributes first, then resource attributes; undefined when absent. */
 export function labelValue(series: SeriesRef, key: string): string | undefined {
-  const v = key in series.attributes ? series.attributes[key] : series.resource[key];
+  // Own properties only: `by=constructor` must not find Object.prototype.constructor.
+  const v = Object.hasOwn(series.attributes, key) ? series.attributes[key] : Object.hasOwn(series.resource, key) ? series.resource[key] : undefined;
   if (v === undefined || v === null) return undefined;
   return typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
 }

@@ -6,7 +6,9 @@ import { invalidParameter } from '../errors.ts';
 
 const NS_PER_MS = 1_000_000n;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
-const UNIX_SECONDS = /^\d+(\.\d+)?$/;
+const UNIX_SECONDS = /^\d+(\.\d+)?([eE][+-]?\d+)?$/;
+/** Stored times are int64 nanoseconds: the last one is in April 2262. */
+const MAX_NS = (1n << 63n) - 1n;
 
 /** Nanoseconds since the epoch for a time parameter; throws a 400 naming `param` when malformed. */
 export function parseTime(text: string, nowMs: number, param: string): bigint {
@@ -20,9 +22,17 @@ export function parseTime(text: string, nowMs: number, param: string): bigint {
     } catch (err) {
       throw invalidParameter(param, (err as Error).message);
     }
+    if (!Number.isFinite(ms)) throw invalidParameter(param, `"${text}" reaches further back than any time`);
     return BigInt(Math.round(nowMs - ms)) * NS_PER_MS;
   }
-  if (UNIX_SECONDS.test(s)) return BigInt(Math.round(Number(s) * 1000)) * NS_PER_MS;
+  if (UNIX_SECONDS.test(s)) {
+    const ms = Number(s) * 1000;
+    // 1e300 or 1e309 (Infinity) parse as numbers but are no time a 64-bit nanosecond clock holds.
+    if (!Number.isFinite(ms) || BigInt(Math.round(ms)) * NS_PER_MS > MAX_NS) {
+      throw invalidParameter(param, `"${text}" unix seconds is after the year 2262, the last time burnwatch stores (9223372036 at most)`);
+    }
+    return BigInt(Math.round(ms)) * NS_PER_MS;
+  }
   if (RFC3339.test(s)) {
     const ms = Date.parse(s);
     if (!Number.isNaN(ms)) return BigInt(ms) * NS_PER_MS;
@@ -39,6 +49,7 @@ export function parseStep(text: string, param: string): bigint {
     throw invalidParameter(param, (err as Error).message);
   }
   if (!(ms >= 1)) throw invalidParameter(param, `must be at least 1ms, got "${text}"`);
+  if (!Number.isFinite(ms)) throw invalidParameter(param, `"${text}" is longer than any time range`);
   return BigInt(Math.round(ms)) * NS_PER_MS;
 }
 

@@ -35,7 +35,7 @@ export function matchesFilter(point: MetricPoint, filter: SloDefinition['filter'
   for (const [key, accepted] of Object.entries(filter)) {
     const short = FILTER_SHORTHANDS[key];
     const attr = short ? (isHttp ? short.http : short.rpc) : key;
-    const v = attr in point.series.attributes ? point.series.attributes[attr] : point.series.resource[attr];
+    const v = Object.hasOwn(point.series.attributes, attr) ? point.series.attributes[attr] : Object.hasOwn(point.series.resource, attr) ? point.series.resource[attr] : undefined;
     if (!accepted.includes(attrText(v))) return false;
   }
   return true;
