@@ -1,0 +1,223 @@
+// The hints engine over a real DuckDB store, fed what the agent exports (through its OTLP
+// encoder and the gateway's decoder): a frontend calling a backend that calls PostgreSQL and
+// Redis, 15 minutes healthy, then one fault per test inside the 10-minute window asked about.
+// Each detector kind must rank first when its fault is present; the clean control gets `none`.
+
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DuckDbStore } from '../storage/duckdb.ts';
+import { computeHints } from './engine.ts';
+import { INTERVAL_MS, writeWorld, type Condition } from './testkit.ts';
+import type { HintsReport } from './types.ts';
+
+const TENANT = 't1';
+const END = Math.floor(Date.now() / 60_000) * 60_000 - 60_000;
+const WINDOW_MS = 10 * 60_000;
+const FAULT_AT = END - 7 * 60_000;
+const INTERVALS = (25 * 60_000) / INTERVAL_MS;
+const BACKEND = { address: '127.0.0.1', port: 9090 };
+const POSTGRES = { address: '127.0.0.1', port: 5432 };
+const REDIS = { address: '127.0.0.1', port: 6379 };
+
+interface Topology {
+  front: Condition;
+  back: Condition | undefined;
+  redisLatency: number;
+  postgresLatency: number;
+  postgresErrors: number;
+  /** Added to the frontend's calls to the backend besides the backend's own time (the link). */
+  linkDelay: number;
+  linkRetransmits: number;
+  /** The backend answered nothing (down): the frontend's calls fail fast. */
+  backendDown: boolean;
+}
+
+/** The healthy topology in one interval; a fault edits it from FAULT_AT on. */
+function healthy(): Topology {
+  return {
+    front: { service: 'frontend', pid: 100, buildId: 'f0f0f0f0f0f0f0f0', requestsPerSecond: 20, ownLatency: 0.002, listenPort: 8080 },
+    back: { service: 'backend', pid: 200, buildId: 'b1b1b1b1b1b1b1b1', requestsPerSecond: 20, ownLatency: 0.001, listenPort: BACKEND.port },
+    redisLatency: 0.0005,
+    postgresLatency: 0.003,
+    postgresErrors: 0,
+    linkDelay: 0.0002,
+    linkRetransmits: 0,
+    backendDown: false,
+  };
+}
+
+function conditions(t: Topology): Condition[] {
+  const out: Condition[] = [];
+  let backLatency = 0;
+  if (t.back) {
+    const back: Condition = {
+      ...t.back,
+      calls: [
+        { kind: 'sql', ...POSTGRES, operation: 'SELECT', latency: t.postgresLatency, errorRate: t.postgresErrors },
+        { kind: 'redis', ...REDIS, operation: 'GET', latency: t.redisLatency },
+      ],
+    };
+    backLatency = back.ownLatency + t.postgresLatency + t.redisLatency;
+    out.push(back);
+  }
+  const peer = `${BACKEND.address}:${BACKEND.port}`;
+  out.push({
+    ...t.front,
+    calls: [{ kind: 'http', ...BACKEND, operation: 'GET', latency: t.backendDown ? 0.0003 : backLatency + t.linkDelay, errorRate: t.backendDown ? 1 : t.postgresErrors }],
+    retransmits: { [peer]: t.linkRetransmits },
+  });
+  return out;
+}
+
+async function scenario(fault?: (t: Topology, sinceFaultMs: number) => void, service = 'frontend'): Promise<HintsReport> {
+  const store = await DuckDbStore.open({ path: ':memory:' });
+  try {
+    await writeWorld(store, TENANT, {
+      endMs: END,
+      intervals: INTERVALS,
+      at: (_i, endMs) => {
+        const t = healthy();
+        if (fault && endMs > FAULT_AT) fault(t, endMs - FAULT_AT);
+        return conditions(t);
+      },
+    });
+    return await computeHints({ metricStore: store }, TENANT, service, END - WINDOW_MS, END, END + 1000);
+  } finally {
+    await store.close();
+  }
+}
+
+function top(r: HintsReport) {
+  const h = r.hints[0];
+  return { kind: h.kind, service: h.service, peer: h.peer, chain: h.chain };
+}
+
+describe('hints engine', () => {
+  after(() => undefined);
+
+  test('control: no fault, no cause — `none` with confidence 0 and the baseline before the window', async () => {
+    const r = await scenario();
+    assert.equal(r.hints.length, 1);
+    assert.deepEqual(top(r), { kind: 'none', service: 'frontend', peer: null, chain: ['frontend'] });
+    assert.equal(r.hints[0].confidence, 0);
+    assert.equal(r.to - r.from, WINDOW_MS / 1000);
+    assert.equal(r.baseline.to, r.from);
+    // 15 minutes of data before the window: the baseline takes all of it (≤ 1 h).
+    assert.equal(r.baseline.from, r.from - 15 * 60);
+  });
+
+  test('slow_dependency: Redis made slow behind the backend — the Redis peer ranks first, chain frontend → backend', async () => {
+    const r = await scenario((t) => (t.redisLatency = 0.3));
+    assert.deepEqual(top(r), { kind: 'slow_dependency', service: 'backend', peer: '127.0.0.1:6379', chain: ['frontend', 'backend'] });
+    assert.ok(r.hints[0].confidence >= 0.5, JSON.stringify(r.hints[0]));
+    assert.ok(r.hints[0].explained_share > 0.8);
+    const redis = r.hints[0].evidence[0];
+    assert.equal(redis.metric, 'db.client.operation.duration');
+    assert.ok(redis.baseline! < 0.002 && redis.incident! > 0.2, JSON.stringify(redis));
+    assert.ok(Math.abs(redis.changed_at! - FAULT_AT / 1000) <= 30, `changed_at ${redis.changed_at} vs fault ${FAULT_AT / 1000}`);
+    // The frontend's own view (its calls to the backend got slow) follows the deeper cause.
+    assert.ok(r.hints.some((h) => h.kind === 'slow_dependency' && h.service === 'frontend' && h.peer === '127.0.0.1:9090' && h.rank > 1));
+  });
+
+  test('dependency_errors: PostgreSQL failing behind the backend', async () => {
+    const r = await scenario((t) => (t.postgresErrors = 0.3));
+    assert.deepEqual(top(r), { kind: 'dependency_errors', service: 'backend', peer: '127.0.0.1:5432', chain: ['frontend', 'backend'] });
+    assert.ok(r.hints[0].confidence >= 0.5, JSON.stringify(r.hints[0]));
+  });
+
+  test('network: retransmits on the link to the backend, the backend itself unchanged', async () => {
+    const r = await scenario((t) => {
+      t.linkDelay = 0.2;
+      t.linkRetransmits = 150;
+    });
+    assert.deepEqual(top(r), { kind: 'network', service: 'frontend', peer: '127.0.0.1:9090', chain: ['frontend'] });
+    assert.ok(r.hints[0].confidence >= 0.5, JSON.stringify(r.hints[0]));
+  });
+
+  test('cpu: the backend waits for a CPU', async () => {
+    const r = await scenario((t) => {
+      t.back!.runqueueWait = 0.004;
+      t.back!.ownLatency = 0.02;
+    });
+    assert.deepEqual(top(r), { kind: 'cpu', service: 'backend', peer: null, chain: ['frontend', 'backend'] });
+  });
+
+  test('gc: the backend collects garbage far more often', async () => {
+    const r = await scenario((t) => {
+      t.back!.gcCycles = 40;
+      t.back!.gcPause = 0.0004;
+      t.back!.cpuSeconds = 2;
+      t.back!.ownLatency = 0.015;
+    });
+    assert.deepEqual(top(r), { kind: 'gc', service: 'backend', peer: null, chain: ['frontend', 'backend'] });
+  });
+
+  test('memory: a page-fault storm in the backend', async () => {
+    const r = await scenario((t) => {
+      t.back!.majorFaults = 400;
+      t.back!.minorFaults = 20000;
+      t.back!.ownLatency = 0.02;
+    });
+    assert.deepEqual(top(r), { kind: 'memory', service: 'backend', peer: null, chain: ['frontend', 'backend'] });
+  });
+
+  test('memory: the backend OOM-killed and restarted, again and again', async () => {
+    const r = await scenario((t, since) => {
+      const phase = Math.floor(since / INTERVAL_MS) % 9;
+      if (phase === 0) {
+        t.back = { ...t.back!, oomKilled: true, exited: { signal: 'SIGKILL', code: 137 }, requestsPerSecond: 0 };
+        t.backendDown = true;
+      } else if (phase === 1) t.back = { ...t.back!, started: true };
+    });
+    assert.deepEqual(top(r), { kind: 'memory', service: 'backend', peer: null, chain: ['frontend', 'backend'] });
+    assert.ok(!r.hints.some((h) => h.kind === 'crash'), 'the OOM kill explains the exits');
+  });
+
+  test('disk: the backend\'s writes got slow', async () => {
+    const r = await scenario((t) => {
+      t.back!.blockLatency = 0.08;
+      t.back!.ownLatency = 0.03;
+    });
+    assert.deepEqual(top(r), { kind: 'disk', service: 'backend', peer: null, chain: ['frontend', 'backend'] });
+  });
+
+  test('crash: the backend exits with a failure code and restarts, again and again', async () => {
+    const r = await scenario((t, since) => {
+      const phase = Math.floor(since / INTERVAL_MS) % 9;
+      if (phase === 0) {
+        t.back = { ...t.back!, exited: { code: 2 }, requestsPerSecond: 0 };
+        t.backendDown = true;
+      } else if (phase === 1) t.back = { ...t.back!, started: true };
+    });
+    assert.deepEqual(top(r), { kind: 'crash', service: 'backend', peer: null, chain: ['frontend', 'backend'] });
+  });
+
+  test('deploy (recursive): the frontend slowed by a backend redeployed with a slower build — deploy on the backend ranks 1', async () => {
+    const r = await scenario((t, since) => {
+      t.back = { ...t.back!, buildId: 'b2b2b2b2b2b2b2b2', ownLatency: 0.04, started: since <= INTERVAL_MS };
+    });
+    assert.deepEqual(top(r), { kind: 'deploy', service: 'backend', peer: null, chain: ['frontend', 'backend'] });
+    assert.ok(r.hints[0].confidence >= 0.5, JSON.stringify(r.hints[0]));
+    assert.equal(r.hints[0].evidence[0].labels['process.executable.build_id'], 'b2b2b2b2b2b2b2b2');
+    const frontCall = r.hints.find((h) => h.kind === 'slow_dependency' && h.service === 'frontend');
+    assert.ok(frontCall && frontCall.rank > 1 && frontCall.peer === '127.0.0.1:9090', JSON.stringify(r.hints));
+  });
+
+  test('traffic: a surge of requests to the frontend', async () => {
+    const r = await scenario((t) => {
+      t.front.requestsPerSecond = 80;
+      t.front.ownLatency = 0.02;
+    });
+    assert.deepEqual(top(r), { kind: 'traffic', service: 'frontend', peer: null, chain: ['frontend'] });
+  });
+
+  test('an unknown service is a 404; a window ending before it starts a 400', async () => {
+    const store = await DuckDbStore.open({ path: ':memory:' });
+    try {
+      await assert.rejects(computeHints({ metricStore: store }, TENANT, 'nobody', END - WINDOW_MS, END, END), (e: Error & { status?: number }) => e.status === 404 && /service "nobody"/.test(e.message));
+      await assert.rejects(computeHints({ metricStore: store }, TENANT, 'nobody', END, END - 1, END), (e: Error & { status?: number }) => e.status === 400 && /^from: /.test(e.message));
+    } finally {
+      await store.close();
+    }
+  });
+});

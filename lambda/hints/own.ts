@@ -1,0 +1,195 @@
+// Detectors over a service's own processes: the kernel and Go-runtime signals reported under
+// its resource (service.name), plus its own request rate and build ids.
+
+import { ATTR, GO_METRIC, KERNEL_ATTR, KERNEL_METRIC } from '../../common/catalogue.ts';
+import type { MetricPoint, SeriesRef } from '../storage/types.ts';
+import { judgeSignal, strongest, type Candidate, type SignalChange } from './candidate.ts';
+import { allOf, groupPoints, type FrameFetcher, intervalSeconds, intervalStartS, quantileOf, rateOf, track, type Cell, type Frame } from './frame.ts';
+import { clamp01 } from './robust.ts';
+import type { Sli } from './sli.ts';
+import { perSecond, seconds } from './text.ts';
+
+export interface OwnContext {
+  fetcher: FrameFetcher;
+  frame: Frame;
+  service: string;
+  sli: Sli;
+  /** The server points the SLI came from (their resources name the builds that served). */
+  sliPoints: readonly MetricPoint[];
+}
+
+const always = () => true;
+
+function str(s: SeriesRef, key: string, where: 'attributes' | 'resource' = 'attributes'): string | undefined {
+  const v = s[where][key];
+  return v === undefined || v === null ? undefined : String(v);
+}
+
+export async function ownCandidates(ctx: OwnContext): Promise<Candidate[]> {
+  const found = await Promise.all([cpu(ctx), gc(ctx), memory(ctx), disk(ctx), traffic(ctx), lifecycle(ctx)]);
+  return found.flat();
+}
+
+async function cells(ctx: OwnContext, metric: string): Promise<Map<number, Cell>> {
+  return allOf(ctx.frame, await ctx.fetcher.points(metric, ctx.service));
+}
+
+function candidate(ctx: OwnContext, kind: Candidate['kind'], found: { best: SignalChange; all: SignalChange[] } | undefined, summary: (c: SignalChange) => string, next_step: string): Candidate[] {
+  if (!found) return [];
+  const { best, all } = found;
+  return [{ kind, service: ctx.service, peer: null, summary: summary(best), next_step, strength: best.strength, share: best.cooccurrence, changedAtS: best.changedAtS, evidence: all.map((c) => c.evidence) }];
+}
+
+/** Run-queue latency is the CPU signal: CPU time alone rises with any extra work, waiting for a CPU only under contention. */
+async function cpu(ctx: OwnContext): Promise<Candidate[]> {
+  const f = ctx.frame;
+  const [runq, cpuTime] = await Promise.all([cells(ctx, KERNEL_METRIC.runqueueLatency), cells(ctx, KERNEL_METRIC.cpuTime)]);
+  const wait = judgeSignal(f, ctx.sli, { metric: KERNEL_METRIC.runqueueLatency, labels: { aggregation: 'p90' }, unit: 's', rule: { floor: 0.0005, relative: 1 } }, track(f, quantileOf(runq, 0.9)));
+  if (!wait) return [];
+  // cpu.time is in ns: per second of wall time it is the share of one CPU used.
+  const used = judgeSignal(f, ctx.sli, { metric: KERNEL_METRIC.cpuTime, labels: { aggregation: 'cpus' }, unit: '1', rule: { floor: 0.05, relative: 0.3 } }, track(f, (i) => (cpuTime.get(i)?.acc.count ?? 0) / 1e9 / intervalSeconds(f, i)));
+  return candidate(ctx, 'cpu', { best: wait, all: used ? [wait, used] : [wait] }, (c) => `${ctx.service}'s threads waited for a CPU: run-queue p90 ${seconds(c.change.incident)}, was ${seconds(c.change.baseline)}`, `check what else runs on ${ctx.service}'s CPUs (noisy neighbours, CPU limits/throttling) and its CPU profile`);
+}
+
+async function gc(ctx: OwnContext): Promise<Candidate[]> {
+  const f = ctx.frame;
+  const [cycles, pauses] = await Promise.all([cells(ctx, GO_METRIC.gcCycles), cells(ctx, GO_METRIC.gcPause)]);
+  const found = strongest([
+    judgeSignal(f, ctx.sli, { metric: GO_METRIC.gcCycles, labels: { aggregation: 'rate' }, unit: '{cycle}/s', rule: { floor: 0.2, relative: 1 } }, track(f, rateOf(f, cycles, always))),
+    judgeSignal(f, ctx.sli, { metric: GO_METRIC.gcPause, labels: { aggregation: 'sum_rate' }, unit: 's/s', rule: { floor: 0.001, relative: 1 } }, track(f, (i) => (pauses.get(i)?.histogramSum ?? 0) / intervalSeconds(f, i))),
+  ]);
+  return candidate(ctx, 'gc', found, (c) => `${ctx.service} is collecting garbage more: ${c.evidence.metric === GO_METRIC.gcCycles ? `${perSecond(c.change.incident)} GC cycles, was ${perSecond(c.change.baseline)}` : `GC pauses ${seconds(c.change.incident)} per second, was ${seconds(c.change.baseline)}`}`, `look at ${ctx.service}'s allocation profile (heap growth, GOGC/GOMEMLIMIT) around the change`);
+}
+
+async function memory(ctx: OwnContext): Promise<Candidate[]> {
+  const f = ctx.frame;
+  const [faultPoints, ooms] = await Promise.all([ctx.fetcher.points(KERNEL_METRIC.pageFaults, ctx.service), cells(ctx, KERNEL_METRIC.oomKills)]);
+  const byType = groupPoints(f, faultPoints, (s) => str(s, KERNEL_ATTR.faultType) ?? 'minor');
+  const faults = (type: string, floor: number) =>
+    judgeSignal(f, ctx.sli, { metric: KERNEL_METRIC.pageFaults, labels: { [KERNEL_ATTR.faultType]: type }, unit: '{fault}/s', rule: { floor, relative: 1 } }, track(f, rateOf(f, byType.get(type)?.cells, always)));
+  const kills = events(ctx, ooms);
+  const out: Candidate[] = [];
+  if (kills) {
+    out.push({
+      kind: 'memory', service: ctx.service, peer: null,
+      summary: `${ctx.service} was killed by the OOM killer ${kills.count} time(s)`,
+      next_step: `check ${ctx.service}'s memory limit and heap growth before the kill`,
+      strength: kills.strength, share: kills.share, changedAtS: kills.atS,
+      evidence: [{ metric: KERNEL_METRIC.oomKills, labels: {}, baseline: kills.baselinePerInterval, incident: kills.count, unit: '{process}', changed_at: kills.atS }],
+    });
+  }
+  out.push(...candidate(ctx, 'memory', strongest([faults('major', 5), faults('minor', 200)]), (c) => `page faults in ${ctx.service}: ${perSecond(c.change.incident)} ${c.evidence.labels[KERNEL_ATTR.faultType]}, was ${perSecond(c.change.baseline)}`, `check ${ctx.service}'s memory use and the host's free memory/swap`));
+  return out;
+}
+
+async function disk(ctx: OwnContext): Promise<Candidate[]> {
+  const f = ctx.frame;
+  const [latency, errors] = await Promise.all([cells(ctx, KERNEL_METRIC.blockIoDuration), cells(ctx, KERNEL_METRIC.blockIoErrors)]);
+  const found = strongest([
+    judgeSignal(f, ctx.sli, { metric: KERNEL_METRIC.blockIoDuration, labels: { aggregation: 'p90' }, unit: 's', rule: { floor: 0.005, relative: 1 } }, track(f, quantileOf(latency, 0.9))),
+    judgeSignal(f, ctx.sli, { metric: KERNEL_METRIC.blockIoErrors, labels: { aggregation: 'rate' }, unit: '{request}/s', rule: { floor: 0.05, relative: 0 } }, track(f, rateOf(f, errors, always))),
+  ]);
+  return candidate(ctx, 'disk', found, (c) => (c.evidence.metric === KERNEL_METRIC.blockIoErrors ? `block I/O of ${ctx.service} failing: ${perSecond(c.change.incident)} errors` : `block I/O of ${ctx.service} is slow: p90 ${seconds(c.change.incident)}, was ${seconds(c.change.baseline)}`), `check the device's latency and queue (iostat) and what else writes to it`);
+}
+
+async function traffic(ctx: OwnContext): Promise<Candidate[]> {
+  const rate = ctx.sli.rate;
+  if (!rate || rate.z <= 3 || rate.changedAt === undefined) return [];
+  const f = ctx.frame;
+  const c = judgeSignal(f, ctx.sli, { metric: ctx.sli.metric, labels: { aggregation: 'rate' }, unit: '{request}/s', rule: { floor: 1, relative: 0.5 } }, track(f, (i) => ctx.sli.requests(i) / intervalSeconds(f, i)));
+  return candidate(ctx, 'traffic', c && { best: c, all: [c] }, (s) => `requests to ${ctx.service} surged: ${perSecond(s.change.incident)}, was ${perSecond(s.change.baseline)}`, `find who sends the extra requests (callers, retries) and whether ${ctx.service} can scale out`);
+}
+
+interface Events {
+  count: number;
+  /** Unix seconds of the interval of the first one. */
+  atS: number;
+  firstIndex: number;
+  baselinePerInterval: number;
+  strength: number;
+  share: number;
+}
+
+/**
+ * Discrete events (kills, exits) that matter around the damage: those from a few intervals
+ * before the window on. Strength falls as the baseline had as many; the share is the damage in
+ * the intervals right after an event (a restart hurts for a while, not forever).
+ */
+function events(ctx: OwnContext, cells: ReadonlyMap<number, Cell>, keep: (i: number) => boolean = always): Events | undefined {
+  const f = ctx.frame;
+  const lead = Math.min(f.baselineIntervals, Math.ceil(300 / intervalSeconds(f, -1)));
+  let count = 0;
+  let first: number | undefined;
+  let before = 0;
+  const hit: number[] = [];
+  for (const [i, c] of [...cells].sort((a, b) => a[0] - b[0])) {
+    const n = c.acc.count;
+    if (n <= 0 || !keep(i)) continue;
+    if (i < -lead) before += n;
+    else {
+      count += n;
+      first ??= i;
+      hit.push(i);
+    }
+  }
+  if (first === undefined) return undefined;
+  const baselinePerInterval = before / Math.max(1, f.baselineIntervals - lead);
+  const expected = baselinePerInterval * (f.incidentIntervals + lead);
+  const affected = ctx.sli.damaged.map((_, i) => hit.some((h) => i >= h - 1 && i <= h + 6));
+  const hurt = ctx.sli.damaged.filter(Boolean).length;
+  const share = hurt === 0 ? 0 : ctx.sli.damaged.filter((d, i) => d && affected[i]).length / hurt;
+  return { count, atS: intervalStartS(f, first), firstIndex: first, baselinePerInterval, strength: 0.95 * clamp01(1 - expected / count), share };
+}
+
+/** Deploys (a build id not running before) and crashes (exits by a signal or a failure code). */
+async function lifecycle(ctx: OwnContext): Promise<Candidate[]> {
+  const f = ctx.frame;
+  const [starts, exits, ooms] = await Promise.all([
+    ctx.fetcher.points(KERNEL_METRIC.processStarts, ctx.service),
+    ctx.fetcher.points(KERNEL_METRIC.processExits, ctx.service),
+    cells(ctx, KERNEL_METRIC.oomKills),
+  ]);
+  const out: Candidate[] = [];
+  // When each build was first seen: started (lifecycle signal) or serving (the SLI's resource).
+  const firstSeen = new Map<string, number>();
+  const see = (build: string | undefined, i: number) => {
+    if (build !== undefined && i < (firstSeen.get(build) ?? Infinity)) firstSeen.set(build, i);
+  };
+  for (const [build, g] of groupPoints(f, starts, (s) => str(s, KERNEL_ATTR.buildId))) for (const i of g.cells.keys()) see(build, i);
+  for (const [build, g] of groupPoints(f, ctx.sliPoints, (s) => str(s, ATTR.buildId, 'resource'))) for (const i of g.cells.keys()) see(build, i);
+  const oldest = Math.min(...firstSeen.values());
+  for (const [build, i] of firstSeen) {
+    // The first build seen was running already; a later one replaced (or joined) it.
+    if (i === oldest || i <= -f.baselineIntervals) continue;
+    const startCells = groupPoints(f, starts, (s) => (str(s, KERNEL_ATTR.buildId) === build ? build : undefined)).get(build)?.cells;
+    const atS = intervalStartS(f, i);
+    const damagedAfter = ctx.sli.damaged.filter((d, k) => d && k >= i - 1).length;
+    const hurt = ctx.sli.damaged.filter(Boolean).length;
+    out.push({
+      kind: 'deploy', service: ctx.service, peer: null,
+      summary: `a new build of ${ctx.service} started at ${new Date(atS * 1000).toISOString()} (build id ${build.slice(0, 12)})`,
+      next_step: `compare build ${build.slice(0, 12)} with the one before it; roll back if the change is not wanted`,
+      strength: 0.95, share: hurt === 0 ? 0 : damagedAfter / hurt, changedAtS: atS,
+      evidence: [{ metric: KERNEL_METRIC.processStarts, labels: { [KERNEL_ATTR.buildId]: build }, baseline: 0, incident: startCells ? [...startCells.values()].reduce((n, c) => n + c.acc.count, 0) : 1, unit: '{process}', changed_at: atS }],
+    });
+  }
+  // An exit the OOM killer caused is the memory hint's; a clean exit (code 0, SIGTERM/SIGINT) is a stop, not a crash.
+  const killed = new Set([...ooms].filter(([, c]) => c.acc.count > 0).flatMap(([i]) => [i - 1, i, i + 1]));
+  const crashes = groupPoints(f, exits, (s) => {
+    const signal = str(s, KERNEL_ATTR.exitSignal);
+    const code = Number(str(s, KERNEL_ATTR.exitCode) ?? 0);
+    return signal === 'SIGTERM' || signal === 'SIGINT' || (signal === undefined && code === 0) ? undefined : 'crash';
+  }).get('crash');
+  const crashed = crashes && events(ctx, crashes.cells, (i) => !killed.has(i));
+  if (crashed) {
+    const signal = str(crashes.series, KERNEL_ATTR.exitSignal);
+    out.push({
+      kind: 'crash', service: ctx.service, peer: null,
+      summary: `${ctx.service} exited ${crashed.count} time(s)${signal ? ` (${signal})` : ` (exit code ${str(crashes.series, KERNEL_ATTR.exitCode)})`}`,
+      next_step: `read ${ctx.service}'s last log lines before the exit and its restart policy`,
+      strength: crashed.strength, share: crashed.share, changedAtS: crashed.atS,
+      evidence: [{ metric: KERNEL_METRIC.processExits, labels: {}, baseline: crashed.baselinePerInterval, incident: crashed.count, unit: '{process}', changed_at: crashed.atS }],
+    });
+  }
+  return out;
+}

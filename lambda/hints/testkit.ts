@@ -1,0 +1,186 @@
+// Test support for the hints engine: services reporting what the agent reports, interval by
+// interval, through the agent's own OTLP encoders and the gateway's decoder into a real store.
+// A test states each service's condition per interval (request rate, latency, what it calls,
+// kernel and runtime figures); the kit turns it into the exact metric shapes and attributes of
+// agent/collectors/* (one resource per process, 10 s delta points, exponential histograms at
+// the kernel's scale 5, counters only when non-zero).
+
+import type { MetricData } from '@opentelemetry/sdk-metrics';
+import { ATTR, GO_ATTR, GO_METRIC, HTTP_SERVER_DURATION, KERNEL_ATTR, KERNEL_METRIC, METRICS } from '../../common/catalogue.ts';
+import { bucketIndexForSeconds, histogramFromBuckets, KERNEL_MAX_SCALE } from '../../common/exphist.ts';
+import { encodeMetrics, exponentialHistogramMetric, numberMetric, resourceMetrics, type PointAttributes } from '../../agent/export/otlp.ts';
+import { decodeMetricsRequest } from '../otlp/metrics.ts';
+import type { MetricPoint, MetricStore } from '../storage/types.ts';
+
+export const INTERVAL_MS = 10_000;
+const SCALE = KERNEL_MAX_SCALE;
+
+/** A deterministic generator (mulberry32): the same world every run. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface Call {
+  /** Which client metric: an HTTP call, a gRPC call, or a database/Redis command. */
+  kind: 'http' | 'grpc' | 'sql' | 'redis';
+  address: string;
+  port: number;
+  operation: string;
+  /** Seconds per call (mean; samples spread ±30%). */
+  latency: number;
+  /** Share of calls failing. */
+  errorRate?: number;
+  /** Calls per request. */
+  perRequest?: number;
+}
+
+/** One process's condition during one interval. Absent figures are the healthy defaults. */
+export interface Condition {
+  service: string;
+  host?: string;
+  pid: number;
+  buildId: string;
+  requestsPerSecond: number;
+  /** Seconds spent in the handler itself, besides calls. */
+  ownLatency: number;
+  errorRate?: number;
+  calls?: Call[];
+  /** Port the process accepts connections on (reported as the kernel does: client.address + server.port). */
+  listenPort?: number;
+  runqueueWait?: number;
+  cpuSeconds?: number;
+  gcCycles?: number;
+  gcPause?: number;
+  minorFaults?: number;
+  majorFaults?: number;
+  blockLatency?: number;
+  blockErrors?: number;
+  /** Per peer `address:port`: TCP retransmits in the interval. */
+  retransmits?: Record<string, number>;
+  started?: boolean;
+  exited?: { signal?: string; code: number };
+  oomKilled?: boolean;
+}
+
+const jitter = (r: () => number, x: number, spread = 0.3) => x * (1 + spread * (2 * r() - 1));
+
+function histogram(metric: string, attributes: PointAttributes, values: readonly number[], times: { startTimeNs: bigint; endTimeNs: bigint }) {
+  const buckets = new Map<number, number>();
+  let sum = 0;
+  for (const v of values) {
+    const i = bucketIndexForSeconds(Math.max(v, 1e-7), SCALE);
+    buckets.set(i, (buckets.get(i) ?? 0) + 1);
+    sum += v;
+  }
+  return exponentialHistogramMetric(METRICS[metric], [{ attributes, ...times, histogram: histogramFromBuckets(SCALE, buckets, Math.round(sum * 1e9)) }]);
+}
+
+function counter(metric: string, points: { attributes: PointAttributes; value: number }[], times: { startTimeNs: bigint; endTimeNs: bigint }) {
+  const nonZero = points.filter((p) => p.value > 0).map((p) => ({ ...p, value: Math.round(p.value), ...times }));
+  return nonZero.length ? [numberMetric(METRICS[metric], nonZero)] : [];
+}
+
+/** The metrics one process exports for one interval ending at endMs. */
+export function processMetrics(c: Condition, endMs: number, r: () => number): MetricData[] {
+  const times = { startTimeNs: BigInt(endMs - INTERVAL_MS) * 1_000_000n, endTimeNs: BigInt(endMs) * 1_000_000n };
+  const seconds = INTERVAL_MS / 1000;
+  const out: MetricData[] = [];
+  const n = Math.round(jitter(r, c.requestsPerSecond * seconds, 0.05));
+  const callDurations = new Map<Call, number[]>();
+  const callErrors = new Map<Call, number[]>();
+  const ok: number[] = [];
+  const failed: number[] = [];
+  for (let k = 0; k < n; k++) {
+    let d = jitter(r, c.ownLatency);
+    let callFailed = false;
+    for (const call of c.calls ?? []) {
+      for (let j = 0; j < (call.perRequest ?? 1); j++) {
+        const cd = jitter(r, call.latency);
+        const bad = r() < (call.errorRate ?? 0);
+        callFailed ||= bad;
+        const into = bad ? callErrors : callDurations;
+        if (!into.has(call)) into.set(call, []);
+        into.get(call)!.push(cd);
+        d += cd;
+      }
+    }
+    (callFailed || r() < (c.errorRate ?? 0) ? failed : ok).push(d);
+  }
+  const route = { [ATTR.httpMethod]: 'GET', [ATTR.httpRoute]: '/api/items' };
+  if (ok.length) out.push(histogram(HTTP_SERVER_DURATION, { ...route, [ATTR.httpStatus]: 200 }, ok, times));
+  if (failed.length) out.push(histogram(HTTP_SERVER_DURATION, { ...route, [ATTR.httpStatus]: 500 }, failed, times));
+  for (const [into, bad] of [[callDurations, false], [callErrors, true]] as const) {
+    for (const [call, values] of into) {
+      const peer = { [GO_ATTR.serverAddress]: call.address, [GO_ATTR.serverPort]: call.port };
+      if (call.kind === 'http') out.push(histogram(GO_METRIC.httpClientDuration, { ...peer, [ATTR.httpMethod]: call.operation, [ATTR.httpStatus]: bad ? 503 : 200 }, values, times));
+      else if (call.kind === 'grpc') out.push(histogram(GO_METRIC.rpcClientDuration, { ...peer, [GO_ATTR.rpcSystem]: 'grpc', [GO_ATTR.rpcMethod]: call.operation, [GO_ATTR.rpcGrpcStatus]: bad ? 14 : 0 }, values, times));
+      else out.push(histogram(GO_METRIC.dbClientDuration, { ...peer, [GO_ATTR.dbSystem]: call.kind === 'redis' ? 'redis' : 'postgresql', [GO_ATTR.dbOperation]: call.operation, ...(bad ? { [GO_ATTR.errorType]: 'timeout' } : {}) }, values, times));
+    }
+  }
+  const wakeups = Math.max(1, n * 4);
+  out.push(histogram(KERNEL_METRIC.runqueueLatency, {}, Array.from({ length: wakeups }, () => jitter(r, c.runqueueWait ?? 20e-6, 0.5)), times));
+  out.push(...counter(KERNEL_METRIC.cpuTime, [{ attributes: {}, value: jitter(r, c.cpuSeconds ?? 0.5, 0.1) * 1e9 }], times));
+  out.push(...counter(GO_METRIC.gcCycles, [{ attributes: {}, value: c.gcCycles ?? (r() < 0.5 ? 1 : 2) }], times));
+  const cycles = c.gcCycles ?? 1;
+  out.push(histogram(GO_METRIC.gcPause, { [GO_ATTR.gcPhase]: 'mark_termination' }, Array.from({ length: Math.max(1, Math.round(cycles)) }, () => jitter(r, c.gcPause ?? 50e-6)), times));
+  out.push(...counter(KERNEL_METRIC.pageFaults, [
+    { attributes: { [KERNEL_ATTR.faultType]: 'minor' }, value: jitter(r, c.minorFaults ?? 200) },
+    { attributes: { [KERNEL_ATTR.faultType]: 'major' }, value: c.majorFaults ?? (r() < 0.1 ? 1 : 0) },
+  ], times));
+  const io = { [KERNEL_ATTR.blockDevice]: 'vda', [KERNEL_ATTR.blockOperation]: 'write' };
+  out.push(histogram(KERNEL_METRIC.blockIoDuration, io, Array.from({ length: 5 }, () => jitter(r, c.blockLatency ?? 0.0008)), times));
+  out.push(...counter(KERNEL_METRIC.blockIoErrors, [{ attributes: io, value: c.blockErrors ?? 0 }], times));
+  // The link to each peer: RTT samples as connections close, retransmits when the test says so.
+  for (const call of c.calls ?? []) {
+    const peer = `${call.address}:${call.port}`;
+    const attrs = { [KERNEL_ATTR.serverAddress]: call.address, [KERNEL_ATTR.serverPort]: call.port };
+    out.push(histogram(KERNEL_METRIC.tcpSmoothedRtt, attrs, [jitter(r, 50e-6)], times));
+    out.push(...counter(KERNEL_METRIC.tcpRetransmits, [{ attributes: attrs, value: c.retransmits?.[peer] ?? 0 }], times));
+  }
+  if (c.listenPort !== undefined) {
+    out.push(histogram(KERNEL_METRIC.tcpSmoothedRtt, { [KERNEL_ATTR.clientAddress]: '127.0.0.1', [KERNEL_ATTR.serverPort]: c.listenPort }, [jitter(r, 50e-6)], times));
+  }
+  const exe = { [KERNEL_ATTR.executableName]: c.service, [KERNEL_ATTR.buildId]: c.buildId };
+  out.push(...counter(KERNEL_METRIC.processStarts, [{ attributes: exe, value: c.started ? 1 : 0 }], times));
+  if (c.exited) {
+    out.push(...counter(KERNEL_METRIC.processExits, [{ attributes: { ...exe, [KERNEL_ATTR.exitCode]: c.exited.code, ...(c.exited.signal ? { [KERNEL_ATTR.exitSignal]: c.exited.signal } : {}) }, value: 1 }], times));
+  }
+  if (c.oomKilled) {
+    out.push(...counter(KERNEL_METRIC.oomKills, [{ attributes: { [KERNEL_ATTR.processPid]: c.pid, [KERNEL_ATTR.processCommand]: c.service, [KERNEL_ATTR.cgroupPath]: `/system.slice/${c.service}.service` }, value: 1 }], times));
+  }
+  return out;
+}
+
+export function resourceOf(c: Condition): Record<string, string | number> {
+  return { [ATTR.serviceName]: c.service, [ATTR.hostName]: c.host ?? 'host-a', [ATTR.processPid]: c.pid, [ATTR.executableName]: c.service, [ATTR.buildId]: c.buildId };
+}
+
+/**
+ * Writes `intervals` 10 s intervals ending at endMs: each interval's conditions (one per process)
+ * encoded as the agent encodes them and decoded as the gateway decodes them.
+ */
+export async function writeWorld(store: MetricStore, tenant: string, opts: { endMs: number; intervals: number; seed?: number; at: (i: number, endMs: number) => Condition[] }): Promise<void> {
+  const r = rng(opts.seed ?? 1);
+  // Many intervals per write: the store's cost is per batch, and identity makes order irrelevant.
+  let batch: MetricPoint[] = [];
+  for (let i = 0; i < opts.intervals; i++) {
+    const endMs = opts.endMs - (opts.intervals - 1 - i) * INTERVAL_MS;
+    const resources = opts.at(i, endMs).map((c) => resourceMetrics(resourceOf(c), processMetrics(c, endMs, r)));
+    if (resources.length === 0) continue;
+    const { points, rejections } = decodeMetricsRequest(encodeMetrics(resources), 'protobuf');
+    if (rejections.length) throw new Error(`the gateway decoder rejected test points: ${JSON.stringify(rejections)}`);
+    batch.push(...points);
+    if (batch.length >= 20_000) {
+      await store.write(tenant, batch);
+      batch = [];
+    }
+  }
+  if (batch.length) await store.write(tenant, batch);
+}
