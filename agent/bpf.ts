@@ -31,6 +31,8 @@ export const MapType = {
   PERCPU_ARRAY: 6,
   LRU_HASH: 9,
   LRU_PERCPU_HASH: 10,
+  ARRAY_OF_MAPS: 12,
+  HASH_OF_MAPS: 13,
   RINGBUF: 27,
 } as const;
 
@@ -92,6 +94,7 @@ interface NativeObjectHandle {
   mapDelete(map: string, key: Buffer): boolean;
   mapGetNextKey(map: string, key: Buffer | undefined): Buffer | undefined;
   mapLookupAndDeleteBatch(map: string): { count: number; keys: Buffer; values: Buffer; errno: number; code?: string };
+  mapSetInner(outer: string, key: Buffer, inner: string): Promise<void>;
   close(): void;
   isClosed(): boolean;
 }
@@ -319,6 +322,16 @@ export class BpfProgram {
     return this.#h.programInfo(this.name).section;
   }
 
+  /**
+   * Whether the program may sleep (libbpf marks `*.s` sections — uprobe.s, fentry.s/…,
+   * lsm.s/… — and SEC("syscall") BPF_F_SLEEPABLE). Such programs run under RCU-tasks-trace,
+   * which map-in-map updates do not wait for.
+   */
+  get sleepable(): boolean {
+    const section = this.section;
+    return section === 'syscall' || /^[a-z_]+(\.multi)?\.s(\/|$)/.test(section);
+  }
+
   /** Attaches to tracefs tracepoint `category:name` (mounting tracefs if needed). */
   attachTracepoint(category: string, name: string): BpfLink {
     checkName('tracepoint category', category);
@@ -477,9 +490,20 @@ export class BpfMap {
 
   /** Number of entries, by walking the keys (O(entries): for occasional checks, not per interval). */
   count(): number {
-    let n = 0;
-    for (let k = this.#h.mapGetNextKey(this.#lookupName, undefined); k; k = this.#h.mapGetNextKey(this.#lookupName, k)) n++;
-    return n;
+    return this.keys().length;
+  }
+
+  /**
+   * The keys present now, by walking them (O(entries)). Entries may come and go meanwhile;
+   * a walk restarted by a concurrent delete never yields more than max_entries keys.
+   */
+  keys(): Buffer[] {
+    const out: Buffer[] = [];
+    const max = this.maxEntries;
+    for (let k = this.#h.mapGetNextKey(this.#lookupName, undefined); k && out.length < max; k = this.#h.mapGetNextKey(this.#lookupName, k)) {
+      out.push(k);
+    }
+    return out;
   }
 
   lookup(key: Buffer): Buffer | undefined {
@@ -492,6 +516,23 @@ export class BpfMap {
     if (!Buffer.isBuffer(value)) throw new TypeError(`update in map '${this.name}': value must be a Buffer`);
     checkInteger(`update in map '${this.name}': flags`, flags, 0, 0xffffffff);
     this.#h.mapUpdate(this.#lookupName, key, value, flags);
+  }
+
+  /**
+   * Puts map `inner` (of the same object) into slot `key` of this map-in-map. Resolves
+   * once the kernel has waited for every running non-sleepable BPF program
+   * (synchronize_rcu in maybe_wait_bpf_programs), so none can still use the slot's
+   * previous map; the wait runs off the event loop.
+   */
+  async setInner(key: Buffer, inner: BpfMap): Promise<void> {
+    if (!Buffer.isBuffer(key)) throw new TypeError(`setInner in map '${this.name}': key must be a Buffer`);
+    const other = inner instanceof BpfMap ? mapHandles.get(inner) : undefined;
+    if (!other || other.handle !== this.#h) throw new TypeError(`setInner in map '${this.name}': inner must be a map of the same object`);
+    const type = this.type;
+    if (type !== MapType.ARRAY_OF_MAPS && type !== MapType.HASH_OF_MAPS) {
+      throw bpfError(osConstants.errno.EINVAL, `setInner: map '${this.name}' is not a map-in-map (type ${type})`);
+    }
+    await this.#h.mapSetInner(this.#lookupName, key, other.lookupName);
   }
 
   /** True when the key existed. */

@@ -29,6 +29,7 @@
 #include <bpf/bpf_tracing.h>
 #include "go_abi.bpf.h"
 #include "exphist.bpf.h"
+#include "aggregate.bpf.h"
 #include "go_calls.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -111,12 +112,8 @@ struct {
 	__type(value, struct go_calls_offsets);
 } go_calls_offsets SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} calls_control SEC(".maps");
+/* The generation the histograms below are written to (lib/aggregate.bpf.h). */
+GENERATION_CONTROL_MAP(calls_control);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -145,25 +142,8 @@ struct {
 	__uint(max_entries, 1 << 20);
 } slow_requests SEC(".maps");
 
-#define CALL_BUCKET_MAP(name)                                   \
-	struct {                                                \
-		__uint(type, BPF_MAP_TYPE_PERCPU_HASH);         \
-		__uint(max_entries, 16384);                     \
-		__type(key, struct call_bucket_key);            \
-		__type(value, __u64);                           \
-	} name SEC(".maps")
-#define CALL_STATS_MAP(name)                                    \
-	struct {                                                \
-		__uint(type, BPF_MAP_TYPE_PERCPU_HASH);         \
-		__uint(max_entries, 4096);                      \
-		__type(key, struct call_series);                \
-		__type(value, struct call_stats);               \
-	} name SEC(".maps")
-
-CALL_BUCKET_MAP(call_buckets_0);
-CALL_BUCKET_MAP(call_buckets_1);
-CALL_STATS_MAP(call_stats_0);
-CALL_STATS_MAP(call_stats_1);
+GENERATION_HASH_MAPS(call_buckets, struct call_bucket_key, __u64, 16384);
+GENERATION_HASH_MAPS(call_stats, struct call_series, struct call_stats, 4096);
 
 static __always_inline void count_drop(__u32 reason)
 {
@@ -231,12 +211,8 @@ static __always_inline void record(struct call_series *series, __u64 dur_ns)
 	__builtin_memcpy(&bk.series, series, sizeof(bk.series));
 	bk.bucket = exphist_index(dur_ns, hist_scale);
 	bk.pad = 0;
-	__u32 zero = 0;
-	__u32 *gen = bpf_map_lookup_elem(&calls_control, &zero);
-	if (gen && *gen)
-		record_into(&call_buckets_1, &call_stats_1, &bk, dur_ns);
-	else
-		record_into(&call_buckets_0, &call_stats_0, &bk, dur_ns);
+	int gen = generation_current(&calls_control);
+	record_into(GENERATION_SELECT(gen, call_buckets), GENERATION_SELECT(gen, call_stats), &bk, dur_ns);
 }
 
 /* The request goroutine `g` works for (its own, or its spawning ancestor's), as a reference. */

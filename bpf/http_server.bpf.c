@@ -8,11 +8,16 @@
  *                                           the request and the status (0 means 200)
  * No return probes: Go moves goroutine stacks and crashes on the trampoline address.
  *
- * Each request lands in a per-CPU exponential histogram keyed by (pid, method, raw
- * path, status, bucket). The maps come in two generations: the agent flips
- * `http_control[0]`, waits for in-flight programs, then drains the idle generation
- * with batch lookup-and-delete, so no increment can race a delete (exact deltas;
- * lib/aggregate.bpf.h, shared with the kernel-signal programs). */
+ * Each request lands in a per-CPU exponential histogram keyed by (pid, method, path,
+ * status, bucket), the path's id segments masked in the kernel (lib/http_path.bpf.h).
+ * Kernel maps stay bounded whatever URLs clients send: a process may create at most
+ * max_series_per_process new series per generation (series the agent already knows
+ * under a route of their own, http_known, are exempt); beyond that its requests are
+ * recorded under one overflow series per (method, status) — counted with their
+ * duration, so totals stay exact — and counted as series_overflow.
+ * The maps come in two generations, swapped through a map-in-map and drained exactly
+ * once (lib/aggregate.bpf.h, shared with the other programs). In-flight requests live
+ * in a plain hash map: a full map refuses (and counts) a start instead of evicting. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -20,17 +25,23 @@
 #include "exphist.bpf.h"
 #include "aggregate.bpf.h"
 #include "http_server.h"
+#include "http_path.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 const volatile int hist_scale = 5;
+const volatile __u64 max_series_per_process = 512;
 
+/* (tgid, goroutine) → start time (ns) of the request it serves. */
+INFLIGHT_MAP(http_inflight, struct go_goroutine_key, __u64, 16384);
+
+/* Written by the agent: series known under a route of their own (exempt from the cap). */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
-	__type(key, struct go_goroutine_key);
-	__type(value, __u64);
-} http_inflight SEC(".maps");
+	__type(key, struct http_known_key);
+	__type(value, __u8);
+} http_known SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -44,18 +55,41 @@ GENERATION_CONTROL_MAP(http_control);
 DROP_COUNTER_MAP(http_dropped, HTTP_DROP_REASONS);
 GENERATION_HASH_MAPS(http_buckets, struct http_bucket_key, __u64, 32768);
 GENERATION_HASH_MAPS(http_stats, struct http_series, struct http_stats, 8192);
+/* pid → new series created in the generation */
+GENERATION_COUNTER_MAPS(http_new_series, __u32, 8192);
 
 static __always_inline void count_drop(__u32 reason)
 {
 	drop_count(&http_dropped, reason);
 }
 
-/* In-place increment when the series exists, else insert; a full map is counted, not silent. */
-static __always_inline void record(void *buckets, void *stats, struct http_bucket_key *bk, __u64 dur_ns)
+/* Whether a series not yet in this generation's maps may have entries of its own. */
+static __always_inline int series_admitted(int gen, struct http_series *series)
 {
-	count_one(buckets, bk, &http_dropped, HTTP_DROP_BUCKET_MAP_FULL);
-	struct http_stats zero = {};
-	struct http_stats *s = lookup_or_init(stats, &bk->series, &zero, &http_dropped, HTTP_DROP_STATS_MAP_FULL);
+	struct http_known_key known = { .pid = series->pid };
+	__builtin_memcpy(known.method, series->method, HTTP_METHOD_MAX);
+	__builtin_memcpy(known.path, series->path, HTTP_PATH_MAX);
+	if (bpf_map_lookup_elem(&http_known, &known))
+		return 1;
+	return cardinality_admit(GENERATION_SELECT(gen, http_new_series), series->pid, max_series_per_process,
+				 &http_dropped, HTTP_DROP_SERIES_COUNTER_FULL);
+}
+
+/* In-place increment when the series exists, else insert; a full map is counted, not silent. */
+static __always_inline void record(int gen, struct http_bucket_key *bk, __u64 dur_ns)
+{
+	void *stats = GENERATION_SELECT(gen, http_stats);
+	struct http_stats *s = bpf_map_lookup_elem(stats, &bk->series);
+	if (!s) {
+		if (!series_admitted(gen, &bk->series)) {
+			__builtin_memset(bk->series.path, 0, HTTP_PATH_MAX);
+			bk->series.path_len = HTTP_PATH_LEN_OVERFLOW;
+			count_drop(HTTP_DROP_SERIES_OVERFLOW);
+		}
+		struct http_stats zero = {};
+		s = lookup_or_init(stats, &bk->series, &zero, &http_dropped, HTTP_DROP_STATS_MAP_FULL);
+	}
+	count_one(GENERATION_SELECT(gen, http_buckets), bk, &http_dropped, HTTP_DROP_BUCKET_MAP_FULL);
 	if (!s)
 		return;
 	if (s->count == 0 || dur_ns < s->min_ns)
@@ -74,8 +108,7 @@ int go_http_serve_start(struct pt_regs *ctx)
 		return 0;
 	struct go_goroutine_key k = go_current_goroutine(ctx);
 	__u64 now = bpf_ktime_get_ns();
-	if (bpf_map_update_elem(&http_inflight, &k, &now, BPF_ANY) != 0)
-		count_drop(HTTP_DROP_INFLIGHT_FULL);
+	inflight_start(&http_inflight, &k, &now, &http_dropped, HTTP_DROP_INFLIGHT_FULL, HTTP_DROP_INFLIGHT_UNFINISHED);
 	return 0;
 }
 
@@ -117,10 +150,10 @@ int go_http_finish_request(struct pt_regs *ctx)
 	bk.series.status = status == 0 ? 200 : (__u16)status;
 	go_read_string(bk.series.method, HTTP_METHOD_MAX, req + off->request_method);
 	__s64 path_len = go_read_string(bk.series.path, HTTP_PATH_MAX, url + off->url_path);
-	bk.series.path_len = path_len < 0 ? 0 : (path_len > 0xffff ? 0xffff : (__u16)path_len);
+	bk.series.path_len = path_len < 0 ? 0 : (path_len >= HTTP_PATH_LEN_OVERFLOW ? HTTP_PATH_LEN_OVERFLOW - 1 : (__u16)path_len);
+	http_path_mask(bk.series.path, path_len);
 	bk.bucket = exphist_index(dur_ns, hist_scale);
 
-	int gen = generation_current(&http_control);
-	record(GENERATION_SELECT(gen, http_buckets), GENERATION_SELECT(gen, http_stats), &bk, dur_ns);
+	record(generation_current(&http_control), &bk, dur_ns);
 	return 0;
 }

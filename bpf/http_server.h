@@ -6,12 +6,26 @@
 #define HTTP_PATH_MAX 64
 #define GO_BINARY_SLOTS 256
 
-/* One series of the in-kernel histogram: a process, method, raw path and status.
- * Paths are normalised into routes (and their cardinality capped) in user space. */
+/* path_len of the overflow series: the process had more distinct series in this
+ * generation than max_series_per_process; path is empty, method and status are kept. */
+#define HTTP_PATH_LEN_OVERFLOW 0xffff
+
+/* One series of the in-kernel histogram: a process, method, path (id segments masked
+ * in the kernel, lib/http_path.bpf.h) and status. Paths become routes (and their
+ * cardinality is capped again) in user space. */
 struct http_series {
 	__u32 pid;
 	__u16 status;
-	__u16 path_len; /* the path's full length; > HTTP_PATH_MAX means truncated */
+	__u16 path_len; /* the path's full length, at most 0xfffe; > HTTP_PATH_MAX means truncated */
+	char method[HTTP_METHOD_MAX];
+	char path[HTTP_PATH_MAX];
+};
+
+/* A (process, method, path) the agent has seen under a route of its own: it never
+ * counts against the per-process cap of new series. */
+struct http_known_key {
+	__u32 pid;
+	__u32 pad;
 	char method[HTTP_METHOD_MAX];
 	char path[HTTP_PATH_MAX];
 };
@@ -46,7 +60,10 @@ enum http_drop_reason {
 	HTTP_DROP_INFLIGHT_FULL = 2,
 	HTTP_DROP_READ_FAILED = 3,
 	HTTP_DROP_NO_OFFSETS = 4,
-	HTTP_DROP_REASONS = 5,
+	HTTP_DROP_INFLIGHT_UNFINISHED = 5, /* a start found its goroutine's previous request never ended */
+	HTTP_DROP_SERIES_OVERFLOW = 6,     /* a request recorded under the overflow series (still counted) */
+	HTTP_DROP_SERIES_COUNTER_FULL = 7, /* the per-process series counter map was full */
+	HTTP_DROP_REASONS = 8,
 };
 
 #endif

@@ -3,7 +3,6 @@
 // slow-request records with their sub-calls. Turns the in-kernel histograms into the
 // GO_METRICS of the catalogue and the ring-buffer records into SlowRequest values.
 import { closeSync, openSync, readSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { BpfObject, RingBufferReader, type BpfLink } from '../bpf.ts';
 import { histogramFromBuckets, type ExpHistogram } from '../../common/exphist.ts';
 import { ATTR, GO_ATTR, GO_METRIC, METRICS } from '../../common/catalogue.ts';
@@ -15,6 +14,7 @@ import { GO_PROBE_SETS, type EntryProbe, type GoBinaryInfo, type ProbeSetName, t
 import type { Collector, CollectWindow, CollectedMetrics } from './types.ts';
 import type { SlowRequest, Subcall, SubcallKind } from './slow-request.ts';
 import { RouteLimiter } from './route.ts';
+import { Generations } from './kernel-maps.ts';
 import { parseDuration } from '../../common/duration.ts';
 
 // ---- Mirrors bpf/go_calls.h ----
@@ -33,7 +33,6 @@ const KIND = { httpClient: 1, grpcClient: 2, sql: 3, redis: 4, grpcServer: 5, ht
 const DROP_REASONS = ['bucket_map_full', 'stats_map_full', 'inflight_full', 'no_offsets', 'ringbuf_full', 'subcalls_over'] as const;
 const COOKIE_AT_JBE = 1n << 16n;
 const MAX_SLOTS = 256;
-const GENERATION_GRACE_MS = 20;
 const MAX_PENDING_SLOW = 10_000;
 
 /** The probe sets this collector uses; a binary without a library simply lacks its set. */
@@ -136,7 +135,7 @@ export class GoCallsCollector implements Collector {
   private readonly log: (line: string) => void;
   private readonly thresholds: Record<string, bigint>;
   private readonly routes = new RouteLimiter(100);
-  private generation = 0;
+  private readonly generations: Generations;
   private readonly dropped = new Map<string, number>();
   private readonly lastDropTotals: number[] = [];
   private readonly reportedSkips = new Set<string>();
@@ -151,6 +150,7 @@ export class GoCallsCollector implements Collector {
     this.obj = BpfObject.open(opts.objectPath);
     this.obj.setRodata({ hist_scale: this.scale, slow_default_ns: opts.slowThresholdNs ?? 200_000_000n });
     this.obj.load();
+    this.generations = new Generations(this.obj, 'calls_control');
     if (this.obj.map('go_calls_offsets').valueSize !== OFFSETS_SIZE) {
       throw new Error(`bpf/go_calls.h and go-calls.ts disagree: offsets value is ${this.obj.map('go_calls_offsets').valueSize} bytes`);
     }
@@ -431,12 +431,7 @@ export class GoCallsCollector implements Collector {
   }
 
   private async drain(): Promise<SeriesAcc[]> {
-    const idle = this.generation;
-    this.generation ^= 1;
-    const gen = Buffer.alloc(4);
-    gen.writeUInt32LE(this.generation);
-    this.obj.map('calls_control').update(Buffer.alloc(4), gen);
-    await sleep(GENERATION_GRACE_MS);
+    const idle = await this.generations.flip();
 
     const series = new Map<string, SeriesAcc>();
     const buckets = this.obj.map(`call_buckets_${idle}`).drain();

@@ -7,15 +7,21 @@ import { exponentialHistogramMetric, type ExpHistogramPoint } from '../export/ot
 import type { DiscoveredProcess } from '../discovery.ts';
 import type { GoBinaryInfo } from '../goinspect/index.ts';
 import type { Collector, CollectWindow, CollectedMetrics } from './types.ts';
-import { RouteLimiter } from './route.ts';
-import { DropCounters, Generations, perCpuStride, sumPerCpu } from './kernel-maps.ts';
+import { OVERFLOW_ROUTE, RouteLimiter } from './route.ts';
+import { DropCounters, Generations, INFLIGHT_MAX_AGE_NS, perCpuStride, sumPerCpu, sweepInflight } from './kernel-maps.ts';
 import type { EntryProbe, ResolvedProbeSets } from '../goinspect/index.ts';
 
 // Mirrors bpf/http_server.h.
 const METHOD_MAX = 8;
 const PATH_MAX = 64;
 const SERIES_SIZE = 4 + 2 + 2 + METHOD_MAX + PATH_MAX;
-const DROP_REASONS = ['bucket_map_full', 'stats_map_full', 'inflight_full', 'read_failed', 'no_offsets'] as const;
+const PATH_LEN_OVERFLOW = 0xffff;
+const DROP_REASONS = [
+  'bucket_map_full', 'stats_map_full', 'inflight_full', 'read_failed', 'no_offsets',
+  'inflight_unfinished', 'series_overflow', 'series_counter_full',
+] as const;
+/** Default of max_series_per_process in bpf/http_server.bpf.c. */
+const MAX_SERIES_PER_PROCESS = 512;
 const COOKIE_AT_JBE = 1n << 16n;
 const MAX_SLOTS = 256;
 
@@ -40,6 +46,12 @@ export interface HttpServerCollectorOptions {
   objectPath: string;
   scale?: number;
   maxRoutesPerService?: number;
+  /** New series a process may create in the kernel per interval before its requests go to `/{overflow}`. */
+  maxSeriesPerProcess?: number;
+  /** In-flight requests older than this are swept (and counted as inflight_stale). */
+  inflightMaxAgeNs?: bigint;
+  /** Map sizes other than the object's own (e.g. a small http_inflight). */
+  maxEntries?: Record<string, number>;
 }
 
 interface SeriesAccumulator {
@@ -63,14 +75,27 @@ export class HttpServerCollector implements Collector {
   private readonly generations: Generations;
   private readonly drops: DropCounters;
 
+  private readonly maxSeriesPerProcess: number;
+  private readonly inflightMaxAgeNs: bigint;
+  /** http_known keys written per process (hex), bounded by maxSeriesPerProcess. */
+  private readonly known = new Map<number, Set<string>>();
+
   constructor(opts: HttpServerCollectorOptions) {
     this.scale = opts.scale ?? 5;
     this.routes = new RouteLimiter(opts.maxRoutesPerService ?? 100);
+    this.maxSeriesPerProcess = opts.maxSeriesPerProcess ?? MAX_SERIES_PER_PROCESS;
+    this.inflightMaxAgeNs = opts.inflightMaxAgeNs ?? INFLIGHT_MAX_AGE_NS;
     this.obj = BpfObject.open(opts.objectPath);
-    this.obj.setRodata({ hist_scale: this.scale });
-    this.obj.load();
-    this.generations = new Generations(this.obj, 'http_control');
-    this.drops = new DropCounters(this.obj.map('http_dropped'), DROP_REASONS);
+    try {
+      this.obj.setRodata({ hist_scale: this.scale, max_series_per_process: this.maxSeriesPerProcess });
+      for (const [map, n] of Object.entries(opts.maxEntries ?? {})) this.obj.setMapMaxEntries(map, n);
+      this.obj.load();
+      this.generations = new Generations(this.obj, 'http_control');
+      this.drops = new DropCounters(this.obj.map('http_dropped'), DROP_REASONS);
+    } catch (err) {
+      this.obj.close();
+      throw err;
+    }
   }
 
   isAttached(pid: number): boolean {
@@ -128,6 +153,9 @@ export class HttpServerCollector implements Collector {
   detach(pid: number): void {
     for (const l of this.links.get(pid) ?? []) l.detach();
     this.links.delete(pid);
+    const known = this.obj.map('http_known');
+    for (const hex of this.known.get(pid) ?? []) known.delete(Buffer.from(hex, 'hex'));
+    this.known.delete(pid);
   }
 
   /** Drops seen since the last call, by reason (maps full, unreadable memory, routes over the cap). */
@@ -147,6 +175,8 @@ export class HttpServerCollector implements Collector {
   async drainPoints(pidToService: (pid: number) => string | undefined): Promise<HttpServerPoint[]> {
     const idle = await this.generations.flip();
     this.drops.poll();
+    this.sweepInflight();
+    this.obj.map(`http_new_series_${idle}`).drain(); // the per-process caps start over
     const series = new Map<string, SeriesAccumulator>();
     const buckets = this.obj.map(`http_buckets_${idle}`).drain();
     for (let i = 0; i < buckets.keys.length; i++) {
@@ -209,6 +239,43 @@ export class HttpServerCollector implements Collector {
     return slot;
   }
 
+  /** Requests in flight now (walks the map: for checks, not per interval). */
+  inflightCount(): number {
+    return this.obj.map('http_inflight').count();
+  }
+
+  /** In-flight requests whose end can never come: counted, then removed so they cannot fill the map. */
+  private sweepInflight(): void {
+    const { exited, stale } = sweepInflight(this.obj.map('http_inflight'), {
+      tgidOf: (key) => key.readUInt32LE(0), // struct go_goroutine_key
+      startNsOf: (value) => value.readBigUInt64LE(0),
+      maxAgeNs: this.inflightMaxAgeNs,
+    });
+    if (exited) this.drops.add('inflight_exited', exited);
+    if (stale) this.drops.add('inflight_stale', stale);
+  }
+
+  /**
+   * Exempts a series that got a route of its own from the kernel's per-process cap, so a
+   * scanner's random paths cannot push a service's real routes into the overflow series.
+   */
+  private markKnown(key: Buffer, pid: number): void {
+    let set = this.known.get(pid);
+    if (!set) this.known.set(pid, (set = new Set()));
+    if (set.size >= this.maxSeriesPerProcess) return;
+    const known = Buffer.alloc(8 + METHOD_MAX + PATH_MAX); // struct http_known_key
+    known.writeUInt32LE(pid, 0);
+    key.copy(known, 8, 8, 8 + METHOD_MAX + PATH_MAX);
+    const hex = known.toString('hex');
+    if (set.has(hex)) return;
+    try {
+      this.obj.map('http_known').update(known, Buffer.from([1]));
+      set.add(hex);
+    } catch {
+      // full: the series stays under the cap like any new one
+    }
+  }
+
   private accumulator(
     series: Map<string, SeriesAccumulator>,
     key: Buffer,
@@ -220,7 +287,13 @@ export class HttpServerCollector implements Collector {
     const method = cString(key, 8, METHOD_MAX) || 'UNKNOWN';
     const rawPath = cString(key, 16, PATH_MAX);
     const service = pidToService(pid) ?? `pid-${pid}`;
-    const route = this.routes.route(service, rawPath, pathLen > PATH_MAX);
+    let route: string;
+    if (pathLen === PATH_LEN_OVERFLOW) {
+      route = OVERFLOW_ROUTE;
+    } else {
+      route = this.routes.route(service, rawPath, pathLen > PATH_MAX);
+      if (route !== OVERFLOW_ROUTE && this.links.has(pid)) this.markKnown(key, pid);
+    }
     const id = `${pid}\0${method}\0${route}\0${status}`;
     let acc = series.get(id);
     if (!acc) {

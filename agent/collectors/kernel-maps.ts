@@ -1,14 +1,10 @@
 // The user-space half of bpf/lib/aggregate.bpf.h, shared by the kernel-signal collectors:
 // loading an object whose programs attach independently (a tracepoint this kernel lacks
-// costs that program only, reported once), flipping the double-buffered generation before
+// costs that program only, reported once), swapping the double-buffered generation before
 // a drain, summing per-CPU values, and turning cumulative drop counters into deltas.
-import { readFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { existsSync, readFileSync } from 'node:fs';
 import { BpfObject, RingBufferReader, type BpfLink, type BpfMap } from '../bpf.ts';
 import type { Collector, CollectWindow, CollectedMetrics } from './types.ts';
-
-/** Long enough for every program that read the old generation to have finished (they run for µs). */
-const GENERATION_GRACE_MS = 20;
 
 export interface KernelProgram {
   /** The program's name in the object (its C function). */
@@ -128,24 +124,92 @@ export abstract class KernelSignalCollector implements Collector {
   }
 }
 
-/** Flips the generation of a GENERATION_CONTROL_MAP and returns the idle one, safe to drain. */
+/**
+ * The user-space half of GENERATION_CONTROL_MAP (bpf/lib/aggregate.bpf.h): retires the
+ * generation the probes write to by swapping the other generation's tag into the control
+ * map-in-map. The swap resolves after the kernel has waited for every running program, so
+ * the retired copies can be drained completely and exactly once.
+ */
 export class Generations {
-  #current = 0;
+  #current: 0 | 1 = 0;
   readonly #control: BpfMap;
+  readonly #tags: readonly [BpfMap, BpfMap];
+  #swapping: Promise<unknown> = Promise.resolve();
 
   constructor(obj: BpfObject, controlMap: string) {
+    const sleepable = obj.programs.filter((p) => obj.program(p).sleepable);
+    if (sleepable.length) {
+      // The swap's grace period does not cover sleepable programs (see aggregate.bpf.h).
+      throw new Error(`${obj.path}: sleepable programs (${sleepable.join(', ')}) cannot share the generation scheme`);
+    }
     this.#control = obj.map(controlMap);
+    this.#tags = [obj.map(`${controlMap}_tag_0`), obj.map(`${controlMap}_tag_1`)];
+    this.#tags[1].update(Buffer.alloc(4), u32(1));
   }
 
-  async flip(): Promise<0 | 1> {
-    const idle = this.#current as 0 | 1;
-    this.#current ^= 1;
-    const v = Buffer.alloc(4);
-    v.writeUInt32LE(this.#current);
-    this.#control.update(Buffer.alloc(4), v);
-    await sleep(GENERATION_GRACE_MS);
-    return idle;
+  /** The generation the probes write to now. */
+  get current(): 0 | 1 {
+    return this.#current;
   }
+
+  /** Moves the probes to the other generation; resolves with the retired one, safe to drain. */
+  async flip(): Promise<0 | 1> {
+    // One swap at a time: two overlapping flips would retire the same generation twice.
+    const run = this.#swapping.then(async () => {
+      const retired = this.#current;
+      const next = (retired ^ 1) as 0 | 1;
+      await this.#control.setInner(Buffer.alloc(4), this.#tags[next]);
+      this.#current = next;
+      return retired;
+    });
+    this.#swapping = run.catch(() => undefined);
+    return run;
+  }
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
+}
+
+export interface InflightSweep {
+  /** The process (tgid) an entry belongs to. */
+  tgidOf(key: Buffer): number;
+  /** When the entry started, in CLOCK_MONOTONIC ns (bpf_ktime_get_ns). */
+  startNsOf(value: Buffer): bigint;
+  /** Entries older than this never end (their goroutine was hijacked, or is stuck). */
+  maxAgeNs: bigint;
+}
+
+/** Default for InflightSweep.maxAgeNs: far above any request an SLO is about. */
+export const INFLIGHT_MAX_AGE_NS = 3_600_000_000_000n;
+
+/**
+ * Removes the entries of an INFLIGHT_MAP (bpf/lib/aggregate.bpf.h) whose end can never
+ * come — their process exited, or they are older than `maxAgeNs` — and says how many, so
+ * they are counted rather than left to fill the map. An entry that ends between the look
+ * and the delete is one whose age is already past maxAgeNs (or whose process is gone).
+ */
+export function sweepInflight(map: BpfMap, sweep: InflightSweep): { exited: number; stale: number } {
+  // process.hrtime is CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns.
+  const now = process.hrtime.bigint();
+  const alive = new Map<number, boolean>();
+  let exited = 0;
+  let stale = 0;
+  for (const key of map.keys()) {
+    const value = map.lookup(key);
+    if (!value) continue; // ended meanwhile
+    const tgid = sweep.tgidOf(key);
+    let live = alive.get(tgid);
+    if (live === undefined) alive.set(tgid, (live = existsSync(`/proc/${tgid}`)));
+    if (!live) {
+      if (map.delete(key)) exited++;
+    } else if (now - sweep.startNsOf(value) > sweep.maxAgeNs) {
+      if (map.delete(key)) stale++;
+    }
+  }
+  return { exited, stale };
 }
 
 /** Byte stride of one CPU's slot in a per-CPU map value. */

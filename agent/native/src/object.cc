@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <unistd.h>
 
 #include "args.h"
 #include "errors.h"
@@ -63,6 +64,48 @@ const btf_type* SkipModifiers(const btf* b, const btf_type* t) {
   return t;
 }
 
+// Puts a map into a slot of a map-in-map on a libuv worker thread. The syscall returns
+// only after an RCU grace period (maybe_wait_bpf_programs in kernel/bpf/syscall.c),
+// milliseconds that must not stall the event loop. The fds are duplicated so that
+// closing the object meanwhile cannot hand their numbers to another file.
+class MapSetInnerWorker : public Napi::AsyncWorker {
+ public:
+  MapSetInnerWorker(Napi::Env env, int outer_fd, std::vector<uint8_t> key, int inner_fd, std::string what)
+      : Napi::AsyncWorker(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        outer_fd_(outer_fd),
+        inner_fd_(inner_fd),
+        key_(std::move(key)),
+        what_(std::move(what)) {}
+  ~MapSetInnerWorker() override {
+    if (outer_fd_ >= 0) close(outer_fd_);
+    if (inner_fd_ >= 0) close(inner_fd_);
+  }
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    uint32_t value = static_cast<uint32_t>(inner_fd_);
+    if (bpf_map_update_elem(outer_fd_, key_.data(), &value, BPF_ANY) != 0) err_ = errno;
+  }
+  void OnOK() override {
+    if (err_ == 0) {
+      deferred_.Resolve(Env().Undefined());
+    } else {
+      deferred_.Reject(MakeBpfError(Env(), err_, what_).Value());
+    }
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  int outer_fd_;
+  int inner_fd_;
+  std::vector<uint8_t> key_;
+  std::string what_;
+  int err_ = 0;
+};
+
 }  // namespace
 
 Napi::Function ObjectHandle::Init(Napi::Env env) {
@@ -89,6 +132,7 @@ Napi::Function ObjectHandle::Init(Napi::Env env) {
           InstanceMethod<&ObjectHandle::MapDelete>("mapDelete"),
           InstanceMethod<&ObjectHandle::MapGetNextKey>("mapGetNextKey"),
           InstanceMethod<&ObjectHandle::MapLookupAndDeleteBatch>("mapLookupAndDeleteBatch"),
+          InstanceMethod<&ObjectHandle::MapSetInner>("mapSetInner"),
           InstanceMethod<&ObjectHandle::Close>("close"),
           InstanceMethod<&ObjectHandle::IsClosed>("isClosed"),
       });
@@ -608,6 +652,35 @@ Napi::Value ObjectHandle::MapLookupAndDeleteBatch(const Napi::CallbackInfo& info
   out.Set("errno", static_cast<double>(stop_errno));
   if (stop_errno != 0) out.Set("code", ErrnoCode(stop_errno));
   return out;
+}
+
+// mapSetInner(outer, key, inner) → Promise: slot `key` of map-in-map `outer` := map `inner`.
+Napi::Value ObjectHandle::MapSetInner(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckLoaded(env, "mapSetInner");
+  bpf_map* outer = Map(env, info[0]);
+  auto key = BufferArg(info, 1, "key");
+  bpf_map* inner = Map(env, info[2]);
+  bpf_map_type t = bpf_map__type(outer);
+  if (t != BPF_MAP_TYPE_ARRAY_OF_MAPS && t != BPF_MAP_TYPE_HASH_OF_MAPS) {
+    ThrowBpfError(env, EINVAL, "mapSetInner: map '" + FriendlyMapName(outer) + "' is not a map-in-map");
+  }
+  CheckSize(env, FriendlyMapName(outer), "key", key.Length(), bpf_map__key_size(outer));
+  int outer_fd = dup(MapFd(env, outer));
+  if (outer_fd < 0) ThrowBpfError(env, errno, "mapSetInner: dup");
+  int inner_fd = dup(MapFd(env, inner));
+  if (inner_fd < 0) {
+    int e = errno;
+    close(outer_fd);
+    ThrowBpfError(env, e, "mapSetInner: dup");
+  }
+  auto* worker = new MapSetInnerWorker(env, outer_fd, std::vector<uint8_t>(key.Data(), key.Data() + key.Length()),
+                                       inner_fd,
+                                       "update of map-in-map '" + FriendlyMapName(outer) + "' with '" +
+                                           FriendlyMapName(inner) + "'");
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
 }
 
 Napi::Value ObjectHandle::Close(const Napi::CallbackInfo& info) {

@@ -62,6 +62,7 @@ class ObjectHandle : public Napi::ObjectWrap<ObjectHandle> {
   Napi::Value MapDelete(const Napi::CallbackInfo& info);
   Napi::Value MapGetNextKey(const Napi::CallbackInfo& info);
   Napi::Value MapLookupAndDeleteBatch(const Napi::CallbackInfo& info);
+  Napi::Value MapSetInner(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value IsClosed(const Napi::CallbackInfo& info);
 
