@@ -43,7 +43,15 @@ export async function readBody(request: Request, limits: BodyLimits): Promise<Ui
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
-    const { done, value } = await reader.read();
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await reader.read();
+    } catch (err) {
+      // The connection closed before the body ended: the client gave up, or the server's
+      // request timeout cut a slow sender off. The client's doing, not a server failure.
+      throw new ApiError(400, 'invalid_parameter', `body: the request body was cut off after ${total} bytes (${(err as Error).message}); nothing from it was stored`);
+    }
+    const { done, value } = chunk;
     if (done) break;
     total += value.byteLength;
     if (total > limits.maxBodyBytes) {
