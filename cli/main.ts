@@ -4,6 +4,7 @@ import { runAgent } from './agent.ts';
 import { runGateway } from './gateway.ts';
 import { runSlo } from './slo.ts';
 import { runGate } from './gate.ts';
+import { runHints } from './hints.ts';
 import { UsageError } from './args.ts';
 
 const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<number> }> = {
@@ -12,6 +13,7 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
   gateway: { summary: 'run the gateway and query API on an embedded DuckDB', run: runGateway },
   slo: { summary: 'SLO status as a table (slo status [SERVICE])', run: runSlo },
   gate: { summary: 'release gate: exit 1 when SERVICE burned more than --max-burn of its budget', run: runGate },
+  hints: { summary: 'root-cause hints for SERVICE over a window (hints SERVICE [--from --to])', run: runHints },
 };
 
 const USAGE = `burnwatch — SLOs and error-budget burn for Go services, from eBPF

@@ -18,6 +18,7 @@ import { ActiveSeriesLimit, type SeriesLimits } from './series-limit.ts';
 import { SelfMetrics } from './self-metrics.ts';
 import { registerSloRoutes } from './slo-routes.ts';
 import { registerTraceRoutes } from './trace-routes.ts';
+import { registerHintRoutes } from './hint-routes.ts';
 import type { SpanStore } from '../storage/spans.ts';
 
 export interface GatewayDeps {
@@ -76,6 +77,7 @@ export function createGatewayApp(deps: GatewayDeps): Hono<TenantEnv> {
   registerSloRoutes(app, sloEngine, now);
   let spans: Promise<SpanStore> | undefined = deps.spanStore && Promise.resolve(deps.spanStore);
   registerTraceRoutes(app, { spans: () => (spans ??= import('../storage/duckdb-spans.ts').then(({ DuckDbSpanStore }) => DuckDbSpanStore.open(':memory:'))), limits, now, log });
+  registerHintRoutes(app, { metricStore: deps.store, spans: () => spans, now });
 
   app.notFound((c) => errorResponse(c, new ApiError(404, 'not_found', `no route for ${c.req.method} ${c.req.path}`)));
   app.onError((err, c) => {

@@ -7,7 +7,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DuckDbStore } from '../storage/duckdb.ts';
 import { computeHints } from './engine.ts';
-import { INTERVAL_MS, writeWorld, type Condition } from './testkit.ts';
+import { conditions, healthy, INTERVAL_MS, writeWorld, type Topology } from './testkit.ts';
 import type { HintsReport } from './types.ts';
 
 const TENANT = 't1';
@@ -15,60 +15,6 @@ const END = Math.floor(Date.now() / 60_000) * 60_000 - 60_000;
 const WINDOW_MS = 10 * 60_000;
 const FAULT_AT = END - 7 * 60_000;
 const INTERVALS = (25 * 60_000) / INTERVAL_MS;
-const BACKEND = { address: '127.0.0.1', port: 9090 };
-const POSTGRES = { address: '127.0.0.1', port: 5432 };
-const REDIS = { address: '127.0.0.1', port: 6379 };
-
-interface Topology {
-  front: Condition;
-  back: Condition | undefined;
-  redisLatency: number;
-  postgresLatency: number;
-  postgresErrors: number;
-  /** Added to the frontend's calls to the backend besides the backend's own time (the link). */
-  linkDelay: number;
-  linkRetransmits: number;
-  /** The backend answered nothing (down): the frontend's calls fail fast. */
-  backendDown: boolean;
-}
-
-/** The healthy topology in one interval; a fault edits it from FAULT_AT on. */
-function healthy(): Topology {
-  return {
-    front: { service: 'frontend', pid: 100, buildId: 'f0f0f0f0f0f0f0f0', requestsPerSecond: 20, ownLatency: 0.002, listenPort: 8080 },
-    back: { service: 'backend', pid: 200, buildId: 'b1b1b1b1b1b1b1b1', requestsPerSecond: 20, ownLatency: 0.001, listenPort: BACKEND.port },
-    redisLatency: 0.0005,
-    postgresLatency: 0.003,
-    postgresErrors: 0,
-    linkDelay: 0.0002,
-    linkRetransmits: 0,
-    backendDown: false,
-  };
-}
-
-function conditions(t: Topology): Condition[] {
-  const out: Condition[] = [];
-  let backLatency = 0;
-  if (t.back) {
-    const back: Condition = {
-      ...t.back,
-      calls: [
-        { kind: 'sql', ...POSTGRES, operation: 'SELECT', latency: t.postgresLatency, errorRate: t.postgresErrors },
-        { kind: 'redis', ...REDIS, operation: 'GET', latency: t.redisLatency },
-      ],
-    };
-    backLatency = back.ownLatency + t.postgresLatency + t.redisLatency;
-    out.push(back);
-  }
-  const peer = `${BACKEND.address}:${BACKEND.port}`;
-  out.push({
-    ...t.front,
-    calls: [{ kind: 'http', ...BACKEND, operation: 'GET', latency: t.backendDown ? 0.0003 : backLatency + t.linkDelay, errorRate: t.backendDown ? 1 : t.postgresErrors }],
-    retransmits: { [peer]: t.linkRetransmits },
-  });
-  return out;
-}
-
 async function scenario(fault?: (t: Topology, sinceFaultMs: number) => void, service = 'frontend'): Promise<HintsReport> {
   const store = await DuckDbStore.open({ path: ':memory:' });
   try {

@@ -184,3 +184,59 @@ export async function writeWorld(store: MetricStore, tenant: string, opts: { end
   }
   if (batch.length) await store.write(tenant, batch);
 }
+
+// ---- The fixture topology of the tests: frontend → backend → PostgreSQL and Redis. ----
+
+export const BACKEND = { address: '127.0.0.1', port: 9090 };
+export const POSTGRES = { address: '127.0.0.1', port: 5432 };
+export const REDIS = { address: '127.0.0.1', port: 6379 };
+
+export interface Topology {
+  front: Condition;
+  back: Condition | undefined;
+  redisLatency: number;
+  postgresLatency: number;
+  postgresErrors: number;
+  /** Added to the frontend's calls to the backend besides the backend's own time (the link). */
+  linkDelay: number;
+  linkRetransmits: number;
+  /** The backend answered nothing (down): the frontend's calls fail fast. */
+  backendDown: boolean;
+}
+
+/** The healthy topology in one interval; a fault edits it from FAULT_AT on. */
+export function healthy(): Topology {
+  return {
+    front: { service: 'frontend', pid: 100, buildId: 'f0f0f0f0f0f0f0f0', requestsPerSecond: 20, ownLatency: 0.002, listenPort: 8080 },
+    back: { service: 'backend', pid: 200, buildId: 'b1b1b1b1b1b1b1b1', requestsPerSecond: 20, ownLatency: 0.001, listenPort: BACKEND.port },
+    redisLatency: 0.0005,
+    postgresLatency: 0.003,
+    postgresErrors: 0,
+    linkDelay: 0.0002,
+    linkRetransmits: 0,
+    backendDown: false,
+  };
+}
+
+export function conditions(t: Topology): Condition[] {
+  const out: Condition[] = [];
+  let backLatency = 0;
+  if (t.back) {
+    const back: Condition = {
+      ...t.back,
+      calls: [
+        { kind: 'sql', ...POSTGRES, operation: 'SELECT', latency: t.postgresLatency, errorRate: t.postgresErrors },
+        { kind: 'redis', ...REDIS, operation: 'GET', latency: t.redisLatency },
+      ],
+    };
+    backLatency = back.ownLatency + t.postgresLatency + t.redisLatency;
+    out.push(back);
+  }
+  const peer = `${BACKEND.address}:${BACKEND.port}`;
+  out.push({
+    ...t.front,
+    calls: [{ kind: 'http', ...BACKEND, operation: 'GET', latency: t.backendDown ? 0.0003 : backLatency + t.linkDelay, errorRate: t.backendDown ? 1 : t.postgresErrors }],
+    retransmits: { [peer]: t.linkRetransmits },
+  });
+  return out;
+}
