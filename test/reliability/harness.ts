@@ -69,6 +69,8 @@ export async function startService(t: TestContext, label: string): Promise<{ fix
 export class SteadyLoad {
   completed = 0;
   readonly byStatus = new Map<number, number>();
+  /** When each request completed (ms since the epoch), in order. */
+  readonly completedAt: number[] = [];
   private running = true;
   private readonly loop: Promise<void>;
   private inFlight = new Set<Promise<void>>();
@@ -99,6 +101,7 @@ export class SteadyLoad {
     const res = await fetch(url);
     await res.arrayBuffer();
     this.completed++;
+    this.completedAt.push(Date.now());
     this.byStatus.set(res.status, (this.byStatus.get(res.status) ?? 0) + 1);
   }
 
