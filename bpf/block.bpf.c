@@ -6,8 +6,10 @@
  *   tp_btf/block_rq_issue     the request goes to the device: its latency starts
  *   tp_btf/block_rq_complete  the device is done: one latency (and an error if any)
  *
- * In-flight requests are keyed by address in a bounded LRU hash (far above any queue depth);
- * latencies go to per-CPU exponential histograms drained by generation. */
+ * In-flight requests are keyed by address in a bounded hash (far above any queue depth; a
+ * request freed without completing — merged away — is replaced when its preallocated
+ * address is reused, and swept by age by the agent); latencies go to per-CPU exponential
+ * histograms drained by generation. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -24,18 +26,14 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile int hist_scale = 5;
 
 struct inflight {
+	__u64 seen_ns; /* first seen (io_start or issue): the agent's sweep ages entries by it */
 	__u64 issued_ns;
 	__u32 tgid;
 	__u32 pad;
 };
 
-/* LRU: a request freed without completing (merged away) must not hold its slot forever. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64); /* struct request * */
-	__type(value, struct inflight);
-} block_inflight SEC(".maps");
+/* Not LRU: an LRU map would evict silently; a full hash map refuses and the refusal is counted. */
+INFLIGHT_MAP(block_inflight, __u64 /* struct request * */, struct inflight, 16384);
 
 GENERATION_CONTROL_MAP(block_control);
 DROP_COUNTER_MAP(block_dropped, BLOCK_DROP_REASONS);
@@ -52,7 +50,7 @@ SEC("tp_btf/block_io_start")
 int BPF_PROG(block_io_start, struct request *rq)
 {
 	__u64 key = (__u64)rq;
-	struct inflight v = { .tgid = current_user_tgid() };
+	struct inflight v = { .seen_ns = bpf_ktime_get_ns(), .tgid = current_user_tgid() };
 	if (bpf_map_update_elem(&block_inflight, &key, &v, BPF_ANY) != 0)
 		drop_count(&block_dropped, BLOCK_DROP_INFLIGHT_FULL);
 	return 0;
@@ -69,7 +67,7 @@ int BPF_PROG(block_rq_issue, struct request *rq)
 		return 0;
 	}
 	/* No io_start seen (e.g. a flush, or a request older than the agent). */
-	struct inflight nv = { .issued_ns = now, .tgid = current_user_tgid() };
+	struct inflight nv = { .seen_ns = now, .issued_ns = now, .tgid = current_user_tgid() };
 	if (bpf_map_update_elem(&block_inflight, &key, &nv, BPF_ANY) != 0)
 		drop_count(&block_dropped, BLOCK_DROP_INFLIGHT_FULL);
 	return 0;

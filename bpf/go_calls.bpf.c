@@ -68,19 +68,10 @@ struct call_inflight {
 	struct call_series s;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct call_key);
-	__type(value, struct call_inflight);
-} call_inflight SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 4096);
-	__type(key, struct go_goroutine_key);
-	__type(value, struct request_state);
-} requests SEC(".maps");
+/* In-flight state lives in plain hash maps (lib/aggregate.bpf.h, INFLIGHT_MAP): a full
+ * map refuses and counts a start; entries whose end never comes are swept by the agent. */
+INFLIGHT_MAP(call_inflight, struct call_key, struct call_inflight, 16384);
+INFLIGHT_MAP(requests, struct go_goroutine_key, struct request_state, 4096);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -90,12 +81,7 @@ struct {
 } g_root SEC(".maps");
 
 /* tgid → STW start, for GC stop-the-world pauses (one at a time per process). */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, struct call_inflight);
-} stw_inflight SEC(".maps");
+INFLIGHT_MAP(stw_inflight, __u32, struct call_inflight, 4096);
 
 /* pid → slow threshold in ns (absent: slow_default_ns). */
 struct {
@@ -315,9 +301,16 @@ static __always_inline struct call_inflight *new_call(__u32 kind, struct call_ke
 	init.s.pid = k->tgid;
 	init.s.kind = kind;
 	current_request(k->tgid, g, &init.root);
-	if (bpf_map_update_elem(&call_inflight, k, &init, flags) != 0) {
-		if (flags != BPF_NOEXIST)
+	if (flags == BPF_NOEXIST) {
+		long err = bpf_map_update_elem(&call_inflight, k, &init, BPF_NOEXIST);
+		if (err == -AGG_EEXIST)
+			return 0; /* a retry: the first start stands */
+		if (err) {
 			count_drop(CALL_DROP_INFLIGHT_FULL);
+			return 0;
+		}
+	} else if (inflight_start(&call_inflight, k, &init, &calls_dropped, CALL_DROP_INFLIGHT_FULL,
+				  CALL_DROP_INFLIGHT_UNFINISHED) != 0) {
 		return 0;
 	}
 	return bpf_map_lookup_elem(&call_inflight, k);
@@ -364,8 +357,7 @@ static __always_inline void start_request(struct pt_regs *ctx)
 	st->seq = (*seq << 8) | (bpf_get_smp_processor_id() & 0xff);
 	st->start_ns = bpf_ktime_get_ns();
 	st->nsub = 0;
-	if (bpf_map_update_elem(&requests, &k, st, BPF_ANY) != 0)
-		count_drop(CALL_DROP_INFLIGHT_FULL);
+	inflight_start(&requests, &k, st, &calls_dropped, CALL_DROP_INFLIGHT_FULL, CALL_DROP_INFLIGHT_UNFINISHED);
 }
 
 /* Ends the request of goroutine `k`; a slow one leaves a ring-buffer record whose
@@ -774,7 +766,7 @@ int go_gc_stw_start(struct pt_regs *ctx)
 	c.s.pid = tgid;
 	c.s.kind = CALL_GC_PAUSE;
 	c.s.status = phase;
-	bpf_map_update_elem(&stw_inflight, &tgid, &c, BPF_ANY);
+	inflight_start(&stw_inflight, &tgid, &c, &calls_dropped, CALL_DROP_INFLIGHT_FULL, CALL_DROP_INFLIGHT_UNFINISHED);
 	return 0;
 }
 

@@ -120,7 +120,8 @@ enum call_drop_reason {
 	CALL_DROP_NO_OFFSETS = 3,
 	CALL_DROP_RINGBUF_FULL = 4,
 	CALL_DROP_SUBCALLS_OVER = 5,
-	CALL_DROP_REASONS = 6,
+	CALL_DROP_INFLIGHT_UNFINISHED = 6, /* a start found the previous call/request on its key never ended */
+	CALL_DROP_REASONS = 7,
 };
 
 #endif

@@ -1,7 +1,7 @@
 // The HTTP server probe against a real Go net/http fixture: drains that are exact while
 // requests keep arriving, in-flight state that is counted when it cannot be kept, and
 // kernel maps that stay bounded whatever paths clients send.
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';

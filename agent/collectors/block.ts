@@ -6,7 +6,7 @@ import { histogramFromBuckets } from '../../common/exphist.ts';
 import { KERNEL_ATTR, KERNEL_METRIC, METRICS } from '../../common/catalogue.ts';
 import { exponentialHistogramMetric, numberMetric, type ExpHistogramPoint, type NumberPoint, type PointAttributes } from '../export/otlp.ts';
 import type { CollectWindow, CollectedMetrics } from './types.ts';
-import { Generations, KernelSignalCollector, PointsByProcess, groupBuckets, sumPerCpuFields, type KernelProgram } from './kernel-maps.ts';
+import { Generations, INFLIGHT_MAX_AGE_NS, KernelSignalCollector, PointsByProcess, groupBuckets, sumPerCpuFields, sweepInflight, type KernelProgram } from './kernel-maps.ts';
 import type { KernelCollectorOptions } from './sched.ts';
 
 // Mirrors bpf/block.h.
@@ -66,6 +66,9 @@ export class BlockCollector extends KernelSignalCollector {
   async collect(window: CollectWindow): Promise<CollectedMetrics[]> {
     const idle = await this.generations.flip();
     this.drops.poll();
+    // A device request outlives the process that issued it: only age ends an entry's chance.
+    const { stale } = sweepInflight(this.obj.map('block_inflight'), { startNsOf: (v) => v.readBigUInt64LE(0), maxAgeNs: INFLIGHT_MAX_AGE_NS });
+    if (stale) this.drops.add('inflight_stale', stale);
     const times = { startTimeNs: window.startNs, endTimeNs: window.endNs };
     const statsMap = this.obj.map(`block_stats_${idle}`);
     const drained = statsMap.drain();

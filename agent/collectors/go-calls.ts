@@ -14,7 +14,7 @@ import { GO_PROBE_SETS, type EntryProbe, type GoBinaryInfo, type ProbeSetName, t
 import type { Collector, CollectWindow, CollectedMetrics } from './types.ts';
 import type { SlowRequest, Subcall, SubcallKind } from './slow-request.ts';
 import { RouteLimiter } from './route.ts';
-import { Generations } from './kernel-maps.ts';
+import { Generations, INFLIGHT_MAX_AGE_NS, sweepInflight, type InflightSweep } from './kernel-maps.ts';
 import { parseDuration } from '../../common/duration.ts';
 
 // ---- Mirrors bpf/go_calls.h ----
@@ -30,7 +30,7 @@ const OFFSETS_SIZE = 160;
 /** Where struct go_calls_offsets' u64 addresses start (after its 30 u32 offsets). */
 const U64_AT = 120;
 const KIND = { httpClient: 1, grpcClient: 2, sql: 3, redis: 4, grpcServer: 5, httpServer: 6, gcPause: 7 } as const;
-const DROP_REASONS = ['bucket_map_full', 'stats_map_full', 'inflight_full', 'no_offsets', 'ringbuf_full', 'subcalls_over'] as const;
+const DROP_REASONS = ['bucket_map_full', 'stats_map_full', 'inflight_full', 'no_offsets', 'ringbuf_full', 'subcalls_over', 'inflight_unfinished'] as const;
 const COOKIE_AT_JBE = 1n << 16n;
 const MAX_SLOTS = 256;
 const MAX_PENDING_SLOW = 10_000;
@@ -59,6 +59,8 @@ export interface GoCallsCollectorOptions {
   log?: (line: string) => void;
   /** Ring-buffer poll period. Default 1000 ms (records are written without wake-ups). */
   ringPollMs?: number;
+  /** In-flight calls older than this are swept (and counted as inflight_stale); long streams count too. */
+  inflightMaxAgeNs?: bigint;
 }
 
 interface BinarySlot {
@@ -136,6 +138,7 @@ export class GoCallsCollector implements Collector {
   private readonly thresholds: Record<string, bigint>;
   private readonly routes = new RouteLimiter(100);
   private readonly generations: Generations;
+  private readonly inflightMaxAgeNs: bigint;
   private readonly dropped = new Map<string, number>();
   private readonly lastDropTotals: number[] = [];
   private readonly reportedSkips = new Set<string>();
@@ -147,6 +150,7 @@ export class GoCallsCollector implements Collector {
     this.scale = opts.scale ?? 5;
     this.log = opts.log ?? ((l) => console.error(`[agent] ${l}`));
     this.thresholds = opts.slowThresholdsByService ?? {};
+    this.inflightMaxAgeNs = opts.inflightMaxAgeNs ?? INFLIGHT_MAX_AGE_NS;
     this.obj = BpfObject.open(opts.objectPath);
     this.obj.setRodata({ hist_scale: this.scale, slow_default_ns: opts.slowThresholdNs ?? 200_000_000n });
     this.obj.load();
@@ -432,6 +436,7 @@ export class GoCallsCollector implements Collector {
 
   private async drain(): Promise<SeriesAcc[]> {
     const idle = await this.generations.flip();
+    this.sweepInflight();
 
     const series = new Map<string, SeriesAcc>();
     const buckets = this.obj.map(`call_buckets_${idle}`).drain();
@@ -565,6 +570,17 @@ export class GoCallsCollector implements Collector {
         subcalls,
         droppedSubcalls: Math.max(0, nsub - SUBCALLS_MAX),
       });
+    }
+  }
+
+  /** Calls, requests and pauses whose end can never come: counted, then removed so they cannot fill the maps. */
+  private sweepInflight(): void {
+    // Every in-flight key starts with the tgid and every value with the start time (bpf/go_calls.bpf.c).
+    const sweep: InflightSweep = { tgidOf: (k) => k.readUInt32LE(0), startNsOf: (v) => v.readBigUInt64LE(0), maxAgeNs: this.inflightMaxAgeNs };
+    for (const map of ['call_inflight', 'requests', 'stw_inflight']) {
+      const { exited, stale } = sweepInflight(this.obj.map(map), sweep);
+      if (exited) this.dropped.set('inflight_exited', (this.dropped.get('inflight_exited') ?? 0) + exited);
+      if (stale) this.dropped.set('inflight_stale', (this.dropped.get('inflight_stale') ?? 0) + stale);
     }
   }
 

@@ -174,8 +174,8 @@ function u32(n: number): Buffer {
 }
 
 export interface InflightSweep {
-  /** The process (tgid) an entry belongs to. */
-  tgidOf(key: Buffer): number;
+  /** The process (tgid) an entry belongs to, when its exit ends the entry's chance to end. */
+  tgidOf?(key: Buffer): number;
   /** When the entry started, in CLOCK_MONOTONIC ns (bpf_ktime_get_ns). */
   startNsOf(value: Buffer): bigint;
   /** Entries older than this never end (their goroutine was hijacked, or is stuck). */
@@ -200,9 +200,9 @@ export function sweepInflight(map: BpfMap, sweep: InflightSweep): { exited: numb
   for (const key of map.keys()) {
     const value = map.lookup(key);
     if (!value) continue; // ended meanwhile
-    const tgid = sweep.tgidOf(key);
-    let live = alive.get(tgid);
-    if (live === undefined) alive.set(tgid, (live = existsSync(`/proc/${tgid}`)));
+    const tgid = sweep.tgidOf?.(key);
+    let live = tgid === undefined ? true : alive.get(tgid);
+    if (live === undefined) alive.set(tgid!, (live = existsSync(`/proc/${tgid}`)));
     if (!live) {
       if (map.delete(key)) exited++;
     } else if (now - sweep.startNsOf(value) > sweep.maxAgeNs) {
