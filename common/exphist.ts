@@ -212,10 +212,7 @@ function lastBucketAtMost(threshold: number, scale: number): number {
  * threshold. `exact` when the threshold is itself a boundary; otherwise the
  * relative gap (threshold − below) / threshold is below 1 − 1/base.
  */
-export function thresholdResolution(
-  threshold: number,
-  scale: number = DEFAULT_SCALE,
-): { below: number; above: number; exact: boolean; relativeGap: number } {
+export function thresholdResolution(threshold: number, scale: number = DEFAULT_SCALE): ThresholdResolution {
   checkScale(scale, MIN_SCALE, MAX_SCALE);
   if (!(threshold > 0) || !Number.isFinite(threshold)) {
     throw new RangeError(`threshold must be a positive finite number of seconds, got ${threshold}`);
@@ -224,7 +221,16 @@ export function thresholdResolution(
   const exact = isBoundary(threshold, scale);
   const below = exact ? threshold : bucketUpperBound(last, scale);
   const above = exact ? threshold : bucketUpperBound(last + 1, scale);
-  return { below, above, exact, relativeGap: (threshold - below) / threshold };
+  return { below, above, exact, relativeGap: (threshold - below) / threshold, lastIndex: last };
+}
+
+export interface ThresholdResolution {
+  below: number;
+  above: number;
+  exact: boolean;
+  relativeGap: number;
+  /** Index of the last bucket wholly at or below the threshold; the next one straddles it unless `exact`. */
+  lastIndex: number;
 }
 
 // ---------------------------------------------------------------------------
@@ -552,12 +558,27 @@ export function mergeExplicitHistograms(hs: readonly ExplicitHistogram[]): Expli
   return merged;
 }
 
+/** A bucket of an explicit histogram: (lower, upper], null where it is unbounded. */
+export interface BucketBounds {
+  lower: number | null;
+  upper: number | null;
+}
+
 /**
  * The q-quantile as the upper bound of the bucket holding the rank (the convention of quantile()
  * above), clamped to the recorded max. A rank in the +Inf bucket gives the max when known, else
  * the largest finite bound (as Prometheus does).
  */
 export function explicitQuantile(h: ExplicitHistogram, q: number): number | undefined {
+  return explicitQuantileBucket(h, q)?.value;
+}
+
+/**
+ * explicitQuantile and the bucket the value comes from. Explicit bounds are whatever the sender
+ * chose (the OpenTelemetry SDKs' default is [0, 5, 10, 25, …, 10000]), so a reader needs the
+ * bucket to know how far the value can be from the truth: the true quantile lies in it.
+ */
+export function explicitQuantileBucket(h: ExplicitHistogram, q: number): { value: number; bucket: BucketBounds } | undefined {
   if (!(q >= 0 && q <= 1)) throw new RangeError(`quantile must be within [0, 1], got ${q}`);
   if (h.count === 0) return undefined;
   const rank = Math.max(1, Math.ceil(q * h.count));
@@ -565,11 +586,13 @@ export function explicitQuantile(h: ExplicitHistogram, q: number): number | unde
   for (let i = 0; i < h.counts.length; i++) {
     seen += h.counts[i];
     if (seen >= rank) {
-      if (i >= h.bounds.length) return h.max ?? h.bounds[h.bounds.length - 1];
-      return h.max !== undefined ? Math.min(h.bounds[i], h.max) : h.bounds[i];
+      const bucket: BucketBounds = { lower: i > 0 ? h.bounds[i - 1] : null, upper: i < h.bounds.length ? h.bounds[i] : null };
+      if (i >= h.bounds.length) return { value: h.max ?? h.bounds[h.bounds.length - 1], bucket };
+      return { value: h.max !== undefined ? Math.min(h.bounds[i], h.max) : h.bounds[i], bucket };
     }
   }
-  return h.max;
+  // No buckets (OTLP allows count and sum alone): only the max can be said, from an unknown bucket.
+  return h.max !== undefined ? { value: h.max, bucket: { lower: null, upper: null } } : undefined;
 }
 
 /** How many values are ≤ threshold, counting whole buckets whose upper bound is ≤ it. */
@@ -597,4 +620,88 @@ export function subtractExplicitHistograms(later: ExplicitHistogram, earlier: Ex
   const out: ExplicitHistogram = { bounds: [...later.bounds], counts, count };
   if (later.sum !== undefined && earlier.sum !== undefined) out.sum = later.sum - earlier.sum;
   return out;
+}
+
+// ---------------------------------------------------------------------------
+// Latency thresholds against any histogram: what can be counted as "at most the threshold", and
+// when the buckets cannot tell. A bucket that straddles the threshold holds values on both
+// sides of it. When the boundary below the threshold is close (at the agent's scale 5 it is at
+// most 2.2% below), counting the straddling bucket as slow errs slightly on the strict side.
+// When it is far — the OpenTelemetry SDKs' default explicit bounds [0, 5, 10, …] are meant for
+// milliseconds, so a seconds metric puts every request in (0, 5] — counting that bucket either
+// way would invent the answer, so the values there are unknown.
+
+/** How far below the threshold (relative) the boundary counted up to may be. */
+export const MAX_THRESHOLD_GAP = 0.1;
+
+/** A histogram cut at a threshold. */
+export interface ThresholdSplit {
+  /** Values in buckets whose upper bound is ≤ the threshold. */
+  atMost: number;
+  /** Values in the bucket that straddles the threshold (0 when a boundary equals it). */
+  straddling: number;
+  /** The straddling bucket (lower < threshold < upper), or (threshold, threshold] when a boundary equals it. */
+  lower: number;
+  upper: number;
+}
+
+/** The split of an exponential histogram at the threshold `r` resolves (thresholdResolution at h.scale). */
+export function splitAtThreshold(h: ExpHistogram, r: ThresholdResolution): ThresholdSplit {
+  let atMost = h.zeroCount;
+  for (let i = 0; i < h.counts.length && h.offset + i <= r.lastIndex; i++) atMost += h.counts[i];
+  const straddling = r.exact ? 0 : (h.counts[r.lastIndex + 1 - h.offset] ?? 0);
+  return { atMost, straddling, lower: r.below, upper: r.above };
+}
+
+/** The split of an explicit histogram at `threshold`; bounds below the first one are −Infinity, past the last +Infinity. */
+export function explicitSplitAtThreshold(h: ExplicitHistogram, threshold: number): ThresholdSplit {
+  // OTLP allows a histogram with count and sum but no buckets: all of it is unplaced.
+  if (h.counts.length !== h.bounds.length + 1) return { atMost: 0, straddling: h.count, lower: -Infinity, upper: Infinity };
+  let atMost = 0;
+  let i = 0;
+  for (; i < h.bounds.length && h.bounds[i] <= threshold; i++) atMost += h.counts[i];
+  const lower = i > 0 ? h.bounds[i - 1] : -Infinity;
+  if (lower === threshold) return { atMost, straddling: 0, lower, upper: threshold };
+  return { atMost, straddling: h.counts[i], lower, upper: i < h.bounds.length ? h.bounds[i] : Infinity };
+}
+
+export type ThresholdVerdict =
+  | {
+      known: true;
+      /** Values counted as at most the threshold. */
+      good: number;
+      /** The boundary really counted up to (≤ threshold). */
+      effective: number;
+    }
+  | {
+      known: false;
+      /** The bucket that straddles the threshold, null where unbounded. */
+      bucket: BucketBounds;
+      /** Values in it. */
+      straddling: number;
+      reason: string;
+    };
+
+/**
+ * Whether a split answers "how many values are ≤ threshold": yes when a boundary equals the
+ * threshold or lies within MAX_THRESHOLD_GAP below it (the straddling bucket counts as slower),
+ * or when the straddling bucket is empty (then the count is exact whatever its width).
+ */
+export function thresholdVerdict(split: ThresholdSplit, threshold: number, maxGap: number = MAX_THRESHOLD_GAP): ThresholdVerdict {
+  const gap = (threshold - split.lower) / threshold;
+  if (split.straddling === 0 || gap <= maxGap) return { known: true, good: split.atMost, effective: Math.max(split.lower, 0) };
+  const bucket: BucketBounds = { lower: Number.isFinite(split.lower) ? split.lower : null, upper: Number.isFinite(split.upper) ? split.upper : null };
+  const nearest = bucket.lower === null ? 'no bucket bound below it' : `the nearest bound below it is ${bucket.lower} (${round(gap * 100)}% lower)`;
+  return {
+    known: false,
+    bucket,
+    straddling: split.straddling,
+    reason:
+      `${split.straddling} values lie in the bucket (${bucket.lower ?? '-Inf'}, ${bucket.upper ?? '+Inf'}], which straddles the ` +
+      `threshold ${threshold}: ${nearest}, more than the ${maxGap * 100}% the SLI tolerates, so these values cannot be told good or bad`,
+  };
+}
+
+function round(x: number): number {
+  return Math.round(x * 10) / 10;
 }

@@ -54,8 +54,9 @@ test('rollups: ranges replaced across day boundaries, window sums, series, water
   await both((s) => s.putRollups('acme', late, T0 + 32 * MIN));
   await both((s) => s.putRollups('other', [{ key: 'checkout:availability', fromMs: T0, rows: minutes(T0, 5, () => [1, 1, null]) }], T0 + 5 * MIN));
 
-  const wm = await both((s) => s.rollupWatermarks('acme'));
-  assert.deepEqual(wm, new Map([['checkout:availability', T0 + 32 * MIN], ['checkout:latency', T0 + 30 * MIN]]));
+  // Coverage: from the earliest start any batch replaced, up to the last run.
+  const coverage = await both((s) => s.rollupCoverage('acme'));
+  assert.deepEqual(coverage, new Map([['checkout:availability', { fromMs: T0, toMs: T0 + 32 * MIN }], ['checkout:latency', { fromMs: T0, toMs: T0 + 30 * MIN }]]));
   const sums = await both((s) => s.windowSums('acme', ['checkout:availability', 'checkout:latency', 'nothing'], [T0 - DAY, T0 + 5 * MIN, T0 + 25 * MIN], T0 + 32 * MIN));
   assert.equal(sums.size, 2);
   assert.ok((sums.get('checkout:latency')![0].effectiveThreshold ?? 0) === 0.2);
@@ -65,8 +66,35 @@ test('rollups: ranges replaced across day boundaries, window sums, series, water
   await both((s) => s.rollupSeries('acme', 'checkout:availability', T0 + 40 * MIN, T0 + 50 * MIN, MIN));
 
   await both((s) => s.pruneRollups('acme', T0 + 15 * MIN));
+  // What was pruned is no longer covered; a backfill reaching further back widens coverage again.
+  assert.deepEqual((await both((s) => s.rollupCoverage('acme'))).get('checkout:availability'), { fromMs: T0 + 15 * MIN, toMs: T0 + 32 * MIN });
+  await both((s) => s.putRollups('acme', [{ key: 'checkout:availability', fromMs: T0 - 60 * MIN, rows: minutes(T0 - 60 * MIN, 2, () => [7, 7, null]) }], T0 + 33 * MIN));
+  assert.deepEqual((await both((s) => s.rollupCoverage('acme'))).get('checkout:availability'), { fromMs: T0 - 60 * MIN, toMs: T0 + 33 * MIN });
+  // The last bucket with requests, per key, within a range.
+  const last = await both((s) => s.lastBucketWithData('acme', ['checkout:availability', 'checkout:latency', 'nothing'], T0 - DAY, T0 + 33 * MIN));
+  assert.deepEqual(last, new Map([['checkout:availability', T0 - 59 * MIN], ['checkout:latency', T0 + 29 * MIN]]));
+  assert.deepEqual(await both((s) => s.lastBucketWithData('acme', ['checkout:latency'], T0 - DAY, T0 + 25 * MIN)), new Map([['checkout:latency', T0 + 24 * MIN]]));
+  assert.deepEqual(await both((s) => s.lastBucketWithData('acme', ['checkout:latency'], T0 + 30 * MIN, T0 + 40 * MIN)), new Map());
   await both((s) => s.windowSums('acme', ['checkout:availability', 'checkout:latency'], [T0 - DAY], T0 + 40 * MIN));
   await both((s) => s.rollupSeries('other', 'checkout:availability', T0, T0 + 10 * MIN, MIN));
+});
+
+test('dirty marks: one per bucket, replaced by a new mark; clearing skips marks made again since they were read', async () => {
+  for (const s of [duck, dynamo]) {
+    await s.markDirty('acme', T0);
+    await s.markDirty('acme', T0 - 5 * MIN);
+    await s.markDirty('other', T0);
+    const read = await s.dirtyMarks('acme');
+    assert.deepEqual(read.map((m) => m.bucketMs), [T0 - 5 * MIN, T0]);
+    await s.markDirty('acme', T0); // late points again while a refresh runs
+    await s.clearDirty('acme', read);
+    const left = await s.dirtyMarks('acme');
+    assert.deepEqual(left.map((m) => m.bucketMs), [T0]);
+    assert.notEqual(left[0].token, read[1].token);
+    await s.clearDirty('acme', left);
+    assert.deepEqual(await s.dirtyMarks('acme'), []);
+    assert.deepEqual((await s.dirtyMarks('other')).map((m) => m.bucketMs), [T0]);
+  }
 });
 
 test('alerts, transitions (stored once each) and specs answer as DuckDB does', async () => {

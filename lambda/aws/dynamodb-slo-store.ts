@@ -1,7 +1,7 @@
 // The SLO engine's SloStore on DynamoDB: what the evaluator and the gateway Lambdas keep between
 // invocations (rollups, alert state, transitions, SLO specs). One on-demand table, key (pk, sk):
 //
-//   R#<tenant>#<sli key>   <day index, 8 digits>   rollup rows of one UTC day, JSON [[bucketMs, good, total, eff|null], …]
+//   R#<tenant>#<sli key>   <day index, 8 digits>   rollup rows of one UTC day, JSON [[bucketMs, good, total, eff|null(, unknown, reason)], …]
 //   W#<tenant>             <sli key>               rollups computed up to `done_to_ms`
 //   A#<tenant>             [slo id, rule] as JSON  one alert record (JSON)
 //   T#<tenant>             <at ms, 15 digits>#<id> one transition (JSON), written once (conditional put)
@@ -29,7 +29,8 @@ const DAY_MS = 86_400_000;
 /** DynamoDB's item limit is 400 KB; stop well before it with a clear error. */
 const MAX_CHUNK_BYTES = 350_000;
 
-type Row = [bucketMs: number, good: number, total: number, eff: number | null];
+// Rows with requests of unknown latency carry two more elements; older rows have four.
+type Row = [bucketMs: number, good: number, total: number, eff: number | null, unknown?: number, unknownReason?: string | null];
 
 const pad = (n: number, width: number) => String(n).padStart(width, '0');
 const dayOf = (ms: number) => Math.floor(ms / DAY_MS);
@@ -94,11 +95,15 @@ export class DynamoSloStore implements SloStore {
       if (rows.length === 0) return;
       out.set(key, starts.map((s) => {
         const sum: WindowSum = { good: 0, total: 0, effectiveThreshold: null };
-        for (const [t, good, total, eff] of rows) {
+        for (const [t, good, total, eff, unknown, reason] of rows) {
           if (t < s) continue;
           sum.good += good;
           sum.total += total;
           if (eff !== null && (sum.effectiveThreshold === null || eff < sum.effectiveThreshold)) sum.effectiveThreshold = eff;
+          if (unknown) {
+            sum.unknown = (sum.unknown ?? 0) + unknown;
+            sum.unknownReason ??= reason ?? null;
+          }
         }
         return sum;
       }));
@@ -220,7 +225,7 @@ export class DynamoSloStore implements SloStore {
 }
 
 function toRow(r: RollupRow): Row {
-  return [r.bucketMs, r.good, r.total, r.effectiveThreshold];
+  return r.unknown ? [r.bucketMs, r.good, r.total, r.effectiveThreshold, r.unknown, r.unknownReason ?? null] : [r.bucketMs, r.good, r.total, r.effectiveThreshold];
 }
 
 function parseRows(value: unknown): Row[] {

@@ -7,7 +7,7 @@ import type { Context } from 'hono';
 import { ApiError } from '../errors.ts';
 import { CONTENT_TYPES, decodeMetricsRequest, encodingOf, metricsResponseBody, type PartialSuccess } from '../otlp/metrics.ts';
 import { describeRejections } from '../otlp/normalise.ts';
-import type { MetricStore } from '../storage/types.ts';
+import type { MetricPoint, MetricStore } from '../storage/types.ts';
 import type { TenantEnv } from './auth.ts';
 import { contentEncodingOf, decodeBody, readBody, type BodyLimits } from './body.ts';
 import type { WriteAdmission } from './admission.ts';
@@ -21,6 +21,8 @@ export interface IngestDeps {
   log: (message: string) => void;
   admission: WriteAdmission;
   seriesLimit: ActiveSeriesLimit;
+  /** After a durable write (the SLO engine marks late points' buckets dirty); failing is a 503 like the write. */
+  afterWrite?: (tenant: string, points: readonly MetricPoint[]) => Promise<void>;
 }
 
 /** Seconds a sender should wait when storage fails (OTLP senders retry 503 with Retry-After). */
@@ -46,6 +48,7 @@ export async function ingestMetrics(c: Context<TenantEnv>, deps: IngestDeps): Pr
   let written;
   try {
     written = admitted.accepted.length === 0 ? { inserted: 0, duplicates: 0 } : await deps.admission.run(() => deps.store.write(c.var.tenant, admitted.accepted));
+    if (admitted.accepted.length > 0) await deps.afterWrite?.(c.var.tenant, admitted.accepted);
   } catch (err) {
     if (err instanceof ApiError) throw err; // 429 from admission: not a storage failure
     deps.log(`burnwatch gateway: storage write failed: ${(err as Error).stack ?? err}`);

@@ -33,6 +33,12 @@ export interface AlertEvidence {
   short_bad: number;
   /** All the standard windows, as `GET /v1/alerts` shows them. */
   burn_rates: BurnRates;
+  /**
+   * The no-data rule (rule `no_data`; its long window is the SLO window, its short one the
+   * silence): the start of the last minute with requests, and how long a silence it waits for.
+   */
+  last_seen?: string | null;
+  silence?: string;
 }
 
 /**

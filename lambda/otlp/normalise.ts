@@ -6,6 +6,7 @@
 // others are kept. The caller answers a partial success, or 400 when nothing was acceptable.
 
 import { MAX_SCALE, MIN_SCALE } from '../../common/exphist.ts';
+import { histogramInSeconds, planUnit } from './units.ts';
 import type {
   AttributeValue,
   Attributes,
@@ -116,7 +117,10 @@ function normaliseMetric(metric: Obj, resource: Attributes, path: string, out: N
     temporality = temporalityOf(data.aggregationTemporality);
     if (!temporality) return rejectAll(`aggregationTemporality must be DELTA (1) or CUMULATIVE (2), got ${data.aggregationTemporality ?? 'none'}`, dataPath);
   }
-  const unit = typeof metric.unit === 'string' ? metric.unit : '';
+  const declaredUnit = typeof metric.unit === 'string' ? metric.unit : '';
+  const plan = planUnit(name, declaredUnit, field === 'histogram' ? 'histogram' : field === 'exponentialHistogram' ? 'exponential_histogram' : field);
+  if (plan.action === 'refuse') return rejectAll(`${name}: ${plan.reason}`, path);
+  const unit = plan.action === 'convert' ? 's' : declaredUnit;
   data.dataPoints.forEach((dp, i) => {
     const at = `${dataPath}.dataPoints[${i}]`;
     if (((dp.flags ?? 0) & NO_RECORDED_VALUE) !== 0) {
@@ -125,7 +129,8 @@ function normaliseMetric(metric: Obj, resource: Attributes, path: string, out: N
     }
     try {
       const { startNs, endNs } = times(dp);
-      const value = pointValue(field, dp, data, temporality);
+      const sent = pointValue(field, dp, data, temporality);
+      const value = plan.action === 'convert' ? inSeconds(sent, plan.to, plan.from) : sent;
       const series: SeriesRef = { metric: name, unit, resource, attributes: attributes(dp.attributes) };
       out.points.push({ ...value, series, startNs, endNs });
     } catch (err) {
@@ -133,6 +138,15 @@ function normaliseMetric(metric: Obj, resource: Attributes, path: string, out: N
       out.rejections.push({ path: at, reason: err.message, points: 1 });
     }
   });
+}
+
+function inSeconds(value: PointValue, to: (v: number) => number, from: string): PointValue {
+  if (value.kind !== 'histogram') return value; // planUnit converts explicit histograms only
+  try {
+    return histogramInSeconds(value, to, from);
+  } catch (err) {
+    throw new PointError((err as Error).message);
+  }
 }
 
 function temporalityOf(name: string | undefined): Temporality | undefined {

@@ -2,16 +2,18 @@
 // aggregations from the sums. Histogram math is common/exphist.ts'; this only decides what to add.
 
 import {
-  countAtMost,
-  explicitCountAtMost,
-  explicitQuantile,
-  explicitThresholdBelow,
+  explicitQuantileBucket,
+  explicitSplitAtThreshold,
   mergeExplicitHistograms,
   mergeHistogramsWithin,
   quantile,
+  splitAtThreshold,
   thresholdResolution,
+  thresholdVerdict,
+  type BucketBounds,
   type ExpHistogram,
   type ExplicitHistogram,
+  type ThresholdResolution,
 } from '../../common/exphist.ts';
 import { ApiError } from '../errors.ts';
 import type { MetricPoint, PointKind } from '../storage/types.ts';
@@ -23,14 +25,56 @@ export type Aggregation = (typeof AGGREGATIONS)[number];
 
 const QUANTILES: Partial<Record<Aggregation, number>> = { p50: 0.5, p90: 0.9, p95: 0.95, p99: 0.99 };
 
+/** The quantile a percentile aggregation asks for (0.99 for p99); undefined for the others. */
+export function quantileOf(agg: Aggregation): number | undefined {
+  return QUANTILES[agg];
+}
+
 export interface LatencyCount {
   /** Values at or below the threshold, counted from whole buckets. */
   good: number;
+  /** Values whose side of the threshold the buckets tell (good ones included). */
+  total: number;
   /**
    * The largest bucket boundary ≤ the threshold over the points counted: values in
    * (effectiveThreshold, threshold] were counted as slower than the threshold.
    */
   effectiveThreshold?: number;
+  /** Values in points whose buckets cannot answer the threshold (pointLatency): in neither good nor total. */
+  unknown: number;
+  /** Why, for the point with the most of them. */
+  unknownReason?: string;
+}
+
+/** What one histogram point says about a latency threshold (seconds). */
+export type PointLatency =
+  | { known: true; good: number; total: number; effective: number }
+  | { known: false; unknown: number; reason: string; bucket: BucketBounds };
+
+/**
+ * The one rule for latency SLIs, shared by the query engine and the SLO rollups: a point counts
+ * when its buckets answer the threshold (thresholdVerdict); otherwise all its values are
+ * unknown — the SLI is unknown for that series then, rather than a burn the buckets invented.
+ * `resolve` memoises thresholdResolution (exact, BigInt) per scale. undefined for non-histograms.
+ */
+export function pointLatency(
+  p: MetricPoint,
+  threshold: number,
+  resolve: (threshold: number, scale: number) => ThresholdResolution = thresholdResolution,
+): PointLatency | undefined {
+  let verdict;
+  let advice: string;
+  if (p.kind === 'exponential_histogram') {
+    verdict = thresholdVerdict(splitAtThreshold(toExpHistogram(p), resolve(threshold, p.scale)), threshold);
+    advice = `send a finer scale (at scale 3 or more a boundary is always within 9% of any threshold)`;
+  } else if (p.kind === 'histogram') {
+    verdict = thresholdVerdict(explicitSplitAtThreshold(toExplicitHistogram(p), threshold), threshold);
+    advice = `at the sender, add a bucket boundary at ${threshold} s (an OpenTelemetry View whose explicit bucket boundaries include it), or send exponential histograms`;
+  } else {
+    return undefined;
+  }
+  if (verdict.known) return { known: true, good: verdict.good, total: p.count, effective: verdict.effective };
+  return { known: false, unknown: p.count, reason: `${verdict.reason}; ${advice}`, bucket: verdict.bucket };
 }
 
 export class Accumulator {
@@ -40,8 +84,11 @@ export class Accumulator {
   private readonly explicit: ExplicitHistogram[] = [];
   private max: number | undefined;
   private good = 0;
+  private known = 0;
+  private unknown = 0;
+  private unknownReason: { reason: string; values: number } | undefined;
   private effectiveThreshold: number | undefined;
-  private readonly resolved = new Map<number, number>();
+  private readonly resolved = new Map<number, ThresholdResolution>();
 
   /** `latencyThreshold` (seconds): also count histogram values at or below it (latency SLIs). */
   constructor(private readonly latencyThreshold?: number) {}
@@ -62,43 +109,44 @@ export class Accumulator {
         this.exp.push(h);
         n = p.count;
         max = p.max ?? quantile(h, 1);
-        if (this.latencyThreshold !== undefined && p.count > 0) {
-          this.good += countAtMost(h, this.latencyThreshold);
-          this.lowerEffective(this.resolutionAt(p.scale));
-        }
         break;
       }
       case 'histogram': {
         const h = toExplicitHistogram(p);
         this.explicit.push(h);
         n = p.count;
-        max = p.max ?? explicitQuantile(h, 1);
-        if (this.latencyThreshold !== undefined && p.count > 0) {
-          this.good += explicitCountAtMost(h, this.latencyThreshold);
-          // No bound at or below the threshold: nothing can be counted as fast enough.
-          this.lowerEffective(explicitThresholdBelow(p.bounds, this.latencyThreshold) ?? 0);
-        }
+        max = p.max ?? explicitQuantileBucket(h, 1)?.value;
         break;
       }
     }
+    if (this.latencyThreshold !== undefined && n > 0) this.addLatency(p);
     this.count += n;
     if (isServerError(p.series)) this.errors += n;
     if (max !== undefined) this.takeMax(max);
   }
 
   latency(): LatencyCount {
-    const out: LatencyCount = { good: this.good };
+    const out: LatencyCount = { good: this.good, total: this.known, unknown: this.unknown };
     if (this.effectiveThreshold !== undefined) out.effectiveThreshold = this.effectiveThreshold;
+    if (this.unknownReason) out.unknownReason = this.unknownReason.reason;
     return out;
   }
 
   /** The q-quantile of the histograms added; undefined with no values. */
   quantile(q: number): number | undefined {
+    return this.quantileBucket(q)?.value;
+  }
+
+  /** The q-quantile and, from explicit buckets, the bucket it comes from (an exponential bucket is at most 2^(2^-scale) − 1 wide, relative, and says so by its scale). */
+  quantileBucket(q: number): { value: number; bucket?: BucketBounds } | undefined {
     if (this.exp.length > 0 && this.explicit.length > 0) {
       throw new ApiError(400, 'invalid_parameter', 'percentiles cannot combine exponential and explicit-bucket histograms of one metric; narrow the query (e.g. by service)');
     }
-    if (this.exp.length > 0) return quantile(mergeHistogramsWithin(this.exp)!, q);
-    if (this.explicit.length > 0) return explicitQuantile(mergeExplicitHistograms(this.explicit)!, q);
+    if (this.exp.length > 0) {
+      const value = quantile(mergeHistogramsWithin(this.exp)!, q);
+      return value === undefined ? undefined : { value };
+    }
+    if (this.explicit.length > 0) return explicitQuantileBucket(mergeExplicitHistograms(this.explicit)!, q);
     return undefined;
   }
 
@@ -120,14 +168,27 @@ export class Accumulator {
     }
   }
 
-  /** thresholdResolution is exact (BigInt comparisons): worth computing once per scale. */
-  private resolutionAt(scale: number): number {
-    let below = this.resolved.get(scale);
-    if (below === undefined) {
-      below = thresholdResolution(this.latencyThreshold!, scale).below;
-      this.resolved.set(scale, below);
+  private addLatency(p: MetricPoint): void {
+    const v = pointLatency(p, this.latencyThreshold!, (t, scale) => this.resolutionAt(t, scale));
+    if (!v) return;
+    if (v.known) {
+      this.good += v.good;
+      this.known += v.total;
+      this.lowerEffective(v.effective);
+      return;
     }
-    return below;
+    this.unknown += v.unknown;
+    if (!this.unknownReason || v.unknown > this.unknownReason.values) this.unknownReason = { reason: v.reason, values: v.unknown };
+  }
+
+  /** thresholdResolution is exact (BigInt comparisons): worth computing once per scale. */
+  private resolutionAt(threshold: number, scale: number): ThresholdResolution {
+    let r = this.resolved.get(scale);
+    if (r === undefined) {
+      r = thresholdResolution(threshold, scale);
+      this.resolved.set(scale, r);
+    }
+    return r;
   }
 
   private takeMax(v: number): void {

@@ -4,7 +4,8 @@
 
 import type { MetricStore } from '../storage/types.ts';
 import { invalidParameter } from '../errors.ts';
-import { Accumulator, AGGREGATIONS, checkAggregationFits, type Aggregation } from './accumulate.ts';
+import type { BucketBounds } from '../../common/exphist.ts';
+import { Accumulator, AGGREGATIONS, checkAggregationFits, quantileOf, type Aggregation } from './accumulate.ts';
 import { fetchDeltas } from './deltas.ts';
 import { labelValue } from './outcome.ts';
 import { nsToSeconds, parseStep, parseTime } from './time.ts';
@@ -23,7 +24,13 @@ export interface MetricQuery {
   stepNs?: bigint;
 }
 
-export type QueryPoint = [unixSeconds: number, value: number];
+/**
+ * A percentile from explicit-bucket histograms carries the bucket it comes from: the true value
+ * lies in (lower, upper], and senders' bounds can be wide (the OpenTelemetry SDKs' default
+ * [0, 5, 10, …] puts every request of a seconds metric in (0, 5]). Clients that read [t, v] are
+ * unaffected.
+ */
+export type QueryPoint = [unixSeconds: number, value: number] | [unixSeconds: number, value: number, bucket: BucketBounds];
 
 export interface QuerySeries {
   labels: Record<string, string>;
@@ -76,17 +83,28 @@ export async function runQuery(store: MetricStore, q: MetricQuery): Promise<Quer
       const seconds = nsToSeconds(q.stepNs);
       for (let b = firstBucket; b < q.toNs; b += q.stepNs) {
         const acc = buckets.get(b);
-        const v = acc ? acc.value(q.agg, seconds) : ZERO_WHEN_EMPTY.has(q.agg) ? 0 : undefined;
-        if (v !== undefined) out.push([nsToSeconds(b), v]);
+        const p = acc ? answer(acc, q.agg, nsToSeconds(b), seconds) : ZERO_WHEN_EMPTY.has(q.agg) ? ([nsToSeconds(b), 0] as QueryPoint) : undefined;
+        if (p) out.push(p);
       }
     } else {
-      const v = buckets.get(firstBucket)!.value(q.agg, nsToSeconds(q.toNs - q.fromNs));
-      if (v !== undefined) out.push([nsToSeconds(q.toNs), v]);
+      const p = answer(buckets.get(firstBucket)!, q.agg, nsToSeconds(q.toNs), nsToSeconds(q.toNs - q.fromNs));
+      if (p) out.push(p);
     }
     if (out.length > 0) series.push({ labels, points: out });
   }
   series.sort((a, b) => compareLabels(a.labels, b.labels, q.by));
   return { series };
+}
+
+function answer(acc: Accumulator, agg: Aggregation, at: number, seconds: number): QueryPoint | undefined {
+  const q = quantileOf(agg);
+  if (q === undefined) {
+    const v = acc.value(agg, seconds);
+    return v === undefined ? undefined : [at, v];
+  }
+  const r = acc.quantileBucket(q);
+  if (!r) return undefined;
+  return r.bucket ? [at, r.value, r.bucket] : [at, r.value];
 }
 
 function compareLabels(a: Record<string, string>, b: Record<string, string>, keys: readonly string[]): number {

@@ -4,6 +4,7 @@
 import { ATTR, HTTP_SERVER_DURATION } from '../../common/catalogue.ts';
 import { serviceOf } from '../storage/series.ts';
 import type { MetricStore } from '../storage/types.ts';
+import type { BucketBounds } from '../../common/exphist.ts';
 import { Accumulator } from './accumulate.ts';
 import { fetchDeltas } from './deltas.ts';
 import { labelValue } from './outcome.ts';
@@ -20,6 +21,8 @@ export interface ServiceSummary {
   errors: number;
   /** Seconds; null without requests in the window. */
   p99: number | null;
+  /** When p99 comes from explicit buckets: the bucket it lies in (GET /v1/query's percentile buckets). */
+  p99_bucket?: BucketBounds;
 }
 
 export interface ServicesOptions {
@@ -59,11 +62,8 @@ export async function listServices(store: MetricStore, opts: ServicesOptions): P
   }
   return [...byService.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
-    .map(([name, { acc, hosts }]) => ({
-      name,
-      hosts: [...hosts].sort(),
-      requests: acc.count,
-      errors: acc.errors,
-      p99: acc.quantile(0.99) ?? null,
-    }));
+    .map(([name, { acc, hosts }]) => {
+      const p99 = acc.quantileBucket(0.99);
+      return { name, hosts: [...hosts].sort(), requests: acc.count, errors: acc.errors, p99: p99?.value ?? null, ...(p99?.bucket ? { p99_bucket: p99.bucket } : {}) };
+    });
 }

@@ -1,10 +1,16 @@
-// The alert state machine for one (SLO, burn-rate rule), as a pure function of the previous
-// record and this evaluation's figures, so it is tested on synthetic numbers and the same code
-// runs locally and in Lambda.
+// The alert state machine for one (SLO, rule), as a pure function of the previous record and
+// this evaluation's figures, so it is tested on synthetic numbers and the same code runs locally
+// and in Lambda. Two kinds of rule feed the same machine:
 //
-// The rule (docs/slo.md, "Alerting"):
+// Burn-rate rules (docs/slo.md, "Alerting"):
 //   over  = burn(long) > factor AND burn(short) > factor            (the Workbook's condition)
 //   clear = burn(long) < factor·(1−h) OR burn(short) < factor·(1−h) OR either window has no data
+// The no-data rule (`no_data`, one per SLO): a burn rate cannot see a service that stopped
+// answering — no requests, no bad requests — so silence has its own condition:
+//   over  = requests in the SLO window AND none in the last `silence`
+//   clear = requests again in the last `silence`, OR none in the whole window (retired)
+//
+// The machine:
 //   inactive/resolved --over--> pending (firing at once when `for` is 0)   — a new episode
 //   pending --not clear for `for`--> firing;  pending --clear--> resolved (never fired)
 //   firing  --clear--> resolved
@@ -12,13 +18,18 @@
 // because leaving needs a drop of h (10% by default) below it. Each state is entered at most
 // once per episode, so every transition is notified exactly once (de-duplication).
 
-import type { AlertEvidence, AlertTransition, BurnRates } from '../notify/types.ts';
+import type { AlertEvidence, AlertSeverity, AlertTransition, BurnRates } from '../notify/types.ts';
 import type { BurnRateRule, SloDefinition } from './definitions.ts';
-import type { WindowFigures } from './math.ts';
+import { windowLabel, type WindowFigures } from './math.ts';
 import type { AlertRecord } from './store.ts';
 import { formatDuration } from '../../common/duration.ts';
 
 export const DEFAULT_HYSTERESIS = 0.1;
+
+/** The name of every SLO's no-data rule (spec.ts reserves it). */
+export const NO_DATA_RULE = 'no_data';
+/** A silent service is an outage seen from outside: it pages. */
+export const NO_DATA_SEVERITY: AlertSeverity = 'page';
 
 export interface RuleEvaluation {
   tenant: string;
@@ -49,10 +60,86 @@ export function isClear(e: Pick<RuleEvaluation, 'rule' | 'long' | 'short'>, hyst
 }
 
 export function stepAlert(prev: AlertRecord | undefined, e: RuleEvaluation): AlertStep {
+  return stepCondition(prev, {
+    ...e,
+    over: isOver(e),
+    clear: isClear(e, e.hysteresis),
+    evidence: evidenceOf(e),
+    summary: (record) => burnSummary(record, e),
+  });
+}
+
+export interface NoDataEvaluation {
+  tenant: string;
+  slo: SloDefinition;
+  /** How long without requests counts as silent. */
+  silenceMs: number;
+  /** Requests in the last `silenceMs`. */
+  recentTotal: number;
+  /** The SLO window's figures. */
+  window: WindowFigures;
+  /** Start of the last bucket with requests in the window (null: none, or not looked up). */
+  lastSeenMs: number | null;
+  burnRates: BurnRates;
+  budgetRemaining: number | null;
+  nowMs: number;
+}
+
+/** Whether the SLO's service went silent: requests in its window, none lately. */
+export function isSilent(e: Pick<NoDataEvaluation, 'recentTotal' | 'window'>): boolean {
+  return e.recentTotal === 0 && e.window.total > 0;
+}
+
+export function stepNoData(prev: AlertRecord | undefined, e: NoDataEvaluation): AlertStep {
+  const silent = isSilent(e);
+  const evidence: AlertEvidence = {
+    rule: NO_DATA_RULE,
+    factor: 0,
+    long_window: windowLabel(e.slo.window),
+    short_window: formatDuration(e.silenceMs),
+    long_burn_rate: e.window.burn_rate,
+    short_burn_rate: null,
+    long_total: e.window.total,
+    long_bad: e.window.bad,
+    short_total: e.recentTotal,
+    short_bad: 0,
+    burn_rates: e.burnRates,
+    last_seen: e.lastSeenMs === null ? null : new Date(e.lastSeenMs).toISOString(),
+    silence: formatDuration(e.silenceMs),
+  };
+  return stepCondition(prev, {
+    tenant: e.tenant,
+    slo: e.slo,
+    rule: { name: NO_DATA_RULE, severity: NO_DATA_SEVERITY, forMs: 0 },
+    over: silent,
+    clear: !silent,
+    evidence,
+    burnRates: e.burnRates,
+    budgetRemaining: e.budgetRemaining,
+    nowMs: e.nowMs,
+    summary: (record) => noDataSummary(record, e),
+  });
+}
+
+interface ConditionStep {
+  tenant: string;
+  slo: SloDefinition;
+  rule: Pick<BurnRateRule, 'name' | 'severity' | 'forMs'>;
+  over: boolean;
+  clear: boolean;
+  evidence: AlertEvidence;
+  burnRates: BurnRates;
+  budgetRemaining: number | null;
+  nowMs: number;
+  summary: (record: AlertRecord) => string;
+}
+
+/** The state machine itself, for any rule that says when its condition holds and when it has cleared. */
+function stepCondition(prev: AlertRecord | undefined, e: ConditionStep): AlertStep {
   const active = prev !== undefined && prev.state !== 'resolved';
-  const evidence = evidenceOf(e);
+  const evidence = e.evidence;
   if (!active) {
-    if (!isOver(e)) return { record: prev };
+    if (!e.over) return { record: prev };
     const episode = (prev?.episode ?? 0) + 1;
     const state = e.rule.forMs > 0 ? 'pending' : 'firing';
     const record: AlertRecord = {
@@ -74,7 +161,7 @@ export function stepAlert(prev: AlertRecord | undefined, e: RuleEvaluation): Ale
     return { record, transition: transitionOf(record, null, e) };
   }
   const updated: AlertRecord = { ...prev, updated_ms: e.nowMs, burn_rates: e.burnRates, budget_remaining: e.budgetRemaining, evidence };
-  if (isClear(e, e.hysteresis)) {
+  if (e.clear) {
     const record: AlertRecord = { ...updated, state: 'resolved', state_since_ms: e.nowMs, condition_since_ms: null };
     return { record, transition: transitionOf(record, prev.state, e) };
   }
@@ -101,7 +188,7 @@ function evidenceOf(e: RuleEvaluation): AlertEvidence {
   };
 }
 
-function transitionOf(record: AlertRecord, from: AlertTransition['from'], e: RuleEvaluation): AlertTransition {
+function transitionOf(record: AlertRecord, from: AlertTransition['from'], e: ConditionStep): AlertTransition {
   const at = new Date(e.nowMs).toISOString();
   return {
     id: `${record.alert_id}:${record.state}`,
@@ -116,7 +203,7 @@ function transitionOf(record: AlertRecord, from: AlertTransition['from'], e: Rul
     since: new Date(record.since_ms).toISOString(),
     budget_remaining: record.budget_remaining,
     evidence: record.evidence,
-    summary: summaryOf(record, e),
+    summary: e.summary(record),
   };
 }
 
@@ -124,11 +211,25 @@ function x(v: number | null): string {
   return v === null ? 'no data' : `${v.toFixed(1)}×`;
 }
 
-function summaryOf(record: AlertRecord, e: RuleEvaluation): string {
+function budgetText(record: AlertRecord): string {
+  return record.budget_remaining === null ? 'budget unknown' : `budget left ${(record.budget_remaining * 100).toFixed(1)}%`;
+}
+
+function burnSummary(record: AlertRecord, e: RuleEvaluation): string {
   const ev = record.evidence;
-  const budget = record.budget_remaining === null ? 'budget unknown' : `budget left ${(record.budget_remaining * 100).toFixed(1)}%`;
   const what = `${e.slo.service}: ${e.slo.kind} SLO ${e.slo.id}`;
   const burn = `burning ${x(ev.long_burn_rate)} over ${ev.long_window} (${ev.short_window}: ${x(ev.short_burn_rate)}; threshold ${ev.factor}×)`;
-  if (record.state === 'resolved') return `[${record.severity}] RESOLVED ${what}: now ${burn}; ${budget}`;
-  return `[${record.severity}] ${record.state.toUpperCase()} ${what} ${burn}; ${budget}`;
+  if (record.state === 'resolved') return `[${record.severity}] RESOLVED ${what}: now ${burn}; ${budgetText(record)}`;
+  return `[${record.severity}] ${record.state.toUpperCase()} ${what} ${burn}; ${budgetText(record)}`;
+}
+
+function noDataSummary(record: AlertRecord, e: NoDataEvaluation): string {
+  const ev = record.evidence;
+  const what = `${e.slo.service}: ${e.slo.kind} SLO ${e.slo.id}`;
+  if (record.state !== 'resolved') {
+    const since = ev.last_seen ? `no requests since ${ev.last_seen}` : 'no requests';
+    return `[${record.severity}] ${record.state.toUpperCase()} ${what}: NO DATA — ${since} (none in the last ${ev.short_window}; it had ${ev.long_total} in its ${ev.long_window} window); ${budgetText(record)}`;
+  }
+  if (e.recentTotal > 0) return `[${record.severity}] RESOLVED ${what}: requests again (${e.recentTotal} in the last ${ev.short_window}); ${budgetText(record)}`;
+  return `[${record.severity}] RESOLVED ${what}: no requests in its whole ${ev.long_window} window, so it counts as retired`;
 }

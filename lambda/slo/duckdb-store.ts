@@ -37,6 +37,12 @@ const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS slo_specs (
      tenant VARCHAR NOT NULL, id VARCHAR NOT NULL, text VARCHAR NOT NULL, updated_ms BIGINT NOT NULL,
      PRIMARY KEY (tenant, id))`,
+  // Latency requests whose buckets cannot answer the threshold (RollupRow.unknown); added to
+  // files made before them, so these come before the staging table copies the columns.
+  'ALTER TABLE slo_rollups ADD COLUMN IF NOT EXISTS unknown DOUBLE DEFAULT 0',
+  'ALTER TABLE slo_rollups ADD COLUMN IF NOT EXISTS unknown_reason VARCHAR',
+  'ALTER TABLE slo_rollups_hourly ADD COLUMN IF NOT EXISTS unknown DOUBLE DEFAULT 0',
+  'ALTER TABLE slo_rollups_hourly ADD COLUMN IF NOT EXISTS unknown_reason VARCHAR',
   'CREATE TEMP TABLE IF NOT EXISTS slo_rollups_stage AS SELECT * FROM slo_rollups LIMIT 0',
   'CREATE TEMP TABLE IF NOT EXISTS slo_alerts_stage AS SELECT * FROM slo_alerts LIMIT 0',
   'CREATE TEMP TABLE IF NOT EXISTS slo_ranges_stage (sli_key VARCHAR NOT NULL, from_ms BIGINT NOT NULL)',
@@ -92,6 +98,9 @@ export class DuckDbSloStore implements SloStore {
             appender.appendDouble(r.total);
             if (r.effectiveThreshold === null) appender.appendNull();
             else appender.appendDouble(r.effectiveThreshold);
+            appender.appendDouble(r.unknown ?? 0);
+            if (r.unknownReason) appender.appendVarchar(r.unknownReason);
+            else appender.appendNull();
             appender.endRow();
           }
         }
@@ -119,7 +128,8 @@ export class DuckDbSloStore implements SloStore {
         );
         await this.conn.run(
           `INSERT INTO slo_rollups_hourly
-           SELECT $t, r.sli_key, r.bucket_ms // ${HOUR_MS} * ${HOUR_MS} AS hour_ms, sum(r.good), sum(r.total), min(r.effective_threshold)
+           SELECT $t, r.sli_key, r.bucket_ms // ${HOUR_MS} * ${HOUR_MS} AS hour_ms, sum(r.good), sum(r.total), min(r.effective_threshold),
+                  sum(r.unknown), max(r.unknown_reason)
              FROM slo_rollups r JOIN slo_ranges_stage g ON r.sli_key = g.sli_key
             WHERE r.tenant = $t AND r.bucket_ms >= $hour AND r.bucket_ms >= g.from_ms // ${HOUR_MS} * ${HOUR_MS}
             GROUP BY r.sli_key, hour_ms`,
@@ -148,7 +158,7 @@ export class DuckDbSloStore implements SloStore {
     const tail = Math.floor(to / HOUR_MS) * HOUR_MS;
     const parts: string[] = [];
     const fine = (idx: number, from: number, until: number) =>
-      `SELECT sli_key, ${idx} AS idx, good, total, effective_threshold AS e FROM slo_rollups WHERE tenant = $t AND bucket_ms >= ${from} AND bucket_ms < ${until}`;
+      `SELECT sli_key, ${idx} AS idx, good, total, effective_threshold AS e, unknown AS u, unknown_reason AS ur FROM slo_rollups WHERE tenant = $t AND bucket_ms >= ${from} AND bucket_ms < ${until}`;
     startsMs.forEach((raw, i) => {
       const start = Math.floor(raw);
       if (start >= tail) {
@@ -158,12 +168,12 @@ export class DuckDbSloStore implements SloStore {
       const headEnd = Math.min(Math.ceil(start / HOUR_MS) * HOUR_MS, tail);
       parts.push(fine(i, start, headEnd));
       if (headEnd < tail) {
-        parts.push(`SELECT sli_key, ${i} AS idx, good, total, effective_threshold AS e FROM slo_rollups_hourly WHERE tenant = $t AND hour_ms >= ${headEnd} AND hour_ms < ${tail}`);
+        parts.push(`SELECT sli_key, ${i} AS idx, good, total, effective_threshold AS e, unknown AS u, unknown_reason AS ur FROM slo_rollups_hourly WHERE tenant = $t AND hour_ms >= ${headEnd} AND hour_ms < ${tail}`);
       }
     });
     if (startsMs.some((s) => Math.floor(s) < tail)) parts.push(fine(-1, tail, to));
-    const rows = await this.read<{ sli_key: string; idx: number; g: number; n: number; e: number | null }>(
-      `SELECT sli_key, idx, sum(good) AS g, sum(total) AS n, min(e) AS e FROM (${parts.join('\n UNION ALL ')}) GROUP BY sli_key, idx`,
+    const rows = await this.read<{ sli_key: string; idx: number; g: number; n: number; e: number | null; u: number; ur: string | null }>(
+      `SELECT sli_key, idx, sum(good) AS g, sum(total) AS n, min(e) AS e, sum(u) AS u, max(ur) AS ur FROM (${parts.join('\n UNION ALL ')}) GROUP BY sli_key, idx`,
       { t: tenant },
     );
     const wanted = new Set(keys);
@@ -171,6 +181,7 @@ export class DuckDbSloStore implements SloStore {
     for (const row of rows) {
       if (!wanted.has(row.sli_key)) continue;
       const sum: WindowSum = { good: Number(row.g), total: Number(row.n), effectiveThreshold: row.e === null ? null : Number(row.e) };
+      if (Number(row.u) > 0) Object.assign(sum, { unknown: Number(row.u), unknownReason: row.ur });
       if (row.idx === -1) {
         tails.set(row.sli_key, sum);
         continue;
@@ -319,5 +330,8 @@ export class DuckDbSloStore implements SloStore {
 
 function add(a: WindowSum, b: WindowSum): WindowSum {
   const e = a.effectiveThreshold === null ? b.effectiveThreshold : b.effectiveThreshold === null ? a.effectiveThreshold : Math.min(a.effectiveThreshold, b.effectiveThreshold);
-  return { good: a.good + b.good, total: a.total + b.total, effectiveThreshold: e };
+  const out: WindowSum = { good: a.good + b.good, total: a.total + b.total, effectiveThreshold: e };
+  const unknown = (a.unknown ?? 0) + (b.unknown ?? 0);
+  if (unknown > 0) Object.assign(out, { unknown, unknownReason: a.unknownReason ?? b.unknownReason ?? null });
+  return out;
 }

@@ -101,7 +101,7 @@ spec:
   const later = (await engine.statuses(TENANT, now + 8 * DAY)).find((x) => x.id === 'gappy-7d')!;
   assert.deepEqual([later.status, later.sli, later.budget_remaining, later.burn_rate], ['no_data', null, null, null]);
   // Rollups: one row per minute with traffic; the 30-day default SLO sees all three minutes.
-  const keyed = await sloStore.rollupWatermarks(TENANT);
+  const keyed = await sloStore.rollupCoverage(TENANT);
   assert.ok(keyed.size >= 2);
   const def = (await engine.statuses(TENANT, now)).find((x) => x.id === 'gappy:latency')!;
   assert.equal(def.total, 4500);

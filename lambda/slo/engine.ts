@@ -62,8 +62,12 @@ export interface SloReport {
   sli: number | null;
   budget_remaining: number | null;
   // Added by the engine:
-  /** 'no_data' (no requests in the window), 'ok', 'burning' (an alert firing) or 'exhausted' (budget ≤ 0). */
-  status: 'no_data' | 'ok' | 'burning' | 'exhausted';
+  /**
+   * 'no_data' (no requests in the window), 'unknown' (requests, but none whose latency the
+   * histogram buckets can tell: sli_unknown_reason), 'ok', 'burning' (an alert firing) or
+   * 'exhausted' (budget ≤ 0).
+   */
+  status: 'no_data' | 'unknown' | 'ok' | 'burning' | 'exhausted';
   window: string;
   window_start: string;
   good: number;
@@ -78,6 +82,10 @@ export interface SloReport {
   time_to_exhaustion_seconds: number | null;
   threshold_seconds?: number;
   effective_threshold_seconds?: number;
+  /** Latency: requests in the window whose buckets cannot answer the threshold; in neither good nor total. */
+  unknown?: number;
+  /** Why (one point's reason: the bucket that straddles the threshold, and the fix at the sender). */
+  sli_unknown_reason?: string;
   metrics: readonly string[];
   filter: SloDefinition['filter'];
   source: SloDefinition['source'];
@@ -375,6 +383,7 @@ export class SloEngine {
       };
       if (slo.thresholdSeconds !== undefined) report.threshold_seconds = slo.thresholdSeconds;
       if (whole.effectiveThreshold !== null) report.effective_threshold_seconds = whole.effectiveThreshold;
+      if (whole.unknown) Object.assign(report, { unknown: whole.unknown, sli_unknown_reason: whole.unknownReason ?? 'histogram buckets cannot answer the threshold' });
       if (slo.file) report.file = slo.file;
       if (slo.displayName) report.display_name = slo.displayName;
       return { slo, report: withAlerts(report, alerts) };
@@ -399,7 +408,7 @@ export class SloEngine {
 function withAlerts(report: SloReport, alerts: readonly AlertRecord[]): SloReport {
   const mine = alerts.filter((a) => a.slo_id === report.id);
   const status: SloReport['status'] =
-    report.total === 0 ? 'no_data' : report.budget_remaining !== null && report.budget_remaining <= 0 ? 'exhausted' : mine.some((a) => a.state === 'firing') ? 'burning' : 'ok';
+    report.total === 0 ? (report.unknown ? 'unknown' : 'no_data') : report.budget_remaining !== null && report.budget_remaining <= 0 ? 'exhausted' : mine.some((a) => a.state === 'firing') ? 'burning' : 'ok';
   return { ...report, status, alerts: mine.map((a) => ({ id: a.alert_id, rule: a.rule, severity: a.severity, state: a.state })) };
 }
 

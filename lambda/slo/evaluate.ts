@@ -42,6 +42,9 @@ export interface SloStatus {
   threshold_seconds?: number;
   /** The histogram boundary the latency SLI really counts up to (≤ threshold_seconds). */
   effective_threshold_seconds?: number;
+  /** Latency requests whose histogram buckets cannot answer the threshold (in neither good nor total), and why. */
+  unknown?: number;
+  sli_unknown_reason?: string;
 }
 
 export interface EvaluateOptions {
@@ -96,8 +99,9 @@ export async function evaluateDefinitions(store: MetricStore, opts: EvaluateOpti
 }
 
 function status(slo: SloDefinition, acc: Accumulator): SloStatus {
-  const total = acc.count;
   const latency = slo.kind === 'latency' ? acc.latency() : undefined;
+  // Latency requests whose buckets cannot answer the threshold are in neither good nor total.
+  const total = latency ? latency.total : acc.count;
   const good = latency ? latency.good : total - acc.errors;
   const out: SloStatus = {
     id: slo.id,
@@ -112,5 +116,6 @@ function status(slo: SloDefinition, acc: Accumulator): SloStatus {
   };
   if (slo.thresholdSeconds !== undefined) out.threshold_seconds = slo.thresholdSeconds;
   if (latency?.effectiveThreshold !== undefined) out.effective_threshold_seconds = latency.effectiveThreshold;
+  if (latency?.unknown) Object.assign(out, { unknown: latency.unknown, sli_unknown_reason: latency.unknownReason });
   return out;
 }

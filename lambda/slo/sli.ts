@@ -8,8 +8,9 @@
 // used (thresholdResolution: under 2.2% below the threshold at the agent's scale 5).
 
 import { createHash } from 'node:crypto';
-import { countAtMost, explicitCountAtMost, explicitThresholdBelow, thresholdResolution } from '../../common/exphist.ts';
-import { fetchDeltas, toExpHistogram, toExplicitHistogram } from '../query/deltas.ts';
+import { thresholdResolution, type ThresholdResolution } from '../../common/exphist.ts';
+import { pointLatency } from '../query/accumulate.ts';
+import { fetchDeltas } from '../query/deltas.ts';
 import { isServerError } from '../query/outcome.ts';
 import { msToNs } from '../query/time.ts';
 import { serviceOf } from '../storage/series.ts';
@@ -46,8 +47,17 @@ function attrText(v: AttributeValue | undefined): string {
   return typeof v === 'object' ? JSON.stringify(v) : String(v);
 }
 
-/** The requests one point adds to an SLI: good and total, and for latency the boundary really used. */
-export function countPoint(p: MetricPoint, slo: Pick<SloDefinition, 'kind' | 'thresholdSeconds'>, resolution: ResolutionCache): { good: number; total: number; effective?: number } | undefined {
+/**
+ * The requests one point adds to an SLI: good and total, and for latency the boundary really
+ * used. A latency point whose buckets cannot answer the threshold (pointLatency: the bucket that
+ * straddles it holds requests and its lower bound is far below it) adds nothing to good or total:
+ * its requests are `unknown`, with the reason, instead of a burn the buckets would invent.
+ */
+export function countPoint(
+  p: MetricPoint,
+  slo: Pick<SloDefinition, 'kind' | 'thresholdSeconds'>,
+  resolution: ResolutionCache,
+): { good: number; total: number; effective?: number; unknown?: number; unknownReason?: string } | undefined {
   if (slo.kind === 'availability') {
     let n: number;
     if (p.kind === 'exponential_histogram' || p.kind === 'histogram') n = p.count;
@@ -55,30 +65,26 @@ export function countPoint(p: MetricPoint, slo: Pick<SloDefinition, 'kind' | 'th
     else return undefined;
     return { good: isServerError(p.series) ? 0 : n, total: n };
   }
-  const threshold = slo.thresholdSeconds!;
-  if (p.kind === 'exponential_histogram') {
-    if (p.count === 0) return { good: 0, total: 0 };
-    return { good: countAtMost(toExpHistogram(p), threshold), total: p.count, effective: resolution.below(threshold, p.scale) };
-  }
-  if (p.kind === 'histogram') {
-    if (p.count === 0) return { good: 0, total: 0 };
-    // No bound at or below the threshold: nothing can be counted as fast enough.
-    return { good: explicitCountAtMost(toExplicitHistogram(p), threshold), total: p.count, effective: explicitThresholdBelow(p.bounds, threshold) ?? 0 };
-  }
-  return undefined; // counters and gauges carry no durations
+  if (p.kind !== 'exponential_histogram' && p.kind !== 'histogram') return undefined; // counters and gauges carry no durations
+  if (p.count === 0) return { good: 0, total: 0 };
+  const v = pointLatency(p, slo.thresholdSeconds!, (t, scale) => resolution.resolve(t, scale))!;
+  return v.known ? { good: v.good, total: v.total, effective: v.effective } : { good: 0, total: 0, unknown: v.unknown, unknownReason: v.reason };
 }
 
 /** thresholdResolution is exact (BigInt comparisons): worth computing once per (threshold, scale). */
 export class ResolutionCache {
-  private readonly cache = new Map<string, number>();
-  below(threshold: number, scale: number): number {
+  private readonly cache = new Map<string, ThresholdResolution>();
+  resolve(threshold: number, scale: number): ThresholdResolution {
     const k = `${threshold}/${scale}`;
     let v = this.cache.get(k);
     if (v === undefined) {
-      v = thresholdResolution(threshold, scale).below;
+      v = thresholdResolution(threshold, scale);
       this.cache.set(k, v);
     }
     return v;
+  }
+  below(threshold: number, scale: number): number {
+    return this.resolve(threshold, scale).below;
   }
 }
 
@@ -127,15 +133,19 @@ export async function computeRollups(
         for (const job of candidates) {
           if (bucket < job.fromMs || !matchesFilter(p, job.slo.filter)) continue;
           const c = countPoint(p, job.slo, resolution);
-          if (!c || c.total === 0) continue;
+          if (!c || (c.total === 0 && !c.unknown)) continue;
           const rows = out.get(job.key)!;
           const row = rows.get(bucket);
           if (!row) {
-            rows.set(bucket, { bucketMs: bucket, good: c.good, total: c.total, effectiveThreshold: c.effective ?? null });
+            rows.set(bucket, { bucketMs: bucket, good: c.good, total: c.total, effectiveThreshold: c.effective ?? null, ...(c.unknown ? { unknown: c.unknown, unknownReason: c.unknownReason } : {}) });
           } else {
             row.good += c.good;
             row.total += c.total;
             if (c.effective !== undefined) row.effectiveThreshold = row.effectiveThreshold === null ? c.effective : Math.min(row.effectiveThreshold, c.effective);
+            if (c.unknown) {
+              row.unknown = (row.unknown ?? 0) + c.unknown;
+              row.unknownReason ??= c.unknownReason;
+            }
           }
         }
       }

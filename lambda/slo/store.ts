@@ -11,6 +11,13 @@ export interface RollupRow {
   total: number;
   /** Latency SLIs: the lowest histogram boundary ≤ threshold counted up to in this bucket. */
   effectiveThreshold: number | null;
+  /**
+   * Latency SLIs: requests whose histogram buckets cannot answer the threshold (sli.ts countPoint),
+   * in neither good nor total; absent means 0.
+   */
+  unknown?: number;
+  /** Why they are unknown (one point's reason, with the bucket that straddles the threshold). */
+  unknownReason?: string | null;
 }
 
 export interface RollupBatch {
@@ -24,6 +31,9 @@ export interface WindowSum {
   good: number;
   total: number;
   effectiveThreshold: number | null;
+  /** Requests of unknown latency (RollupRow.unknown) in the window; absent means 0. */
+  unknown?: number;
+  unknownReason?: string | null;
 }
 
 export interface SeriesPoint {

@@ -1,6 +1,7 @@
 // An in-memory stand-in for one DynamoDB table at the SDK boundary (lib-dynamodb's document
 // client mocked with aws-sdk-client-mock), for the operations DynamoSloStore sends: GetItem,
-// PutItem (optionally `attribute_not_exists(pk)`), DeleteItem (ReturnValues ALL_OLD) and Query on
+// PutItem and DeleteItem (ReturnValues ALL_OLD), either optionally conditional on
+// `attribute_not_exists(pk)` or `#name = :value`, and Query on
 // the key (`pk = :pk`, `… AND sk <= :to`, `… AND sk BETWEEN :from AND :to`), in sort-key order
 // either way, answered in small pages so callers must follow LastEvaluatedKey.
 
@@ -9,6 +10,28 @@ import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCom
 import { mockClient } from 'aws-sdk-client-mock';
 
 type Item = Record<string, unknown> & { pk: string; sk: string };
+
+interface Conditional {
+  ConditionExpression?: string;
+  ExpressionAttributeNames?: Record<string, string>;
+  ExpressionAttributeValues?: Record<string, unknown>;
+}
+
+/** Throws ConditionalCheckFailedException as DynamoDB does when the item as stored fails the condition. */
+function check(input: Conditional, existing: Item | undefined): void {
+  const cond = input.ConditionExpression;
+  if (cond === undefined) return;
+  let holds: boolean;
+  const equals = /^(#\w+) = (:\w+)$/.exec(cond);
+  if (cond === 'attribute_not_exists(pk)') holds = existing === undefined;
+  else if (equals) {
+    const name = input.ExpressionAttributeNames?.[equals[1]];
+    const values = input.ExpressionAttributeValues ?? {};
+    if (name === undefined || !(equals[2] in values)) throw new Error(`ValidationException: ${cond} names an undefined attribute name or value`);
+    holds = existing !== undefined && existing[name] === values[equals[2]];
+  } else throw new Error(`emulator: unsupported condition ${cond}`);
+  if (!holds) throw new ConditionalCheckFailedException({ $metadata: {}, message: 'The conditional request failed' });
+}
 
 export class DynamoDbEmulator {
   readonly items = new Map<string, Item>();
@@ -30,16 +53,14 @@ export class DynamoDbEmulator {
       const item = input.Item as Item;
       if (typeof item.pk !== 'string' || typeof item.sk !== 'string' || !item.pk || !item.sk) throw new Error('ValidationException: pk and sk must be non-empty strings');
       if (JSON.stringify(item).length > 400_000) throw new Error('ValidationException: Item size has exceeded the maximum allowed size');
-      if (input.ConditionExpression !== undefined) {
-        if (input.ConditionExpression !== 'attribute_not_exists(pk)') throw new Error(`emulator: unsupported condition ${input.ConditionExpression}`);
-        if (this.items.has(id(item))) throw new ConditionalCheckFailedException({ $metadata: {}, message: 'The conditional request failed' });
-      }
+      check(input, this.items.get(id(item)));
       this.items.set(id(item), structuredClone(item));
       return {};
     });
     this.mock.on(DeleteCommand).callsFake((input) => {
       table(input.TableName);
       const old = this.items.get(id(input.Key));
+      check(input, old);
       this.items.delete(id(input.Key));
       return input.ReturnValues === 'ALL_OLD' && old ? { Attributes: old } : {};
     });
