@@ -86,14 +86,20 @@ export class Agent {
     this.intervalMs = opts.intervalMs ?? 10_000;
     this.hostName = opts.hostName ?? os.hostname();
     this.processResources = new ProcessResources(this.hostName);
-    this.collectors = (opts.collectors ?? defaultCollectors)(this.log);
+    // The spools first: a spool directory another agent holds fails here, before any probe loads.
     this.spool = new Spool(opts.spoolDir, {
       maxBytes: opts.spoolMaxBytes ?? 256 * 1024 * 1024,
       maxAgeMs: opts.spoolMaxAgeMs ?? 24 * 3600_000,
       log: this.log,
     });
+    try {
+      this.traceSpool = new Spool(path.join(opts.spoolDir, 'traces'), { maxBytes: 64 * 1024 * 1024, maxAgeMs: 24 * 3600_000, log: this.log });
+    } catch (err) {
+      this.spool.close();
+      throw err;
+    }
+    this.collectors = (opts.collectors ?? defaultCollectors)(this.log);
     this.shipper = new Shipper({ endpoint: opts.endpoint, apiKey: opts.apiKey, spool: this.spool, log: this.log });
-    this.traceSpool = new Spool(path.join(opts.spoolDir, 'traces'), { maxBytes: 64 * 1024 * 1024, maxAgeMs: 24 * 3600_000, log: this.log });
     this.traceShipper = new Shipper({ endpoint: opts.endpoint, apiKey: opts.apiKey, spool: this.traceSpool, log: this.log, path: '/v1/traces' });
     this.selfMetrics = new AgentSelfMetrics({ spool: this.spool, shipper: this.shipper });
     this.discovery = new ProcessDiscovery({ intervalMs: opts.discoveryIntervalMs ?? 2_000 });
@@ -128,6 +134,8 @@ export class Agent {
     if (!delivered) this.log(`gateway unreachable: ${this.spool.stats().batches} batch(es) stay spooled in ${this.opts.spoolDir}`);
     await this.shipper.close();
     await this.traceShipper.close();
+    this.spool.close();
+    this.traceSpool.close();
   }
 
   private async onStarted(proc: DiscoveredProcess): Promise<void> {

@@ -8,7 +8,7 @@ import { freePort, manage, startGatewayProcess, tempDir, waitFor, FIXTURE_BIN, t
 export const RUN_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 export const CONNECTIONS = 32;
-export const BENCH_KEY = 'bench-key';
+export const BENCH_KEY = 'bench-key-0123456789';
 
 interface WrkResult {
   requestsPerSecond: number;

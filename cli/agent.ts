@@ -4,8 +4,9 @@ import path from 'node:path';
 import { Agent } from '../agent/agent.ts';
 import { parseCommandArgs, durationOption, UsageError } from './args.ts';
 import { untilSignal } from './signals.ts';
+import { agentApiKey } from './api-key.ts';
 
-const HELP = `Usage: burnwatch agent --endpoint URL [--api-key KEY] [--interval 10s] [--spool-dir DIR]
+const HELP = `Usage: burnwatch agent --endpoint URL [--api-key-file FILE] [--interval 10s] [--spool-dir DIR]
 
 Watches every Go process on this host with eBPF (run as root) and ships OTLP/HTTP
 metrics to the gateway at URL (e.g. http://127.0.0.1:8787). Batches are spooled to
@@ -13,15 +14,19 @@ disk before they are sent, so a gateway outage loses nothing up to the spool bou
 
 Options:
   --endpoint URL     gateway base URL (required)
-  --api-key KEY      API key (default: $BURNWATCH_API_KEY)
+  --api-key-file F   read the API key from file F (keep it mode 0600)
+                     (default: $BURNWATCH_API_KEY)
+  --api-key KEY      the key itself: works, but every user can read it in ps
   --interval D       how often to drain and export (default 10s)
-  --spool-dir DIR    where unsent batches wait (default ~/.burnwatch/spool)
+  --spool-dir DIR    where unsent batches wait (default ~/.burnwatch/spool); one
+                     agent per directory (a second one is refused)
   -h, --help         this help`;
 
 export async function runAgent(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs(argv, {
     endpoint: { type: 'string' },
     'api-key': { type: 'string' },
+    'api-key-file': { type: 'string' },
     interval: { type: 'string' },
     'spool-dir': { type: 'string' },
   });
@@ -30,8 +35,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     return 0;
   }
   if (!values.endpoint) throw new UsageError('--endpoint is required');
-  const apiKey = values['api-key'] ?? process.env.BURNWATCH_API_KEY;
-  if (!apiKey) throw new UsageError('an API key is required: --api-key KEY or BURNWATCH_API_KEY');
+  const apiKey = agentApiKey({ flag: values['api-key'], file: values['api-key-file'] }, process.env, (line) => console.error(`[agent] warning: ${line}`));
   const agent = new Agent({
     endpoint: values.endpoint,
     apiKey,

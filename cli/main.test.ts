@@ -38,7 +38,7 @@ test('bad usage exits 2 and says what is wrong', async () => {
   assert.equal(noEndpoint.code, 2);
   assert.match(noEndpoint.stderr, /--endpoint is required/);
 
-  const badInterval = await run(['agent', '--endpoint', 'http://127.0.0.1:1', '--api-key', 'k', '--interval', 'soon']);
+  const badInterval = await run(['agent', '--endpoint', 'http://127.0.0.1:1', '--api-key', 'main-test-key-0123456789', '--interval', 'soon']);
   assert.equal(badInterval.code, 2);
   assert.match(badInterval.stderr, /--interval: invalid duration "soon"/);
 

@@ -6,6 +6,7 @@ import { runSlo } from './slo.ts';
 import { runGate } from './gate.ts';
 import { runHints } from './hints.ts';
 import { UsageError } from './args.ts';
+import { DirectoryLockedError } from '../agent/export/dir-lock.ts';
 
 const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<number> }> = {
   up: { summary: 'run the whole stack on this host (gateway, agent, SLOs, live table)', run: runUp },
@@ -38,6 +39,8 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`burnwatch: unknown command "${command}"\n\n${USAGE}`);
     return 2;
   }
+  // Everything this process writes (DuckDB files, the spool, the API key) is for its owner only.
+  process.umask(0o077);
   try {
     return await c.run(rest);
   } catch (err) {
@@ -46,7 +49,9 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') {
+    if (err instanceof DirectoryLockedError) {
+      console.error(`burnwatch ${command}: ${err.message}`);
+    } else if (code === 'EADDRINUSE') {
       console.error(`burnwatch ${command}: ${(err as Error).message} — another process has that port; choose one with --port`);
     } else if (code === 'EACCES' || code === 'EPERM') {
       console.error(`burnwatch ${command}: ${(err as Error).message} — eBPF and /proc need root: run as root`);

@@ -203,7 +203,7 @@ describe('gateway over HTTP with DuckDB', () => {
       const items = await client.query({ service, metric: 'work.items', agg: 'count', from: '-5m', to: 'now' });
       assert.equal(items.series[0].points[0][1], 11);
     }
-    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    const metrics = await (await fetch(`${gw.url}/metrics`, { headers: { authorization: 'Bearer key-a' } })).text();
     const duplicates = Number(/^burnwatch_gateway_points_duplicate_total (\d+)$/m.exec(metrics)?.[1]);
     assert.ok(duplicates >= variants.length * 2, metrics);
   });
@@ -332,8 +332,9 @@ describe('gateway over HTTP with DuckDB', () => {
     await expectError(await client.get(`/v1/query?service=a&service=b&metric=m&agg=count`), 400, 'invalid_parameter', 'service: given more than once');
   });
 
-  test('GET /metrics reports requests by status and points accepted/rejected in Prometheus text', async () => {
-    const res = await fetch(`${gw.url}/metrics`);
+  test('GET /metrics (with an API key) reports requests by status and points accepted/rejected in Prometheus text', async () => {
+    assert.equal((await fetch(`${gw.url}/metrics`)).status, 401, 'self metrics are not public');
+    const res = await fetch(`${gw.url}/metrics`, { headers: { authorization: 'Bearer key-a' } });
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/plain/);
     const text = await res.text();

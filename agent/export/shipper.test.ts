@@ -253,6 +253,7 @@ test('a restarted agent ships what the previous run left in the spool; corrupt f
   const file = join(dir, `${ids[1]}.pb.gz`);
   const full = readFileSync(file);
   writeFileSync(file, full.subarray(0, full.length - 6)); // the tail (CRC, length) lost
+  previous.close(); // the previous run ends
   const r = await rig({}, dir);
   try {
     assert.equal(await r.shipper.flush(5000), true);

@@ -103,6 +103,7 @@ test('a new Spool on the same directory picks up the batches, their order and th
   const b = await first.put(payload(60, 2));
   await first.remove(a!);
   const c = await first.put(payload(70, 3));
+  first.close(); // the previous run ends
 
   const second = new Spool(dir, { maxBytes: 1 << 20, maxAgeMs: 60_000 });
   assert.deepEqual((await second.list()).map((e) => e.id), [b, c]);
@@ -127,6 +128,7 @@ test('corrupt, empty and partial files are set aside and counted, never fatal', 
   writeFileSync(path(empty), '');
   writeFileSync(join(dir, '.tmp-deadbeef'), 'half a batch'); // a put that crashed mid-write
   writeFileSync(join(dir, 'README'), 'not ours'); // foreign files are left alone
+  first.close();
 
   const logs: string[] = [];
   const spool = new Spool(dir, { maxBytes: 1 << 20, maxAgeMs: 3_600_000, log: (l) => logs.push(l) });
@@ -166,6 +168,7 @@ test('rejected batches move to rejected/ with the reason, and rejected/ stays bo
   assert.equal(why.message, `bad batch ${ids[2]}`);
   // A restart continues the sequence past the rejected ids too, so names never collide.
   await spool.remove(ids[3]);
+  spool.close();
   const again = new Spool(dir, { maxBytes: 1 << 20, maxAgeMs: 60_000 });
   const next = await again.put(payload(5, 5));
   assert.ok(next! > ids[3]);
@@ -181,4 +184,36 @@ test('onPut listeners hear about stored batches; bad options are refused by name
   assert.equal(heard, 1);
   assert.throws(() => new Spool(tempDir(), { maxBytes: 0, maxAgeMs: 1 }), /maxBytes must be > 0/);
   assert.throws(() => new Spool(tempDir(), { maxBytes: 1, maxAgeMs: NaN }), /maxAgeMs must be > 0/);
+});
+
+test('directories are created 0700 and batch files 0600, whatever the umask', async () => {
+  const dir = join(tempDir(), 'spool');
+  const umask = process.umask(0);
+  try {
+    const spool = new Spool(dir, { maxBytes: 1 << 20, maxAgeMs: 60_000 });
+    const ids = [await spool.put(payload(50, 1)), await spool.put(payload(50, 2))];
+    await spool.reject(ids[0]!, { status: 400, message: 'bad' });
+    spool.close();
+  } finally {
+    process.umask(umask);
+  }
+  const walk = (d: string): string[] => [d, ...readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : [join(d, e.name)]))];
+  const modes = walk(dir).map((p) => [p.slice(dir.length) || '/', (statSync(p).mode & 0o777).toString(8)]);
+  assert.ok(modes.length >= 6, JSON.stringify(modes)); // the dir, rejected/ (batch + why), corrupt/, one batch
+  for (const [p, mode] of modes) assert.equal(mode, statSync(join(dir, p)).isDirectory() ? '700' : '600', p);
+});
+
+test('one spool, one owner: a second Spool on the directory is refused until the first closes', async () => {
+  const dir = tempDir();
+  const first = new Spool(dir, { maxBytes: 1 << 20, maxAgeMs: 60_000 });
+  assert.throws(() => new Spool(dir, { maxBytes: 1 << 20, maxAgeMs: 60_000 }), (err: Error) => {
+    assert.equal(err.name, 'DirectoryLockedError');
+    assert.match(err.message, new RegExp(`is in use by another process \\(pid ${process.pid}, this one\\).*give each its own --spool-dir`));
+    return true;
+  });
+  assert.ok(existsSync(join(dir, '.lock')));
+  first.close();
+  assert.ok(!existsSync(join(dir, '.lock')), 'closing gives the directory up');
+  const second = new Spool(dir, { maxBytes: 1 << 20, maxAgeMs: 60_000 });
+  second.close();
 });

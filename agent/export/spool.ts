@@ -8,11 +8,16 @@
 //   .tmp-*                    a batch being written; one found at start-up is a crash leftover
 //   rejected/                 batches the gateway refused as bad input (+ <id>.json why), bounded
 //   corrupt/                  files that were not readable batches, bounded
+//   .lock                     the owning process (dir-lock.ts): one spool, one agent
+//
+// Batches hold what services did (routes, peers, errors): directories are created 0700 and
+// files 0600, whatever the umask.
 
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readdirSync, readSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { lockDirectory, type DirectoryLock } from './dir-lock.ts';
 import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
 
@@ -22,6 +27,8 @@ const gunzipAsync = promisify(gunzip);
 const BATCH_NAME = /^(\d{12})-(\d+)\.pb\.gz$/;
 const TEMP_PREFIX = '.tmp-';
 const GZIP_MAGIC = [0x1f, 0x8b];
+const DIR_MODE = 0o700;
+const FILE_MODE = 0o600;
 const REJECTED_DIR = 'rejected';
 const CORRUPT_DIR = 'corrupt';
 
@@ -93,8 +100,13 @@ export class Spool {
     writeErrors: 0,
   };
   private readonly listeners = new Set<Listener>();
+  private readonly lock: DirectoryLock;
 
-  /** Opens (creating if needed) the spool in `dir` and takes over whatever a previous run left. */
+  /**
+   * Opens (creating if needed) the spool in `dir` and takes over whatever a previous run left.
+   * Throws DirectoryLockedError while another live process has it open: recovery deletes
+   * unfinished temp files, which in a shared directory would be the other agent's batches.
+   */
   constructor(dir: string, options: SpoolOptions) {
     if (!(options.maxBytes > 0)) throw new RangeError(`spool maxBytes must be > 0, got ${options.maxBytes}`);
     if (!(options.maxAgeMs > 0)) throw new RangeError(`spool maxAgeMs must be > 0, got ${options.maxAgeMs}`);
@@ -108,9 +120,21 @@ export class Spool {
     this.maxQuarantined = maxQuarantined;
     this.now = options.now ?? Date.now;
     this.log = options.log ?? ((line) => console.error(`[burnwatch agent] ${line}`));
-    mkdirSync(join(dir, REJECTED_DIR), { recursive: true });
-    mkdirSync(join(dir, CORRUPT_DIR), { recursive: true });
-    this.recover();
+    mkdirSync(dir, { recursive: true, mode: DIR_MODE });
+    this.lock = lockDirectory(dir);
+    try {
+      mkdirSync(join(dir, REJECTED_DIR), { recursive: true, mode: DIR_MODE });
+      mkdirSync(join(dir, CORRUPT_DIR), { recursive: true, mode: DIR_MODE });
+      this.recover();
+    } catch (err) {
+      this.lock.release();
+      throw err;
+    }
+  }
+
+  /** Gives the directory up for another process; what is spooled stays for the next run. */
+  close(): void {
+    this.lock.release();
   }
 
   /** Called after every successful put (the shipper wakes up on it). Returns an unsubscribe. */
@@ -197,7 +221,7 @@ export class Spool {
     } else {
       try {
         await rename(join(this.dir, fileName(id)), join(target, fileName(id)));
-        await writeFile(join(target, `${id}.json`), JSON.stringify({ ...info, rejectedAt: new Date(this.now()).toISOString() }) + '\n');
+        await writeFile(join(target, `${id}.json`), JSON.stringify({ ...info, rejectedAt: new Date(this.now()).toISOString() }) + '\n', { mode: FILE_MODE });
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }
@@ -256,7 +280,7 @@ export class Spool {
   private async writeDurably(name: string, data: Uint8Array): Promise<void> {
     const temp = join(this.dir, `${TEMP_PREFIX}${randomBytes(6).toString('hex')}`);
     try {
-      const fh = await open(temp, 'wx');
+      const fh = await open(temp, 'wx', FILE_MODE);
       try {
         await fh.writeFile(data);
         await fh.sync();

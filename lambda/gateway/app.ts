@@ -58,9 +58,11 @@ export function createGatewayApp(deps: GatewayDeps): Hono<TenantEnv> {
   });
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
-  app.get('/metrics', (c) => c.body(selfMetrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }));
+  // Self metrics need a key too: they tell request volumes and limits, which are not public.
+  const auth = requireApiKey(deps.apiKeys);
+  app.get('/metrics', auth, (c) => c.body(selfMetrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }));
 
-  app.use('/v1/*', requireApiKey(deps.apiKeys));
+  app.use('/v1/*', auth);
   // Late points reach SLOs: the engine marks the rollup buckets they touch for recomputation.
   const afterWrite = async (tenant: string, points: readonly MetricPoint[]) => (await sloEngine()).noteWrites(tenant, points, now());
   app.post('/v1/metrics', (c) => ingestMetrics(c, { store: deps.store, limits, selfMetrics, log, admission, seriesLimit, afterWrite }));

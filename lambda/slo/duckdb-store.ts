@@ -60,7 +60,7 @@ export class DuckDbSloStore implements SloStore {
 
   /** `path` is a file (created with its directory) or ':memory:'. */
   static async open(path: string): Promise<DuckDbSloStore> {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     const instance = await DuckDBInstance.create(path);
     const conn = await instance.connect();
     try {

@@ -47,7 +47,7 @@ export class DuckDbSpanStore implements SpanStore {
 
   /** `path` is the database file, or ':memory:'. */
   static async open(path: string): Promise<DuckDbSpanStore> {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     const instance = await DuckDBInstance.create(path);
     const conn = await instance.connect();
     await conn.run(SCHEMA);

@@ -86,7 +86,8 @@ export class DuckDbStore implements MetricStore {
   ) {}
 
   static async open(options: DuckDbStoreOptions): Promise<DuckDbStore> {
-    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+    // 0700: the database holds every tenant's data (the CLI's umask makes the files 0600 too).
+    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true, mode: 0o700 });
     const instance = await DuckDBInstance.create(options.path);
     const writer = await instance.connect();
     try {

@@ -7,7 +7,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { compileC } from '../helpers/cc.ts';
 import { burnwatch, freePort, getJson, tempDir, waitFor } from '../lib/processes.ts';
 
-const KEY = 'e2e-kernel-key';
+const KEY = 'e2e-kernel-key-0123456789';
 
 test('a non-Go process gets a resource of its own and kernel signals in the query API', { timeout: 90_000 }, async (t) => {
   const spin = await compileC('spin');

@@ -13,7 +13,7 @@ import { verifySignature, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../lambd
 import type { AlertTransition } from '../../lambda/notify/types.ts';
 import { burnwatch, freePort, getJson, startFixture, tempDir, waitFor } from '../lib/processes.ts';
 
-const KEY = 'e2e-slo-key';
+const KEY = 'e2e-slo-key-0123456789';
 const SECRET = 'e2e-webhook-secret';
 const SHORT_S = 5;
 const SLO_INTERVAL_S = 2;

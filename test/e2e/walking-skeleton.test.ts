@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { relativeError } from '../../common/exphist.ts';
 import { burnwatch, freePort, getJson, sendRequests, startFixture, startGatewayProcess, tempDir, waitFor, type Managed } from '../lib/processes.ts';
 
-const KEY = 'e2e-test-key';
+const KEY = 'e2e-test-key-0123456789';
 const METRIC = 'http.server.request.duration';
 const SLEEP_MS = 120;
 
