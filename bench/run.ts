@@ -4,12 +4,14 @@ import * as agentOverhead from './agent-overhead.ts';
 import * as sloEvaluation from './slo-evaluation.ts';
 import * as kernelSignals from './kernel-signals.ts';
 import * as goProbes from './go-probes.ts';
+import * as hints from './hints.ts';
 
 const BENCHMARKS: Record<string, { run(): Promise<string[]> }> = {
   'agent-overhead': agentOverhead,
   'slo-evaluation': sloEvaluation,
   'kernel-signals': kernelSignals,
   'go-probes': goProbes,
+  hints,
 };
 
 const wanted = process.argv.slice(2);
