@@ -73,3 +73,24 @@ test('a 4xx refusal is not retried, and giving up rejects with the reason', asyn
   const down = new WebhookNotifier({ url: 'http://127.0.0.1:1/hook', attempts: 2, backoffMs: 10 });
   await assert.rejects(down.notify(transition), /not delivered/);
 });
+
+test('a redirect is not followed: the signed body never reaches the Location, and the error names it', async (t) => {
+  const elsewhere = await receiver(t, []);
+  const got: string[] = [];
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      got.push(req.url ?? '');
+      res.writeHead(307, { location: elsewhere.url }).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  await assert.rejects(
+    new WebhookNotifier({ url, secret: SECRET, backoffMs: 10 }).notify(transition),
+    new RegExp(`HTTP 307 redirect to ${elsewhere.url.replace(/[.]/g, '\\.')} not followed`),
+  );
+  assert.deepEqual(got, ['/hook'], 'asked once: a redirect is configuration, not an outage');
+  assert.equal(elsewhere.got.length, 0, 'the signed body stays with the configured URL');
+});

@@ -5,6 +5,9 @@
 // the receiver recomputes it over the raw body (verifySignature) and may reject old timestamps
 // to stop replays. `X-Burnwatch-Event-Id` carries the transition id, the same on every retry,
 // so a receiver that saw it already can drop the repeat.
+//
+// Redirects are not followed: fetch would resend the signed body to wherever a Location header
+// points (another host included), so a 3xx is a delivery failure that names the target.
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -55,9 +58,14 @@ export class WebhookNotifier implements Notifier {
       const headers: Record<string, string> = { 'content-type': 'application/json', [TIMESTAMP_HEADER]: timestamp, [EVENT_ID_HEADER]: t.id };
       if (this.opts.secret) headers[SIGNATURE_HEADER] = sign(this.opts.secret, timestamp, body);
       try {
-        const res = await fetch(this.opts.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(this.opts.timeoutMs ?? 10_000) });
+        const res = await fetch(this.opts.url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(this.opts.timeoutMs ?? 10_000) });
         await res.arrayBuffer();
         if (res.ok) return;
+        if (res.status >= 300 && res.status < 400) {
+          // Configuration, not an outage: retrying would get the same redirect.
+          last = `HTTP ${res.status} redirect to ${res.headers.get('location') ?? '(no Location)'} not followed: the signed alert goes only to the configured URL; configure the final URL`;
+          break;
+        }
         last = `HTTP ${res.status}`;
         // A 4xx other than 408/429 is the receiver refusing this message: retrying cannot help.
         if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) break;
