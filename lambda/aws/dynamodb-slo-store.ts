@@ -2,7 +2,8 @@
 // invocations (rollups, alert state, transitions, SLO specs). One on-demand table, key (pk, sk):
 //
 //   R#<tenant>#<sli key>   <day index, 8 digits>   rollup rows of one UTC day, JSON [[bucketMs, good, total, eff|null(, unknown, reason)], …]
-//   W#<tenant>             <sli key>               rollups computed up to `done_to_ms`
+//   W#<tenant>             <sli key>               rollups computed over [`covered_from_ms`, `done_to_ms`)
+//   D#<tenant>             <bucket ms, 15 digits>  a bucket late points touched (`token`: new at every mark)
 //   A#<tenant>             [slo id, rule] as JSON  one alert record (JSON)
 //   T#<tenant>             <at ms, 15 digits>#<id> one transition (JSON), written once (conditional put)
 //   S#<tenant>             <spec id>               one user SLO spec
@@ -13,6 +14,7 @@
 // last: a run that dies halfway leaves them behind and the next run recomputes the range.
 // The evaluator is the only rollup writer (one scheduled invocation a minute).
 
+import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
@@ -23,7 +25,7 @@ import {
   type QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import type { AlertTransition } from '../notify/types.ts';
-import type { AlertRecord, RollupBatch, RollupRow, SeriesPoint, SloStore, StoredSpec, WindowSum } from '../slo/store.ts';
+import type { AlertRecord, DirtyMark, RollupBatch, RollupCoverage, RollupRow, SeriesPoint, SloStore, StoredSpec, WindowSum } from '../slo/store.ts';
 
 const DAY_MS = 86_400_000;
 /** DynamoDB's item limit is 400 KB; stop well before it with a clear error. */
@@ -72,14 +74,55 @@ export class DynamoSloStore implements SloStore {
         await this.db.send(new PutCommand({ TableName: this.table, Item: { pk, sk: daySk(day), rows: json } }));
       }
     }
+    const coverage = await this.rollupCoverage(tenant);
     for (const b of batches) {
-      await this.db.send(new PutCommand({ TableName: this.table, Item: { pk: `W#${tenant}`, sk: b.key, done_to_ms: toMs } }));
+      const from = Math.min(coverage.get(b.key)?.fromMs ?? b.fromMs, b.fromMs);
+      await this.db.send(new PutCommand({ TableName: this.table, Item: { pk: `W#${tenant}`, sk: b.key, done_to_ms: toMs, covered_from_ms: from } }));
     }
   }
 
-  async rollupWatermarks(tenant: string): Promise<Map<string, number>> {
+  async rollupCoverage(tenant: string): Promise<Map<string, RollupCoverage>> {
     const items = await this.query({ KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `W#${tenant}` } });
-    return new Map(items.map((i) => [String(i.sk), Number(i.done_to_ms)]));
+    // Without covered_from_ms (written before it was kept) nothing is claimed, so the engine backfills.
+    return new Map(items.map((i) => [String(i.sk), { fromMs: Number(i.covered_from_ms ?? i.done_to_ms), toMs: Number(i.done_to_ms) }]));
+  }
+
+  async markDirty(tenant: string, bucketMs: number): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.table, Item: { pk: `D#${tenant}`, sk: pad(bucketMs, 15), token: randomUUID() } }));
+  }
+
+  async dirtyMarks(tenant: string): Promise<DirtyMark[]> {
+    const items = await this.query({ KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `D#${tenant}` } });
+    return items.map((i) => ({ bucketMs: Number(i.sk), token: String(i.token) }));
+  }
+
+  async clearDirty(tenant: string, marks: readonly DirtyMark[]): Promise<void> {
+    for (const m of marks) {
+      try {
+        await this.db.send(new DeleteCommand({
+          TableName: this.table,
+          Key: { pk: `D#${tenant}`, sk: pad(m.bucketMs, 15) },
+          ConditionExpression: '#token = :token',
+          ExpressionAttributeNames: { '#token': 'token' },
+          ExpressionAttributeValues: { ':token': m.token },
+        }));
+      } catch (err) {
+        // Marked again (or already gone) since it was read: the next refresh handles it.
+        if ((err as Error).name !== 'ConditionalCheckFailedException') throw err;
+      }
+    }
+  }
+
+  async lastBucketWithData(tenant: string, keys: readonly string[], fromMs: number, toMs: number): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    const unique = [...new Set(keys)];
+    const rowsByKey = await Promise.all(unique.map((key) => this.rows(tenant, key, fromMs, toMs)));
+    unique.forEach((key, k) => {
+      let last: number | undefined;
+      for (const [t, , total] of rowsByKey[k]) if (total > 0 && (last === undefined || t > last)) last = t;
+      if (last !== undefined) out.set(key, last);
+    });
+    return out;
   }
 
   async windowSums(tenant: string, keys: readonly string[], startsMs: readonly number[], toMs: number): Promise<Map<string, WindowSum[]>> {
@@ -124,7 +167,10 @@ export class DynamoSloStore implements SloStore {
   }
 
   async pruneRollups(tenant: string, beforeMs: number): Promise<void> {
-    for (const key of (await this.rollupWatermarks(tenant)).keys()) {
+    for (const [key, coverage] of await this.rollupCoverage(tenant)) {
+      if (coverage.fromMs < beforeMs) {
+        await this.db.send(new PutCommand({ TableName: this.table, Item: { pk: `W#${tenant}`, sk: key, done_to_ms: coverage.toMs, covered_from_ms: Math.min(beforeMs, coverage.toMs) } }));
+      }
       const pk = `R#${tenant}#${key}`;
       const old = await this.query({ KeyConditionExpression: 'pk = :pk AND sk <= :to', ExpressionAttributeValues: { ':pk': pk, ':to': daySk(dayOf(beforeMs)) } });
       for (const item of old) {

@@ -4,9 +4,10 @@
 
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { BIGINT, DOUBLE, DuckDBInstance, INTEGER, VARCHAR, type DuckDBConnection } from '@duckdb/node-api';
+import { randomUUID } from 'node:crypto';
+import { BIGINT, DuckDBInstance, INTEGER, LIST, listValue, VARCHAR, type DuckDBConnection, type DuckDBType } from '@duckdb/node-api';
 import type { AlertTransition } from '../notify/types.ts';
-import type { AlertRecord, RollupBatch, SeriesPoint, SloStore, StoredSpec, WindowSum } from './store.ts';
+import type { AlertRecord, DirtyMark, RollupBatch, RollupCoverage, SeriesPoint, SloStore, StoredSpec, WindowSum } from './store.ts';
 
 export const SLO_DUCKDB_FILE_NAME = 'burnwatch-slo.duckdb';
 
@@ -37,6 +38,12 @@ const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS slo_specs (
      tenant VARCHAR NOT NULL, id VARCHAR NOT NULL, text VARCHAR NOT NULL, updated_ms BIGINT NOT NULL,
      PRIMARY KEY (tenant, id))`,
+  // How far back each key's rollups reach (a window lengthened later is backfilled from it);
+  // NULL in files made before it: unknown, so the engine backfills once.
+  'ALTER TABLE slo_rollup_watermarks ADD COLUMN IF NOT EXISTS covered_from_ms BIGINT',
+  // Buckets that late points touched after they were rolled up (engine.noteWrites).
+  `CREATE TABLE IF NOT EXISTS slo_dirty_buckets (
+     tenant VARCHAR NOT NULL, bucket_ms BIGINT NOT NULL, token VARCHAR NOT NULL, PRIMARY KEY (tenant, bucket_ms))`,
   // Latency requests whose buckets cannot answer the threshold (RollupRow.unknown); added to
   // files made before them, so these come before the staging table copies the columns.
   'ALTER TABLE slo_rollups ADD COLUMN IF NOT EXISTS unknown DOUBLE DEFAULT 0',
@@ -116,7 +123,13 @@ export class DuckDbSloStore implements SloStore {
           { t: tenant, min: minFrom, to: BigInt(toMs) },
           { min: BIGINT, to: BIGINT },
         );
-        await this.conn.run('INSERT OR REPLACE INTO slo_rollup_watermarks SELECT $t, sli_key, $to FROM slo_ranges_stage', { t: tenant, to: BigInt(toMs) }, { to: BIGINT });
+        await this.conn.run(
+          `INSERT INTO slo_rollup_watermarks (tenant, sli_key, done_to_ms, covered_from_ms) SELECT $t, sli_key, $to, from_ms FROM slo_ranges_stage
+             ON CONFLICT (tenant, sli_key) DO UPDATE SET done_to_ms = excluded.done_to_ms,
+               covered_from_ms = least(coalesce(slo_rollup_watermarks.covered_from_ms, excluded.covered_from_ms), excluded.covered_from_ms)`,
+          { t: tenant, to: BigInt(toMs) },
+          { to: BIGINT },
+        );
         await this.conn.run('INSERT INTO slo_rollups SELECT * FROM slo_rollups_stage');
         // Hours touched by the replaced buckets are summed again from them.
         const hourFrom = (minFrom / BigInt(HOUR_MS)) * BigInt(HOUR_MS);
@@ -143,9 +156,50 @@ export class DuckDbSloStore implements SloStore {
     });
   }
 
-  async rollupWatermarks(tenant: string): Promise<Map<string, number>> {
-    const rows = await this.read<{ sli_key: string; done_to_ms: bigint }>('SELECT sli_key, done_to_ms FROM slo_rollup_watermarks WHERE tenant = $t', { t: tenant });
-    return new Map(rows.map((r) => [r.sli_key, Number(r.done_to_ms)]));
+  async rollupCoverage(tenant: string): Promise<Map<string, RollupCoverage>> {
+    const rows = await this.read<{ sli_key: string; done_to_ms: bigint; covered_from_ms: bigint | null }>(
+      'SELECT sli_key, done_to_ms, covered_from_ms FROM slo_rollup_watermarks WHERE tenant = $t',
+      { t: tenant },
+    );
+    // Unknown start (a file from before coverage was kept): claim nothing, so the engine backfills.
+    return new Map(rows.map((r) => [r.sli_key, { fromMs: Number(r.covered_from_ms ?? r.done_to_ms), toMs: Number(r.done_to_ms) }]));
+  }
+
+  markDirty(tenant: string, bucketMs: number): Promise<void> {
+    return this.serialised(async () => {
+      await this.conn.run('INSERT OR REPLACE INTO slo_dirty_buckets VALUES ($t, $b, $token)', { t: tenant, b: BigInt(bucketMs), token: randomUUID() }, { b: BIGINT });
+    });
+  }
+
+  async dirtyMarks(tenant: string): Promise<DirtyMark[]> {
+    const rows = await this.read<{ bucket_ms: bigint; token: string }>('SELECT bucket_ms, token FROM slo_dirty_buckets WHERE tenant = $t ORDER BY bucket_ms', { t: tenant });
+    return rows.map((r) => ({ bucketMs: Number(r.bucket_ms), token: r.token }));
+  }
+
+  clearDirty(tenant: string, marks: readonly DirtyMark[]): Promise<void> {
+    return this.serialised(async () => {
+      for (const m of marks) {
+        await this.conn.run('DELETE FROM slo_dirty_buckets WHERE tenant = $t AND bucket_ms = $b AND token = $token', { t: tenant, b: BigInt(m.bucketMs), token: m.token }, { b: BIGINT });
+      }
+    });
+  }
+
+  async lastBucketWithData(tenant: string, keys: readonly string[], fromMs: number, toMs: number): Promise<Map<string, number>> {
+    if (keys.length === 0 || fromMs >= toMs) return new Map();
+    // The last hour with requests, then its last minute: two narrow reads instead of a scan of every bucket.
+    const rows = await this.read<{ sli_key: string; last: bigint }>(
+      `SELECT r.sli_key, max(r.bucket_ms) AS last
+         FROM slo_rollups r
+         JOIN (SELECT sli_key, max(hour_ms) AS h FROM slo_rollups_hourly
+                WHERE tenant = $t AND hour_ms >= $fromHour AND hour_ms < $to AND total > 0 AND list_contains($keys, sli_key)
+                GROUP BY sli_key) last_hour
+           ON r.sli_key = last_hour.sli_key AND r.bucket_ms >= last_hour.h AND r.bucket_ms < last_hour.h + ${HOUR_MS}
+        WHERE r.tenant = $t AND r.total > 0 AND r.bucket_ms >= $from AND r.bucket_ms < $to
+        GROUP BY r.sli_key`,
+      { t: tenant, keys: listValue([...keys]), from: BigInt(fromMs), fromHour: BigInt(Math.floor(fromMs / HOUR_MS) * HOUR_MS), to: BigInt(toMs) },
+      { keys: LIST(VARCHAR), from: BIGINT, fromHour: BIGINT, to: BIGINT },
+    );
+    return new Map(rows.map((r) => [r.sli_key, Number(r.last)]));
   }
 
   async windowSums(tenant: string, keys: readonly string[], startsMs: readonly number[], toMs: number): Promise<Map<string, WindowSum[]>> {
@@ -221,6 +275,7 @@ export class DuckDbSloStore implements SloStore {
     return this.serialised(async () => {
       await this.conn.run('DELETE FROM slo_rollups WHERE tenant = $t AND bucket_ms < $before', { t: tenant, before: BigInt(beforeMs) }, { before: BIGINT });
       await this.conn.run('DELETE FROM slo_rollups_hourly WHERE tenant = $t AND hour_ms < $before', { t: tenant, before: BigInt(Math.floor(beforeMs / HOUR_MS) * HOUR_MS) }, { before: BIGINT });
+      await this.conn.run('UPDATE slo_rollup_watermarks SET covered_from_ms = least(greatest(coalesce(covered_from_ms, done_to_ms), $before), done_to_ms) WHERE tenant = $t', { t: tenant, before: BigInt(beforeMs) }, { before: BIGINT });
     });
   }
 
@@ -298,7 +353,7 @@ export class DuckDbSloStore implements SloStore {
     this.instance.closeSync();
   }
 
-  private async read<T>(sql: string, params: Record<string, unknown>, types?: Record<string, typeof BIGINT | typeof VARCHAR | typeof INTEGER | typeof DOUBLE>): Promise<T[]> {
+  private async read<T>(sql: string, params: Record<string, unknown>, types?: Record<string, DuckDBType>): Promise<T[]> {
     if (this.closed) throw new Error('the SLO store is closed');
     const conn = await this.instance.connect();
     try {

@@ -7,13 +7,13 @@ import { formatDuration } from '../../common/duration.ts';
 import { ApiError } from '../errors.ts';
 import type { AlertState, AlertTransition, BurnRates, Notifier } from '../notify/types.ts';
 import { serviceOf } from '../storage/series.ts';
-import type { MetricStore } from '../storage/types.ts';
+import type { MetricPoint, MetricStore } from '../storage/types.ts';
 import { stepAlert, DEFAULT_HYSTERESIS } from './alerts.ts';
 import { BUILTIN_DEFAULTS, DEFAULT_SLI_METRICS, sloSet, type SloDefaults, type SloDefinition, type SloWindow } from './definitions.ts';
 import { budget, timeToExhaustionMs, windowFigures, windowLabel, windowPeriodMs, windowStartMs, type WindowFigures } from './math.ts';
 import { computeRollups, sliKey, type RollupJob } from './sli.ts';
 import { loadSpecDir, parseSpecText, SpecError } from './spec.ts';
-import type { AlertRecord, SloStore, WindowSum } from './store.ts';
+import type { AlertRecord, RollupCoverage, SloStore, WindowSum } from './store.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -46,6 +46,11 @@ export interface SloEngineOptions {
   lateMs?: number;
   /** Hysteresis of the alert rule (default 0.1: clear below 90% of the factor). */
   hysteresis?: number;
+  /**
+   * How long an SLO that had requests in its window may go without any before its `no_data`
+   * alert fires (default 10 buckets: 10 minutes at the default resolution; 0 turns it off).
+   */
+  noDataAfterMs?: number;
   log?: (line: string) => void;
 }
 
@@ -80,6 +85,13 @@ export interface SloReport {
   windows: WindowReport[];
   /** At the 1h burn rate; null when nothing burns or no data; 0 when already spent. */
   time_to_exhaustion_seconds: number | null;
+  /** While the no-data alert is active: the start of the last minute with requests. */
+  last_seen?: string | null;
+  /**
+   * Set when the stored rollups do not reach back to the window start (they are backfilled on
+   * every refresh, so only a read without one can see this): the figures cover only from here.
+   */
+  covered_from?: string;
   threshold_seconds?: number;
   effective_threshold_seconds?: number;
   /** Latency: requests in the window whose buckets cannot answer the threshold; in neither good nor total. */
@@ -113,6 +125,8 @@ export interface AlertView {
   rule: string;
   updated: string;
   evidence: AlertRecord['evidence'];
+  /** Rule `no_data`: the start of the last minute with requests. */
+  last_seen?: string | null;
 }
 
 export interface CycleResult {
@@ -124,6 +138,7 @@ export interface CycleResult {
 export class SloEngine {
   readonly resolutionMs: number;
   private readonly lateMs: number;
+  private readonly noDataAfterMs: number;
   private readonly notifiers: readonly Notifier[];
   private readonly log: (line: string) => void;
   private readonly locks = new Map<string, Promise<unknown>>();
@@ -136,6 +151,8 @@ export class SloEngine {
       throw new RangeError(`SLO resolution must divide an hour (e.g. 1s, 10s, 1m, 5m), got ${this.resolutionMs} ms`);
     }
     this.lateMs = opts.lateMs ?? 10 * this.resolutionMs;
+    this.noDataAfterMs = opts.noDataAfterMs ?? 10 * this.resolutionMs;
+    if (!(this.noDataAfterMs >= 0)) throw new RangeError(`noDataAfterMs must be ≥ 0 (0 turns the no-data alert off), got ${this.noDataAfterMs}`);
     this.notifiers = opts.notifiers ?? [];
     this.log = opts.log ?? ((l) => console.error(l));
   }
@@ -194,25 +211,31 @@ export class SloEngine {
     return this.opts.sloStore.deleteSpec(tenant, id);
   }
 
-  /** Brings rollups up to `nowMs`: new SLIs are backfilled over their longest window, the rest recompute the late-data margin. */
+  /**
+   * Brings rollups up to `nowMs`. Per SLI key: backfilled over its longest window when its rollups
+   * do not reach back that far (a new SLI, or a window lengthened since); otherwise the last
+   * `lateMs` recomputed, and further back from the earliest bucket late points marked dirty.
+   */
   refresh(tenant: string, nowMs: number, slos?: readonly SloDefinition[]): Promise<readonly SloDefinition[]> {
     return this.exclusive(`refresh:${tenant}`, async () => {
       const defs = slos ?? (await this.definitions(tenant)).slos;
-      const watermarks = await this.opts.sloStore.rollupWatermarks(tenant);
-      const jobs = new Map<string, RollupJob>();
+      const [coverage, marks] = await Promise.all([this.opts.sloStore.rollupCoverage(tenant), this.opts.sloStore.dirtyMarks(tenant)]);
       const r = this.resolutionMs;
+      const dirtyFromMs = marks.length === 0 ? undefined : Math.min(...marks.map((m) => m.bucketMs));
+      const jobs = new Map<string, RollupJob>();
       for (const slo of defs) {
         const key = sliKey(slo, r);
-        const wm = watermarks.get(key);
-        const from = wm === undefined ? nowMs - longestWindowMs(slo, nowMs) : Math.min(wm, nowMs) - this.lateMs;
-        const fromMs = Math.floor(from / r) * r;
+        const fromMs = recomputeFrom(coverage.get(key), { needFromMs: nowMs - longestWindowMs(slo, nowMs), dirtyFromMs, nowMs, lateMs: this.lateMs, resolutionMs: r });
         const job = jobs.get(key);
         if (!job || fromMs < job.fromMs) jobs.set(key, { key, slo, fromMs });
       }
-      if (jobs.size === 0) return defs;
-      const rows = await computeRollups(this.opts.metricStore, tenant, [...jobs.values()], nowMs, r);
-      await this.opts.sloStore.putRollups(tenant, [...jobs.values()].map((j) => ({ key: j.key, fromMs: j.fromMs, rows: rows.get(j.key) ?? [] })), nowMs);
-      if (nowMs - (this.lastPruneMs.get(tenant) ?? 0) > HOUR) {
+      if (jobs.size > 0) {
+        const rows = await computeRollups(this.opts.metricStore, tenant, [...jobs.values()], nowMs, r);
+        await this.opts.sloStore.putRollups(tenant, [...jobs.values()].map((j) => ({ key: j.key, fromMs: j.fromMs, rows: rows.get(j.key) ?? [] })), nowMs);
+      }
+      // Only the marks read before the recompute: one made while it ran stays for the next refresh.
+      if (marks.length > 0) await this.opts.sloStore.clearDirty(tenant, marks);
+      if (jobs.size > 0 && nowMs - (this.lastPruneMs.get(tenant) ?? 0) > HOUR) {
         this.lastPruneMs.set(tenant, nowMs);
         const keep = Math.max(...defs.map((s) => longestWindowMs(s, nowMs)), 3 * DAY);
         await this.opts.sloStore.pruneRollups(tenant, nowMs - keep - DAY);
@@ -223,11 +246,31 @@ export class SloEngine {
 
   /** Every SLO's figures at `nowMs` from the stored rollups (refreshing them first unless told not to). */
   async statuses(tenant: string, nowMs: number, opts: { refresh?: boolean; slos?: readonly SloDefinition[]; window?: SloWindow } = {}): Promise<SloReport[]> {
-    let defs = opts.refresh === false ? opts.slos ?? (await this.definitions(tenant)).slos : await this.refresh(tenant, nowMs, opts.slos);
-    // A different window for this answer only (the gate's --window): rollups do not depend on it.
+    let defs: readonly SloDefinition[] = opts.slos ?? (await this.definitions(tenant)).slos;
+    // A different window for this answer only (the gate's --window): rollups do not depend on the
+    // window, but must reach back over it, so the refresh sees it (and backfills what is missing).
     if (opts.window) defs = defs.map((d) => ({ ...d, window: opts.window! }));
+    if (opts.refresh !== false) await this.refresh(tenant, nowMs, defs);
     const { reports } = await this.compute(tenant, defs, nowMs);
     return reports.map((r) => r.report);
+  }
+
+  /**
+   * Called once points are durably written: the earliest bucket they touch that the next refresh
+   * would not recompute anyway (older than the late-data margin) is marked dirty in the SloStore,
+   * so late data — a spool replayed after an outage — reaches budgets and alerts too.
+   */
+  async noteWrites(tenant: string, points: readonly Pick<MetricPoint, 'endNs'>[], nowMs: number): Promise<void> {
+    const r = this.resolutionMs;
+    // Every refresh recomputes from at most lateMs before its own clock; one bucket more allows
+    // for a writer whose clock runs ahead of the evaluator's.
+    const recomputedFrom = Math.floor((nowMs - this.lateMs) / r) * r - r;
+    let earliest: number | undefined;
+    for (const p of points) {
+      const bucket = Math.floor(Number(p.endNs / 1_000_000n) / r) * r;
+      if (bucket < recomputedFrom && (earliest === undefined || bucket < earliest)) earliest = bucket;
+    }
+    if (earliest !== undefined) await this.opts.sloStore.markDirty(tenant, earliest);
   }
 
   async detail(tenant: string, id: string, nowMs: number): Promise<SloDetail> {
@@ -335,6 +378,7 @@ export class SloEngine {
     const r = this.resolutionMs;
     const lengths = new Set<number>(STANDARD_WINDOWS.map(([, ms]) => ms));
     for (const slo of defs) for (const rule of slo.rules) lengths.add(rule.longMs).add(rule.shortMs);
+    if (this.noDataAfterMs > 0) lengths.add(this.noDataAfterMs);
     const starts = new Map<number, number>(); // start ms → column
     const column = (startMs: number) => {
       const aligned = Math.ceil(startMs / r) * r;
@@ -348,7 +392,7 @@ export class SloEngine {
     const empty: WindowSum = { good: 0, total: 0, effectiveThreshold: null };
     const sumFor = (slo: SloDefinition, startMs: number): WindowSum => stored.get(keyOf.get(slo) ?? sliKey(slo, r))?.[column(startMs)] ?? empty;
     const sums = (slo: SloDefinition, lengthMs: number): WindowSum => sumFor(slo, nowMs - lengthMs);
-    const alerts = await this.opts.sloStore.loadAlerts(tenant);
+    const [alerts, coverage] = await Promise.all([this.opts.sloStore.loadAlerts(tenant), this.opts.sloStore.rollupCoverage(tenant)]);
     const reports = defs.map((slo) => {
       const start = windowStartMs(slo.window, nowMs);
       const whole = sumFor(slo, start);
@@ -384,6 +428,9 @@ export class SloEngine {
       if (slo.thresholdSeconds !== undefined) report.threshold_seconds = slo.thresholdSeconds;
       if (whole.effectiveThreshold !== null) report.effective_threshold_seconds = whole.effectiveThreshold;
       if (whole.unknown) Object.assign(report, { unknown: whole.unknown, sli_unknown_reason: whole.unknownReason ?? 'histogram buckets cannot answer the threshold' });
+      // Never a silent answer from part of the window: say how far the rollups reach.
+      const covered = coverage.get(keyOf.get(slo)!);
+      if (!covered || covered.fromMs > Math.ceil(start / r) * r) report.covered_from = new Date(covered ? covered.fromMs : nowMs).toISOString();
       if (slo.file) report.file = slo.file;
       if (slo.displayName) report.display_name = slo.displayName;
       return { slo, report: withAlerts(report, alerts) };
@@ -410,6 +457,22 @@ function withAlerts(report: SloReport, alerts: readonly AlertRecord[]): SloRepor
   const status: SloReport['status'] =
     report.total === 0 ? (report.unknown ? 'unknown' : 'no_data') : report.budget_remaining !== null && report.budget_remaining <= 0 ? 'exhausted' : mine.some((a) => a.state === 'firing') ? 'burning' : 'ok';
   return { ...report, status, alerts: mine.map((a) => ({ id: a.alert_id, rule: a.rule, severity: a.severity, state: a.state })) };
+}
+
+/**
+ * Where a key's recompute starts. Rollups that do not reach back to `needFromMs` (none yet, or a
+ * window lengthened since) are backfilled from there; otherwise from the late-data margin, or
+ * from the earliest dirty bucket when that is inside what the key keeps (older ones touch none
+ * of its buckets). Recomputing through to now, not just the dirty bucket, also redoes the next
+ * snapshot of a cumulative series, whose difference a late snapshot changes.
+ */
+function recomputeFrom(coverage: RollupCoverage | undefined, o: { needFromMs: number; dirtyFromMs: number | undefined; nowMs: number; lateMs: number; resolutionMs: number }): number {
+  const floor = (ms: number) => Math.floor(ms / o.resolutionMs) * o.resolutionMs;
+  const need = floor(o.needFromMs);
+  if (!coverage || coverage.fromMs > need) return need;
+  let from = floor(Math.min(coverage.toMs, o.nowMs) - o.lateMs);
+  if (o.dirtyFromMs !== undefined && o.dirtyFromMs >= coverage.fromMs) from = Math.min(from, floor(o.dirtyFromMs));
+  return from;
 }
 
 /** The longest stretch of data an SLO reads: its own window, the 3d standard one, and its rules' long windows. */

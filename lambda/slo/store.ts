@@ -36,6 +36,22 @@ export interface WindowSum {
   unknownReason?: string | null;
 }
 
+/** How far each SLI key's rollups reach: every bucket in [fromMs, toMs) has been computed. */
+export interface RollupCoverage {
+  fromMs: number;
+  toMs: number;
+}
+
+/**
+ * A rollup bucket that late points touched after it was computed (older than the engine's
+ * late-data margin). `token` is new at every mark, so clearing the marks a refresh read never
+ * clears one made again while it ran.
+ */
+export interface DirtyMark {
+  bucketMs: number;
+  token: string;
+}
+
 export interface SeriesPoint {
   /** Start of the step. */
   atMs: number;
@@ -72,15 +88,25 @@ export interface StoredSpec {
 }
 
 export interface SloStore {
-  /** Replaces buckets per batch and records that rollups are complete up to `toMs`; atomic. */
+  /**
+   * Replaces buckets per batch and records that each batch's key is complete over
+   * [min(its earlier start, fromMs), toMs); atomic.
+   */
   putRollups(tenant: string, batches: readonly RollupBatch[], toMs: number): Promise<void>;
-  /** Up to when each key's rollups were last computed (absent: never). */
-  rollupWatermarks(tenant: string): Promise<Map<string, number>>;
+  /** How far each key's rollups reach (absent: never computed). */
+  rollupCoverage(tenant: string): Promise<Map<string, RollupCoverage>>;
+  /** Records that late points touched `bucketMs` (replacing an earlier mark of the same bucket). */
+  markDirty(tenant: string, bucketMs: number): Promise<void>;
+  dirtyMarks(tenant: string): Promise<DirtyMark[]>;
+  /** Removes these marks, except those marked again since they were read (another token). */
+  clearDirty(tenant: string, marks: readonly DirtyMark[]): Promise<void>;
+  /** For each key, the start of its last bucket in [fromMs, toMs) with requests (absent: none). */
+  lastBucketWithData(tenant: string, keys: readonly string[], fromMs: number, toMs: number): Promise<Map<string, number>>;
   /** For each key, the sums over buckets in [start, toMs) for every start; one scan for all SLOs. */
   windowSums(tenant: string, keys: readonly string[], startsMs: readonly number[], toMs: number): Promise<Map<string, WindowSum[]>>;
   /** Per-step sums of one key over [fromMs, toMs), steps aligned to fromMs; steps without data are absent. */
   rollupSeries(tenant: string, key: string, fromMs: number, toMs: number, stepMs: number): Promise<SeriesPoint[]>;
-  /** Deletes buckets older than `beforeMs` (past every window still needed). */
+  /** Deletes buckets older than `beforeMs` (past every window still needed); coverage starts there at the earliest. */
   pruneRollups(tenant: string, beforeMs: number): Promise<void>;
 
   loadAlerts(tenant: string): Promise<AlertRecord[]>;
