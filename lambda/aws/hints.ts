@@ -1,19 +1,39 @@
 // The hints function: invoked asynchronously (SNS → Lambda, filtered to firing alerts) with a
-// dead-letter queue. Root-cause hints are not part of this build yet: the function validates the
-// alert it was given and answers, in its result and its log, that the hints engine is not
-// available — it never makes a hint up. When the engine lands, `hintsFor` is where it plugs in.
+// dead-letter queue. For each firing alert it computes the root-cause hints over the alert's
+// window with the same engine as the local stack (lambda/hints/engine.ts), over the stores it is
+// given (Timestream on AWS), and answers them in its result and its log. A service without data
+// gets `no_data`, never a made-up cause; a store failure throws, so Lambda retries it.
 
 import type { SNSEvent } from 'aws-lambda';
+import { ApiError } from '../errors.ts';
+import { computeHints, MAX_WINDOW_MS } from '../hints/engine.ts';
+import type { Hint, HintStores } from '../hints/types.ts';
 import type { AlertTransition } from '../notify/types.ts';
-
-export const HINTS_UNAVAILABLE = 'hints engine not available in this build';
 
 export interface HintsResult {
   alert_id: string;
   slo_id: string;
   tenant: string;
-  status: 'unavailable';
-  message: string;
+  service: string;
+  status: 'computed' | 'no_data';
+  /** The window analysed, unix seconds (as /v1/hints gives them). */
+  from: number;
+  to: number;
+  hints: Hint[];
+  message?: string;
+}
+
+/** How many hints travel with an alert (issue 15: the top 3). */
+export const ALERT_HINTS = 3;
+/** How far before the alert's first pending state the window starts: burn builds up before it trips a rule. */
+const LEAD_MS = 10 * 60_000;
+const MIN_WINDOW_MS = 15 * 60_000;
+
+/** The window an alert is explained over: from a little before its episode began to the transition. */
+export function alertWindow(alert: AlertTransition): { fromMs: number; toMs: number } {
+  const toMs = Date.parse(alert.at);
+  const fromMs = Math.max(toMs - MAX_WINDOW_MS, Math.min(Date.parse(alert.since) - LEAD_MS, toMs - MIN_WINDOW_MS));
+  return { fromMs, toMs };
 }
 
 const STATES = new Set(['pending', 'firing', 'resolved']);
@@ -54,15 +74,29 @@ export function alertsOf(event: SNSEvent | unknown): AlertTransition[] {
   });
 }
 
-export function hintsFor(alert: AlertTransition): HintsResult {
-  return { alert_id: alert.alert_id, slo_id: alert.slo_id, tenant: alert.tenant, status: 'unavailable', message: HINTS_UNAVAILABLE };
+export async function hintsFor(stores: HintStores, alert: AlertTransition, nowMs: number = Date.now()): Promise<HintsResult> {
+  const { fromMs, toMs } = alertWindow(alert);
+  const base = { alert_id: alert.alert_id, slo_id: alert.slo_id, tenant: alert.tenant, service: alert.service, from: fromMs / 1000, to: toMs / 1000 };
+  try {
+    const report = await computeHints(stores, alert.tenant, alert.service, fromMs, toMs, nowMs);
+    return { ...base, status: 'computed', hints: report.hints.slice(0, ALERT_HINTS) };
+  } catch (err) {
+    // No data for the service (or a window the data cannot cover): nothing to explain, nothing to retry.
+    if (err instanceof ApiError && err.status < 500) return { ...base, status: 'no_data', hints: [], message: err.message };
+    throw err;
+  }
 }
 
-export function createHintsHandler(log: (line: string) => void = (l) => console.log(l)): (event: SNSEvent | unknown) => Promise<{ results: HintsResult[] }> {
+export function createHintsHandler(stores: () => HintStores, log: (line: string) => void = (l) => console.log(l)): (event: SNSEvent | unknown) => Promise<{ results: HintsResult[] }> {
   return async (event) => {
     // An invalid event throws: Lambda retries it twice, then it lands in the dead-letter queue to be looked at.
-    const results = alertsOf(event).map(hintsFor);
-    for (const r of results) log(JSON.stringify({ message: `burnwatch hints: ${r.message}`, alert_id: r.alert_id, slo_id: r.slo_id, tenant: r.tenant }));
+    const alerts = alertsOf(event);
+    const results: HintsResult[] = [];
+    for (const alert of alerts) results.push(await hintsFor(stores(), alert));
+    for (const r of results) {
+      const top = r.hints[0];
+      log(JSON.stringify({ message: `burnwatch hints: ${r.status === 'computed' ? `${top.kind}: ${top.summary}` : r.message}`, alert_id: r.alert_id, slo_id: r.slo_id, tenant: r.tenant, hints: r.hints.length }));
+    }
     return { results };
   };
 }

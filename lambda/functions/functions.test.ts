@@ -12,7 +12,6 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { RejectedRecordsException } from '@aws-sdk/client-timestream-write';
 import { mockClient } from 'aws-sdk-client-mock';
 import { ENV } from '../aws/env.ts';
-import { HINTS_UNAVAILABLE } from '../aws/hints.ts';
 import { transition } from '../../test/lib/alert-fixtures.ts';
 import { DynamoDbEmulator } from '../../test/lib/dynamodb-emulator.ts';
 import { TimestreamEmulator } from '../../test/lib/timestream-emulator.ts';
@@ -179,13 +178,15 @@ describe('Lambda entries', () => {
     await assert.rejects(evaluate(notScheduled), /expected an EventBridge "Scheduled Event"/);
   });
 
-  test('hints: a firing alert from SNS is validated and answered "not available"; a bad one fails for the DLQ', async () => {
+  test('hints: a firing alert from SNS gets its hints computed over Timestream; a bad one fails for the DLQ', async () => {
     const result = await hints(snsEvent([JSON.stringify(transition)], { to: 'firing' }));
-    assert.deepEqual(result, {
-      results: [{ alert_id: transition.alert_id, slo_id: 'checkout:availability', tenant: 'acme', status: 'unavailable', message: HINTS_UNAVAILABLE }],
-    });
-    // Invoked directly (aws lambda invoke) with the transition itself.
-    assert.equal((await hints(transition)).results[0].status, 'unavailable');
+    // checkout has data (the ingest test above) but none around the alert: nothing changed, nothing made up.
+    assert.deepEqual(result.results.map((r) => ({ ...r, hints: r.hints.map((h) => h.kind) })), [
+      { alert_id: transition.alert_id, slo_id: 'checkout:availability', tenant: 'acme', service: 'checkout', status: 'computed', from: Date.parse('2026-11-23T13:45:00Z') / 1000, to: Date.parse(transition.at) / 1000, hints: ['none'] },
+    ]);
+    // Invoked directly (aws lambda invoke) with the transition itself; a service never seen has no data.
+    assert.equal((await hints(transition)).results[0].status, 'computed');
+    assert.match(String((await hints({ ...transition, service: 'nobody' })).results[0].message), /service "nobody": no data has been received for it/);
     await assert.rejects(hints(snsEvent(['{"id": 1}'])), /Records\[0\]\.Sns\.Message\.id: must be a non-empty string/);
     await assert.rejects(hints(snsEvent(['not json'])), /Records\[0\]\.Sns\.Message: not JSON/);
     await assert.rejects(hints({ ...transition, to: 'exploded' }), /event\.to: must be pending, firing or resolved/);

@@ -1,5 +1,9 @@
-// Lambda entry: root-cause hints for a firing alert (SNS → Lambda, asynchronous, with a DLQ).
-// The hints engine is not in this build: the function validates the alert and says so.
+// Lambda entry: root-cause hints for a firing alert (SNS → Lambda, asynchronous, with a DLQ),
+// computed by the hints engine over Timestream.
 import { createHintsHandler } from '../aws/hints.ts';
+import { timestreamStoreFromEnv } from '../aws/env.ts';
+import type { HintStores } from '../hints/types.ts';
 
-export const handler = createHintsHandler();
+let stores: HintStores | undefined;
+
+export const handler = createHintsHandler(() => (stores ??= { metricStore: timestreamStoreFromEnv() }));
