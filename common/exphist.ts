@@ -697,8 +697,8 @@ export function thresholdVerdict(split: ThresholdSplit, threshold: number, maxGa
     bucket,
     straddling: split.straddling,
     reason:
-      `${split.straddling} values lie in the bucket (${bucket.lower ?? '-Inf'}, ${bucket.upper ?? '+Inf'}], which straddles the ` +
-      `threshold ${threshold}: ${nearest}, more than the ${maxGap * 100}% the SLI tolerates, so these values cannot be told good or bad`,
+      `the bucket (${bucket.lower ?? '-Inf'}, ${bucket.upper ?? '+Inf'}] holds values and straddles the threshold ${threshold}: ` +
+      `${nearest}, more than the ${maxGap * 100}% the SLI tolerates, so they cannot be told good or bad`,
   };
 }
 

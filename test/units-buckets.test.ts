@@ -31,13 +31,15 @@ interface Sender {
   values: [number, number, Record<string, string | number>][];
   views?: ViewOptions[];
   advice?: number[];
+  /** The SDKs' default is cumulative; then the values are recorded and exported in two rounds. */
+  temporality?: AggregationTemporalityPreference;
 }
 
 async function send(url: string, s: Sender): Promise<void> {
   const exporter = new OTLPMetricExporter({
     url: `${url}/v1/metrics`,
     headers: { Authorization: `Bearer ${KEY}` },
-    temporalityPreference: AggregationTemporalityPreference.DELTA,
+    temporalityPreference: s.temporality ?? AggregationTemporalityPreference.DELTA,
   });
   const provider = new MeterProvider({
     resource: resourceFromAttributes({ 'service.name': s.service, 'host.name': 'h' }),
@@ -45,8 +47,11 @@ async function send(url: string, s: Sender): Promise<void> {
     views: s.views ?? [],
   });
   const histogram = provider.getMeter('units-test').createHistogram(s.metric, { unit: s.unit, ...(s.advice ? { advice: { explicitBucketBoundaries: s.advice } } : {}) });
-  for (const [value, times, attributes] of s.values) for (let i = 0; i < times; i++) histogram.record(value, attributes);
-  await provider.forceFlush();
+  const rounds = s.temporality === AggregationTemporalityPreference.CUMULATIVE ? 2 : 1;
+  for (let round = 0; round < rounds; round++) {
+    for (const [value, times, attributes] of s.values) for (let i = round; i < times; i += rounds) histogram.record(value, attributes);
+    await provider.forceFlush();
+  }
   await provider.shutdown();
 }
 
@@ -80,8 +85,16 @@ describe('units and explicit buckets from the OpenTelemetry JS SDK', () => {
     // A healthy seconds service on the SDK's default bounds: every request lands in (0, 5].
     const healthy: Sender['values'] = [[0.02, 150, httpOk], [0.08, 45, httpOk], [0.12, 5, httpOk]];
     await send(gw.url, { service: 'default-bounds', metric: DURATION, unit: 's', values: healthy });
+    await send(gw.url, { service: 'default-bounds-cumulative', metric: DURATION, unit: 's', values: healthy, temporality: AggregationTemporalityPreference.CUMULATIVE });
     // The fix at the sender: a View whose bounds include the 300 ms threshold. 2 requests take
     // exactly 300 ms (good: ≤ threshold), 1 takes 500 ms.
+    await send(gw.url, {
+      service: 'orders-ms-cumulative',
+      metric: 'rpc.server.duration',
+      unit: 'ms',
+      values: calls(1),
+      temporality: AggregationTemporalityPreference.CUMULATIVE,
+    });
     await send(gw.url, {
       service: 'with-view',
       metric: DURATION,
@@ -107,7 +120,7 @@ describe('units and explicit buckets from the OpenTelemetry JS SDK', () => {
   };
 
   test('a duration in ms is stored in seconds: percentiles, max and the latency SLO match the same values sent in seconds', async () => {
-    for (const service of ['orders-ms', 'orders-s']) {
+    for (const service of ['orders-ms', 'orders-s', 'orders-ms-cumulative']) {
       // p99: rank 198 of 200 lies in (100 ms, 250 ms]; the answer names that bucket.
       assert.deepEqual((await one(service, 'rpc.server.duration', 'p99')).slice(1), [0.25, { lower: 0.1, upper: 0.25 }], service);
       assert.deepEqual((await one(service, 'rpc.server.duration', 'p50')).slice(1), [0.025, { lower: 0.01, upper: 0.025 }], service);
@@ -122,20 +135,21 @@ describe('units and explicit buckets from the OpenTelemetry JS SDK', () => {
     }
   });
 
-  test('SDK default bounds on a seconds metric: the latency SLI is unknown with the reason, not a false burn', async () => {
-    const p99 = await one('default-bounds', DURATION, 'p99');
-    // The rank is in (0, 5]: the value is clamped to the recorded max, and the bucket says how wide the doubt is.
-    assert.deepEqual(p99.slice(1), [0.12, { lower: 0, upper: 5 }]);
-    const { latency, availability } = await slos('default-bounds');
+  for (const service of ['default-bounds', 'default-bounds-cumulative']) test(`SDK default bounds on a seconds metric: the latency SLI is unknown with the reason, not a false burn (${service})`, async () => {
+    const p99 = await one(service, DURATION, 'p99');
+    // The rank is in (0, 5]: the value is at most the bound, and the bucket says how wide the doubt is.
+    assert.deepEqual(p99.slice(2), [{ lower: 0, upper: 5 }]);
+    assert.ok(p99[1] >= 0.12 && p99[1] <= 5, String(p99[1]));
+    const { latency, availability } = await slos(service);
     assert.deepEqual([latency.good, latency.total, latency.unknown, latency.status, latency.sli, latency.budget_remaining], [0, 0, 200, 'unknown', null, null]);
-    assert.match(latency.sli_unknown_reason!, /200 values lie in the bucket \(0, 5\], which straddles the threshold 0\.3/);
+    assert.match(latency.sli_unknown_reason!, /the bucket \(0, 5\] holds values and straddles the threshold 0\.3/);
     assert.match(latency.sli_unknown_reason!, /View whose explicit bucket boundaries include it/);
     assert.deepEqual(Object.values(latency.burn_rates).filter((b) => b !== null), [], 'nothing burns');
     assert.deepEqual([availability.good, availability.total, availability.status], [200, 200, 'ok'], 'availability does not need the buckets');
 
     await gw.slo.cycle(TENANT, Date.now());
     const firing = await client.getJson<{ alerts: { slo_id: string }[] }>('/v1/alerts?state=firing');
-    assert.deepEqual(firing.alerts.filter((a) => a.slo_id.startsWith('default-bounds:')), [], 'no page for a healthy service');
+    assert.deepEqual(firing.alerts.filter((a) => a.slo_id.startsWith(`${service}:`)), [], 'no page for a healthy service');
   });
 
   test('with a View whose bounds include the threshold, the latency SLO counts exactly', async () => {

@@ -15,7 +15,7 @@ import type { RollupRow, SloStore } from './store.ts';
 const MIN = 60_000;
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 10, 20, 22, 0); // two hours before midnight: hourly sums and a day boundary
-const REASON = '5 values lie in the bucket (0, 5], which straddles the threshold 0.3';
+const REASON = 'the bucket (0, 5] holds values and straddles the threshold 0.3';
 
 // Three hours of minutes: 100 requests each; from 23:00 on, every 10th minute also has 5 of unknown latency.
 const rows: RollupRow[] = Array.from({ length: 180 }, (_, i) => {
