@@ -5,8 +5,7 @@
 // gets `no_data`, never a made-up cause; a store failure throws, so Lambda retries it.
 
 import type { SNSEvent } from 'aws-lambda';
-import { ApiError } from '../errors.ts';
-import { computeHints, MAX_WINDOW_MS } from '../hints/engine.ts';
+import { hintsForAlert } from '../hints/alert.ts';
 import type { Hint, HintStores } from '../hints/types.ts';
 import type { AlertTransition } from '../notify/types.ts';
 
@@ -21,19 +20,6 @@ export interface HintsResult {
   to: number;
   hints: Hint[];
   message?: string;
-}
-
-/** How many hints travel with an alert (issue 15: the top 3). */
-export const ALERT_HINTS = 3;
-/** How far before the alert's first pending state the window starts: burn builds up before it trips a rule. */
-const LEAD_MS = 10 * 60_000;
-const MIN_WINDOW_MS = 15 * 60_000;
-
-/** The window an alert is explained over: from a little before its episode began to the transition. */
-export function alertWindow(alert: AlertTransition): { fromMs: number; toMs: number } {
-  const toMs = Date.parse(alert.at);
-  const fromMs = Math.max(toMs - MAX_WINDOW_MS, Math.min(Date.parse(alert.since) - LEAD_MS, toMs - MIN_WINDOW_MS));
-  return { fromMs, toMs };
 }
 
 const STATES = new Set(['pending', 'firing', 'resolved']);
@@ -75,16 +61,8 @@ export function alertsOf(event: SNSEvent | unknown): AlertTransition[] {
 }
 
 export async function hintsFor(stores: HintStores, alert: AlertTransition, nowMs: number = Date.now()): Promise<HintsResult> {
-  const { fromMs, toMs } = alertWindow(alert);
-  const base = { alert_id: alert.alert_id, slo_id: alert.slo_id, tenant: alert.tenant, service: alert.service, from: fromMs / 1000, to: toMs / 1000 };
-  try {
-    const report = await computeHints(stores, alert.tenant, alert.service, fromMs, toMs, nowMs);
-    return { ...base, status: 'computed', hints: report.hints.slice(0, ALERT_HINTS) };
-  } catch (err) {
-    // No data for the service (or a window the data cannot cover): nothing to explain, nothing to retry.
-    if (err instanceof ApiError && err.status < 500) return { ...base, status: 'no_data', hints: [], message: err.message };
-    throw err;
-  }
+  const found = await hintsForAlert(stores, alert, nowMs);
+  return { alert_id: alert.alert_id, slo_id: alert.slo_id, tenant: alert.tenant, service: alert.service, ...found };
 }
 
 export function createHintsHandler(stores: () => HintStores, log: (line: string) => void = (l) => console.log(l)): (event: SNSEvent | unknown) => Promise<{ results: HintsResult[] }> {
