@@ -24,7 +24,7 @@ test('the gateway\'s data directory is 0700 and every file in it 0600, under a p
       return res?.status === 200 ? fs.readFileSync(path.join(dataDir, 'api-key'), 'utf8').trim() : undefined;
     }, 30_000);
     const body = protobufBody(resourceMetrics({ 'service.name': 'private' }, [counterMetric('work.items', [{ endMs: Date.now() - 1000, value: 1 }])]));
-    const res = await fetch(`http://127.0.0.1:${port}/v1/metrics`, { method: 'POST', body, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/x-protobuf' } });
+    const res = await fetch(`http://127.0.0.1:${port}/v1/metrics`, { method: 'POST', body: Buffer.from(body), headers: { authorization: `Bearer ${key}`, 'content-type': 'application/x-protobuf' } });
     assert.equal(res.status, 200, await res.text());
   } finally {
     assert.equal(await gateway.stop('SIGTERM'), 0, gateway.output());
