@@ -73,6 +73,9 @@ struct call_inflight {
 INFLIGHT_MAP(call_inflight, struct call_key, struct call_inflight, 16384);
 INFLIGHT_MAP(requests, struct go_goroutine_key, struct request_state, 4096);
 
+/* goroutine → the request it works for. Written at every goroutine creation and never
+ * ended (Go has no cheap goroutine-exit probe), so it stays LRU: an eviction costs the
+ * attribution of a long-idle goroutine's later calls to a slow request, never a count. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 32768);

@@ -150,8 +150,7 @@ int go_http_finish_request(struct pt_regs *ctx)
 	bk.series.status = status == 0 ? 200 : (__u16)status;
 	go_read_string(bk.series.method, HTTP_METHOD_MAX, req + off->request_method);
 	__s64 path_len = go_read_string(bk.series.path, HTTP_PATH_MAX, url + off->url_path);
-	bk.series.path_len = path_len < 0 ? 0 : (path_len >= HTTP_PATH_LEN_OVERFLOW ? HTTP_PATH_LEN_OVERFLOW - 1 : (__u16)path_len);
-	http_path_mask(bk.series.path, path_len);
+	bk.series.path_len = http_path_mask(bk.series.path, path_len);
 	bk.bucket = exphist_index(dur_ns, hist_scale);
 
 	record(generation_current(&http_control), &bk, dur_ns);

@@ -16,7 +16,7 @@
 struct http_series {
 	__u32 pid;
 	__u16 status;
-	__u16 path_len; /* the path's full length, at most 0xfffe; > HTTP_PATH_MAX means truncated */
+	__u16 path_len; /* of path as masked; HTTP_PATH_MAX + 1: truncated; HTTP_PATH_LEN_OVERFLOW */
 	char method[HTTP_METHOD_MAX];
 	char path[HTTP_PATH_MAX];
 };

@@ -147,11 +147,6 @@ export class Generations {
     this.#tags[1].update(Buffer.alloc(4), u32(1));
   }
 
-  /** The generation the probes write to now. */
-  get current(): 0 | 1 {
-    return this.#current;
-  }
-
   /** Moves the probes to the other generation; resolves with the retired one, safe to drain. */
   async flip(): Promise<0 | 1> {
     // One swap at a time: two overlapping flips would retire the same generation twice.

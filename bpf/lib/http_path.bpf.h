@@ -120,26 +120,30 @@ static long http_path_compact(__u64 i, void *data)
 }
 
 /* Rewrites `path` (HTTP_PATH_MAX bytes, NUL-padded; `full_len` is the path's real
- * length) in place with its id segments masked. */
-static __always_inline void http_path_mask(char *path, __s64 full_len)
+ * length) in place with its id segments masked. Returns the length to key the series
+ * by: the masked length, or HTTP_PATH_MAX + 1 for any truncated path — never the raw
+ * length, which would split one route into a series per id length. */
+static __always_inline __u16 http_path_mask(char *path, __s64 full_len)
 {
 	__u32 zero = 0;
+	__u16 key_len = full_len <= 0 ? 0 : (full_len > HTTP_PATH_MAX ? HTTP_PATH_MAX + 1 : (__u16)full_len);
 	struct http_path_scan *scan = bpf_map_lookup_elem(&http_path_scratch, &zero);
 	if (!scan)
-		return;
+		return key_len;
 	__builtin_memcpy(scan->in, path, HTTP_PATH_MAX);
 	__builtin_memset(scan->out, 0, HTTP_PATH_MAX);
-	scan->n = full_len <= 0 ? 0 : (full_len > HTTP_PATH_MAX ? HTTP_PATH_MAX : (__u32)full_len);
-	scan->truncated = full_len > HTTP_PATH_MAX;
+	scan->n = key_len > HTTP_PATH_MAX ? HTTP_PATH_MAX : key_len;
+	scan->truncated = key_len > HTTP_PATH_MAX;
 	scan->drop = scan->zero = 0;
 	scan->j = 0;
 	http_path_segment_reset(scan, 0);
 	struct http_path_loop loop = { .scan = scan };
 	bpf_loop(scan->n + 1, http_path_classify, &loop, 0);
 	if (!scan->drop && !scan->zero)
-		return;
-	bpf_loop(HTTP_PATH_MAX, http_path_compact, &loop, 0);
+		return key_len;
+	bpf_loop(scan->n, http_path_compact, &loop, 0);
 	__builtin_memcpy(path, scan->out, HTTP_PATH_MAX);
+	return scan->truncated ? key_len : (__u16)(scan->j & 0xff);
 }
 
 #endif /* BURNWATCH_HTTP_PATH_BPF_H */
