@@ -152,6 +152,26 @@ describe('units and explicit buckets from the OpenTelemetry JS SDK', () => {
     assert.deepEqual(firing.alerts.filter((a) => a.slo_id.startsWith(`${service}:`)), [], 'no page for a healthy service');
   });
 
+  test('what cannot be converted exactly is refused in the OTLP partial success, naming the point and why', async () => {
+    const ns = String(BigInt(Date.now()) * 1_000_000n);
+    const point = { startTimeUnixNano: ns, timeUnixNano: ns, count: '2', scale: 3, zeroCount: '0', positive: { offset: 50, bucketCounts: ['2'] } };
+    const body = {
+      resourceMetrics: [{
+        resource: { attributes: [{ key: 'service.name', value: { stringValue: 'refused' } }] },
+        scopeMetrics: [{ metrics: [
+          { name: 'rpc.server.duration', unit: 'ms', exponentialHistogram: { aggregationTemporality: 1, dataPoints: [point] } },
+          { name: DURATION, unit: 's', exponentialHistogram: { aggregationTemporality: 1, dataPoints: [{ ...point, positive: { offset: -90, bucketCounts: ['2'] } }] } },
+        ] }],
+      }],
+    };
+    const res = await client.postMetrics(JSON.stringify(body), 'application/json');
+    assert.equal(res.status, 200);
+    const { partialSuccess } = (await res.json()) as { partialSuccess: { rejectedDataPoints: number; errorMessage: string } };
+    assert.equal(partialSuccess.rejectedDataPoints, 1);
+    assert.match(partialSuccess.errorMessage, /^resourceMetrics\[0\]\.scopeMetrics\[0\]\.metrics\[0\]: rpc\.server\.duration: exponential histograms of durations must be in seconds, got "ms"/);
+    assert.equal((await one('refused', DURATION, 'count'))[1], 2, 'the rest of the request is stored');
+  });
+
   test('with a View whose bounds include the threshold, the latency SLO counts exactly', async () => {
     const { latency } = await slos('with-view');
     assert.deepEqual([latency.good, latency.total, latency.unknown, latency.effective_threshold_seconds], [199, 200, undefined, 0.3]);
