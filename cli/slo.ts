@@ -1,4 +1,5 @@
 // `burnwatch slo status [SERVICE]`: every SLO's budget and burn as a table, from the API.
+import { NO_DATA_RULE } from '../lambda/slo/definitions.ts';
 import type { SloReport } from '../lambda/slo/engine.ts';
 import { ApiUnavailable, DEFAULT_ENDPOINT, getApi } from './api-client.ts';
 import { parseCommandArgs, UsageError } from './args.ts';
@@ -6,7 +7,8 @@ import { parseCommandArgs, UsageError } from './args.ts';
 const HELP = `Usage: burnwatch slo status [SERVICE] [--endpoint URL]
 
 Prints every SLO (or SERVICE's) with its SLI, budget left, burn rates over 5m/1h/6h/3d,
-time to exhaustion at the 1h burn, and its alerts.
+time to exhaustion at the 1h burn, and its alerts (a silent service's no_data alert with
+the time it was last seen).
 
 Options:
   --endpoint URL   the burnwatch API (default ${DEFAULT_ENDPOINT})
@@ -55,6 +57,13 @@ export function formatSpan(seconds: number | null): string {
   return `${(seconds / 86400).toFixed(1)}d`;
 }
 
+/** Active alerts as severity:state; a silent service's no-data alert says when it was last seen. */
+function alertsCell(s: SloReport): string {
+  const active = s.alerts.filter((a) => a.state !== 'resolved');
+  const cells = active.map((a) => (a.rule === NO_DATA_RULE ? `no_data:${a.state} (last seen ${s.last_seen ? s.last_seen.replace(/\.\d+Z$/, 'Z') : 'unknown'})` : `${a.severity}:${a.state}`));
+  return cells.join(',') || '—';
+}
+
 export function renderSloTable(slos: readonly SloReport[]): string {
   if (slos.length === 0) return '(no SLOs: no service has reported requests yet)';
   const rows = slos.map((s) => [
@@ -69,7 +78,7 @@ export function renderSloTable(slos: readonly SloReport[]): string {
     burn(s.burn_rates['6h']),
     burn(s.burn_rates['3d']),
     formatSpan(s.time_to_exhaustion_seconds),
-    s.alerts.filter((a) => a.state !== 'resolved').map((a) => `${a.severity}:${a.state}`).join(',') || '—',
+    alertsCell(s),
   ]);
   const widths = COLUMNS.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i].length)));
   const line = (r: readonly string[]) => r.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();

@@ -19,15 +19,13 @@
 // once per episode, so every transition is notified exactly once (de-duplication).
 
 import type { AlertEvidence, AlertSeverity, AlertTransition, BurnRates } from '../notify/types.ts';
-import type { BurnRateRule, SloDefinition } from './definitions.ts';
+import { NO_DATA_RULE, type BurnRateRule, type SloDefinition } from './definitions.ts';
 import { windowLabel, type WindowFigures } from './math.ts';
 import type { AlertRecord } from './store.ts';
 import { formatDuration } from '../../common/duration.ts';
 
 export const DEFAULT_HYSTERESIS = 0.1;
 
-/** The name of every SLO's no-data rule (spec.ts reserves it). */
-export const NO_DATA_RULE = 'no_data';
 /** A silent service is an outage seen from outside: it pages. */
 export const NO_DATA_SEVERITY: AlertSeverity = 'page';
 

@@ -77,6 +77,9 @@ export const WORKBOOK_RULES: readonly BurnRateRule[] = [
   { name: 'ticket-3d-6h', severity: 'ticket', factor: 1, longMs: 3 * DAY, shortMs: 6 * HOUR, forMs: 0 },
 ];
 
+/** Every SLO's own alert for a service gone silent (alerts.ts stepNoData); no condition may take the name. */
+export const NO_DATA_RULE = 'no_data';
+
 /** What every discovered service gets until its owner defines an SLO of the same kind. */
 export interface SloDefaults {
   /** null disables the default availability SLO. */

@@ -8,8 +8,8 @@ import { ApiError } from '../errors.ts';
 import type { AlertState, AlertTransition, BurnRates, Notifier } from '../notify/types.ts';
 import { serviceOf } from '../storage/series.ts';
 import type { MetricPoint, MetricStore } from '../storage/types.ts';
-import { stepAlert, DEFAULT_HYSTERESIS } from './alerts.ts';
-import { BUILTIN_DEFAULTS, DEFAULT_SLI_METRICS, sloSet, type SloDefaults, type SloDefinition, type SloWindow } from './definitions.ts';
+import { isSilent, stepAlert, stepNoData, DEFAULT_HYSTERESIS } from './alerts.ts';
+import { BUILTIN_DEFAULTS, DEFAULT_SLI_METRICS, NO_DATA_RULE, sloSet, type SloDefaults, type SloDefinition, type SloWindow } from './definitions.ts';
 import { budget, timeToExhaustionMs, windowFigures, windowLabel, windowPeriodMs, windowStartMs, type WindowFigures } from './math.ts';
 import { computeRollups, sliKey, type RollupJob } from './sli.ts';
 import { loadSpecDir, parseSpecText, SpecError } from './spec.ts';
@@ -69,10 +69,11 @@ export interface SloReport {
   // Added by the engine:
   /**
    * 'no_data' (no requests in the window), 'unknown' (requests, but none whose latency the
-   * histogram buckets can tell: sli_unknown_reason), 'ok', 'burning' (an alert firing) or
+   * histogram buckets can tell: sli_unknown_reason), 'silent' (requests in the window but none
+   * lately: its `no_data` alert fires; last_seen), 'ok', 'burning' (an alert firing) or
    * 'exhausted' (budget ≤ 0).
    */
-  status: 'no_data' | 'unknown' | 'ok' | 'burning' | 'exhausted';
+  status: 'no_data' | 'unknown' | 'silent' | 'ok' | 'burning' | 'exhausted';
   window: string;
   window_start: string;
   good: number;
@@ -319,7 +320,24 @@ export class SloEngine {
     const previous = new Map((await this.opts.sloStore.loadAlerts(tenant)).map((a) => [`${a.slo_id}\0${a.rule}`, a]));
     const changed: AlertRecord[] = [];
     const transitions: AlertTransition[] = [];
+    const lastSeen = await this.lastSeen(tenant, reports, sums, nowMs);
     for (const { slo, report } of reports) {
+      if (this.noDataAfterMs > 0) {
+        const prev = previous.get(`${slo.id}\0${NO_DATA_RULE}`);
+        const step = stepNoData(prev, {
+          tenant,
+          slo,
+          silenceMs: this.noDataAfterMs,
+          recentTotal: sums(slo, this.noDataAfterMs).total,
+          window: { good: report.good, total: report.total, bad: report.bad, sli: report.sli, burn_rate: report.burn_rate },
+          lastSeenMs: lastSeen.get(slo.id) ?? null,
+          burnRates: report.burn_rates,
+          budgetRemaining: report.budget_remaining,
+          nowMs,
+        });
+        if (step.record && step.record !== prev) changed.push(step.record);
+        if (step.transition) transitions.push(step.transition);
+      }
       for (const rule of slo.rules) {
         const prev = previous.get(`${slo.id}\0${rule.name}`);
         const step = stepAlert(prev, {
@@ -343,6 +361,23 @@ export class SloEngine {
     return { slos: reports.map(({ report }) => withAlerts(report, alerts)), transitions };
   }
 
+  /** For the SLOs that went silent, the start of their last bucket with requests within their window. */
+  private async lastSeen(tenant: string, reports: readonly { slo: SloDefinition; report: SloReport }[], sums: (slo: SloDefinition, lengthMs: number) => WindowSum, nowMs: number): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    if (this.noDataAfterMs <= 0) return out;
+    const silent = reports.filter(({ slo, report }) => isSilent({ recentTotal: sums(slo, this.noDataAfterMs).total, window: report }));
+    if (silent.length === 0) return out;
+    const r = this.resolutionMs;
+    const keyOf = (slo: SloDefinition) => sliKey(slo, r);
+    const from = Math.min(...silent.map(({ slo }) => Math.ceil(windowStartMs(slo.window, nowMs) / r) * r));
+    const last = await this.opts.sloStore.lastBucketWithData(tenant, [...new Set(silent.map(({ slo }) => keyOf(slo)))], from, nowMs);
+    for (const { slo } of silent) {
+      const t = last.get(keyOf(slo));
+      if (t !== undefined) out.set(slo.id, t);
+    }
+    return out;
+  }
+
   async alerts(tenant: string, filter: { service?: string; state?: AlertState } = {}): Promise<AlertView[]> {
     const records = await this.opts.sloStore.loadAlerts(tenant);
     return records
@@ -361,6 +396,7 @@ export class SloEngine {
         rule: a.rule,
         updated: new Date(a.updated_ms).toISOString(),
         evidence: a.evidence,
+        ...(a.rule === NO_DATA_RULE ? { last_seen: a.evidence.last_seen ?? null } : {}),
       }));
   }
 
@@ -454,9 +490,23 @@ export class SloEngine {
 
 function withAlerts(report: SloReport, alerts: readonly AlertRecord[]): SloReport {
   const mine = alerts.filter((a) => a.slo_id === report.id);
+  const silent = mine.find((a) => a.rule === NO_DATA_RULE && a.state === 'firing');
   const status: SloReport['status'] =
-    report.total === 0 ? (report.unknown ? 'unknown' : 'no_data') : report.budget_remaining !== null && report.budget_remaining <= 0 ? 'exhausted' : mine.some((a) => a.state === 'firing') ? 'burning' : 'ok';
-  return { ...report, status, alerts: mine.map((a) => ({ id: a.alert_id, rule: a.rule, severity: a.severity, state: a.state })) };
+    report.total === 0
+      ? report.unknown
+        ? 'unknown'
+        : 'no_data'
+      : silent
+        ? 'silent'
+        : report.budget_remaining !== null && report.budget_remaining <= 0
+          ? 'exhausted'
+          : mine.some((a) => a.state === 'firing')
+            ? 'burning'
+            : 'ok';
+  const out: SloReport = { ...report, status, alerts: mine.map((a) => ({ id: a.alert_id, rule: a.rule, severity: a.severity, state: a.state })) };
+  if (silent) out.last_seen = silent.evidence.last_seen ?? null;
+  else delete out.last_seen;
+  return out;
 }
 
 /**

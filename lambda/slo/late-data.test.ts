@@ -19,7 +19,7 @@ const MIN = 60_000;
 const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 10, 20, 12, 0);
 const TENANT = 'acme';
-const KEY = 'late-data-key';
+const KEY = 'late-data-test-key-0001';
 const FAST = bucketIndexForSeconds(0.01, 5);
 const SLOW = bucketIndexForSeconds(2, 5);
 

@@ -10,6 +10,7 @@ import type { AlertSeverity } from '../notify/types.ts';
 import {
   BUILTIN_DEFAULTS,
   DEFAULT_SLI_METRICS,
+  NO_DATA_RULE,
   type BurnRateRule,
   type SliFilter,
   type SloDefaults,
@@ -314,6 +315,7 @@ function parseAlertPolicies(v: Json, path: string): BurnRateRule[] {
   const names = new Set<string>();
   for (const r of rules) {
     if (names.has(r.name)) throw new Invalid(path, `two conditions are named "${r.name}"; names must be unique within an SLO`);
+    if (r.name === NO_DATA_RULE) throw new Invalid(path, `"${NO_DATA_RULE}" is the name of every SLO's own no-data alert; name the condition otherwise`);
     names.add(r.name);
   }
   return rules;

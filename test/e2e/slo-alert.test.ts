@@ -154,8 +154,10 @@ test('20% errors → a page alert within 2 evaluation cycles of the short window
   assert.equal(gate.code, 1, gate.out);
   assert.match(gate.out, /FAIL/);
   const quiet = await cli(['gate', service, '--window', '1s', '--endpoint', base]);
-  assert.equal(quiet.code, 0, `no requests in the last second: no data passes\n${quiet.out}`);
+  assert.equal(quiet.code, 1, `no requests in the last second: no data fails by default\n${quiet.out}`);
   assert.match(quiet.out, /no data/);
+  const allowed = await cli(['gate', service, '--window', '1s', '--allow-no-data', '--endpoint', base]);
+  assert.equal(allowed.code, 0, `--allow-no-data lets no data pass\n${allowed.out}`);
   const unknown = await cli(['gate', 'no-such-service', '--endpoint', base]);
   assert.equal(unknown.code, 2, unknown.out);
   const unreachable = await cli(['gate', service, '--endpoint', `http://127.0.0.1:${await freePort()}`]);
