@@ -546,3 +546,37 @@ describe('dwarfMemberOffsets', () => {
     assertBpfError(() => dwarfMemberOffsets(join(work, 'helper.c'), []), 'ENOEXEC', /not an ELF/);
   });
 });
+
+describe('map-in-map and the generation scheme', () => {
+  test('setInner swaps the inner map of a map-in-map and refuses other maps', async () => {
+    const obj = BpfObject.open(join(ROOT, 'bpf/build/memory.bpf.o'));
+    try {
+      obj.load();
+      const control = obj.map('memory_control');
+      assert.equal(control.type, MapType.ARRAY_OF_MAPS);
+      const slot = Buffer.alloc(4);
+      // The slot holds the id of its inner map: tag 0 at load, tag 1 after the swap.
+      const idOf = () => control.lookup(slot)?.readUInt32LE(0);
+      const first = idOf();
+      await control.setInner(slot, obj.map('memory_control_tag_1'));
+      assert.notEqual(idOf(), first);
+      await control.setInner(slot, obj.map('memory_control_tag_0'));
+      assert.equal(idOf(), first);
+      await assert.rejects(obj.map('memory_control_tag_0').setInner(slot, obj.map('memory_control_tag_1')), /not a map-in-map/);
+    } finally {
+      obj.close();
+    }
+  });
+
+  test('an object with sleepable programs cannot use the generation scheme', async () => {
+    const { Generations } = await import('./collectors/kernel-maps.ts');
+    const obj = BpfObject.open(OBJ);
+    try {
+      obj.load();
+      assert.ok(obj.programs.some((p) => obj.program(p).sleepable));
+      assert.throws(() => new Generations(obj, 'watched'), /sleepable programs .* cannot share the generation scheme/);
+    } finally {
+      obj.close();
+    }
+  });
+});
