@@ -15,6 +15,7 @@ import { AggregationTemporalityPreference, OTLPMetricExporter } from '@opentelem
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { AggregationType, MeterProvider, PeriodicExportingMetricReader, type ViewOptions } from '@opentelemetry/sdk-metrics';
 import { startGateway, type RunningGateway } from '../lambda/local/server.ts';
+import { evaluateSlos } from '../lambda/slo/evaluate.ts';
 import { tempDir } from './lib/processes.ts';
 import { DURATION, GatewayClient } from './otlp-fixtures.ts';
 
@@ -146,6 +147,10 @@ describe('units and explicit buckets from the OpenTelemetry JS SDK', () => {
     assert.match(latency.sli_unknown_reason!, /View whose explicit bucket boundaries include it/);
     assert.deepEqual(Object.values(latency.burn_rates).filter((b) => b !== null), [], 'nothing burns');
     assert.deepEqual([availability.good, availability.total, availability.status], [200, 200, 'ok'], 'availability does not need the buckets');
+    // The in-process evaluation behind the CLI's live table counts the same way.
+    const live = (await evaluateSlos(gw.store, { tenant: TENANT, nowMs: Date.now() })).find((x) => x.id === `${service}:latency`)!;
+    assert.deepEqual([live.good, live.total, live.unknown, live.sli, live.budget_remaining], [0, 0, 200, null, null]);
+    assert.match(live.sli_unknown_reason!, /the bucket \(0, 5\] holds values/);
 
     await gw.slo.cycle(TENANT, Date.now());
     const firing = await client.getJson<{ alerts: { slo_id: string }[] }>('/v1/alerts?state=firing');
