@@ -12,6 +12,7 @@ export const SLO_OPTIONS = {
   'webhook-secret': { type: 'string' },
   'slo-interval': { type: 'string' },
   'slo-resolution': { type: 'string' },
+  'slo-no-data-after': { type: 'string' },
 } as const;
 
 export const SLO_HELP = `SLO options:
@@ -19,7 +20,8 @@ export const SLO_HELP = `SLO options:
   --webhook URL          POST every alert transition there as signed JSON ($BURNWATCH_WEBHOOK_URL)
   --webhook-secret S     HMAC-SHA256 key for X-Burnwatch-Signature ($BURNWATCH_WEBHOOK_SECRET)
   --slo-interval D       evaluate SLOs and alerts every D (default 1m)
-  --slo-resolution D     rollup bucket width (default 1m; smaller only for demos and tests)`;
+  --slo-resolution D     rollup bucket width (default 1m; smaller only for demos and tests)
+  --slo-no-data-after D  silence before an SLO's no_data alert fires (default 10 buckets; off: never)`;
 
 type Values = { [K in keyof typeof SLO_OPTIONS]?: string };
 
@@ -34,6 +36,7 @@ export function sloSettings(values: Values, log: (line: string) => void, env = p
       sloDir: values['slo-dir'] === undefined ? undefined : path.resolve(values['slo-dir']),
       notifiers,
       resolutionMs,
+      noDataAfterMs: values['slo-no-data-after'] === 'off' ? 0 : durationOption(values['slo-no-data-after'], 'slo-no-data-after', 10 * resolutionMs),
       log,
     },
     intervalMs: durationOption(values['slo-interval'], 'slo-interval', 60_000),

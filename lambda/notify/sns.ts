@@ -5,6 +5,7 @@
 // transition's `id` (stable across retries); the SDK retries throttling and 5xx itself.
 
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { NO_DATA_RULE } from '../slo/definitions.ts';
 import type { AlertTransition, Notifier } from './types.ts';
 
 /** SNS subjects: printable ASCII, no line breaks, at most 100 characters. */
@@ -20,8 +21,12 @@ export function emailText(t: AlertTransition): string {
     '',
     `SLO:      ${t.slo_id} (service ${t.service}, tenant ${t.tenant})`,
     `State:    ${t.from ?? 'new'} → ${t.to} at ${t.at} (episode since ${t.since})`,
-    `Severity: ${t.severity}; rule ${t.evidence.rule}: burn ≥ ${t.evidence.factor}× over ${t.evidence.long_window} and ${t.evidence.short_window}`,
-    `Burn:     ${t.evidence.long_window} ${fmt(t.evidence.long_burn_rate)}, ${t.evidence.short_window} ${fmt(t.evidence.short_burn_rate)}`,
+    ...(t.evidence.rule === NO_DATA_RULE
+      ? [`Severity: ${t.severity}; rule ${NO_DATA_RULE}: no requests for ${t.evidence.short_window} (last seen ${t.evidence.last_seen ?? 'not in the window'})`]
+      : [
+          `Severity: ${t.severity}; rule ${t.evidence.rule}: burn ≥ ${t.evidence.factor}× over ${t.evidence.long_window} and ${t.evidence.short_window}`,
+          `Burn:     ${t.evidence.long_window} ${fmt(t.evidence.long_burn_rate)}, ${t.evidence.short_window} ${fmt(t.evidence.short_burn_rate)}`,
+        ]),
     `Budget remaining: ${budget}`,
     '',
     `Transition id: ${t.id}`,

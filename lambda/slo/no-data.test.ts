@@ -9,11 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runGate } from '../../cli/gate.ts';
 import { runSlo } from '../../cli/slo.ts';
+import { sloSettings } from '../../cli/slo-options.ts';
 import { bucketIndexForSeconds } from '../../common/exphist.ts';
 import { DURATION, GatewayClient, expHistogramMetric, protobufBody, resourceMetrics } from '../../test/otlp-fixtures.ts';
 import { startGateway } from '../local/server.ts';
+import { emailText } from '../notify/sns.ts';
 import type { AlertTransition, Notifier } from '../notify/types.ts';
 import type { AlertView } from './engine.ts';
+import { parseSpecText } from './spec.ts';
 
 const MIN = 60_000;
 const T0 = Date.UTC(2026, 10, 20, 9, 0);
@@ -90,6 +93,9 @@ test('a service that goes silent raises no_data with the last time it was seen, 
   assert.equal(fired.severity, 'page');
   assert.equal(fired.evidence.last_seen, new Date(T0 + 29 * MIN).toISOString());
   assert.match(fired.summary, /FIRING pay: availability SLO pay:availability: NO DATA — no requests since 2026-11-20T09:29:00.000Z \(none in the last 10m/);
+  // The SNS e-mail reads as silence, not as a burn rate.
+  assert.match(emailText(fired), /rule no_data: no requests for 10m \(last seen 2026-11-20T09:29:00.000Z\)/);
+  assert.doesNotMatch(emailText(fired), /burn ≥/);
 
   // What the API shows while it is silent.
   const { alerts } = await client.getJson<{ alerts: AlertView[] }>('/v1/alerts?service=pay&state=firing');
@@ -155,4 +161,29 @@ test('the silence scales with the resolution and is configurable; no data at all
   ]);
   assert.match(retired[0].summary, /no requests in its whole 30d window, so it counts as retired/);
   assert.equal(notifier.seen.length, 4);
+});
+
+test('the silence is configurable from the command line, and no burn-rate condition may take the no_data name', () => {
+  const settings = (values: Record<string, string>) => sloSettings(values, () => undefined, {}).engine.noDataAfterMs;
+  assert.equal(settings({}), 10 * MIN, '10 buckets of the default 1-minute resolution');
+  assert.equal(settings({ 'slo-resolution': '1s' }), 10_000, 'scaled with the resolution');
+  assert.equal(settings({ 'slo-no-data-after': '30m' }), 30 * MIN);
+  assert.equal(settings({ 'slo-no-data-after': 'off' }), 0);
+  assert.throws(() => settings({ 'slo-no-data-after': 'soon' }), /--slo-no-data-after/);
+  const parsed = parseSpecText(`
+apiVersion: openslo/v1
+kind: SLO
+metadata: { name: taken }
+spec:
+  service: s
+  indicator: { spec: { ratioMetric: { bad: { metricSource: { type: burnwatch } }, total: { metricSource: { type: burnwatch } } } } }
+  objectives: [{ target: 0.999 }]
+  alertPolicies:
+    - spec:
+        conditions:
+          - metadata: { name: no_data }
+            spec: { severity: page, condition: { kind: burnrate, threshold: 14.4, lookbackWindow: 1h } }
+`, 'taken.yaml', 'file');
+  assert.deepEqual(parsed.slos, []);
+  assert.match(parsed.errors.map((e) => e.message).join('\n'), /"no_data" is the name of every SLO's own no-data alert/);
 });
