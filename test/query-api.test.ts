@@ -80,8 +80,9 @@ for (const backend of STORE_BACKENDS) describe(`query API on known data (${backe
       services: [
         // 90 at ≤1/8 s and 8 at ≤1/2 s (h1), 2 failures at ≤1/16 s (h2): rank 99 of 100 is in the 1/2 s bucket.
         { name: 'checkout', hosts: ['h1', 'h2'], requests: 100, errors: 2, p99: 0.5 },
-        // Restarted 2 minutes ago with 4 requests at ≤1/4 s; its earlier snapshots are outside the window.
-        { name: 'cumulative', hosts: ['h4'], requests: 4, errors: 0, p99: 0.25 },
+        // Its 5-minute-old snapshot ends at the window's start: +4 (at ≤1/8 s) since the one before
+        // it; then a restart 2 minutes ago with 4 requests at ≤1/4 s.
+        { name: 'cumulative', hosts: ['h4'], requests: 8, errors: 0, p99: 0.25 },
         { name: 'search', hosts: [], requests: 0, errors: 0, p99: null },
       ],
     });
@@ -199,13 +200,16 @@ for (const backend of STORE_BACKENDS) describe(`query API on known data (${backe
     assert.deepEqual(p99.series[0].points, [[align(NOW - 10 * MIN), 0.125], [align(NOW - MIN), 0.5]]);
   });
 
-  test('cumulative series are turned into deltas: a baseline before the range counts nothing, a restart counts whole', async () => {
+  test('cumulative series are turned into deltas: the last snapshot before the range is the baseline, a restart counts whole', async () => {
     const count = async (from: string) =>
       (await client.query({ service: 'cumulative', metric: DURATION, agg: 'count', from, to: 'now' })).series[0].points[0][1];
     // The series started inside the range: 3, +3, +4, then the restart's 4.
     assert.equal(await count('-30m'), 14);
-    // From -12m the 10-minute snapshot is only the baseline: +4 to the 5-minute one, then 4.
-    assert.equal(await count('-12m'), 8);
+    // From -12m the 10-minute snapshot counts its increase over the 15-minute one, the last before
+    // the range (+3); then +4 and the restart's 4.
+    assert.equal(await count('-12m'), 11);
+    // From -7m only the 5-minute snapshot's +4 and the restart's 4.
+    assert.equal(await count('-7m'), 8);
     const p99 = await client.query({ service: 'cumulative', metric: DURATION, agg: 'p99', from: '-30m', to: 'now' });
     assert.equal(p99.series[0].points[0][1], 0.5);
   });
