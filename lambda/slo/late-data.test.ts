@@ -5,6 +5,10 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { bucketIndexForSeconds } from '../../common/exphist.ts';
 import { DynamoDbEmulator } from '../../test/lib/dynamodb-emulator.ts';
 import { DURATION, expHistogramMetric, protobufBody, resourceMetrics, type ExpPointSpec } from '../../test/otlp-fixtures.ts';
@@ -144,3 +148,20 @@ spec:
 }
 
 const HOUR_BEFORE = 60 * MIN;
+
+test('an SLO store file from before coverage was kept: its keys claim no coverage, so the next refresh backfills them', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'burnwatch-slo-upgrade-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'slo.duckdb');
+  const old = await DuckDBInstance.create(path);
+  const conn = await old.connect();
+  await conn.run(`CREATE TABLE slo_rollup_watermarks (tenant VARCHAR NOT NULL, sli_key VARCHAR NOT NULL, done_to_ms BIGINT NOT NULL, PRIMARY KEY (tenant, sli_key))`);
+  await conn.run(`INSERT INTO slo_rollup_watermarks VALUES ('acme', 'k', ${T0})`);
+  conn.closeSync();
+  old.closeSync();
+  const store = await DuckDbSloStore.open(path);
+  t.after(() => store.close());
+  assert.deepEqual(await store.rollupCoverage('acme'), new Map([['k', { fromMs: T0, toMs: T0 }]]));
+  await store.putRollups('acme', [{ key: 'k', fromMs: T0 - DAY, rows: [] }], T0 + MIN);
+  assert.deepEqual(await store.rollupCoverage('acme'), new Map([['k', { fromMs: T0 - DAY, toMs: T0 + MIN }]]));
+});
