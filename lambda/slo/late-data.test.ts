@@ -20,6 +20,7 @@ import { SloEngine } from './engine.ts';
 import type { SloStore } from './store.ts';
 
 const MIN = 60_000;
+const HOUR = 60 * MIN;
 const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 10, 20, 12, 0);
 const TENANT = 'acme';
@@ -115,8 +116,8 @@ for (const backend of SLO_STORES) {
       await send('ledger', now - 45 * DAY, 400, 4); // only a 60-day window sees this
       at(now - 20 * DAY);
       await send('ledger', now - 20 * DAY, 1000, 10); // a 30-day window sees this too
-      at(now - HOUR_BEFORE);
-      await send('ledger', now - HOUR_BEFORE, 500, 0);
+      at(now - HOUR);
+      await send('ledger', now - HOUR, 500, 0);
       at(now);
       const spec = (days: number) => `
 apiVersion: openslo/v1
@@ -147,7 +148,6 @@ spec:
   });
 }
 
-const HOUR_BEFORE = 60 * MIN;
 
 test('an SLO store file from before coverage was kept: its keys claim no coverage, so the next refresh backfills them', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'burnwatch-slo-upgrade-'));
