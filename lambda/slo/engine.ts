@@ -263,9 +263,9 @@ export class SloEngine {
    */
   async noteWrites(tenant: string, points: readonly Pick<MetricPoint, 'endNs'>[], nowMs: number): Promise<void> {
     const r = this.resolutionMs;
-    // Every refresh recomputes from at most lateMs before its own clock; one bucket more allows
-    // for a writer whose clock runs ahead of the evaluator's.
-    const recomputedFrom = Math.floor((nowMs - this.lateMs) / r) * r - r;
+    // The next refresh recomputes at least from lateMs before the last one (which ran before
+    // now); marking one bucket more allows for a writer whose clock runs behind the evaluator's.
+    const recomputedFrom = Math.floor((nowMs - this.lateMs) / r) * r + r;
     let earliest: number | undefined;
     for (const p of points) {
       const bucket = Math.floor(Number(p.endNs / 1_000_000n) / r) * r;

@@ -93,6 +93,14 @@ for (const backend of SLO_STORES) {
       at(T0 + 61 * MIN + 5_000);
       await send('pay', T0 + 55 * MIN, 1, 0);
       assert.deepEqual(await sloStore.dirtyMarks(TENANT), []);
+      s = await slo('pay:availability', T0 + 62 * MIN);
+      assert.deepEqual([s.total, s.bad], [6301, 300]);
+      // Right after a refresh at minute 62 the next one starts at minute 52: a point of minute 51
+      // arriving now is just past the margin, and marked.
+      at(T0 + 62 * MIN);
+      await send('pay', T0 + 51 * MIN + 30_000, 0, 1);
+      s = await slo('pay:availability', T0 + 63 * MIN);
+      assert.deepEqual([s.total, s.bad], [6302, 301]);
     });
 
     test('late points burning 30× within the last hour fire the page that their minutes deserve', async (t) => {
