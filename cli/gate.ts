@@ -99,6 +99,7 @@ export function judge(slos: readonly SloReport[], maxBurn: number, allowNoData: 
       partial = true;
       return `  ${s.id}: rollups cover only from ${s.covered_from}, not the whole ${s.window} window from ${s.window_start}`;
     }
+    if (s.budget_remaining === null && s.status === 'unknown') return noData(`  ${s.id}: SLI unknown in ${s.window}: ${s.sli_unknown_reason ?? 'the histogram buckets cannot answer the threshold'}`);
     if (s.budget_remaining === null) return noData(`  ${s.id}: no data in ${s.window}`);
     const consumed = 1 - s.budget_remaining;
     const ok = consumed <= maxBurn;

@@ -45,6 +45,11 @@ function pct(v: number | null, digits = 2): string {
   return v === null ? 'no data' : `${(v * 100).toFixed(digits)}%`;
 }
 
+/** What a missing figure means: no requests at all, or requests whose latency the buckets cannot tell. */
+function missing(s: SloReport): string {
+  return s.status === 'unknown' ? 'unknown' : 'no data';
+}
+
 function burn(v: number | null): string {
   return v === null ? '—' : `${v.toFixed(2)}×`;
 }
@@ -71,8 +76,8 @@ export function renderSloTable(slos: readonly SloReport[]): string {
     s.service,
     s.kind + (s.threshold_seconds !== undefined ? ` ≤${s.threshold_seconds * 1000}ms` : ''),
     pct(s.objective, 2),
-    pct(s.sli, 3),
-    s.budget_remaining === null ? 'no data' : `${pct(s.budget_remaining, 1)} (${Math.floor(s.budget_remaining_requests)} req)`,
+    s.sli === null ? missing(s) : pct(s.sli, 3),
+    s.budget_remaining === null ? missing(s) : `${pct(s.budget_remaining, 1)} (${Math.floor(s.budget_remaining_requests)} req)`,
     burn(s.burn_rates['5m']),
     burn(s.burn_rates['1h']),
     burn(s.burn_rates['6h']),

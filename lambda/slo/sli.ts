@@ -34,7 +34,7 @@ function sortedFilter(filter: SloDefinition['filter']): [string, string[]][] {
 export function matchesFilter(point: MetricPoint, filter: SloDefinition['filter']): boolean {
   const isHttp = point.series.metric.startsWith(HTTP_DURATION_PREFIX);
   for (const [key, accepted] of Object.entries(filter)) {
-    const short = FILTER_SHORTHANDS[key];
+    const short = Object.hasOwn(FILTER_SHORTHANDS, key) ? FILTER_SHORTHANDS[key] : undefined;
     const attr = short ? (isHttp ? short.http : short.rpc) : key;
     const v = Object.hasOwn(point.series.attributes, attr) ? point.series.attributes[attr] : Object.hasOwn(point.series.resource, attr) ? point.series.resource[attr] : undefined;
     if (!accepted.includes(attrText(v))) return false;

@@ -169,3 +169,12 @@ spec:
   assert.equal(defaults?.latency, null);
   assert.deepEqual(defaults?.window, { kind: 'rolling', ms: 7 * 86_400_000 });
 });
+
+test('filter keys named like Object.prototype members are attributes like any other', () => {
+  const text = AVAILABILITY.replace('filter: { route: /api/checkout, method: [GET, POST] }', 'filter: { "__proto__": x, constructor: y }');
+  const { slos, errors } = parseSpecText(text, 'f.yaml', 'file');
+  assert.deepEqual(errors, []);
+  assert.deepEqual(Object.keys(slos[0].filter).sort(), ['__proto__', 'constructor']);
+  assert.deepEqual(slos[0].filter['__proto__'], ['x']);
+  assert.deepEqual(slos[0].filter.constructor, ['y']);
+});

@@ -238,18 +238,23 @@ function parseMetricSource(v: Json, path: string): Selection {
   only(spec, `${path}.spec`, ['metrics', 'filter']);
   const metrics = spec.metrics === undefined ? [...DEFAULT_SLI_METRICS] : list(spec.metrics, `${path}.spec.metrics`).map((m, i) => str(m, `${path}.spec.metrics[${i}]`));
   if (metrics.length === 0) throw new Invalid(`${path}.spec.metrics`, 'must name at least one metric');
-  const filter: SliFilter = {};
+  // Built from entries, not by assignment: an attribute named `__proto__` is a key like any other.
+  const entries: [string, string[]][] = [];
   if (spec.filter !== undefined) {
     const f = obj(spec.filter, `${path}.spec.filter`);
     for (const [key, value] of Object.entries(f)) {
       const values = Array.isArray(value) ? value : [value];
       if (values.length === 0) throw new Invalid(`${path}.spec.filter.${key}`, 'must list at least one value');
-      filter[key] = values.map((x, i) => {
-        if (typeof x !== 'string' && typeof x !== 'number' && typeof x !== 'boolean') throw new Invalid(`${path}.spec.filter.${key}[${i}]`, `must be a string or number, got ${describe(x)}`);
-        return String(x);
-      });
+      entries.push([
+        key,
+        values.map((x, i) => {
+          if (typeof x !== 'string' && typeof x !== 'number' && typeof x !== 'boolean') throw new Invalid(`${path}.spec.filter.${key}[${i}]`, `must be a string or number, got ${describe(x)}`);
+          return String(x);
+        }),
+      ]);
     }
   }
+  const filter: SliFilter = Object.fromEntries(entries);
   return { metrics, filter };
 }
 
