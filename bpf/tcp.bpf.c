@@ -139,6 +139,15 @@ int BPF_PROG(tcp_set_state, const struct sock *sk, const int oldstate, const int
 			__u64 key = (__u64)sk;
 			bpf_map_update_elem(&tcp_socks, &key, &o, BPF_ANY);
 			drop_count(&tcp_dropped, TCP_SOCKETS_INSERTED);
+			/* One srtt sample at accept (the handshake measured it): a long-lived connection
+			 * (a gRPC channel, a pool) names the process behind a port at once, not only when
+			 * it closes — the hints engine follows a caller's dependency to it by this. */
+			struct tcp_peer ap;
+			struct tcp_sock_owner *aowner;
+			peer_of(sk, &ap, &aowner);
+			struct tcp_peer_stats *as = stats_of(&ap);
+			if (as)
+				sample_srtt(sk, &ap, as);
 		}
 		return 0;
 	}

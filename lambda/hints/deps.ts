@@ -43,7 +43,35 @@ export interface DependencyFindings {
 
 export async function dependencyCandidates(ctx: DependencyContext): Promise<DependencyFindings> {
   const [calls, network] = await Promise.all([callCandidates(ctx), networkCandidates(ctx)]);
-  return { calls, network };
+  return { calls: mergeByPeer(calls), network };
+}
+
+/**
+ * One candidate per kind and peer: a slow Redis slows every command sent to it, and each
+ * command's time share is part of the peer's (extra time per request adds up over operations;
+ * so do extra errors per request). Split per operation, no single one would explain the damage.
+ */
+export function mergeByPeer(calls: readonly Candidate[]): Candidate[] {
+  const groups = new Map<string, Candidate[]>();
+  for (const c of calls) {
+    const key = JSON.stringify([c.kind, c.service, c.peer]);
+    groups.set(key, [...(groups.get(key) ?? []), c]);
+  }
+  return [...groups.values()].map((group) => {
+    if (group.length === 1) return group[0];
+    const sorted = [...group].sort((a, b) => b.share * b.strength - a.share * a.strength);
+    const best = sorted[0];
+    const share = clamp01(group.reduce((n, c) => n + c.share, 0));
+    const others = sorted.length - 1;
+    return {
+      ...best,
+      summary: `${best.summary.replace(/; [^;]*$/, '')}, and ${others} other operation${others > 1 ? 's' : ''} on the same peer; ${percent(share)} of the extra ${best.kind === 'dependency_errors' ? 'errors' : 'request time'} in all`,
+      strength: Math.max(...group.map((c) => c.strength)),
+      share,
+      changedAtS: group.reduce<number | undefined>((t, c) => (c.changedAtS === undefined || (t !== undefined && t <= c.changedAtS) ? t : c.changedAtS), undefined),
+      evidence: sorted.flatMap((c) => c.evidence),
+    };
+  });
 }
 
 async function callCandidates(ctx: DependencyContext): Promise<Candidate[]> {

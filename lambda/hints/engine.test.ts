@@ -7,7 +7,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DuckDbStore } from '../storage/duckdb.ts';
 import { computeHints } from './engine.ts';
-import { conditions, healthy, INTERVAL_MS, writeWorld, type Topology } from './testkit.ts';
+import { conditions, healthy, INTERVAL_MS, REDIS, writeWorld, type Topology } from './testkit.ts';
 import type { HintsReport } from './types.ts';
 
 const TENANT = 't1';
@@ -63,6 +63,38 @@ describe('hints engine', () => {
     assert.ok(Math.abs(redis.changed_at! - FAULT_AT / 1000) <= 30, `changed_at ${redis.changed_at} vs fault ${FAULT_AT / 1000}`);
     // The frontend's own view (its calls to the backend got slow) follows the deeper cause.
     assert.ok(r.hints.some((h) => h.kind === 'slow_dependency' && h.service === 'frontend' && h.peer === '127.0.0.1:9090' && h.rank > 1));
+  });
+
+  test('slow_dependency: every command to a slow Redis — one hint for the peer with their shares added; the call leading there is the path, not a confident cause', async () => {
+    const store = await DuckDbStore.open({ path: ':memory:' });
+    try {
+      await writeWorld(store, TENANT, {
+        endMs: END,
+        intervals: INTERVALS,
+        at: (_i, endMs) => {
+          const t = healthy();
+          if (endMs > FAULT_AT) t.redisLatency = 0.04;
+          const cs = conditions(t);
+          // SET before GET, as slow as it: each command alone is half of the extra time.
+          const back = cs.find((c) => c.service === 'backend')!;
+          back.calls = [...back.calls!, { kind: 'redis', ...REDIS, operation: 'SET', latency: t.redisLatency }];
+          const front = cs.find((c) => c.service === 'frontend')!;
+          front.calls = front.calls!.map((c) => ({ ...c, latency: c.latency + t.redisLatency }));
+          return cs;
+        },
+      });
+      const r = await computeHints({ metricStore: store }, TENANT, 'frontend', END - WINDOW_MS, END, END + 1000);
+      assert.deepEqual(top(r), { kind: 'slow_dependency', service: 'backend', peer: '127.0.0.1:6379', chain: ['frontend', 'backend'] });
+      assert.equal(r.hints.filter((h) => h.peer === '127.0.0.1:6379').length, 1, 'one hint for the peer');
+      assert.ok(r.hints[0].explained_share > 0.8, JSON.stringify(r.hints[0]));
+      assert.ok(r.hints[0].confidence >= 0.5, JSON.stringify(r.hints[0]));
+      const ops = new Set(r.hints[0].evidence.map((e) => e.labels.operation).filter(Boolean));
+      assert.deepEqual([...ops].sort(), ['redis GET', 'redis SET']);
+      const path = r.hints.find((h) => h.service === 'frontend' && h.kind === 'slow_dependency');
+      assert.ok(path && path.rank > 1 && path.confidence < 0.5, JSON.stringify(path));
+    } finally {
+      await store.close();
+    }
   });
 
   test('dependency_errors: PostgreSQL failing behind the backend', async () => {

@@ -33,6 +33,8 @@ interface Node {
   symptom: Evidence[];
   /** Deeper causes of this one: the link to its peer, and the peer service's own hints. */
   children: Node[];
+  /** A deeper cause explains this one: it is the way there, shown however unsure it has become. */
+  path?: boolean;
 }
 
 interface Analysis {
@@ -120,7 +122,10 @@ function flatten(n: Node): Node[] {
   const children = [...n.children].sort((a, b) => groupScore(b) - groupScore(a));
   const strong = children.filter((c) => groupScore(c) >= 0.5 * n.confidence);
   const weak = children.filter((c) => !strong.includes(c));
-  return [...strong.flatMap(flatten), n, ...weak.flatMap(flatten)];
+  // A call whose damage a deeper cause explains is the way to that cause, not a cause of its
+  // own: it keeps only the confidence the deeper one leaves (a hint ≥ 0.5 says "look here").
+  const self = strong.length === 0 ? n : { ...n, confidence: n.confidence * (1 - Math.max(...strong.map(groupScore))), path: true };
+  return [...strong.flatMap(flatten), self, ...weak.flatMap(flatten)];
 }
 
 export async function computeHints(stores: HintStores, tenant: string, service: string, fromMs: number, toMs: number, nowMs: number = Date.now()): Promise<HintsReport> {
@@ -143,7 +148,7 @@ export async function computeHints(stores: HintStores, tenant: string, service: 
   for (const n of ordered) {
     const c = n.candidate;
     const key = JSON.stringify([c.kind, c.service, c.peer, c.evidence[0]?.labels]);
-    if (seen.has(key) || n.confidence < MIN_CONFIDENCE) continue;
+    if (seen.has(key) || (n.confidence < MIN_CONFIDENCE && !n.path)) continue;
     seen.add(key);
     hints.push({
       rank: hints.length + 1,

@@ -12,6 +12,19 @@ import { buildGoFixture } from '../helpers/go.ts';
 const run = promisify(execFile);
 const PG_BIN = '/usr/lib/postgresql/15/bin';
 
+/** Everything optional: the defaults are what the instrumentation tests use. */
+export interface TopologyOptions {
+  /** OTEL_SERVICE_NAME of each tier (default topo-frontend / topo-backend). */
+  frontendService?: string;
+  backendService?: string;
+  /** The port the backend dials for Redis, given Redis's own (e.g. a proxy in between). */
+  redisPortFor?: (redisPort: number) => Promise<number> | number;
+  /** More backend flags (e.g. -data-dir). */
+  backendArgs?: readonly string[];
+  /** Called with each backend process as soon as it is spawned (e.g. to move it into a cgroup). */
+  onBackendSpawn?: (pid: number) => void;
+}
+
 export interface Topology {
   pgPort: number;
   redisPort: number;
@@ -23,6 +36,11 @@ export interface Topology {
   frontendPort: number;
   /** The frontend's executable, for starting more processes of the same binary. */
   frontendBin: string;
+  backendBin: string;
+  frontendService: string;
+  backendService: string;
+  /** Starts a backend again on the same ports (after a crash, or as a deploy of another binary); `backend` becomes it. */
+  restartBackend(bin?: string): Promise<Managed>;
   stop(): Promise<void>;
 }
 
@@ -65,7 +83,9 @@ async function waitTcp(what: string, port: number): Promise<void> {
   );
 }
 
-export async function startTopology(): Promise<Topology> {
+export async function startTopology(opts: TopologyOptions = {}): Promise<Topology> {
+  const frontendService = opts.frontendService ?? 'topo-frontend';
+  const backendService = opts.backendService ?? 'topo-backend';
   const dir = tempDir('burnwatch-topo');
   fs.chmodSync(dir, 0o755);
   const [backendBin, frontendBin] = await Promise.all([buildGoFixture('topo-backend'), buildGoFixture('topo-frontend')]);
@@ -97,18 +117,27 @@ export async function startTopology(): Promise<Topology> {
     await Promise.all([waitTcp('redis', redisPort), waitTcp('etcd', etcdPort)]);
 
     const backendPorts = path.join(dir, 'backend.ports');
-    const backend = manage(
-      spawn(
-        backendBin,
-        [
-          '-port-file', backendPorts,
-          '-pg', `postgres://postgres@127.0.0.1:${pg.port}/postgres?sslmode=disable`,
-          '-redis', `127.0.0.1:${redisPort}`,
-          '-etcd', `127.0.0.1:${etcdPort}`,
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OTEL_SERVICE_NAME: 'topo-backend' } },
-      ),
-    );
+    const backendRedisPort = opts.redisPortFor ? await opts.redisPortFor(redisPort) : redisPort;
+    const spawnBackend = (bin: string, listen: string[]) => {
+      fs.rmSync(backendPorts, { force: true });
+      const m = manage(
+        spawn(
+          bin,
+          [
+            '-port-file', backendPorts,
+            '-pg', `postgres://postgres@127.0.0.1:${pg.port}/postgres?sslmode=disable`,
+            '-redis', `127.0.0.1:${backendRedisPort}`,
+            '-etcd', `127.0.0.1:${etcdPort}`,
+            ...listen,
+            ...(opts.backendArgs ?? []),
+          ],
+          { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OTEL_SERVICE_NAME: backendService } },
+        ),
+      );
+      opts.onBackendSpawn?.(m.child.pid!);
+      return m;
+    };
+    let backend = spawnBackend(backendBin, []);
     stops.push(() => backend.stop());
     const [backendGrpcPort, backendHttpPort] = await readPorts(backendPorts, 2);
 
@@ -117,13 +146,13 @@ export async function startTopology(): Promise<Topology> {
       spawn(
         frontendBin,
         ['-port-file', frontendPorts, '-backend-grpc', `127.0.0.1:${backendGrpcPort}`, '-backend-http', `127.0.0.1:${backendHttpPort}`],
-        { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OTEL_SERVICE_NAME: 'topo-frontend' } },
+        { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OTEL_SERVICE_NAME: frontendService } },
       ),
     );
     stops.push(() => frontend.stop());
     const [frontendPort] = await readPorts(frontendPorts, 1);
 
-    return {
+    const topology: Topology = {
       pgPort: pg.port,
       redisPort,
       etcdPort,
@@ -133,11 +162,27 @@ export async function startTopology(): Promise<Topology> {
       frontend,
       frontendPort,
       frontendBin,
+      backendBin,
+      frontendService,
+      backendService,
+      async restartBackend(bin = backendBin) {
+        await backend.stop();
+        // The same ports: the frontend's gRPC and HTTP clients reconnect to the new process.
+        const listen = ['-grpc', `127.0.0.1:${backendGrpcPort}`, '-http', `127.0.0.1:${backendHttpPort}`];
+        backend = spawnBackend(bin, listen);
+        topology.backend = backend;
+        await waitFor('the restarted backend to listen', async () => {
+          if (backend.child.exitCode !== null) throw new Error(`backend exited: ${backend.output()}`);
+          return fs.existsSync(backendPorts) && fs.readFileSync(backendPorts, 'utf8').trim() ? true : undefined;
+        });
+        return backend;
+      },
       async stop() {
         for (const s of stops.reverse()) await s().catch(() => undefined);
         fs.rmSync(dir, { recursive: true, force: true });
       },
     };
+    return topology;
   } catch (err) {
     for (const s of stops.reverse()) await s().catch(() => undefined);
     fs.rmSync(dir, { recursive: true, force: true });
