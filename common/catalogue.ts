@@ -42,7 +42,7 @@ export const AGENT_METRIC = {
 } as const;
 
 export const AGENT_ATTR = {
-  /** Why spooled data was lost: 'size' or 'age' (a spool bound), or 'corrupt' (unreadable on disk). */
+  /** Why spooled data was lost: 'size' or 'age' (a spool bound), 'disk_full' (no room on the spool's disk), or 'corrupt' (unreadable on disk). */
   dropReason: 'burnwatch.drop.reason',
   /** Which collector (signal) a probe-side drop happened in, e.g. 'http-server'. */
   collector: 'burnwatch.collector',

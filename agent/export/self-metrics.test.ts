@@ -51,7 +51,7 @@ test('self-metrics report sent, rejected, retried and dropped batches as deltas 
     const [res] = decodeMetricsRequest(encodeMetrics([t1]));
     const atGateway = normaliseMetricsRequest(decodeOtlp(ExportMetricsServiceRequest, encodeMetrics([t1]), 'protobuf'));
     assert.deepEqual(atGateway.rejections, [], 'the gateway accepts every self-metric point');
-    assert.equal(atGateway.points.length, 11);
+    assert.equal(atGateway.points.length, 13);
     assert.deepEqual(res.attributes, { 'service.name': 'burnwatch-agent', 'host.name': 'h1' });
     const m = byName(res.scopes[0].metrics);
     for (const name of Object.values(AGENT_METRIC)) {
@@ -65,8 +65,8 @@ test('self-metrics report sent, rejected, retried and dropped batches as deltas 
     assert.equal(value(AGENT_METRIC.rejectedBatches), 1);
     assert.ok(value(AGENT_METRIC.retries)! >= 1, 'the 503 and the refused connections were retried');
     assert.equal(value(AGENT_METRIC.retries), shipper.stats().retries);
-    assert.deepEqual(reasonValues(m.get(AGENT_METRIC.droppedBatches)!), { size: 1, age: 0, corrupt: 1 });
-    assert.deepEqual(reasonValues(m.get(AGENT_METRIC.droppedBytes)!), { size: one, age: 0, corrupt: 'garbage from a previous run'.length });
+    assert.deepEqual(reasonValues(m.get(AGENT_METRIC.droppedBatches)!), { size: 1, age: 0, disk_full: 0, corrupt: 1 });
+    assert.deepEqual(reasonValues(m.get(AGENT_METRIC.droppedBytes)!), { size: one, age: 0, disk_full: 0, corrupt: 'garbage from a previous run'.length });
     assert.equal(m.get(AGENT_METRIC.spoolBatches)!.kind, 'gauge');
     assert.equal(value(AGENT_METRIC.spoolBatches), 0);
 
@@ -81,7 +81,7 @@ test('self-metrics report sent, rejected, retried and dropped batches as deltas 
     assert.ok(p2.timeUnixNano > p2.startTimeUnixNano);
     assert.equal(p2.value, 1);
     assert.equal(m2.get(AGENT_METRIC.rejectedBatches)!.points[0].value, 0);
-    assert.deepEqual(reasonValues(m2.get(AGENT_METRIC.droppedBatches)!), { size: 0, age: 0, corrupt: 0 });
+    assert.deepEqual(reasonValues(m2.get(AGENT_METRIC.droppedBatches)!), { size: 0, age: 0, disk_full: 0, corrupt: 0 });
 
     assert.throws(() => self.collect(p2.timeUnixNano), /must be after the previous collect's end/);
   } finally {

@@ -24,7 +24,7 @@ export interface SelfMetricsOptions {
   resource?: PointAttributes;
 }
 
-type DropReason = 'size' | 'age' | 'corrupt';
+type DropReason = 'size' | 'age' | 'disk_full' | 'corrupt';
 
 interface Totals {
   sent: number;
@@ -38,10 +38,10 @@ const ZERO: Totals = {
   sent: 0,
   rejected: 0,
   retries: 0,
-  droppedBatches: { size: 0, age: 0, corrupt: 0 },
-  droppedBytes: { size: 0, age: 0, corrupt: 0 },
+  droppedBatches: { size: 0, age: 0, disk_full: 0, corrupt: 0 },
+  droppedBytes: { size: 0, age: 0, disk_full: 0, corrupt: 0 },
 };
-const REASONS: readonly DropReason[] = ['size', 'age', 'corrupt'];
+const REASONS: readonly DropReason[] = ['size', 'age', 'disk_full', 'corrupt'];
 
 export class AgentSelfMetrics {
   private readonly sources: SelfMetricsSources;
@@ -139,8 +139,18 @@ export class AgentSelfMetrics {
       sent: shipper.sentBatches,
       rejected: shipper.rejectedBatches,
       retries: shipper.retries,
-      droppedBatches: { size: spool.droppedBatches - spool.droppedForAge, age: spool.droppedForAge, corrupt: spool.corrupt },
-      droppedBytes: { size: spool.droppedBytes - spool.droppedBytesForAge, age: spool.droppedBytesForAge, corrupt: spool.corruptBytes },
+      droppedBatches: {
+        size: spool.droppedBatches - spool.droppedForAge - spool.droppedForDiskFull,
+        age: spool.droppedForAge,
+        disk_full: spool.droppedForDiskFull,
+        corrupt: spool.corrupt,
+      },
+      droppedBytes: {
+        size: spool.droppedBytes - spool.droppedBytesForAge - spool.droppedBytesForDiskFull,
+        age: spool.droppedBytesForAge,
+        disk_full: spool.droppedBytesForDiskFull,
+        corrupt: spool.corruptBytes,
+      },
     };
   }
 }

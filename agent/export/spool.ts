@@ -61,6 +61,9 @@ export interface SpoolStats {
   /** The part of droppedBatches that the age bound dropped. */
   droppedForAge: number;
   droppedBytesForAge: number;
+  /** The part of droppedBatches dropped because the disk was full (ENOSPC/EDQUOT) to make room for a newer batch. */
+  droppedForDiskFull: number;
+  droppedBytesForDiskFull: number;
   /** Files that were not readable batches (bad gzip, partial writes), quarantined or deleted. */
   corrupt: number;
   corruptBytes: number;
@@ -94,12 +97,16 @@ export class Spool {
     droppedBytes: 0,
     droppedForAge: 0,
     droppedBytesForAge: 0,
+    droppedForDiskFull: 0,
+    droppedBytesForDiskFull: 0,
     corrupt: 0,
     corruptBytes: 0,
     rejected: 0,
     writeErrors: 0,
   };
   private readonly listeners = new Set<Listener>();
+  /** Set while puts need drops to fit on the disk: the condition is logged once, not per batch. */
+  private diskFull = false;
   private readonly lock: DirectoryLock;
 
   /**
@@ -161,7 +168,7 @@ export class Spool {
       const seq = this.nextSeq++;
       const createdMs = Math.floor(this.now());
       const id = `${String(seq).padStart(12, '0')}-${createdMs}`;
-      await this.writeDurably(fileName(id), gz);
+      await this.writeMakingRoom(fileName(id), gz);
       this.entries.set(id, { id, seq, bytes: gz.length, createdMs });
       this.totalBytes += gz.length;
       for (const l of this.listeners) l();
@@ -277,6 +284,31 @@ export class Spool {
     await unlinkIfPresent(join(this.dir, fileName(id)));
   }
 
+  /**
+   * Writes a batch; when the disk is full (ENOSPC, EDQUOT) drops the oldest batch and tries again,
+   * as the size bound does: the newest data is worth more than the oldest, and a full disk must
+   * not turn into losing every new interval. Each such drop is counted. With nothing left to
+   * drop, the error stands.
+   */
+  private async writeMakingRoom(name: string, gz: Uint8Array): Promise<void> {
+    for (let dropped = 0; ; dropped++) {
+      try {
+        await this.writeDurably(name, gz);
+        if (dropped === 0) this.diskFull = false;
+        return;
+      } catch (err) {
+        const oldest = this.ordered()[0];
+        if (!isDiskFull(err) || !oldest || !this.forget(oldest.id)) throw err;
+        if (!this.diskFull) this.log(`spool ${this.dir}: disk full (${(err as Error).message}); dropping the oldest batches to keep the newest, counted as disk_full`);
+        this.diskFull = true;
+        this.countDrop(oldest.bytes, false);
+        this.counters.droppedForDiskFull++;
+        this.counters.droppedBytesForDiskFull += oldest.bytes;
+        await unlinkIfPresent(join(this.dir, fileName(oldest.id)));
+      }
+    }
+  }
+
   private async writeDurably(name: string, data: Uint8Array): Promise<void> {
     const temp = join(this.dir, `${TEMP_PREFIX}${randomBytes(6).toString('hex')}`);
     try {
@@ -378,6 +410,11 @@ export class Spool {
 
 function fileName(id: string): string {
   return `${id}.pb.gz`;
+}
+
+function isDiskFull(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
 function isNotFound(err: unknown): boolean {
