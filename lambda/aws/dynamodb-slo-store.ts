@@ -4,8 +4,11 @@
 //   R#<tenant>#<sli key>   <day index, 8 digits>   rollup rows of one UTC day, JSON [[bucketMs, good, total, eff|null(, unknown, reason)], …]
 //   W#<tenant>             <sli key>               rollups computed over [`covered_from_ms`, `done_to_ms`)
 //   D#<tenant>             <bucket ms, 15 digits>  a bucket late points touched (`token`: new at every mark)
-//   A#<tenant>             [slo id, rule] as JSON  one alert record (JSON)
-//   T#<tenant>             <at ms, 15 digits>#<id> one transition (JSON), written once (conditional put)
+//   A#<tenant>             [slo id, rule] as JSON  one alert record (JSON) and its `alert_id`; `hints`: the
+//                                                  hints attached to that episode later (attachHints),
+//                                                  an attribute of its own that saving the record leaves alone
+//   T#<tenant>             <at ms, 15 digits>#<id> one transition (JSON), written once (conditional put),
+//                                                  its body replaced once hints are attached
 //   S#<tenant>             <spec id>               one user SLO spec
 //
 // Why day chunks: a 30-day window read every minute is 31 small items per SLI instead of 43,200
@@ -22,6 +25,7 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  UpdateCommand,
   type QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import type { AlertTransition } from '../notify/types.ts';
@@ -184,7 +188,7 @@ export class DynamoSloStore implements SloStore {
   async loadAlerts(tenant: string): Promise<AlertRecord[]> {
     const items = await this.query({ KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `A#${tenant}` } });
     return items
-      .map((i) => JSON.parse(String(i.record)) as AlertRecord)
+      .map((i) => withAttachedHints(JSON.parse(String(i.record)) as AlertRecord, i.hints))
       .sort((a, b) => (a.slo_id < b.slo_id ? -1 : a.slo_id > b.slo_id ? 1 : a.rule < b.rule ? -1 : a.rule > b.rule ? 1 : 0));
   }
 
@@ -202,9 +206,47 @@ export class DynamoSloStore implements SloStore {
         if ((err as Error).name !== 'ConditionalCheckFailedException') throw err;
       }
     }
+    // An update of these two attributes, not a put: hints the hints function attached meanwhile stay.
     for (const r of records) {
-      await this.db.send(new PutCommand({ TableName: this.table, Item: { pk: `A#${tenant}`, sk: JSON.stringify([r.slo_id, r.rule]), record: JSON.stringify(r) } }));
+      await this.db.send(new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: `A#${tenant}`, sk: JSON.stringify([r.slo_id, r.rule]) },
+        UpdateExpression: 'SET #record = :record, #alert = :alert',
+        ExpressionAttributeNames: { '#record': 'record', '#alert': 'alert_id' },
+        ExpressionAttributeValues: { ':record': JSON.stringify(r), ':alert': r.alert_id },
+      }));
     }
+  }
+
+  async attachHints(tenant: string, t: AlertTransition): Promise<boolean> {
+    const conditional = async (input: ConstructorParameters<typeof UpdateCommand>[0]): Promise<boolean> => {
+      try {
+        await this.db.send(new UpdateCommand(input));
+        return true;
+      } catch (err) {
+        if ((err as Error).name !== 'ConditionalCheckFailedException') throw err;
+        return false;
+      }
+    };
+    const stored = await conditional({
+      TableName: this.table,
+      Key: { pk: `T#${tenant}`, sk: `${pad(Date.parse(t.at), 15)}#${t.id}` },
+      UpdateExpression: 'SET #body = :body',
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeNames: { '#body': 'body' },
+      ExpressionAttributeValues: { ':body': JSON.stringify(t) },
+    });
+    if (!stored) return false;
+    // Only while the alert is still in this episode (a later one has other hints, or none yet).
+    await conditional({
+      TableName: this.table,
+      Key: { pk: `A#${tenant}`, sk: JSON.stringify([t.slo_id, t.evidence.rule]) },
+      UpdateExpression: 'SET #hints = :hints',
+      ConditionExpression: '#alert = :alert',
+      ExpressionAttributeNames: { '#hints': 'hints', '#alert': 'alert_id' },
+      ExpressionAttributeValues: { ':hints': JSON.stringify({ alert_id: t.alert_id, hints: t.hints, hints_meta: t.hints_meta }), ':alert': t.alert_id },
+    });
+    return true;
   }
 
   async listTransitions(tenant: string, opts: { sloId?: string; limit?: number } = {}): Promise<AlertTransition[]> {
@@ -268,6 +310,13 @@ export class DynamoSloStore implements SloStore {
     } while (start);
     return items;
   }
+}
+
+/** The record with the hints attached to its episode, when the item's `hints` are this episode's. */
+function withAttachedHints(record: AlertRecord, attached: unknown): AlertRecord {
+  if (typeof attached !== 'string') return record;
+  const a = JSON.parse(attached) as Pick<AlertRecord, 'alert_id' | 'hints' | 'hints_meta'>;
+  return a.alert_id === record.alert_id ? { ...record, hints: a.hints, hints_meta: a.hints_meta } : record;
 }
 
 function toRow(r: RollupRow): Row {

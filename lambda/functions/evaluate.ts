@@ -1,6 +1,6 @@
 // Lambda entry: the SLO evaluator, every minute from an EventBridge schedule, for every tenant
 // that has an API key: the SLO engine over Timestream (points) and DynamoDB (its own state),
-// alert transitions to SNS, figures as EMF metrics.
+// alert transitions to SNS (firing ones for the hints function to enrich), figures as EMF metrics.
 import type { ScheduledEvent } from 'aws-lambda';
 import { SnsNotifier } from '../notify/sns.ts';
 import { ENV, once, requireEnv, sloStoreFromEnv, timestreamStoreFromEnv } from '../aws/env.ts';
@@ -24,6 +24,8 @@ const ready = once(async () => {
       metricStore: timestreamStoreFromEnv(),
       sloStore: sloStoreFromEnv(),
       notifiers: [new SnsNotifier(requireEnv(ENV.alertTopic))],
+      // Firing alerts go out with hints pending: the hints function computes and publishes them.
+      hints: 'deferred',
     }),
     namespace: requireEnv(ENV.metricsNamespace),
     stage: requireEnv(ENV.stage),

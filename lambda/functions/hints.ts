@@ -1,9 +1,17 @@
 // Lambda entry: root-cause hints for a firing alert (SNS → Lambda, asynchronous, with a DLQ),
-// computed by the hints engine over Timestream.
+// computed by the hints engine over Timestream, kept with the transition in DynamoDB and
+// published to the alert topic enriched.
 import { createHintsHandler } from '../aws/hints.ts';
-import { timestreamStoreFromEnv } from '../aws/env.ts';
+import { ENV, requireEnv, sloStoreFromEnv, timestreamStoreFromEnv } from '../aws/env.ts';
 import type { HintStores } from '../hints/types.ts';
+import { SnsNotifier } from '../notify/sns.ts';
+import type { SloStore } from '../slo/store.ts';
 
 let stores: HintStores | undefined;
+let sloStore: SloStore | undefined;
+let publisher: SnsNotifier | undefined;
 
-export const handler = createHintsHandler(() => (stores ??= { metricStore: timestreamStoreFromEnv() }));
+export const handler = createHintsHandler(() => (stores ??= { metricStore: timestreamStoreFromEnv() }), undefined, {
+  sloStore: () => (sloStore ??= sloStoreFromEnv()),
+  publisher: () => (publisher ??= new SnsNotifier(requireEnv(ENV.alertTopic))),
+});

@@ -74,8 +74,9 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
   const host = opts.host ?? '127.0.0.1';
   const store = opts.store ?? (await DuckDbStore.open({ path: join(opts.dataDir, DUCKDB_FILE_NAME) }));
   const sloStore = await DuckDbSloStore.open(join(opts.dataDir, SLO_DUCKDB_FILE_NAME));
-  const slo = new SloEngine({ log: opts.log, ...opts.slo, metricStore: store, sloStore });
   const spanStore = await DuckDbSpanStore.open(join(opts.dataDir, SPANS_DUCKDB_FILE_NAME));
+  // Firing alerts get their root-cause hints from the same stores /v1/hints reads.
+  const slo = new SloEngine({ log: opts.log, hints: { metricStore: store, spanStore }, ...opts.slo, metricStore: store, sloStore });
   const app = createGatewayApp({
     slo,
     spanStore,

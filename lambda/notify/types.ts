@@ -3,6 +3,8 @@
 // an `AlertTransition` first and then hands it to each notifier; a notifier that throws is logged
 // and does not stop the others (the transition is already stored, so nothing is lost).
 
+import type { Hint } from '../hints/types.ts';
+
 export type AlertSeverity = 'page' | 'ticket';
 export type AlertState = 'pending' | 'firing' | 'resolved';
 
@@ -66,6 +68,26 @@ export interface AlertTransition {
   evidence: AlertEvidence;
   /** One human sentence, e.g. "checkout: availability SLO burning 16.2× over 1h (5m: 19.8×); page". */
   summary: string;
+  /**
+   * Firing transitions: the top root-cause hints computed when the alert fired (issue 15), kept as
+   * they were then. Absent while they are still being computed elsewhere (hints_meta 'pending').
+   */
+  hints?: Hint[];
+  hints_meta?: AlertHintsMeta;
+}
+
+/** How an alert's hints were computed: over which window, and why there are none when there are none. */
+export interface AlertHintsMeta {
+  /**
+   * 'computed' (hints holds them; `none` when nothing explains the damage), 'no_data' (the
+   * service has no data to explain), 'failed' (the computation failed or ran out of time; the
+   * alert went out without), 'pending' (handed to the AWS hints function, which adds them).
+   */
+  status: 'computed' | 'no_data' | 'failed' | 'pending';
+  /** The window explained, unix seconds (as /v1/hints takes it). */
+  from: number;
+  to: number;
+  message?: string;
 }
 
 export interface Notifier {

@@ -4,6 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifySignature, WebhookNotifier } from './webhook.ts';
 import type { AlertTransition } from './types.ts';
+import { hintedTransition } from '../../test/lib/alert-fixtures.ts';
 
 const SECRET = 'shh';
 
@@ -57,6 +58,17 @@ test('a transition arrives as JSON with an HMAC-SHA256 signature the receiver ca
   assert.ok(verifySignature(SECRET, ts, body, headers[SIGNATURE_HEADER] as string));
   assert.ok(!verifySignature('other', ts, body, headers[SIGNATURE_HEADER] as string), 'another secret does not verify');
   assert.ok(!verifySignature(SECRET, ts, body.replace('firing', 'resolved'), headers[SIGNATURE_HEADER] as string), 'a changed body does not verify');
+});
+
+test('a firing transition carries its hints in the signed payload, as the engine stored them', async (t) => {
+  const r = await receiver(t, []);
+  await new WebhookNotifier({ url: r.url, secret: SECRET }).notify(hintedTransition);
+  const [{ headers, body }] = r.got;
+  assert.ok(verifySignature(SECRET, headers[TIMESTAMP_HEADER] as string, body, headers[SIGNATURE_HEADER] as string));
+  const got = JSON.parse(body) as AlertTransition;
+  assert.deepEqual(got.hints, hintedTransition.hints);
+  assert.deepEqual(got.hints_meta, { status: 'computed', from: 1795441800, to: 1795442400 });
+  assert.deepEqual(Object.keys(got.hints![0]), ['rank', 'kind', 'service', 'peer', 'summary', 'confidence', 'explained_share', 'evidence', 'chain', 'next_step']);
 });
 
 test('5xx answers are retried with backoff until delivered; the event id stays the same', async (t) => {

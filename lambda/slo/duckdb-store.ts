@@ -50,6 +50,10 @@ const SCHEMA = [
   'ALTER TABLE slo_rollups ADD COLUMN IF NOT EXISTS unknown_reason VARCHAR',
   'ALTER TABLE slo_rollups_hourly ADD COLUMN IF NOT EXISTS unknown DOUBLE DEFAULT 0',
   'ALTER TABLE slo_rollups_hourly ADD COLUMN IF NOT EXISTS unknown_reason VARCHAR',
+  // Hints attached after a firing transition was stored (attachHints), per alert episode: apart
+  // from slo_alerts, whose rows saveAlerts replaces whole.
+  `CREATE TABLE IF NOT EXISTS slo_alert_hints (
+     tenant VARCHAR NOT NULL, alert_id VARCHAR NOT NULL, body VARCHAR NOT NULL, PRIMARY KEY (tenant, alert_id))`,
   'CREATE TEMP TABLE IF NOT EXISTS slo_rollups_stage AS SELECT * FROM slo_rollups LIMIT 0',
   'CREATE TEMP TABLE IF NOT EXISTS slo_alerts_stage AS SELECT * FROM slo_alerts LIMIT 0',
   'CREATE TEMP TABLE IF NOT EXISTS slo_ranges_stage (sli_key VARCHAR NOT NULL, from_ms BIGINT NOT NULL)',
@@ -281,7 +285,29 @@ export class DuckDbSloStore implements SloStore {
 
   async loadAlerts(tenant: string): Promise<AlertRecord[]> {
     const rows = await this.read<{ record: string }>('SELECT record FROM slo_alerts WHERE tenant = $t ORDER BY slo_id, rule', { t: tenant });
-    return rows.map((r) => JSON.parse(r.record) as AlertRecord);
+    const records = rows.map((r) => JSON.parse(r.record) as AlertRecord);
+    if (records.length === 0) return records;
+    const attached = await this.read<{ alert_id: string; body: string }>(
+      'SELECT alert_id, body FROM slo_alert_hints WHERE tenant = $t AND list_contains($ids, alert_id)',
+      { t: tenant, ids: listValue(records.map((r) => r.alert_id)) },
+      { ids: LIST(VARCHAR) },
+    );
+    const byAlert = new Map(attached.map((a) => [a.alert_id, JSON.parse(a.body) as Pick<AlertRecord, 'hints' | 'hints_meta'>]));
+    return records.map((r) => ({ ...r, ...byAlert.get(r.alert_id) }));
+  }
+
+  attachHints(tenant: string, t: AlertTransition): Promise<boolean> {
+    return this.serialised(async () => {
+      let found = false;
+      await this.transaction(async () => {
+        const r = await this.conn.run('UPDATE slo_alert_events SET body = $body WHERE tenant = $t AND id = $id', { t: tenant, id: t.id, body: JSON.stringify(t) });
+        found = r.rowsChanged > 0;
+        if (found) {
+          await this.conn.run('INSERT OR REPLACE INTO slo_alert_hints VALUES ($t, $alert, $body)', { t: tenant, alert: t.alert_id, body: JSON.stringify({ hints: t.hints, hints_meta: t.hints_meta }) });
+        }
+      });
+      return found;
+    });
   }
 
   saveAlerts(tenant: string, records: readonly AlertRecord[], transitions: readonly AlertTransition[]): Promise<void> {

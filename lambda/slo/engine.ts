@@ -5,15 +5,18 @@
 
 import { formatDuration } from '../../common/duration.ts';
 import { ApiError } from '../errors.ts';
-import type { AlertState, AlertTransition, BurnRates, Notifier } from '../notify/types.ts';
+import { alertWindow, hintsForAlertOrReason, withHints, type AlertHints } from '../hints/alert.ts';
+import type { Hint, HintStores } from '../hints/types.ts';
+import type { AlertHintsMeta, AlertState, AlertTransition, BurnRates, Notifier } from '../notify/types.ts';
 import { serviceOf } from '../storage/series.ts';
 import type { MetricPoint, MetricStore } from '../storage/types.ts';
 import { isSilent, stepAlert, stepNoData, DEFAULT_HYSTERESIS } from './alerts.ts';
-import { BUILTIN_DEFAULTS, DEFAULT_SLI_METRICS, NO_DATA_RULE, sloSet, type SloDefaults, type SloDefinition, type SloWindow } from './definitions.ts';
+import { BUILTIN_DEFAULTS, DEFAULT_SLI_METRICS, NO_DATA_RULE, sloSet, type BurnRateRule, type SloDefaults, type SloDefinition, type SloWindow } from './definitions.ts';
 import { budget, timeToExhaustionMs, windowFigures, windowLabel, windowPeriodMs, windowStartMs, type WindowFigures } from './math.ts';
 import { computeRollups, sliKey, type RollupJob } from './sli.ts';
+import { hintWindow, hintWindowReadFromMs } from './hint-window.ts';
 import { loadSpecDir, parseSpecText, SpecError } from './spec.ts';
-import type { AlertRecord, RollupCoverage, SloStore, WindowSum } from './store.ts';
+import type { AlertRecord, RollupCoverage, SeriesPoint, SloStore, WindowSum } from './store.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -51,6 +54,15 @@ export interface SloEngineOptions {
    * alert fires (default 10 buckets: 10 minutes at the default resolution; 0 turns it off).
    */
   noDataAfterMs?: number;
+  /**
+   * Root-cause hints for alerts as they fire (issue 15): with stores, the top 3 are computed here
+   * and stored with the firing transition before it is notified (lambda/hints/alert.ts); with
+   * 'deferred', only the window is chosen (hints_meta 'pending') for the AWS hints function to
+   * compute them; absent, transitions carry none.
+   */
+  hints?: HintStores | 'deferred';
+  /** How long a firing alert waits for its hints before it goes out without them (default 30 s). */
+  hintsTimeoutMs?: number;
   log?: (line: string) => void;
 }
 
@@ -122,12 +134,15 @@ export interface AlertView {
   since: string;
   burn_rates: { '5m': number | null; '30m': number | null; '1h': number | null; '6h': number | null; '3d': number | null };
   budget_remaining: number | null;
-  hints: unknown[];
+  /** The top hints stored when the episode fired (what was said then); [] before, or without any. */
+  hints: Hint[];
   rule: string;
   updated: string;
   evidence: AlertRecord['evidence'];
   /** Rule `no_data`: the start of the last minute with requests. */
   last_seen?: string | null;
+  /** How the hints were computed (window, status, why none). */
+  hints_meta?: AlertHintsMeta;
 }
 
 export interface CycleResult {
@@ -305,6 +320,15 @@ export class SloEngine {
     };
   }
 
+  /** One SLO's per-step good/total over [fromMs, toMs) (steps without requests absent): the dashboard's burn-rate graphs. */
+  async series(tenant: string, id: string, fromMs: number, toMs: number, stepMs: number): Promise<{ objective: number; points: SeriesPoint[] }> {
+    const slo = (await this.definitions(tenant)).slos.find((s) => s.id === id);
+    if (!slo) throw new ApiError(404, 'not_found', `no SLO with id "${id}"`);
+    const r = this.resolutionMs;
+    const step = Math.max(r, Math.round(stepMs / r) * r);
+    return { objective: slo.objective, points: await this.opts.sloStore.rollupSeries(tenant, sliKey(slo, r), Math.floor(fromMs / r) * r, toMs, step) };
+  }
+
   /** One evaluation: rollups, figures, alert transitions (stored, then notified). */
   cycle(tenant: string, nowMs: number): Promise<CycleResult> {
     return this.exclusive(`cycle:${tenant}`, async () => {
@@ -320,6 +344,7 @@ export class SloEngine {
     const previous = new Map((await this.opts.sloStore.loadAlerts(tenant)).map((a) => [`${a.slo_id}\0${a.rule}`, a]));
     const changed: AlertRecord[] = [];
     const transitions: AlertTransition[] = [];
+    const firing: FiringAlert[] = [];
     const lastSeen = await this.lastSeen(tenant, reports, sums, nowMs);
     for (const { slo, report } of reports) {
       if (this.noDataAfterMs > 0) {
@@ -337,6 +362,7 @@ export class SloEngine {
         });
         if (step.record && step.record !== prev) changed.push(step.record);
         if (step.transition) transitions.push(step.transition);
+        if (step.transition?.to === 'firing') firing.push({ transition: step.transition, record: step.record!, slo });
       }
       for (const rule of slo.rules) {
         const prev = previous.get(`${slo.id}\0${rule.name}`);
@@ -353,12 +379,53 @@ export class SloEngine {
         });
         if (step.record && step.record !== prev) changed.push(step.record);
         if (step.transition) transitions.push(step.transition);
+        if (step.transition?.to === 'firing') firing.push({ transition: step.transition, record: step.record!, slo, rule });
       }
     }
+    // Hints before the transition is stored: a later read shows what was said when it fired.
+    await this.addHints(tenant, firing, nowMs);
     await this.opts.sloStore.saveAlerts(tenant, changed, transitions);
     for (const t of transitions) await this.deliver(t);
     const alerts = await this.opts.sloStore.loadAlerts(tenant);
     return { slos: reports.map(({ report }) => withAlerts(report, alerts)), transitions };
+  }
+
+  /**
+   * Sets hints and hints_meta on each firing transition and its record (the same objects that are
+   * then stored and notified). One computation per service and window, however many of its
+   * alerts fire together; a failure or timeout is logged and the alert goes out without hints.
+   */
+  private async addHints(tenant: string, firing: readonly FiringAlert[], nowMs: number): Promise<void> {
+    const mode = this.opts.hints;
+    if (mode === undefined || firing.length === 0) return;
+    const computed = new Map<string, Promise<AlertHints>>();
+    for (const { transition, record, slo, rule } of firing) {
+      const window = (rule && (await this.hintWindow(tenant, slo, rule, nowMs))) ?? alertWindow(transition);
+      const pending: AlertHintsMeta = { status: 'pending', from: window.fromMs / 1000, to: window.toMs / 1000 };
+      let found: Pick<AlertTransition, 'hints' | 'hints_meta'> = { hints_meta: pending };
+      if (mode !== 'deferred') {
+        const key = JSON.stringify([transition.service, pending.from, pending.to]);
+        let p = computed.get(key);
+        if (!p) computed.set(key, (p = hintsForAlertOrReason(mode, { ...transition, hints_meta: pending }, nowMs, this.opts.hintsTimeoutMs)));
+        const result = await p;
+        if (result.status === 'failed') this.log(`hints for ${transition.id}: ${result.message}`);
+        found = withHints(transition, result);
+      }
+      Object.assign(transition, { hints: found.hints, hints_meta: found.hints_meta });
+      Object.assign(record, { hints: found.hints, hints_meta: found.hints_meta });
+      if (found.hints === undefined) {
+        delete transition.hints;
+        delete record.hints;
+      }
+    }
+  }
+
+  /** The window a burn-rate alert's hints explain, from the SLO's rollups (hint-window.ts); undefined when no stretch burns. */
+  private async hintWindow(tenant: string, slo: SloDefinition, rule: BurnRateRule, nowMs: number): Promise<{ fromMs: number; toMs: number } | undefined> {
+    const r = this.resolutionMs;
+    const o = { atMs: nowMs, objective: slo.objective, factor: rule.factor, longMs: rule.longMs };
+    const from = Math.floor(hintWindowReadFromMs(o) / r) * r;
+    return hintWindow(await this.opts.sloStore.rollupSeries(tenant, sliKey(slo, r), from, nowMs, r), o);
   }
 
   /** For the SLOs that went silent, the start of their last bucket with requests within their window. */
@@ -392,11 +459,12 @@ export class SloEngine {
         since: new Date(a.since_ms).toISOString(),
         burn_rates: { '5m': a.burn_rates['5m'], '30m': a.burn_rates['30m'], '1h': a.burn_rates['1h'], '6h': a.burn_rates['6h'], '3d': a.burn_rates['3d'] },
         budget_remaining: a.budget_remaining,
-        hints: [],
+        hints: a.hints ?? [],
         rule: a.rule,
         updated: new Date(a.updated_ms).toISOString(),
         evidence: a.evidence,
         ...(a.rule === NO_DATA_RULE ? { last_seen: a.evidence.last_seen ?? null } : {}),
+        ...(a.hints_meta ? { hints_meta: a.hints_meta } : {}),
       }));
   }
 
@@ -486,6 +554,14 @@ export class SloEngine {
     this.locks.set(name, next.catch(() => undefined));
     return next;
   }
+}
+
+/** A transition to firing in this cycle, with what its hints window needs (no rule: the no-data alert). */
+interface FiringAlert {
+  transition: AlertTransition;
+  record: AlertRecord;
+  slo: SloDefinition;
+  rule?: BurnRateRule;
 }
 
 function withAlerts(report: SloReport, alerts: readonly AlertRecord[]): SloReport {

@@ -2,7 +2,8 @@
 // good/total rollups, alert state, alert transitions and user-defined SLO specs. DuckDB
 // implements it locally (duckdb-store.ts); the AWS backend implements the same methods.
 
-import type { AlertEvidence, AlertSeverity, AlertState, AlertTransition, BurnRates } from '../notify/types.ts';
+import type { Hint } from '../hints/types.ts';
+import type { AlertEvidence, AlertHintsMeta, AlertSeverity, AlertState, AlertTransition, BurnRates } from '../notify/types.ts';
 
 export interface RollupRow {
   /** Start of the bucket, ms since the epoch (a multiple of the resolution). */
@@ -78,6 +79,9 @@ export interface AlertRecord {
   burn_rates: BurnRates;
   budget_remaining: number | null;
   evidence: AlertEvidence;
+  /** The hints of the episode's firing transition, as stored then (engine or attachHints). */
+  hints?: Hint[];
+  hints_meta?: AlertHintsMeta;
 }
 
 export interface StoredSpec {
@@ -113,6 +117,13 @@ export interface SloStore {
   /** Stores changed alert records and the transitions that changed them, in one transaction. */
   saveAlerts(tenant: string, records: readonly AlertRecord[], transitions: readonly AlertTransition[]): Promise<void>;
   listTransitions(tenant: string, opts?: { sloId?: string; limit?: number }): Promise<AlertTransition[]>;
+  /**
+   * Records hints computed after a firing transition was stored (the AWS hints function): the
+   * stored transition `t.id` gets t's hints and hints_meta, and so does its alert while
+   * `t.alert_id` is still its episode — and a concurrent saveAlerts of that alert's record (the
+   * evaluator's next cycle) does not drop them. Returns false when no such transition is stored.
+   */
+  attachHints(tenant: string, t: AlertTransition): Promise<boolean>;
 
   putSpec(tenant: string, spec: StoredSpec): Promise<void>;
   deleteSpec(tenant: string, id: string): Promise<boolean>;

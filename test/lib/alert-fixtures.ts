@@ -21,3 +21,35 @@ export const transition: AlertTransition = {
   },
   summary: 'checkout: availability SLO burning 16.2× over 1h (5m: 19.8×); page',
 };
+
+/** The same transition as the SLO engine stores and notifies it once its hints are computed. */
+export const hintedTransition: AlertTransition = {
+  ...transition,
+  hints: [
+    {
+      rank: 1,
+      kind: 'slow_dependency',
+      service: 'stock',
+      peer: '10.0.3.7:6379',
+      summary: 'redis GET on 10.0.3.7:6379 from stock: p99 2.1 s, was 4 ms; 73% of the extra request time',
+      confidence: 0.83,
+      explained_share: 0.73,
+      evidence: [{ metric: 'db.client.operation.duration', labels: { 'db.system': 'redis', 'db.operation.name': 'GET' }, baseline: 0.004, incident: 2.1, unit: 's', changed_at: 1795442220 }],
+      chain: ['checkout', 'stock'],
+      next_step: 'look at the Redis server on 10.0.3.7:6379 (slow log, memory, CPU)',
+    },
+    {
+      rank: 2,
+      kind: 'network',
+      service: 'stock',
+      peer: '10.0.3.7:6379',
+      summary: 'TCP retransmits to 10.0.3.7:6379 rose from 0 to 310/min',
+      confidence: 0.41,
+      explained_share: 0.3,
+      evidence: [],
+      chain: ['checkout', 'stock'],
+      next_step: 'check the link to 10.0.3.7',
+    },
+  ],
+  hints_meta: { status: 'computed', from: 1795441800, to: 1795442400 },
+};

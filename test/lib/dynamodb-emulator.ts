@@ -1,12 +1,13 @@
 // An in-memory stand-in for one DynamoDB table at the SDK boundary (lib-dynamodb's document
 // client mocked with aws-sdk-client-mock), for the operations DynamoSloStore sends: GetItem,
-// PutItem and DeleteItem (ReturnValues ALL_OLD), either optionally conditional on
-// `attribute_not_exists(pk)` or `#name = :value`, and Query on
+// PutItem, UpdateItem (`SET #a = :a, #b = :b`: creates the item when missing, keeps the
+// attributes it does not set) and DeleteItem (ReturnValues ALL_OLD), each optionally conditional
+// on `attribute_not_exists(pk)`, `attribute_exists(pk)` or `#name = :value`, and Query on
 // the key (`pk = :pk`, `… AND sk <= :to`, `… AND sk BETWEEN :from AND :to`), in sort-key order
 // either way, answered in small pages so callers must follow LastEvaluatedKey.
 
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 
 type Item = Record<string, unknown> & { pk: string; sk: string };
@@ -24,6 +25,7 @@ function check(input: Conditional, existing: Item | undefined): void {
   let holds: boolean;
   const equals = /^(#\w+) = (:\w+)$/.exec(cond);
   if (cond === 'attribute_not_exists(pk)') holds = existing === undefined;
+  else if (cond === 'attribute_exists(pk)') holds = existing !== undefined;
   else if (equals) {
     const name = input.ExpressionAttributeNames?.[equals[1]];
     const values = input.ExpressionAttributeValues ?? {};
@@ -55,6 +57,24 @@ export class DynamoDbEmulator {
       if (JSON.stringify(item).length > 400_000) throw new Error('ValidationException: Item size has exceeded the maximum allowed size');
       check(input, this.items.get(id(item)));
       this.items.set(id(item), structuredClone(item));
+      return {};
+    });
+    this.mock.on(UpdateCommand).callsFake((input) => {
+      table(input.TableName);
+      const key = input.Key as { pk: string; sk: string };
+      const old = this.items.get(id(key));
+      check(input, old);
+      const item: Item = { ...(old ? structuredClone(old) : {}), pk: key.pk, sk: key.sk };
+      const expr = /^SET (.+)$/.exec(input.UpdateExpression ?? '');
+      if (!expr) throw new Error(`emulator: unsupported update expression ${input.UpdateExpression}`);
+      for (const part of expr[1].split(',')) {
+        const set = /^\s*(#\w+) = (:\w+)\s*$/.exec(part);
+        const name = set && input.ExpressionAttributeNames?.[set[1]];
+        if (!set || name === undefined || !(set[2] in (input.ExpressionAttributeValues ?? {}))) throw new Error(`ValidationException: cannot read "${part}" of ${input.UpdateExpression}`);
+        item[name] = structuredClone(input.ExpressionAttributeValues![set[2]]);
+      }
+      if (JSON.stringify(item).length > 400_000) throw new Error('ValidationException: Item size has exceeded the maximum allowed size');
+      this.items.set(id(item), item);
       return {};
     });
     this.mock.on(DeleteCommand).callsFake((input) => {
