@@ -5,8 +5,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DynamoDbEmulator } from '../../test/lib/dynamodb-emulator.ts';
-import { transition } from '../../test/lib/alert-fixtures.ts';
+import { hintedTransition, transition } from '../../test/lib/alert-fixtures.ts';
 import { DuckDbSloStore } from '../slo/duckdb-store.ts';
+import type { AlertTransition } from '../notify/types.ts';
 import type { AlertRecord, RollupBatch, SloStore } from '../slo/store.ts';
 import { DynamoSloStore } from './dynamodb-slo-store.ts';
 
@@ -120,4 +121,35 @@ test('alerts, transitions (stored once each) and specs answer as DuckDB does', a
   assert.equal(await both((s) => s.deleteSpec('acme', 'b')), true);
   assert.equal(await both((s) => s.deleteSpec('acme', 'b')), false);
   assert.deepEqual(await both((s) => s.listSpecs('acme')), [{ id: 'a', text: 'kind: SLO # edited', updated_ms: 3 }]);
+});
+
+test('hints round-trip: stored with a record and a transition, attached later to both, kept by a concurrent save, not carried into the next episode', async () => {
+  const rule = 'page-6h-30m';
+  const ev = { ...transition.evidence, rule };
+  const record = (episode: number, extra: Partial<AlertRecord> = {}): AlertRecord => ({
+    alert_id: `checkout:latency/${rule}#${episode}`, slo_id: 'checkout:latency', service: 'checkout', rule, severity: 'page', state: 'firing',
+    since_ms: T0, state_since_ms: T0, condition_since_ms: T0, episode, updated_ms: T0,
+    burn_rates: ev.burn_rates, budget_remaining: 0.5, evidence: ev, ...extra,
+  });
+  const firing = { ...hintedTransition, slo_id: 'checkout:latency', alert_id: `checkout:latency/${rule}#1`, id: `checkout:latency/${rule}#1:firing`, evidence: ev };
+  // As the local engine stores them: on the record and the transition at once.
+  await both((s) => s.saveAlerts('hinted', [record(1, { hints: firing.hints, hints_meta: firing.hints_meta })], [firing]));
+  assert.deepEqual((await both((s) => s.loadAlerts('hinted')))[0].hints, hintedTransition.hints);
+  assert.deepEqual((await both((s) => s.listTransitions('hinted')))[0], firing);
+
+  // As on AWS: stored pending, the evaluator's next save racing the hints function's attach.
+  const pending: AlertTransition = { ...firing, tenant: 'aws', hints_meta: { status: 'pending', from: 1, to: 2 } };
+  delete pending.hints;
+  await both((s) => s.saveAlerts('aws', [record(1, { hints_meta: pending.hints_meta })], [pending]));
+  const loaded = await both((s) => s.loadAlerts('aws'));
+  const attached = { ...pending, hints: hintedTransition.hints, hints_meta: { ...hintedTransition.hints_meta!, from: 1, to: 2 } };
+  assert.equal(await both((s) => s.attachHints('aws', attached)), true);
+  await both((s) => s.saveAlerts('aws', loaded.map((r) => ({ ...r, updated_ms: T0 + MIN })), []));
+  const after = (await both((s) => s.loadAlerts('aws')))[0];
+  assert.deepEqual([after.updated_ms, after.hints, after.hints_meta], [T0 + MIN, attached.hints, attached.hints_meta]);
+  assert.deepEqual((await both((s) => s.listTransitions('aws')))[0], attached);
+  // A transition that was never stored gets nothing; the next episode starts without the last one's hints.
+  assert.equal(await both((s) => s.attachHints('aws', { ...attached, id: 'x', at: new Date(T0).toISOString() })), false);
+  await both((s) => s.saveAlerts('aws', [record(2)], []));
+  assert.equal((await both((s) => s.loadAlerts('aws')))[0].hints, undefined);
 });
