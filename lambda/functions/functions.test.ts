@@ -12,6 +12,7 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { RejectedRecordsException } from '@aws-sdk/client-timestream-write';
 import { mockClient } from 'aws-sdk-client-mock';
 import { ENV } from '../aws/env.ts';
+import type { AlertTransition } from '../notify/types.ts';
 import { transition } from '../../test/lib/alert-fixtures.ts';
 import { DynamoDbEmulator } from '../../test/lib/dynamodb-emulator.ts';
 import { TimestreamEmulator } from '../../test/lib/timestream-emulator.ts';
@@ -168,6 +169,13 @@ describe('Lambda entries', () => {
       assert.equal(p.MessageAttributes!.tenant.StringValue, 'acme');
     }
     assert.ok(published.some((p) => p.MessageAttributes!.to.StringValue === 'firing' && JSON.parse(JSON.parse(p.Message!).lambda).slo_id === 'checkout:availability'));
+    // Firing ones go out without hints, for the hints function: the window chosen, the hints pending.
+    for (const p of published) {
+      const t = JSON.parse(JSON.parse(p.Message!).lambda);
+      assert.equal(p.MessageAttributes!.hints.StringValue, t.to === 'firing' ? 'pending' : 'none');
+      assert.equal('hints' in t, false);
+      if (t.to === 'firing') assert.deepEqual([t.hints_meta.status, t.hints_meta.to], ['pending', NOW / 1000]);
+    }
     assert.equal([...dynamo.items.values()].filter((i) => i.pk === 'T#acme').length, published.length);
     // The next run at the same minute starts from the state the first one stored: nothing new to say.
     const again = await captureStdout(() => evaluate(scheduledEvent(new Date(NOW).toISOString())));
@@ -190,5 +198,38 @@ describe('Lambda entries', () => {
     await assert.rejects(hints(snsEvent(['{"id": 1}'])), /Records\[0\]\.Sns\.Message\.id: must be a non-empty string/);
     await assert.rejects(hints(snsEvent(['not json'])), /Records\[0\]\.Sns\.Message: not JSON/);
     await assert.rejects(hints({ ...transition, to: 'exploded' }), /event\.to: must be pending, firing or resolved/);
+    await assert.rejects(hints({ ...transition, hints_meta: { status: 'pending', from: 'yesterday', to: 1 } }), /event\.hints_meta: from and to must be unix seconds with from < to/);
+  });
+
+  test('hints: the evaluator\'s firing alert is enriched — kept with the stored transition, published again with hints attached (not to itself), shown by /v1/alerts; /v1/hints answers on the Function URL', async () => {
+    const raw = sns.commandCalls(PublishCommand).map((c) => c.args[0].input).find((p) => p.MessageAttributes!.to.StringValue === 'firing' && p.MessageAttributes!.hints.StringValue === 'pending')!;
+    const pending = JSON.parse(JSON.parse(raw.Message!).lambda) as AlertTransition;
+    const before = sns.commandCalls(PublishCommand).length;
+    const { results } = await hints(snsEvent([JSON.parse(raw.Message!).lambda], { to: 'firing', hints: 'pending' }));
+    assert.deepEqual(results.map((r) => [r.alert_id, r.status, r.from, r.to]), [[pending.alert_id, 'computed', pending.hints_meta!.from, pending.hints_meta!.to]]);
+    assert.ok(results[0].hints.length >= 1 && results[0].hints.length <= 3);
+    // Published once more: the same transition with its hints, an attribute the hints subscription refuses.
+    const out = sns.commandCalls(PublishCommand).slice(before).map((c) => c.args[0].input);
+    assert.equal(out.length, 1);
+    assert.deepEqual([out[0].TopicArn, out[0].MessageAttributes!.to.StringValue, out[0].MessageAttributes!.hints.StringValue], [TOPIC, 'firing', 'attached']);
+    const enriched = JSON.parse(JSON.parse(out[0].Message!).lambda) as AlertTransition;
+    assert.deepEqual(enriched, { ...pending, hints: results[0].hints, hints_meta: { status: 'computed', from: pending.hints_meta!.from, to: pending.hints_meta!.to } });
+    assert.match(JSON.parse(out[0].Message!).email, new RegExp(`Likely cause: ${results[0].hints[0].kind}: `));
+    // Delivered again by a filter that lets it through: no second computation, nothing published.
+    await hints(snsEvent([JSON.stringify(enriched)]));
+    assert.equal(sns.commandCalls(PublishCommand).length, before + 1);
+    // Kept in DynamoDB: /v1/alerts and /v1/alerts/events on the Function URL show what was said.
+    const alerts = await call({ method: 'GET', path: '/v1/alerts', headers: auth, query: { service: 'checkout', state: 'firing' } });
+    const alert = JSON.parse(alerts.body!).alerts.find((a: { id: string }) => a.id === pending.alert_id);
+    assert.deepEqual([alert.hints, alert.hints_meta], [enriched.hints, enriched.hints_meta]);
+    const events = JSON.parse((await call({ method: 'GET', path: '/v1/alerts/events', headers: auth, query: { slo_id: pending.slo_id } })).body!).events as AlertTransition[];
+    assert.deepEqual(events.find((e) => e.id === pending.id), enriched);
+    // GET /v1/hints over Timestream, without a span store, through the Lambda gateway.
+    const asked = await call({ method: 'GET', path: '/v1/hints', headers: auth, query: { service: 'checkout', from: String(pending.hints_meta!.from), to: String(pending.hints_meta!.to) } });
+    assert.equal(asked.statusCode, 200, String(asked.body));
+    const report = JSON.parse(asked.body!);
+    assert.deepEqual([report.service, report.from, report.to], ['checkout', pending.hints_meta!.from, pending.hints_meta!.to]);
+    assert.deepEqual(report.hints.slice(0, 3), enriched.hints);
+    assert.equal((await call({ method: 'GET', path: '/v1/hints', headers: auth, query: { service: 'checkout', from: 'soon' } })).statusCode, 400);
   });
 });
