@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parseDuration } from '../common/duration.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const DEMO_BINARY = path.join(ROOT, 'test/fixtures/go/bin/httpserver');
@@ -101,9 +102,20 @@ async function generateTraffic(url: string, rate: number, signal: AbortSignal): 
   );
 }
 
+/** A duration from the environment (e.g. BURNWATCH_DEMO_FAULT_AFTER=30s), for a faster story in tests. */
+function envDuration(name: string): number | undefined {
+  const text = process.env[name];
+  if (!text) return undefined;
+  try {
+    return parseDuration(text);
+  } catch (err) {
+    throw new Error(`${name}: ${(err as Error).message}`);
+  }
+}
+
 async function scheduleFault(url: string, opts: DemoOptions, signal: AbortSignal): Promise<void> {
-  const after = opts.faultAfterMs ?? 120_000;
-  const lasting = opts.faultForMs ?? 180_000;
+  const after = opts.faultAfterMs ?? envDuration('BURNWATCH_DEMO_FAULT_AFTER') ?? 120_000;
+  const lasting = opts.faultForMs ?? envDuration('BURNWATCH_DEMO_FAULT_FOR') ?? 180_000;
   const permille = opts.faultPermille ?? 200;
   try {
     await sleep(after, undefined, { signal });

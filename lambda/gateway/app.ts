@@ -19,6 +19,7 @@ import { SelfMetrics } from './self-metrics.ts';
 import { registerSloRoutes } from './slo-routes.ts';
 import { registerTraceRoutes } from './trace-routes.ts';
 import { registerHintRoutes } from './hint-routes.ts';
+import { registerDashboardRoutes } from './dashboard-routes.ts';
 import type { SpanStore } from '../storage/spans.ts';
 
 export interface GatewayDeps {
@@ -82,6 +83,7 @@ export function createGatewayApp(deps: GatewayDeps): Hono<TenantEnv> {
   let spans: Promise<SpanStore> | undefined = deps.spanStore && Promise.resolve(deps.spanStore);
   registerTraceRoutes(app, { spans: () => (spans ??= import('../storage/duckdb-spans.ts').then(({ DuckDbSpanStore }) => DuckDbSpanStore.open(':memory:'))), limits, now, log });
   registerHintRoutes(app, { metricStore: deps.store, spans: () => spans, now });
+  registerDashboardRoutes(app, { store: deps.store, now, slo: sloEngine });
 
   app.notFound((c) => errorResponse(c, new ApiError(404, 'not_found', `no route for ${c.req.method} ${c.req.path}`)));
   app.onError((err, c) => {

@@ -1,0 +1,60 @@
+// Reads shared by the SLO and incident pages: stepped queries aligned on one time axis, and the
+// markers (alert transitions, deploys) every time axis carries.
+
+import { api } from './api.ts';
+import type { Marker } from './charts.ts';
+import type { QuerySeries, Transition } from './types.ts';
+
+export interface Aligned {
+  x: number[];
+  series: { label: string; values: (number | null)[] }[];
+}
+
+/** The x axis of a stepped range: steps aligned to multiples of `step` since the epoch, as /v1/query aligns them. */
+export function axis(fromS: number, toS: number, step: number): number[] {
+  const out: number[] = [];
+  for (let t = Math.floor(fromS / step) * step; t < toS; t += step) out.push(t);
+  return out;
+}
+
+export function align(x: readonly number[], series: readonly QuerySeries[], label: (s: QuerySeries) => string): Aligned {
+  const index = new Map(x.map((t, i) => [t, i]));
+  return {
+    x: [...x],
+    series: series.map((s) => {
+      const values: (number | null)[] = x.map(() => null);
+      for (const [t, v] of s.points) {
+        const i = index.get(t);
+        if (i !== undefined) values[i] = v;
+      }
+      return { label: label(s), values };
+    }),
+  };
+}
+
+export async function stepped(service: string, metric: string, agg: string, fromS: number, toS: number, step: number, by?: string): Promise<QuerySeries[]> {
+  const r = await api<{ series: QuerySeries[] }>('/v1/query', { service, metric, agg, from: Math.floor(fromS), to: Math.ceil(toS), step: `${step}s`, by });
+  return r.series;
+}
+
+/** Alert transitions that matter on a time axis: firing and resolved. */
+export function alertMarkers(events: readonly Transition[]): Marker[] {
+  return events
+    .filter((e) => e.to === 'firing' || e.to === 'resolved')
+    .map((e) => ({ at: Date.parse(e.at) / 1000, tag: e.to === 'firing' ? '▲ firing' : '✓ resolved', color: e.to === 'firing' ? '#dc2626' : '#059669' }));
+}
+
+/**
+ * Deploys: a build id of the service's serving processes first seen inside the range (after
+ * its first step, so the build that was already running is not one).
+ */
+export async function deployMarkers(service: string, metric: string, fromS: number, toS: number, step: number): Promise<Marker[]> {
+  const series = await stepped(service, metric, 'count', fromS, toS, step, 'process.executable.build_id').catch(() => []);
+  const x0 = Math.floor(fromS / step) * step;
+  const out: Marker[] = [];
+  for (const s of series) {
+    const first = s.points.find(([, v]) => v > 0)?.[0];
+    if (first !== undefined && first > x0 && s.labels['process.executable.build_id']) out.push({ at: first, tag: `◆ deploy ${s.labels['process.executable.build_id'].slice(0, 8)}`, color: '#7c3aed' });
+  }
+  return out;
+}
