@@ -116,7 +116,7 @@ describe('BurnwatchStack (stage prod, email alerts, 12 h memory retention)', () 
     template.hasResourceProperties('AWS::Lambda::Url', { AuthType: 'NONE', InvokeMode: 'BUFFERED' });
     const statements = statementsOf(template, stack, role(stack.ingest));
     assert.deepEqual(actionsOf(statements), [
-      'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query',
+      'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem',
       'logs:CreateLogStream', 'logs:PutLogEvents',
       'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue',
       'timestream:DescribeEndpoints', 'timestream:Select', 'timestream:WriteRecords',
@@ -138,7 +138,7 @@ describe('BurnwatchStack (stage prod, email alerts, 12 h memory retention)', () 
     });
     const statements = statementsOf(template, stack, role(stack.evaluator));
     assert.deepEqual(actionsOf(statements), [
-      'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query',
+      'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem',
       'kms:Decrypt', 'kms:GenerateDataKey*', 'logs:CreateLogStream', 'logs:PutLogEvents',
       'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'sns:Publish',
       'timestream:DescribeEndpoints', 'timestream:Select',
@@ -146,17 +146,24 @@ describe('BurnwatchStack (stage prod, email alerts, 12 h memory retention)', () 
     assert.deepEqual(statements.find((s) => s.Action === 'sns:Publish')!.Resource, { Ref: stack.getLogicalId(stack.alerting.topic.node.defaultChild as never) });
   });
 
-  test('hints: SNS → Lambda for firing alerts only, asynchronous with two retries and a KMS dead-letter queue', () => {
+  test('hints: SNS → Lambda for firing alerts still without hints, asynchronous with two retries and a KMS dead-letter queue; it publishes them back enriched', () => {
     const fnId = stack.getLogicalId(stack.hints.function.fn.node.defaultChild as never);
     const queue = { 'Fn::GetAtt': [stack.getLogicalId(stack.hints.deadLetterQueue.node.defaultChild as never), 'Arn'] };
     template.hasResourceProperties('AWS::Lambda::Function', { DeadLetterConfig: { TargetArn: queue } });
     template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { FunctionName: { Ref: fnId }, MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 3600 });
     template.hasResourceProperties('AWS::SNS::Subscription', {
-      Protocol: 'lambda', Endpoint: { 'Fn::GetAtt': [fnId, 'Arn'] }, FilterPolicy: { to: ['firing'] }, RedrivePolicy: { deadLetterTargetArn: queue },
+      Protocol: 'lambda', Endpoint: { 'Fn::GetAtt': [fnId, 'Arn'] }, FilterPolicy: { to: ['firing'], hints: ['pending'] }, RedrivePolicy: { deadLetterTargetArn: queue },
     });
+    // What it publishes carries hints = attached (lambda/notify/sns.ts), which that filter refuses: no loop.
+    const topic = { Ref: stack.getLogicalId(stack.alerting.topic.node.defaultChild as never) };
+    template.hasResourceProperties('AWS::Lambda::Function', { DeadLetterConfig: { TargetArn: queue }, Environment: { Variables: Match.objectLike({ BURNWATCH_ALERT_TOPIC_ARN: topic, BURNWATCH_SLO_TABLE: Match.anyValue() }) } });
+    const statements = statementsOf(template, stack, role(stack.hints));
+    assert.deepEqual(statements.find((x) => x.Action === 'sns:Publish')!.Resource, topic);
+    // The hints are kept with the stored transition: an update of items, nothing else of the SLO table.
+    assert.deepEqual(statements.filter((x) => String(x.Action).startsWith('dynamodb:')).map((x) => x.Action), ['dynamodb:UpdateItem']);
     template.hasResourceProperties('AWS::SQS::Queue', { KmsMasterKeyId: Match.anyValue(), MessageRetentionPeriod: 1_209_600 });
-    assert.deepEqual(actionsOf(statementsOf(template, stack, role(stack.hints))), [
-      'dynamodb:GetItem', 'dynamodb:Query', 'kms:Decrypt', 'kms:GenerateDataKey', 'logs:CreateLogStream', 'logs:PutLogEvents', 'sqs:SendMessage',
+    assert.deepEqual(actionsOf(statements), [
+      'dynamodb:UpdateItem', 'kms:Decrypt', 'kms:GenerateDataKey', 'kms:GenerateDataKey*', 'logs:CreateLogStream', 'logs:PutLogEvents', 'sns:Publish', 'sqs:SendMessage',
       'timestream:DescribeEndpoints', 'timestream:Select',
     ]);
     // SNS delivers undeliverable messages to the queue itself: the queue policy and the key let it.
@@ -170,7 +177,8 @@ describe('BurnwatchStack (stage prod, email alerts, 12 h memory retention)', () 
 
   test('alerting: an encrypted topic, the email subscription from context, alarms on SLO metrics and on each function', () => {
     template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
-    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'oncall@example.com', FilterPolicy: { to: ['firing', 'resolved'] } });
+    // A firing alert reaches people once, with its hints: the hints function's copy, not the evaluator's.
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'oncall@example.com', FilterPolicy: { to: ['firing', 'resolved'], hints: ['none', 'attached'] } });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'Burnwatch/prod', MetricName: 'BudgetRemaining', Dimensions: [{ Name: 'Stage', Value: 'prod' }], Statistic: 'Minimum',
       ComparisonOperator: 'LessThanThreshold', Threshold: 0, Period: 60,

@@ -78,12 +78,19 @@ describe('cdk synth (CLI, offline, real bundling)', () => {
       req.on('end', () => {
         const target = req.headers['x-amz-target'] as string | undefined;
         calls.push({ target, body, headers: req.headers });
+        // SNS speaks the query protocol: a form body, an XML answer.
+        if (target === undefined && new URLSearchParams(body).get('Action') === 'Publish') {
+          res.setHeader('content-type', 'text/xml');
+          res.end('<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult><MessageId>m-1</MessageId></PublishResult><ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></PublishResponse>');
+          return;
+        }
         res.setHeader('content-type', target?.startsWith('DynamoDB') ? 'application/x-amz-json-1.0' : 'application/x-amz-json-1.1');
         const answers: Record<string, unknown> = {
           'secretsmanager.GetSecretValue': { ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:keys', Name: 'keys', SecretString: JSON.stringify({ acme: 'k-acme-0123456789abcdefghij' }) },
           'Timestream_20181101.Query': { QueryId: 'q-1', Rows: [], ColumnInfo: [] },
           'DynamoDB_20120810.Query': { Items: [], Count: 0 },
           'DynamoDB_20120810.GetItem': {},
+          'DynamoDB_20120810.UpdateItem': {},
           'Timestream_20181101.DescribeEndpoints': { Endpoints: [{ Address: '127.0.0.1', CachePeriodInMinutes: 1440 }] },
         };
         if (target === undefined || !(target in answers)) {
@@ -101,10 +108,11 @@ describe('cdk synth (CLI, offline, real bundling)', () => {
         // Each service's endpoint pointed here. Seen with this SDK: an endpoint from the environment
         // does not turn Timestream's endpoint discovery off (DescribeEndpoints is still called first),
         // but the operations then go to the configured endpoint, not to the address discovered.
-        ...Object.fromEntries(['SECRETS_MANAGER', 'DYNAMODB', 'TIMESTREAM_QUERY', 'TIMESTREAM_WRITE'].map((s) => [`AWS_ENDPOINT_URL_${s}`, `http://127.0.0.1:${(server.address() as AddressInfo).port}`])),
+        ...Object.fromEntries(['SECRETS_MANAGER', 'DYNAMODB', 'TIMESTREAM_QUERY', 'TIMESTREAM_WRITE', 'SNS'].map((s) => [`AWS_ENDPOINT_URL_${s}`, `http://127.0.0.1:${(server.address() as AddressInfo).port}`])),
         BURNWATCH_SLO_TABLE: 'burnwatch-ci-slo',
         BURNWATCH_TIMESTREAM_DATABASE: 'burnwatch-ci', BURNWATCH_TIMESTREAM_POINTS_TABLE: 'points', BURNWATCH_TIMESTREAM_SERIES_TABLE: 'series',
         BURNWATCH_API_KEYS_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:keys',
+        BURNWATCH_ALERT_TOPIC_ARN: 'arn:aws:sns:eu-west-1:123456789012:burnwatch-ci-alerts',
       });
       const events = [
         functionUrlEvent({ method: 'GET', path: '/healthz' }),
@@ -129,8 +137,19 @@ describe('cdk synth (CLI, offline, real bundling)', () => {
       assert.match(String(calls[0].headers.authorization), /^AWS4-HMAC-SHA256 Credential=AKIDTEST\/\d{8}\/eu-west-1\/secretsmanager\/aws4_request/);
       assert.ok(calls.some((c) => c.target === 'Timestream_20181101.DescribeEndpoints'), 'endpoint discovery ran');
       // The hints bundle over the same stand-ins answers an SNS-delivered firing alert: its service has no data there, so no hint is made up.
+      const before = calls.length;
       const hinted = (await runBundle(bundle('burnwatch root-cause hints'), `return handler(${JSON.stringify(snsEvent([JSON.stringify(transition)]))});`, env)) as { results: { status: string; message: string }[] };
       assert.deepEqual(hinted.results.map((r) => [r.status, r.message]), [['no_data', 'service "checkout": no data has been received for it']]);
+      // …keeps that with the stored transition and publishes the alert enriched, hints attached.
+      const later = calls.slice(before);
+      const update = later.find((c) => c.target === 'DynamoDB_20120810.UpdateItem');
+      assert.ok(update && JSON.parse(update.body).Key.pk.S === 'T#acme', JSON.stringify(later.map((c) => [c.target, c.body.slice(0, 120)])));
+      const publish = later.filter((c) => c.target === undefined).map((c) => new URLSearchParams(c.body));
+      assert.equal(publish.length, 1);
+      assert.equal(publish[0].get('TopicArn'), 'arn:aws:sns:eu-west-1:123456789012:burnwatch-ci-alerts');
+      const attrs = Object.fromEntries([...publish[0].keys()].filter((k) => /^MessageAttributes\.entry\.\d+\.Name$/.test(k)).map((k) => [publish[0].get(k), publish[0].get(k.replace(/Name$/, 'Value.StringValue'))]));
+      assert.deepEqual([attrs.to, attrs.hints], ['firing', 'attached']);
+      assert.deepEqual(JSON.parse(JSON.parse(publish[0].get('Message')!).lambda).hints, []);
     } finally {
       server.close();
     }

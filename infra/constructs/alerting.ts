@@ -35,10 +35,14 @@ export class Alerting extends Construct {
       }),
     );
     if (settings.alertEmail) {
-      // People get state changes that matter (firing, resolved) and alarms; not every pending.
+      // People get state changes that matter (firing, resolved) and alarms; not every pending,
+      // and a firing alert once, with its hints (the hints function's copy, not the evaluator's).
       this.topic.addSubscription(
         new subs.EmailSubscription(settings.alertEmail, {
-          filterPolicy: { to: sns.SubscriptionFilter.stringFilter({ allowlist: ['firing', 'resolved'] }) },
+          filterPolicy: {
+            to: sns.SubscriptionFilter.stringFilter({ allowlist: ['firing', 'resolved'] }),
+            hints: sns.SubscriptionFilter.stringFilter({ allowlist: ['none', 'attached'] }),
+          },
         }),
       );
     }

@@ -1,6 +1,8 @@
-// The hints function: subscribed to the alert topic for firing alerts only (a filter on the
-// `to` message attribute SnsNotifier sets), so SNS invokes it asynchronously. Failed invocations
-// (after Lambda's two retries) and failed deliveries land in one encrypted dead-letter queue.
+// The hints function: subscribed to the alert topic for firing alerts that still lack their
+// hints (the `to` and `hints` message attributes SnsNotifier sets: firing, pending), so SNS
+// invokes it asynchronously. It publishes each one back with its hints (hints = attached), which
+// its own filter refuses: no loop. Failed invocations (after Lambda's two retries) and failed
+// deliveries land in one encrypted dead-letter queue.
 
 import { Duration, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -33,7 +35,7 @@ export class Hints extends Construct {
       description: 'burnwatch root-cause hints for a firing alert',
       memorySize: 512,
       timeout: Duration.seconds(60),
-      environment: props.storage.environment(),
+      environment: { ...props.storage.environment(), BURNWATCH_ALERT_TOPIC_ARN: props.topic.topicArn },
       deadLetterQueue: this.deadLetterQueue,
       retryAttempts: 2,
       maxEventAge: Duration.hours(1),
@@ -48,12 +50,21 @@ export class Hints extends Construct {
         resources: ['*'],
       }),
     );
-    // The hints engine will read the incident and baseline windows.
+    // The hints engine reads the incident and baseline windows; the hints are kept with the
+    // stored transition and published with it.
     props.storage.grantRead(this.function.role);
-    props.storage.grantSloState(this.function.role, 'read');
+    props.storage.grantSloState(this.function.role, 'attach');
+    props.topic.grantPublish(this.function.role);
+    Validations.of(this.function.role).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+      reason: 'Publishing to the KMS-encrypted alert topic needs kms:GenerateDataKey* (CDK grants it with Topic.grantPublish), on that one key only.',
+    });
     props.topic.addSubscription(
       new subs.LambdaSubscription(this.function.fn, {
-        filterPolicy: { to: sns.SubscriptionFilter.stringFilter({ allowlist: ['firing'] }) },
+        filterPolicy: {
+          to: sns.SubscriptionFilter.stringFilter({ allowlist: ['firing'] }),
+          hints: sns.SubscriptionFilter.stringFilter({ allowlist: ['pending'] }),
+        },
         deadLetterQueue: this.deadLetterQueue,
       }),
     );

@@ -107,8 +107,13 @@ export class Storage extends Construct {
   }
 
   /** Exactly the calls DynamoSloStore makes, on the SLO table only. */
-  grantSloState(role: iam.IRole, access: 'read' | 'readwrite'): void {
-    const actions = access === 'read' ? ['dynamodb:GetItem', 'dynamodb:Query'] : ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:DeleteItem'];
+  /** 'attach': only updating stored transitions and alerts with their hints (the hints function). */
+  grantSloState(role: iam.IRole, access: 'read' | 'readwrite' | 'attach'): void {
+    const actions = {
+      read: ['dynamodb:GetItem', 'dynamodb:Query'],
+      readwrite: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+      attach: ['dynamodb:UpdateItem'],
+    }[access];
     this.sloTable.grant(role, ...actions);
   }
 
