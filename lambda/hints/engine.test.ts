@@ -130,6 +130,18 @@ describe('hints engine', () => {
     assert.deepEqual(top(r), { kind: 'gc', service: 'backend', peer: null, chain: ['frontend', 'backend'] });
   });
 
+  test('gc: a heap collected and grown again faults its pages back in — the faults are gc evidence, not a memory hint', async () => {
+    const r = await scenario((t) => {
+      t.back!.gcCycles = 40;
+      t.back!.gcPause = 0.0004;
+      t.back!.minorFaults = 20000;
+      t.back!.ownLatency = 0.015;
+    });
+    assert.deepEqual(top(r), { kind: 'gc', service: 'backend', peer: null, chain: ['frontend', 'backend'] });
+    assert.ok(!r.hints.some((h) => h.kind === 'memory'), JSON.stringify(r.hints.map((h) => [h.kind, h.confidence])));
+    assert.ok(r.hints[0].evidence.some((e) => e.metric === 'burnwatch.page_faults'), 'the faults are in the gc hint');
+  });
+
   test('memory: a page-fault storm in the backend', async () => {
     const r = await scenario((t) => {
       t.back!.majorFaults = 400;
@@ -149,6 +161,18 @@ describe('hints engine', () => {
     });
     assert.deepEqual(top(r), { kind: 'memory', service: 'backend', peer: null, chain: ['frontend', 'backend'] });
     assert.ok(!r.hints.some((h) => h.kind === 'crash'), 'the OOM kill explains the exits');
+  });
+
+  test('memory, not cpu: a page-fault storm makes the backend wait for the CPU it burns itself', async () => {
+    const r = await scenario((t) => {
+      t.back!.minorFaults = 20000;
+      t.back!.cpuSeconds = 6;
+      t.back!.runqueueWait = 0.004;
+      t.back!.ownLatency = 0.02;
+    });
+    assert.deepEqual(top(r), { kind: 'memory', service: 'backend', peer: null, chain: ['frontend', 'backend'] });
+    assert.ok(!r.hints.some((h) => h.kind === 'cpu'), JSON.stringify(r.hints.map((h) => [h.kind, h.confidence])));
+    assert.ok(r.hints[0].evidence.some((e) => e.metric === 'burnwatch.sched.runqueue.latency'), 'the wait is in the memory hint');
   });
 
   test('disk: the backend\'s writes got slow', async () => {

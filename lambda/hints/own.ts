@@ -26,8 +26,38 @@ function str(s: SeriesRef, key: string, where: 'attributes' | 'resource' = 'attr
 }
 
 export async function ownCandidates(ctx: OwnContext): Promise<Candidate[]> {
-  const found = await Promise.all([cpu(ctx), gc(ctx), memory(ctx), disk(ctx), traffic(ctx), lifecycle(ctx)]);
-  return found.flat();
+  const [cpus, gcs, memories, disks, traffics, lifecycles] = await Promise.all([cpu(ctx), gc(ctx), memory(ctx), disk(ctx), traffic(ctx), lifecycle(ctx)]);
+  const own = [...gcPageFaults(gcs, memories), ...disks, ...traffics, ...lifecycles];
+  return [...ownCpuHunger(cpus, own), ...own];
+}
+
+/**
+ * Waiting for a CPU while using more of it is the service's own hunger: whatever made it work
+ * harder (GC, page faults, more requests) is the cause, and the wait joins that hint's
+ * evidence. A neighbour taking the CPU shows as waiting without using more.
+ */
+function ownCpuHunger(cpus: Candidate[], own: Candidate[]): Candidate[] {
+  const cpu = cpus[0];
+  if (!cpu || !cpu.evidence.some((e) => e.metric === KERNEL_METRIC.cpuTime)) return cpus;
+  const weight = (c: Candidate) => c.strength * c.share;
+  const cause = own.filter((c) => c.kind === 'gc' || c.kind === 'memory' || c.kind === 'traffic').sort((a, b) => weight(b) - weight(a))[0];
+  if (!cause || weight(cause) < 0.5 * weight(cpu)) return cpus;
+  cause.evidence.push(...cpu.evidence);
+  return [];
+}
+
+/**
+ * A Go heap that is collected and grown again faults its pages back in: page faults rising
+ * with a GC surge are the collector's doing, not a memory problem of their own (a storm from
+ * outside the heap — mmap, file pages — comes without one). They join the gc hint's evidence.
+ * OOM kills stay memory hints whatever the GC did.
+ */
+function gcPageFaults(gcs: Candidate[], memories: Candidate[]): Candidate[] {
+  const gc = gcs[0];
+  if (!gc) return memories;
+  const faults = memories.filter((m) => m.evidence.every((e) => e.metric === KERNEL_METRIC.pageFaults));
+  const explained = faults.filter((m) => gc.strength * gc.share >= 0.5 * m.strength * m.share);
+  return [{ ...gc, evidence: [...gc.evidence, ...explained.flatMap((m) => m.evidence)] }, ...memories.filter((m) => !explained.includes(m))];
 }
 
 async function cells(ctx: OwnContext, metric: string): Promise<Map<number, Cell>> {

@@ -58,9 +58,14 @@ export function pinProcess(pid: number, cpu: number): void {
   execFileSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { stdio: 'ignore' });
 }
 
-/** `n` busy loops pinned to `cpu`: a noisy neighbour on that core. */
-export function cpuHogs(cpu: number, n: number): { remove(): Promise<void> } {
-  const hogs: ChildProcess[] = Array.from({ length: n }, () => spawn('taskset', ['-c', String(cpu), 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' }));
+/**
+ * `n` busy loops pinned to `cpu` at `nice` (negative: more CPU shares than the service, as a
+ * batch job given a bigger weight would have): a noisy neighbour on that core.
+ */
+export function cpuHogs(cpu: number, n: number, nice = 0): { remove(): Promise<void> } {
+  const hogs: ChildProcess[] = Array.from({ length: n }, () =>
+    spawn('nice', ['-n', String(nice), 'taskset', '-c', String(cpu), 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' }),
+  );
   return {
     async remove() {
       await Promise.all(

@@ -9,7 +9,7 @@ import { renderTable, verdict } from './table.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { baseline: { type: 'string', default: '75' }, fault: { type: 'string', default: '90' }, json: { type: 'string' }, keep: { type: 'string' } },
+  options: { baseline: { type: 'string', default: '100' }, fault: { type: 'string', default: '90' }, json: { type: 'string' }, keep: { type: 'string' } },
 });
 const unknown = positionals.filter((n) => !SCENARIOS.some((s) => s.name === n));
 if (unknown.length) {

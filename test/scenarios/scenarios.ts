@@ -75,14 +75,14 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     name: 'cpu-contention',
-    fault: "three busy loops pinned to the backend's core",
+    fault: "two busy loops at nice −10 pinned to the backend's core",
     expected: { kind: 'cpu', tiers: ['backend'], label: 'cpu @ backend' },
     prepare: () => {
       const cpu = lastCpu();
       let hogs: { remove(): Promise<void> } | undefined;
       return {
         world: { onBackendSpawn: (pid) => pinProcess(pid, cpu) },
-        inject: () => void (hogs = cpuHogs(cpu, 3)),
+        inject: () => void (hogs = cpuHogs(cpu, 2, -10)),
         remove: () => hogs?.remove(),
       };
     },
@@ -95,9 +95,9 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     name: 'page-faults',
-    fault: 'requests now make the backend map and touch 64 MB of fresh memory each',
+    fault: 'requests now make the backend map and touch 16 MB of fresh memory each',
     expected: { kind: 'memory', tiers: ['backend'], label: 'memory @ backend' },
-    prepare: () => ({ inject: (_w, load) => load.setQuery('touch_mb=64') }),
+    prepare: () => ({ inject: (_w, load) => load.setQuery('touch_mb=16') }),
   },
   {
     name: 'slow-disk',
