@@ -118,7 +118,18 @@ test('20% errors → a page alert within 2 evaluation cycles of the short window
   assert.equal(alerts.body.alerts.length, 1);
   const [alert] = alerts.body.alerts;
   assert.deepEqual(Object.keys(alert).slice(0, 9), ['id', 'slo_id', 'service', 'severity', 'state', 'since', 'burn_rates', 'budget_remaining', 'hints']);
-  assert.deepEqual([alert.slo_id, alert.service, alert.severity, alert.state, alert.hints], ['e2e-checkout', service, 'page', 'firing', []]);
+  assert.deepEqual([alert.slo_id, alert.service, alert.severity, alert.state], ['e2e-checkout', service, 'page', 'firing']);
+  // The firing notification carries the hints computed as it fired (`none` is an answer too: no
+  // fault but the errors the service itself returns), and /v1/alerts shows the same ones.
+  const hints = firing.transition.hints;
+  assert.ok(Array.isArray(hints) && hints.length >= 1 && hints.length <= 3, JSON.stringify(firing.transition));
+  for (const h of hints) {
+    assert.deepEqual(Object.keys(h), ['rank', 'kind', 'service', 'peer', 'summary', 'confidence', 'explained_share', 'evidence', 'chain', 'next_step']);
+    assert.ok(h.confidence >= 0 && h.confidence <= 1 && typeof h.summary === 'string' && h.summary.length > 0, JSON.stringify(h));
+  }
+  assert.equal(firing.transition.hints_meta?.status, 'computed');
+  assert.deepEqual(alert.hints, hints);
+  assert.ok(up.output().includes(`— ${hints[0].kind}: ${hints[0].summary}`), 'the alert line of `burnwatch up` ends with the top hint');
   assert.deepEqual(Object.keys(alert.burn_rates), ['5m', '30m', '1h', '6h', '3d']);
   assert.ok(alert.burn_rates['5m'] > 14.4, `burn ${alert.burn_rates['5m']}`);
 
