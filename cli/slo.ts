@@ -1,4 +1,5 @@
 // `burnwatch slo status [SERVICE]`: every SLO's budget and burn as a table, from the API.
+import { seenNote } from '../common/window-seen.ts';
 import { NO_DATA_RULE } from '../lambda/slo/definitions.ts';
 import type { SloReport } from '../lambda/slo/engine.ts';
 import { ApiUnavailable, DEFAULT_ENDPOINT, getApi } from './api-client.ts';
@@ -69,6 +70,12 @@ function alertsCell(s: SloReport): string {
   return cells.join(',') || '—';
 }
 
+/** ", 12 min of 30 d seen" while the SLO has data for only part of its window. */
+function seenSuffix(s: SloReport): string {
+  const note = seenNote(s.window_seen_seconds, s.window);
+  return note ? `; ${note} seen` : '';
+}
+
 export function renderSloTable(slos: readonly SloReport[]): string {
   if (slos.length === 0) return '(no SLOs: no service has reported requests yet)';
   const rows = slos.map((s) => [
@@ -77,7 +84,7 @@ export function renderSloTable(slos: readonly SloReport[]): string {
     s.kind + (s.threshold_seconds !== undefined ? ` ≤${s.threshold_seconds * 1000}ms` : ''),
     pct(s.objective, 2),
     s.sli === null ? missing(s) : pct(s.sli, 3),
-    s.budget_remaining === null ? missing(s) : `${pct(s.budget_remaining, 1)} (${Math.floor(s.budget_remaining_requests)} req)`,
+    s.budget_remaining === null ? missing(s) : `${pct(s.budget_remaining, 1)} (${Math.floor(s.budget_remaining_requests)} req${seenSuffix(s)})`,
     burn(s.burn_rates['5m']),
     burn(s.burn_rates['1h']),
     burn(s.burn_rates['6h']),

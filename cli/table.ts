@@ -21,7 +21,7 @@ export function renderTable(rows: readonly ServiceRow[], now = new Date()): stri
     r.requestsPerSecond.toFixed(1),
     percent(r.errorRatio),
     formatSeconds(r.p99),
-    r.budgetRemaining === null ? '—' : `${percent(r.budgetRemaining, 1)} (${r.worstSlo?.split(':').pop()})`,
+    r.budgetRemaining === null ? '—' : `${percent(r.budgetRemaining, 1)} (${r.worstSlo?.split(':').pop()}${r.worstSloSeen ? `; ${r.worstSloSeen} seen` : ''})`,
   ]);
   const widths = COLUMNS.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i].length)));
   const line = (row: readonly string[]) => row.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');

@@ -129,6 +129,18 @@ export class DynamoSloStore implements SloStore {
     return out;
   }
 
+  async firstBucketWithData(tenant: string, keys: readonly string[], fromMs: number, toMs: number): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    const unique = [...new Set(keys)];
+    const rowsByKey = await Promise.all(unique.map((key) => this.rows(tenant, key, fromMs, toMs)));
+    unique.forEach((key, k) => {
+      let first: number | undefined;
+      for (const [t, , total] of rowsByKey[k]) if (total > 0 && (first === undefined || t < first)) first = t;
+      if (first !== undefined) out.set(key, first);
+    });
+    return out;
+  }
+
   async windowSums(tenant: string, keys: readonly string[], startsMs: readonly number[], toMs: number): Promise<Map<string, WindowSum[]>> {
     const out = new Map<string, WindowSum[]>();
     if (keys.length === 0 || startsMs.length === 0) return out;

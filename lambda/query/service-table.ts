@@ -3,6 +3,7 @@
 
 import type { MetricStore } from '../storage/types.ts';
 import { evaluateSlos } from '../slo/evaluate.ts';
+import { seenNote } from '../../common/window-seen.ts';
 import { listServices, SERVICES_WINDOW_MS } from './services.ts';
 
 export interface ServiceRow {
@@ -17,6 +18,8 @@ export interface ServiceRow {
   budgetRemaining: number | null;
   /** The SLO that has the least budget left. */
   worstSlo: string | null;
+  /** How much of its window that SLO has data for ("12 min of 30 d"), when it is a small part. */
+  worstSloSeen?: string;
 }
 
 export interface ServiceTableOptions {
@@ -27,7 +30,7 @@ export interface ServiceTableOptions {
   /** When data started to flow (e.g. the stack's start): a rate must not be diluted by time before it. */
   sinceMs?: number;
   /** The SLO figures to show (the SLO engine's, with user SLOs); default: the default SLOs evaluated from raw points. */
-  slos?: readonly { id: string; service: string; budget_remaining: number | null }[];
+  slos?: readonly { id: string; service: string; budget_remaining: number | null; window?: string; window_seen_seconds?: number | null }[];
 }
 
 export async function serviceTable(store: MetricStore, opts: ServiceTableOptions): Promise<ServiceRow[]> {
@@ -35,10 +38,13 @@ export async function serviceTable(store: MetricStore, opts: ServiceTableOptions
   const coveredMs = Math.max(1, Math.min(windowMs, opts.nowMs - (opts.sinceMs ?? -Infinity)));
   const [services, slos] = await Promise.all([listServices(store, { ...opts, windowMs }), opts.slos ?? evaluateSlos(store, opts)]);
   return services.map((s) => {
-    let worst: { id: string; budget: number } | undefined;
+    let worst: { id: string; budget: number; seen?: string } | undefined;
     for (const slo of slos) {
       if (slo.service !== s.name || slo.budget_remaining === null) continue;
-      if (!worst || slo.budget_remaining < worst.budget) worst = { id: slo.id, budget: slo.budget_remaining };
+      if (!worst || slo.budget_remaining < worst.budget) {
+        const seen = 'window_seen_seconds' in slo && slo.window !== undefined ? seenNote(slo.window_seen_seconds, slo.window) : undefined;
+        worst = { id: slo.id, budget: slo.budget_remaining, ...(seen ? { seen } : {}) };
+      }
     }
     return {
       service: s.name,
@@ -48,6 +54,7 @@ export async function serviceTable(store: MetricStore, opts: ServiceTableOptions
       p99: s.p99,
       budgetRemaining: worst?.budget ?? null,
       worstSlo: worst?.id ?? null,
+      ...(worst?.seen ? { worstSloSeen: worst.seen } : {}),
     };
   });
 }

@@ -206,6 +206,24 @@ export class DuckDbSloStore implements SloStore {
     return new Map(rows.map((r) => [r.sli_key, Number(r.last)]));
   }
 
+  async firstBucketWithData(tenant: string, keys: readonly string[], fromMs: number, toMs: number): Promise<Map<string, number>> {
+    if (keys.length === 0 || fromMs >= toMs) return new Map();
+    // As lastBucketWithData: the first hour with requests, then its first minute.
+    const rows = await this.read<{ sli_key: string; first: bigint }>(
+      `SELECT r.sli_key, min(r.bucket_ms) AS first
+         FROM slo_rollups r
+         JOIN (SELECT sli_key, min(hour_ms) AS h FROM slo_rollups_hourly
+                WHERE tenant = $t AND hour_ms >= $fromHour AND hour_ms < $to AND total > 0 AND list_contains($keys, sli_key)
+                GROUP BY sli_key) first_hour
+           ON r.sli_key = first_hour.sli_key AND r.bucket_ms >= first_hour.h AND r.bucket_ms < first_hour.h + ${HOUR_MS}
+        WHERE r.tenant = $t AND r.total > 0 AND r.bucket_ms >= $from AND r.bucket_ms < $to
+        GROUP BY r.sli_key`,
+      { t: tenant, keys: listValue([...keys]), from: BigInt(fromMs), fromHour: BigInt(Math.floor(fromMs / HOUR_MS) * HOUR_MS), to: BigInt(toMs) },
+      { keys: LIST(VARCHAR), from: BIGINT, fromHour: BIGINT, to: BIGINT },
+    );
+    return new Map(rows.map((r) => [r.sli_key, Number(r.first)]));
+  }
+
   async windowSums(tenant: string, keys: readonly string[], startsMs: readonly number[], toMs: number): Promise<Map<string, WindowSum[]>> {
     const out = new Map<string, WindowSum[]>();
     if (keys.length === 0 || startsMs.length === 0) return out;

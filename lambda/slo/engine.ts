@@ -88,6 +88,8 @@ export interface SloReport {
   status: 'no_data' | 'unknown' | 'silent' | 'ok' | 'burning' | 'exhausted';
   window: string;
   window_start: string;
+  /** Seconds of the window since its first bucket with requests (a young SLO has seen little of it); null without any. */
+  window_seen_seconds?: number | null;
   good: number;
   total: number;
   bad: number;
@@ -496,7 +498,12 @@ export class SloEngine {
     const empty: WindowSum = { good: 0, total: 0, effectiveThreshold: null };
     const sumFor = (slo: SloDefinition, startMs: number): WindowSum => stored.get(keyOf.get(slo) ?? sliKey(slo, r))?.[column(startMs)] ?? empty;
     const sums = (slo: SloDefinition, lengthMs: number): WindowSum => sumFor(slo, nowMs - lengthMs);
-    const [alerts, coverage] = await Promise.all([this.opts.sloStore.loadAlerts(tenant), this.opts.sloStore.rollupCoverage(tenant)]);
+    const earliest = Math.min(nowMs, ...defs.map((slo) => windowStartMs(slo.window, nowMs)));
+    const [alerts, coverage, firsts] = await Promise.all([
+      this.opts.sloStore.loadAlerts(tenant),
+      this.opts.sloStore.rollupCoverage(tenant),
+      this.opts.sloStore.firstBucketWithData(tenant, [...new Set(keyOf.values())], Math.floor(earliest / r) * r, nowMs),
+    ]);
     const reports = defs.map((slo) => {
       const start = windowStartMs(slo.window, nowMs);
       const whole = sumFor(slo, start);
@@ -535,6 +542,9 @@ export class SloEngine {
       // Never a silent answer from part of the window: say how far the rollups reach.
       const covered = coverage.get(keyOf.get(slo)!);
       if (!covered || covered.fromMs > Math.ceil(start / r) * r) report.covered_from = new Date(covered ? covered.fromMs : nowMs).toISOString();
+      // Minutes of data are not a 30-day figure: say how much of the window the SLO has seen.
+      const first = firsts.get(keyOf.get(slo)!);
+      report.window_seen_seconds = first === undefined ? null : Math.max(0, nowMs - Math.max(first, start)) / 1000;
       if (slo.file) report.file = slo.file;
       if (slo.displayName) report.display_name = slo.displayName;
       return { slo, report: withAlerts(report, alerts) };

@@ -106,6 +106,8 @@ export interface SloStore {
   clearDirty(tenant: string, marks: readonly DirtyMark[]): Promise<void>;
   /** For each key, the start of its last bucket in [fromMs, toMs) with requests (absent: none). */
   lastBucketWithData(tenant: string, keys: readonly string[], fromMs: number, toMs: number): Promise<Map<string, number>>;
+  /** For each key, the start of its first bucket in [fromMs, toMs) with requests (absent: none): how much of a window an SLO has seen. */
+  firstBucketWithData(tenant: string, keys: readonly string[], fromMs: number, toMs: number): Promise<Map<string, number>>;
   /** For each key, the sums over buckets in [start, toMs) for every start; one scan for all SLOs. */
   windowSums(tenant: string, keys: readonly string[], startsMs: readonly number[], toMs: number): Promise<Map<string, WindowSum[]>>;
   /** Per-step sums of one key over [fromMs, toMs), steps aligned to fromMs; steps without data are absent. */
