@@ -151,9 +151,10 @@ describe('hints engine', () => {
     assert.deepEqual(top(r), { kind: 'memory', service: 'backend', peer: null, chain: ['frontend', 'backend'] });
   });
 
-  test('memory: the backend OOM-killed and restarted, again and again', async () => {
+  test('memory: the backend OOM-killed and restarted, again and again — one memory hint, the faults before the kills in its evidence', async () => {
     const r = await scenario((t, since) => {
       const phase = Math.floor(since / INTERVAL_MS) % 9;
+      t.back!.minorFaults = 20000; // the leak faults its pages in
       if (phase === 0) {
         t.back = { ...t.back!, oomKilled: true, exited: { signal: 'SIGKILL', code: 137 }, requestsPerSecond: 0 };
         t.backendDown = true;
@@ -161,6 +162,8 @@ describe('hints engine', () => {
     });
     assert.deepEqual(top(r), { kind: 'memory', service: 'backend', peer: null, chain: ['frontend', 'backend'] });
     assert.ok(!r.hints.some((h) => h.kind === 'crash'), 'the OOM kill explains the exits');
+    assert.equal(r.hints.filter((h) => h.kind === 'memory').length, 1, JSON.stringify(r.hints.map((h) => [h.kind, h.summary])));
+    assert.ok(r.hints[0].evidence.some((e) => e.metric === 'burnwatch.page_faults'));
   });
 
   test('memory, not cpu: a page-fault storm makes the backend wait for the CPU it burns itself', async () => {

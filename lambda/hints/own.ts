@@ -98,17 +98,16 @@ async function memory(ctx: OwnContext): Promise<Candidate[]> {
   const faults = (type: string, floor: number) =>
     judgeSignal(f, ctx.sli, { metric: KERNEL_METRIC.pageFaults, labels: { [KERNEL_ATTR.faultType]: type }, unit: '{fault}/s', rule: { floor, relative: 1 } }, track(f, rateOf(f, byType.get(type)?.cells, always)));
   const kills = events(ctx, ooms);
-  const out: Candidate[] = [];
-  if (kills) {
-    out.push({
-      kind: 'memory', service: ctx.service, peer: null,
-      summary: `${ctx.service} was killed by the OOM killer ${kills.count} time(s)`,
-      next_step: `check ${ctx.service}'s memory limit and heap growth before the kill`,
-      strength: kills.strength, share: kills.share, changedAtS: kills.atS,
-      evidence: [{ metric: KERNEL_METRIC.oomKills, labels: {}, baseline: kills.baselinePerInterval, incident: kills.count, unit: '{process}', changed_at: kills.atS }],
-    });
-  }
-  out.push(...candidate(ctx, 'memory', strongest([faults('major', 5), faults('minor', 200)]), (c) => `page faults in ${ctx.service}: ${perSecond(c.change.incident)} ${c.evidence.labels[KERNEL_ATTR.faultType]}, was ${perSecond(c.change.baseline)}`, `check ${ctx.service}'s memory use and the host's free memory/swap`));
+  const faulting = candidate(ctx, 'memory', strongest([faults('major', 5), faults('minor', 200)]), (c) => `page faults in ${ctx.service}: ${perSecond(c.change.incident)} ${c.evidence.labels[KERNEL_ATTR.faultType]}, was ${perSecond(c.change.baseline)}`, `check ${ctx.service}'s memory use and the host's free memory/swap`);
+  if (!kills) return faulting;
+  // One memory hint: the kills, with the faults that led up to them as evidence.
+  const out: Candidate[] = [{
+    kind: 'memory', service: ctx.service, peer: null,
+    summary: `${ctx.service} was killed by the OOM killer ${kills.count} time(s)`,
+    next_step: `check ${ctx.service}'s memory limit and heap growth before the kill`,
+    strength: kills.strength, share: kills.share, changedAtS: kills.atS,
+    evidence: [{ metric: KERNEL_METRIC.oomKills, labels: {}, baseline: kills.baselinePerInterval, incident: kills.count, unit: '{process}', changed_at: kills.atS }, ...faulting.flatMap((c) => c.evidence)],
+  }];
   return out;
 }
 
