@@ -81,7 +81,7 @@ export function createGatewayApp(deps: GatewayDeps): Hono<TenantEnv> {
       .then((sloStore) => new SloEngine({ metricStore: deps.store, sloStore, log })));
   registerSloRoutes(app, sloEngine, now);
   let spans: Promise<SpanStore> | undefined = deps.spanStore && Promise.resolve(deps.spanStore);
-  registerTraceRoutes(app, { spans: () => (spans ??= import('../storage/duckdb-spans.ts').then(({ DuckDbSpanStore }) => DuckDbSpanStore.open(':memory:'))), limits, now, log });
+  registerTraceRoutes(app, { spans: () => (spans ??= import('../storage/duckdb-spans.ts').then(({ DuckDbSpanStore }) => DuckDbSpanStore.open(':memory:'))), limits, admission, now, log });
   registerHintRoutes(app, { metricStore: deps.store, spans: () => spans, now });
   registerDashboardRoutes(app, { store: deps.store, now, slo: sloEngine });
 

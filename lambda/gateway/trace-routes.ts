@@ -7,12 +7,15 @@ import { describeRejections } from '../otlp/normalise.ts';
 import { decodeTracesRequest, tracesResponseBody } from '../otlp/traces.ts';
 import { parseSlowParams, slowRequests } from '../query/slow.ts';
 import type { SpanStore } from '../storage/spans.ts';
+import type { WriteAdmission } from './admission.ts';
 import type { TenantEnv } from './auth.ts';
 import { contentEncodingOf, decodeBody, readBody, type BodyLimits } from './body.ts';
 
 export interface TraceRouteDeps {
   spans: () => Promise<SpanStore>;
   limits: BodyLimits;
+  /** The same bound on pending writes as metrics: spans and metrics share the store's capacity. */
+  admission: WriteAdmission;
   now: () => number;
   log: (message: string) => void;
 }
@@ -32,6 +35,7 @@ async function ingestTraces(c: Context<TenantEnv>, deps: TraceRouteDeps): Promis
   if (!encoding) {
     throw new ApiError(415, 'unsupported_media_type', `Content-Type "${c.req.header('content-type') ?? ''}" is not OTLP; send application/x-protobuf or application/json`);
   }
+  deps.admission.checkRoom();
   const raw = await readBody(c.req.raw, deps.limits);
   const body = await decodeBody(raw, contentEncodingOf(c.req.header('content-encoding')), deps.limits);
   const batch = decodeTracesRequest(body, encoding);
@@ -40,8 +44,10 @@ async function ingestTraces(c: Context<TenantEnv>, deps: TraceRouteDeps): Promis
     throw new ApiError(400, 'invalid_otlp', `no span could be accepted: ${describeRejections(batch.rejections.map((r) => ({ ...r, points: 1 })))}`);
   }
   try {
-    await (await deps.spans()).write(c.var.tenant, batch.spans);
+    const store = await deps.spans();
+    await deps.admission.run(() => store.write(c.var.tenant, batch.spans));
   } catch (err) {
+    if (err instanceof ApiError) throw err; // 429 from admission: not a storage failure
     deps.log(`burnwatch gateway: span write failed: ${(err as Error).stack ?? err}`);
     throw new ApiError(503, 'storage_unavailable', 'storage is unavailable; retry later', { retryAfter: STORAGE_RETRY_AFTER_S, cause: err });
   }

@@ -118,3 +118,35 @@ test('the dominant rule: over 200 ms and over 60% of the request, both strictly'
   assert.deepEqual(dominantOf([sc(0.25), sc(0.31)], 0.5), { kind: 'sql', peer: 'p', operation: 'SELECT', duration: 0.31, share: 0.62 });
   assert.equal(dominantOf([], 1), null);
 });
+
+test('span writes share the pending-write bound: past it a batch is refused with 429 and Retry-After, stored once admitted', async () => {
+  const store = await DuckDbStore.open({ path: ':memory:' });
+  const real = await DuckDbSpanStore.open(':memory:');
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  // A span store that holds its first write until told, so the one slot stays taken.
+  const slowStore = Object.assign(Object.create(real), {
+    write: async (tenant: string, spans: Parameters<typeof real.write>[1]) => {
+      await held;
+      return real.write(tenant, spans);
+    },
+  });
+  const a = createGatewayApp({ store, spanStore: slowStore, apiKeys: { k: 't' }, admission: { maxPendingWrites: 1 }, now: () => Number((T0 + 60_000n * MS) / MS), log: () => undefined });
+  const post = (body: Uint8Array) => a.request('/v1/traces', { method: 'POST', body: Buffer.from(body), headers: { authorization: 'Bearer k', 'content-type': 'application/x-protobuf' } });
+  try {
+    const body = encodeSpans(slowRequestSpans(request(), { 'service.name': 'checkout' }));
+    const first = post(body);
+    await new Promise((r) => setTimeout(r, 50));
+    const refused = await post(body);
+    assert.equal(refused.status, 429);
+    assert.equal(refused.headers.get('retry-after'), '2');
+    release();
+    assert.equal((await first).status, 200);
+    assert.equal((await post(body)).status, 200);
+    const slow = await (await a.request(`/v1/slow?service=checkout&from=${Number(T0 / MS) / 1000 - 1}&to=${Number(T0 / MS) / 1000 + 10}`, { headers: { authorization: 'Bearer k' } })).json();
+    assert.equal(slow.requests.length, 1);
+  } finally {
+    await real.close();
+    await store.close();
+  }
+});
