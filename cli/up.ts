@@ -57,6 +57,7 @@ export async function runUp(argv: string[]): Promise<number> {
 
   const gateway = await startGateway({ port, host: values.host ?? '127.0.0.1', dataDir, apiKeys: { [key.key]: LOCAL_TENANT }, slo: slo.engine });
   log(`gateway and query API on ${gateway.url} (data in ${dataDir})`);
+  log(`dashboard: ${gateway.url}/ (sign in with the API key)`);
 
   let agent: Agent | undefined;
   let demo: Demo | undefined;

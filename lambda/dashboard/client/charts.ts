@@ -34,6 +34,8 @@ export interface LineChartOptions {
   height?: number;
   /** Draw y from zero (rates, ratios) rather than fitting the data. */
   fromZero?: boolean;
+  /** Fixed y range, widened to the data when it goes beyond (budgets: 0–100%). */
+  yRange?: [number, number];
 }
 
 const PALETTE = ['#2563eb', '#d97706', '#059669', '#db2777', '#7c3aed', '#0891b2', '#65a30d', '#dc2626'];
@@ -100,9 +102,13 @@ export function lineChart(box: HTMLElement, o: LineChartOptions): uPlot {
     height: o.height ?? 180,
     scales: {
       x: { time: true, ...(o.xRange ? { range: o.xRange } : {}) },
-      y: o.fromZero ? { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } : {},
+      y: o.yRange
+        ? { range: (_u, min, max) => [Math.min(o.yRange![0], min ?? 0), Math.max(o.yRange![1], max ?? 0)] }
+        : o.fromZero
+          ? { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] }
+          : {},
     },
-    axes: [{}, { values: (_u, vals) => vals.map((v) => (v === null ? '' : fmt(v))), size: 60 }],
+    axes: [{}, { values: (_u, vals) => vals.map((v) => (v === null ? '' : fmt(v))), size: 70 }],
     series: [
       {},
       ...o.series.map((s, i) => ({
@@ -136,7 +142,7 @@ export function heatmapChart(box: HTMLElement, hm: { times: number[]; bounds: nu
     width: widthOf(box),
     height: 200,
     scales: { x: { time: true }, y: { distr: 3, range: [hm.bounds[0] ?? 0.001, top] } },
-    axes: [{}, { values: (_u, vals) => vals.map((v) => (v === null ? '' : format(v))), size: 60 }],
+    axes: [{}, { values: (_u, vals) => vals.map((v) => (v === null ? '' : format(v))), size: 70 }],
     series: [{}, { label: 'requests', stroke: 'transparent', points: { show: false } }],
     legend: { show: false },
     hooks: {
@@ -183,7 +189,7 @@ export function sparkline(values: (number | null)[], label: string): SVGSVGEleme
   const lo = Math.min(0, ...finite);
   const hi = Math.max(1, ...finite);
   const pts = values
-    .map((v, i) => (v === null || !Number.isFinite(v) ? null : `${((i / (values.length - 1)) * w).toFixed(1)},${(ht - ((v - lo) / (hi - lo)) * ht).toFixed(1)}`))
+    .map((v, i) => (v === null || !Number.isFinite(v) ? null : `${((i / (values.length - 1)) * w).toFixed(1)},${(ht - 2 - ((v - lo) / (hi - lo)) * (ht - 4)).toFixed(1)}`))
     .filter((p): p is string => p !== null);
   const line = document.createElementNS('http://www.w3.org/2000/svg', 'polyline');
   line.setAttribute('points', pts.join(' '));

@@ -45,16 +45,15 @@ export function alertMarkers(events: readonly Transition[]): Marker[] {
 }
 
 /**
- * Deploys: a build id of the service's serving processes first seen inside the range (after
- * its first step, so the build that was already running is not one).
+ * Deploys: a build id of the service's serving processes first seen after another build was
+ * already serving in the range (the build running when the range starts is no deploy, nor is
+ * the first one of a service that just started).
  */
 export async function deployMarkers(service: string, metric: string, fromS: number, toS: number, step: number): Promise<Marker[]> {
   const series = await stepped(service, metric, 'count', fromS, toS, step, 'process.executable.build_id').catch(() => []);
-  const x0 = Math.floor(fromS / step) * step;
-  const out: Marker[] = [];
-  for (const s of series) {
-    const first = s.points.find(([, v]) => v > 0)?.[0];
-    if (first !== undefined && first > x0 && s.labels['process.executable.build_id']) out.push({ at: first, tag: `◆ deploy ${s.labels['process.executable.build_id'].slice(0, 8)}`, color: '#7c3aed' });
-  }
-  return out;
+  const firsts = series
+    .map((s) => ({ build: s.labels['process.executable.build_id'], at: s.points.find(([, v]) => v > 0)?.[0] }))
+    .filter((b): b is { build: string; at: number } => b.build !== undefined && b.at !== undefined);
+  const earliest = Math.min(...firsts.map((b) => b.at));
+  return firsts.filter((b) => b.at > earliest).map((b) => ({ at: b.at, tag: `◆ deploy ${b.build.slice(0, 8)}`, color: '#7c3aed' }));
 }

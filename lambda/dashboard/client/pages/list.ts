@@ -5,11 +5,13 @@ import { sparkline } from '../charts.ts';
 import { cached, type PageContext } from '../context.ts';
 import { h } from '../dom.ts';
 import { burn, objectivePct, pct, seconds, seenNote, span } from '../format.ts';
-import { href } from '../route.ts';
+import { budget } from '../../../slo/math.ts';
+import { axis } from '../data.ts';
+import { href, stepFor } from '../route.ts';
 import { alertText, objectiveText, worstFirst } from '../status.ts';
-import type { Slo, SloDetail } from '../types.ts';
+import type { Alert, Hint, Slo } from '../types.ts';
 
-/** Detail reads per refresh for sparklines, at most this many at once. */
+/** Series reads for sparklines, at most this many at once. */
 const SPARK_CONCURRENCY = 4;
 const SPARK_MAX_AGE_MS = 60_000;
 
@@ -27,7 +29,12 @@ export function budgetCell(s: Slo): HTMLElement {
 }
 
 export async function renderList(ctx: PageContext): Promise<HTMLElement> {
-  const { slos } = await api<{ slos: Slo[] }>('/v1/slos');
+  const [{ slos }, { alerts }] = await Promise.all([api<{ slos: Slo[] }>('/v1/slos'), api<{ alerts: Alert[] }>('/v1/alerts', { state: 'firing' })]);
+  // The top hint of each SLO's firing alerts (pages before tickets): why, next to how much.
+  const topHint = new Map<string, { alert: Alert; hint: Hint }>();
+  for (const a of [...alerts].sort((x, y) => (x.severity === y.severity ? 0 : x.severity === 'page' ? -1 : 1))) {
+    if (a.hints.length && !topHint.has(a.slo_id)) topHint.set(a.slo_id, { alert: a, hint: a.hints[0] });
+  }
   const service = ctx.route.params.get('service') ?? '';
   const q = (ctx.route.params.get('q') ?? '').toLowerCase();
   const services = [...new Set(slos.map((s) => s.service))].sort();
@@ -63,7 +70,14 @@ export async function renderList(ctx: PageContext): Promise<HTMLElement> {
         budgetCell(s),
         h('td', { class: 'num', 'data-field': 'burn_1h' }, burn(s.burn_rates['1h'])),
         h('td', { class: 'num', 'data-field': 'burn_6h' }, burn(s.burn_rates['6h'])),
-        h('td', { 'data-field': 'alert', class: `state state-${s.status}` }, alertText(s)),
+        h(
+          'td',
+          { 'data-field': 'alert' },
+          h('span', { class: `state state-${s.status}` }, alertText(s)),
+          topHint.has(s.id)
+            ? h('a', { class: 'top-hint', href: href('incident', topHint.get(s.id)!.alert.id, { range: ctx.range }) }, `likely ${topHint.get(s.id)!.hint.kind}: ${topHint.get(s.id)!.hint.summary}`)
+            : null,
+        ),
         h('td', { class: 'num', 'data-field': 'exhaustion' }, s.time_to_exhaustion_seconds === null ? '—' : s.time_to_exhaustion_seconds === 0 ? 'spent' : span(s.time_to_exhaustion_seconds)),
         spark,
       ),
@@ -75,14 +89,39 @@ export async function renderList(ctx: PageContext): Promise<HTMLElement> {
     h('thead', {}, h('tr', {}, ...['service', 'SLO', 'objective', 'SLI', 'budget left', 'burn 1h', 'burn 6h', 'alert', 'exhaustion', 'budget trend'].map((c) => h('th', { scope: 'col' }, c)))),
     h('tbody', {}, rows.map((r) => r.tr)),
   );
-  // Sparklines after the table is on screen: each needs the SLO's burn-down (one detail read).
+  // Sparklines after the table is on screen: the budget at each step of the range, walked back
+  // from the SLO's current window figures through its per-step good/total (one cheap read per
+  // SLO; requests leaving the window's far end meanwhile are not subtracted — a 30-day window
+  // barely moves within the ranges the picker offers).
   void (async () => {
     const queue = [...rows];
+    const step = stepFor(ctx.toS - ctx.fromS, 40);
     await Promise.all(
       Array.from({ length: SPARK_CONCURRENCY }, async () => {
         for (let r = queue.shift(); r; r = queue.shift()) {
-          const d = await cached(ctx, `detail:${r.s.id}`, SPARK_MAX_AGE_MS, () => api<{ slo: SloDetail }>(`/v1/slos/${encodeURIComponent(r.s.id)}`)).catch(() => undefined);
-          if (d) r.spark.append(sparkline(d.slo.burn_down.map((p) => p.budget_remaining), `budget left over the ${r.s.window} window`));
+          const s = r.s;
+          const series = await cached(ctx, `spark:${s.id}:${ctx.range}`, SPARK_MAX_AGE_MS, () =>
+            api<{ points: { atMs: number; good: number; total: number }[] }>(`/v1/slos/${encodeURIComponent(s.id)}/series`, { from: Math.floor(ctx.fromS), to: Math.ceil(ctx.toS), step: `${step}s` }),
+          ).catch(() => undefined);
+          if (!series) continue;
+          const x = axis(ctx.fromS, ctx.toS, step);
+          let good = s.good - series.points.reduce((n, p) => n + p.good, 0);
+          let total = s.total - series.points.reduce((n, p) => n + p.total, 0);
+          const byStep = new Map<number, { good: number; total: number }>();
+          for (const p of series.points) {
+            const t = Math.floor(p.atMs / 1000 / step) * step;
+            const e = byStep.get(t) ?? { good: 0, total: 0 };
+            byStep.set(t, { good: e.good + p.good, total: e.total + p.total });
+          }
+          const values = x.map((t) => {
+            const p = byStep.get(t);
+            if (p) {
+              good += p.good;
+              total += p.total;
+            }
+            return budget({ good, total }, s.objective).remaining;
+          });
+          r.spark.append(sparkline(values, `budget left over the last ${ctx.range}`));
         }
       }),
     );

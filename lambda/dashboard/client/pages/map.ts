@@ -11,7 +11,7 @@ import { worstFirst } from '../status.ts';
 import type { Graph, Slo } from '../types.ts';
 
 const DEGRADED_ERROR_RATIO = 0.01;
-const NODE_W = 170;
+const NODE_W = 220;
 const NODE_H = 54;
 const COL_GAP = 90;
 const ROW_GAP = 24;

@@ -82,6 +82,7 @@ export async function renderSlo(ctx: PageContext): Promise<HTMLElement> {
       format: (v) => pct(v, 0),
       markers,
       thresholds: [{ value: 0, label: 'budget spent' }],
+      yRange: [0, 1],
     }),
   );
   const burnX = axis(fromS, toS, burnStep);
