@@ -13,6 +13,7 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { transition } from '../test/lib/alert-fixtures.ts';
 import { functionUrlEvent, snsEvent } from '../test/lib/lambda-events.ts';
@@ -120,16 +121,26 @@ describe('cdk synth (CLI, offline, real bundling)', () => {
         functionUrlEvent({ method: 'POST', path: '/v1/metrics', headers: { authorization: 'Bearer k-acme-0123456789abcdefghij', 'content-type': 'text/csv' }, body: Buffer.from('a,b') }),
         // Through the SLO engine: Timestream (series seen) and DynamoDB (SLO specs, alerts), both empty.
         functionUrlEvent({ method: 'GET', path: '/v1/slos', headers: { authorization: 'Bearer k-acme-0123456789abcdefghij' } }),
+        // The dashboard, embedded in the bundle: the page without a key, a gzipped asset.
+        functionUrlEvent({ method: 'GET', path: '/' }),
+        functionUrlEvent({ method: 'GET', path: '/assets/app.js', headers: { 'accept-encoding': 'gzip' } }),
       ];
       let log = '';
-      const results = (await runBundle(bundle('burnwatch gateway'), `const out = []; for (const e of ${JSON.stringify(events)}) out.push(await handler(e, {})); return out;`, env, (t) => (log = t))) as { statusCode: number; body: string }[];
+      const all = (await runBundle(bundle('burnwatch gateway'), `const out = []; for (const e of ${JSON.stringify(events)}) out.push(await handler(e, {})); return out;`, env, (t) => (log = t))) as { statusCode: number; body: string; headers: Record<string, string>; isBase64Encoded: boolean }[];
+      const [page, script] = all.slice(4);
+      assert.equal(page.statusCode, 200, log);
+      assert.match(page.headers['content-type'], /^text\/html/);
+      assert.match(page.isBase64Encoded ? Buffer.from(page.body, 'base64').toString() : page.body, /<div id="app">/);
+      assert.deepEqual([script.statusCode, script.headers['content-encoding'], script.isBase64Encoded], [200, 'gzip', true]);
+      assert.match(gunzipSync(Buffer.from(script.body, 'base64')).toString(), /sessionStorage/);
+      const results = all.slice(0, 4);
       assert.deepEqual(results.map((r) => [r.statusCode, JSON.parse(r.body)]), [
         [200, { status: 'ok' }],
         [401, { error: { code: 'unauthorized', message: 'the API key is not valid' } }],
         [415, { error: { code: 'unsupported_media_type', message: 'Content-Type "text/csv" is not OTLP; send application/x-protobuf or application/json' } }],
         [200, { slos: [] }],
       ], log);
-      assert.equal(calls.filter((c) => c.target === 'secretsmanager.GetSecretValue').length, 1, 'one GetSecretValue for four invocations');
+      assert.equal(calls.filter((c) => c.target === 'secretsmanager.GetSecretValue').length, 1, 'one GetSecretValue for six invocations');
       assert.equal(calls[0].target, 'secretsmanager.GetSecretValue');
       assert.ok(calls.some((c) => c.target === 'Timestream_20181101.Query' && /^SELECT \* FROM "burnwatch-ci"\."series" WHERE tenant = 'acme'/.test(JSON.parse(c.body).QueryString)), JSON.stringify(calls.map((c) => [c.target, c.body.slice(0, 120)])));
       assert.ok(calls.some((c) => c.target?.startsWith('DynamoDB_20120810.') && JSON.parse(c.body).TableName === 'burnwatch-ci-slo'), JSON.stringify(calls.map((c) => [c.target, c.body.slice(0, 120)])));
