@@ -216,6 +216,17 @@ describe('hints engine', () => {
     assert.deepEqual(top(r), { kind: 'traffic', service: 'frontend', peer: null, chain: ['frontend'] });
   });
 
+  test('traffic: GC cycles rising with the request rate are the surge\'s, not a gc hint', async () => {
+    const r = await scenario((t) => {
+      t.front.requestsPerSecond = 80;
+      t.front.ownLatency = 0.02;
+      t.front.gcCycles = 6;
+    });
+    assert.deepEqual(top(r), { kind: 'traffic', service: 'frontend', peer: null, chain: ['frontend'] });
+    assert.ok(!r.hints.some((h) => h.kind === 'gc' || h.kind === 'memory'), JSON.stringify(r.hints.map((h) => [h.kind, h.confidence])));
+    assert.ok(r.hints[0].evidence.some((e) => e.metric === 'burnwatch.go.gc.cycles'), 'the GC cycles are traffic evidence');
+  });
+
   test('an unknown service is a 404; a window ending before it starts a 400', async () => {
     const store = await DuckDbStore.open({ path: ':memory:' });
     try {

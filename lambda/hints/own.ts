@@ -27,8 +27,29 @@ function str(s: SeriesRef, key: string, where: 'attributes' | 'resource' = 'attr
 
 export async function ownCandidates(ctx: OwnContext): Promise<Candidate[]> {
   const [cpus, gcs, memories, disks, traffics, lifecycles] = await Promise.all([cpu(ctx), gc(ctx), memory(ctx), disk(ctx), traffic(ctx), lifecycle(ctx)]);
-  const own = [...gcPageFaults(gcs, memories), ...disks, ...traffics, ...lifecycles];
+  const own = [...byTraffic(traffics, gcPageFaults(gcs, memories)), ...disks, ...traffics, ...lifecycles];
   return [...ownCpuHunger(cpus, own), ...own];
+}
+
+/** incident / baseline of a candidate's leading signal (Infinity from a zero baseline). */
+function growth(c: Candidate): number {
+  const e = c.evidence[0];
+  if (!e || e.incident === null || e.baseline === null) return Infinity;
+  return e.baseline > 0 ? e.incident / e.baseline : Infinity;
+}
+
+/**
+ * More requests collect more garbage and fault more pages in: a GC or page-fault rise no
+ * steeper than the request rate's (within 2×) is the surge's doing, not a change in how the
+ * service uses memory, and joins the traffic hint's evidence. OOM kills are never folded.
+ */
+function byTraffic(traffics: Candidate[], candidates: Candidate[]): Candidate[] {
+  const traffic = traffics[0];
+  if (!traffic) return candidates;
+  const load = growth(traffic);
+  const folded = candidates.filter((c) => (c.kind === 'gc' || (c.kind === 'memory' && c.evidence.every((e) => e.metric === KERNEL_METRIC.pageFaults))) && growth(c) <= 2 * load);
+  traffic.evidence.push(...folded.flatMap((c) => c.evidence));
+  return candidates.filter((c) => !folded.includes(c));
 }
 
 /**
