@@ -218,9 +218,9 @@ describe('hints engine', () => {
 
   test('traffic: GC cycles rising with the request rate are the surge\'s, not a gc hint', async () => {
     const r = await scenario((t) => {
-      t.front.requestsPerSecond = 80;
+      t.front.requestsPerSecond = 160;
       t.front.ownLatency = 0.02;
-      t.front.gcCycles = 6;
+      t.front.gcCycles = 15; // 1.5/s: ×10, as the requests (×8) allocate
     });
     assert.deepEqual(top(r), { kind: 'traffic', service: 'frontend', peer: null, chain: ['frontend'] });
     assert.ok(!r.hints.some((h) => h.kind === 'gc' || h.kind === 'memory'), JSON.stringify(r.hints.map((h) => [h.kind, h.confidence])));

@@ -106,7 +106,7 @@ async function gc(ctx: OwnContext): Promise<Candidate[]> {
   const f = ctx.frame;
   const [cycles, pauses] = await Promise.all([cells(ctx, GO_METRIC.gcCycles), cells(ctx, GO_METRIC.gcPause)]);
   const found = strongest([
-    judgeSignal(f, ctx.sli, { metric: GO_METRIC.gcCycles, labels: { aggregation: 'rate' }, unit: '{cycle}/s', rule: { floor: 0.2, relative: 1 } }, track(f, rateOf(f, cycles, always))),
+    judgeSignal(f, ctx.sli, { metric: GO_METRIC.gcCycles, labels: { aggregation: 'rate' }, unit: '{cycle}/s', rule: { floor: 1, relative: 1 } }, track(f, rateOf(f, cycles, always))),
     judgeSignal(f, ctx.sli, { metric: GO_METRIC.gcPause, labels: { aggregation: 'sum_rate' }, unit: 's/s', rule: { floor: 0.001, relative: 1 } }, track(f, (i) => (pauses.get(i)?.histogramSum ?? 0) / intervalSeconds(f, i))),
   ]);
   return candidate(ctx, 'gc', found, (c) => `${ctx.service} is collecting garbage more: ${c.evidence.metric === GO_METRIC.gcCycles ? `${perSecond(c.change.incident)} GC cycles, was ${perSecond(c.change.baseline)}` : `GC pauses ${seconds(c.change.incident)} per second, was ${seconds(c.change.baseline)}`}`, `look at ${ctx.service}'s allocation profile (heap growth, GOGC/GOMEMLIMIT) around the change`);

@@ -149,9 +149,9 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     name: 'traffic-surge',
-    fault: `the load rises from ${BASE_RATE} to ${BASE_RATE * 10} requests per second`,
+    fault: `the load rises from ${BASE_RATE} to ${BASE_RATE * 20} requests per second`,
     expected: { kind: 'traffic', tiers: ['frontend', 'backend'], label: 'traffic @ frontend (or backend)' },
-    prepare: () => ({ inject: (_w, load) => load.setRate(BASE_RATE * 10) }),
+    prepare: () => ({ inject: (_w, load) => load.setRate(BASE_RATE * 20) }),
   },
   {
     name: 'control',
