@@ -5,6 +5,7 @@ import * as sloEvaluation from './slo-evaluation.ts';
 import * as kernelSignals from './kernel-signals.ts';
 import * as goProbes from './go-probes.ts';
 import * as hints from './hints.ts';
+import * as dashboard from './dashboard.ts';
 
 const BENCHMARKS: Record<string, { run(): Promise<string[]> }> = {
   'agent-overhead': agentOverhead,
@@ -12,6 +13,7 @@ const BENCHMARKS: Record<string, { run(): Promise<string[]> }> = {
   'kernel-signals': kernelSignals,
   'go-probes': goProbes,
   hints,
+  dashboard,
 };
 
 const wanted = process.argv.slice(2);

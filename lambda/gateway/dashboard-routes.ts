@@ -81,7 +81,8 @@ export function registerDashboardRoutes(app: Hono<TenantEnv>, deps: DashboardRou
     return c.json(await engine.series(c.var.tenant, c.req.param('id'), ms(q.fromNs), ms(q.toNs), ms(stepNs)));
   });
   app.get('/v1/heatmap', async (c) => {
-    const q = parseParams(new URL(c.req.url).searchParams, ['service', 'metric', 'from', 'to', 'step'], deps.now());
+    // Columns are bounded, so the heatmap may span an SLO's whole window.
+    const q = parseParams(new URL(c.req.url).searchParams, ['service', 'metric', 'from', 'to', 'step'], deps.now(), MAX_SERIES_RANGE_MS);
     const service = q.get('service');
     if (!service) throw invalidParameter('service', 'required');
     const stepNs = parseStep(q.get('step') ?? '1m', 'step');

@@ -133,7 +133,11 @@ export async function renderSlo(ctx: PageContext): Promise<HTMLElement> {
     box('Request rate by route (req/s)', (b) => lineChart(b, { title: 'request rate by route', ...byRoute, format: rate, markers, xRange, fromZero: true })),
     box('Error ratio', (b) => lineChart(b, { title: 'error ratio', ...align(x, errors, () => 'errors'), format: (v) => pct(v, 1), markers, xRange, fromZero: true })),
     box('Latency p50 / p90 / p99', (b) => lineChart(b, { title: 'latency percentiles', ...align(x, latency.flat(), (s) => s.labels.agg), format: seconds, markers, xRange, ...(slo.threshold_seconds ? { thresholds: [{ value: slo.threshold_seconds, label: `${seconds(slo.threshold_seconds)} threshold` }] } : {}) })),
-    box('Latency heatmap (requests per bucket)', (b) => (heatmap ? heatmapChart(b, heatmap, 'latency heatmap', seconds) : b.append('no histogram data'))),
+    box('Latency heatmap (requests per bucket)', (b) => {
+      if (heatmap) return heatmapChart(b, heatmap, 'latency heatmap', seconds);
+      b.dataset.points = '0';
+      b.append(h('p', { class: 'empty' }, 'The heatmap could not be read for this range.'));
+    }),
   ];
   const page = h(
     'section',
