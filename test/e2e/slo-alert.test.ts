@@ -107,11 +107,15 @@ test('20% errors → a page alert within 2 evaluation cycles of the short window
   assert.ok((await fetch(`${fixture.url}/admin/error-permille?value=200`)).ok);
   const errorsFrom = Date.now();
   const traffic = trafficTo(`${fixture.url}/api/checkout`);
-  const firing = await waitFor('a firing webhook', () => hook.got.find((g) => g.transition.to === 'firing'), 40_000, 50);
+  // A failed assertion must not leave the workers looping (they would keep the test process alive).
+  t.after(() => traffic.stop());
+  const firing = await waitFor('a firing webhook', () => hook.got.find((g) => g.transition.to === 'firing'), 40_000, 50).catch((err: Error) => {
+    throw new Error(`${err.message}\n--- burnwatch up ---\n${up.output().slice(-4000)}`);
+  });
   const filled = errorsFrom + SHORT_S * 1000 + AGENT_INTERVAL_S * 1000;
   const bound = filled + 2 * SLO_INTERVAL_S * 1000 + 1000; // +1 s: agent → gateway → store
   t.diagnostic(`firing ${firing.at - errorsFrom} ms after the errors began (short window filled at +${filled - errorsFrom} ms, bound +${bound - errorsFrom} ms)`);
-  assert.ok(firing.at <= bound, `fired ${firing.at - bound} ms after 2 evaluation cycles past the short window filling`);
+  assert.ok(firing.at <= bound, `fired ${firing.at - bound} ms after 2 evaluation cycles past the short window filling\n--- burnwatch up ---\n${up.output().slice(-4000)}`);
 
   const alerts = await getJson(`${base}/v1/alerts?service=${service}&state=firing`, KEY);
   assert.equal(alerts.status, 200);
