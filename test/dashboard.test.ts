@@ -2,8 +2,9 @@
 // whole local stack with its demo (`burnwatch up --demo`: eBPF agent, Go service with traffic,
 // gateway, SLO engine at 1 s buckets), a bad key refused at sign-in, the SLO list against the
 // /v1/slos answer it rendered, the SLO page's charts holding points, the service map and host
-// view, then a fault: the alert state and its top hint appear without a reload, and the incident
-// page opens from the alert. BURNWATCH_SCREENSHOTS=1 also writes docs/img/*.png.
+// view, then the demo's bad deploy: the alert state and its top hint appear without a reload,
+// the deploy named among the hints, and the incident page opens from the alert.
+// BURNWATCH_SCREENSHOTS=1 also writes docs/img/*.png.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,6 +20,8 @@ const KEY = 'dashboard-e2e-key-0123456789';
 const SLO_ID = 'checkout-availability';
 const SCREENSHOTS = process.env.BURNWATCH_SCREENSHOTS === '1';
 const VIEWPORT = { width: 1280, height: 800 };
+/** When the demo deploys its bad release: after the pages before it are checked, and after a minute of baseline for the hints. */
+const DEPLOY_AFTER_S = 70;
 
 // Short alert windows (60 s / 5 s) so the story takes seconds, as test/e2e/slo-alert.test.ts does.
 const SPEC = `apiVersion: openslo/v1
@@ -44,7 +47,6 @@ spec:
 describe('dashboard in headless Chromium', { timeout: 240_000 }, () => {
   let up: Managed;
   let base: string;
-  let demoUrl: string;
   let browser: Browser;
   let page: Page;
   let startedAt: number;
@@ -65,10 +67,9 @@ describe('dashboard in headless Chromium', { timeout: 240_000 }, () => {
     base = `http://127.0.0.1:${port}`;
     up = burnwatch(
       ['up', '--demo', '--port', String(port), '--data-dir', tempDir('bw-dashboard'), '--interval', '1s', '--slo-dir', sloDir, '--slo-interval', '2s', '--slo-resolution', '1s'],
-      // The test injects the fault itself, when the page is ready to watch it.
-      { BURNWATCH_API_KEY: KEY, BURNWATCH_DEMO_FAULT_AFTER: '1h' },
+      { BURNWATCH_API_KEY: KEY, BURNWATCH_DEMO_FAULT_AFTER: `${DEPLOY_AFTER_S}s`, BURNWATCH_DEMO_FAULT_FOR: '10m' },
     );
-    demoUrl = await waitFor('the demo service', () => /demo: checkout-api .* listening on (http:\/\/\S+)/.exec(up.output())?.[1], 60_000);
+    await waitFor('the demo service', () => (/demo: checkout-api v1 .* listening on/.test(up.output()) ? true : undefined), 60_000);
     startedAt = Date.now();
     await waitFor('the demo SLO to have requests', async () => ((await getJson(`${base}/v1/slos/${SLO_ID}`, KEY)).body?.slo?.total > 0 ? true : undefined), 60_000, 500);
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium' });
@@ -151,23 +152,22 @@ describe('dashboard in headless Chromium', { timeout: 240_000 }, () => {
     await shot('host');
   });
 
-  test('a fault: the alert state and its top hint appear on the list without a reload; the incident page opens from it', async () => {
-    // Hints compare against a baseline of at least a minute before the window.
-    const wait = 65_000 - (Date.now() - startedAt);
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  test('the demo deploys a bad release: the alert and its top hint appear on the list without a reload, the deploy among the hints; the incident page opens from it', async () => {
     await page.goto(`${base}/#/slos?refresh=2`);
     await page.waitForSelector('table.slo-list tbody tr');
     await page.evaluate(() => ((window as unknown as { marker: string }).marker = 'same document'));
-    const fault = await fetch(`${demoUrl}/admin/error-permille?value=500`);
-    assert.ok(fault.ok);
+    assert.ok(Date.now() - startedAt < DEPLOY_AFTER_S * 1000 - 5_000, 'the list is on screen before the deploy');
+    await waitFor('the bad deploy', () => (/demo: deployed checkout-api v2/.test(up.output()) ? true : undefined), DEPLOY_AFTER_S * 1000 + 30_000, 500);
     const row = `tr[data-slo-id="${SLO_ID}"]`;
-    await page.waitForSelector(`${row} [data-field="alert"] .top-hint`, { timeout: 60_000 });
+    const alert = await waitFor('the page alert with its hints', async () => {
+      const { alerts } = await api<{ alerts: Alert[] }>(`/v1/alerts?service=checkout-api&state=firing`);
+      return alerts.find((a) => a.slo_id === SLO_ID && a.rule === 'page-fast' && a.hints.length > 0);
+    }, 60_000, 500);
+    const expected = `likely ${alert.hints[0].kind}: ${alert.hints[0].summary}`;
+    await page.waitForFunction(([sel, text]) => document.querySelector(sel)?.textContent === text, [`${row} .top-hint`, expected] as const, { timeout: 15_000 });
     assert.equal(await page.evaluate(() => (window as unknown as { marker?: string }).marker), 'same document', 'no reload happened');
-    const { alerts } = await api<{ alerts: Alert[] }>(`/v1/alerts?service=checkout-api&state=firing`);
-    const alert = alerts.find((a) => a.slo_id === SLO_ID && a.hints.length > 0)!;
-    assert.ok(alert, JSON.stringify(alerts));
+    assert.ok(alert.hints.some((h) => h.kind === 'deploy' && h.service === 'checkout-api'), `the deploy is named: ${JSON.stringify(alert.hints)}`);
     assert.match((await page.textContent(`${row} [data-field="alert"] .state`)) ?? '', /page firing/);
-    assert.equal(await page.textContent(`${row} .top-hint`), `likely ${alert.hints[0].kind}: ${alert.hints[0].summary}`);
     await shot('slo-list-firing');
 
     await page.click(`${row} .top-hint`);
@@ -179,7 +179,6 @@ describe('dashboard in headless Chromium', { timeout: 240_000 }, () => {
     const sli = await page.getAttribute('figure.chart >> nth=0', 'data-points');
     assert.ok(Number(sli) > 0, `SLI chart points: ${sli}`);
     await page.waitForTimeout(500);
-    await shot('incident');
-    await fetch(`${demoUrl}/admin/error-permille?value=0`);
+    await shot('incident-deploy');
   });
 });

@@ -35,6 +35,17 @@ async function evidenceSeries(e: Evidence, service: string, fromS: number, toS: 
   return all.filter((s) => keys.every((k) => s.labels[k] === undefined || s.labels[k] === e.labels[k]));
 }
 
+/** The evidence's baseline before the change (or the window) and its incident value after. */
+function measured(e: Evidence, x: readonly number[], windowFrom: number) {
+  const from = e.changed_at ?? windowFrom;
+  return { x: [...x], series: [{ label: 'as the hints engine measured it (no stored series)', values: x.map((t) => (t < from ? e.baseline : e.incident)) }] };
+}
+
+/** Build ids and such are long: enough of them to tell apart. */
+function short(v: string): string {
+  return v.length > 24 ? `${v.slice(0, 16)}…` : v;
+}
+
 function waterfall(r: SlowRequest): HTMLElement {
   const scale = (v: number) => `${((v / r.duration) * 100).toFixed(2)}%`;
   const dominant = (c: SlowRequest['subcalls'][number]) => r.dominant !== null && c.peer === r.dominant.peer && c.operation === r.dominant.operation && c.duration === r.dominant.duration;
@@ -94,11 +105,14 @@ export async function renderIncident(ctx: PageContext): Promise<HTMLElement> {
     hints.length
       ? hints.map((hint) => {
           const evidenceBoxes = hint.evidence.slice(0, 3).map((e) => {
-            const b = chartBox(`${e.metric} ${Object.entries(e.labels).filter(([k]) => k !== 'aggregation').map(([k, v]) => `${k}=${v}`).join(' ')}: ${formatFor(e.unit)(e.baseline ?? 0)} → ${e.incident === null ? '—' : formatFor(e.unit)(e.incident)}`);
+            const b = chartBox(`${e.metric} ${Object.entries(e.labels).filter(([k]) => k !== 'aggregation').map(([k, v]) => `${k}=${short(v)}`).join(' ')}: ${formatFor(e.unit)(e.baseline ?? 0)} → ${e.incident === null ? '—' : formatFor(e.unit)(e.incident)}`);
             charts.push(async () => {
               const s = await evidenceSeries(e, hint.service, axisFrom, toS, step).catch(() => []);
               const changed: typeof markers = e.changed_at === null ? [] : [{ at: e.changed_at, tag: '● changed', color: '#d97706' }];
-              lineChart(b, { title: e.metric, ...align(x, s, (q) => Object.values(q.labels).join(' ') || e.metric), format: formatFor(e.unit), bands, markers: [...markers, ...changed], xRange, fromZero: e.unit !== 's' });
+              // A derived signal (e.g. the share of slow requests one call dominated) has no stored
+              // series: draw the engine's own before → during figures on the same axis instead.
+              const shown = s.length ? align(x, s, (q) => Object.values(q.labels).map(short).join(' ') || e.metric) : measured(e, x, report?.from ?? fromS);
+              lineChart(b, { title: e.metric, ...shown, format: formatFor(e.unit), bands, markers: [...markers, ...changed], xRange, fromZero: e.unit !== 's' });
             });
             return b;
           });

@@ -32,7 +32,9 @@ export async function renderList(ctx: PageContext): Promise<HTMLElement> {
   const [{ slos }, { alerts }] = await Promise.all([api<{ slos: Slo[] }>('/v1/slos'), api<{ alerts: Alert[] }>('/v1/alerts', { state: 'firing' })]);
   // The top hint of each SLO's firing alerts (pages before tickets): why, next to how much.
   const topHint = new Map<string, { alert: Alert; hint: Hint }>();
-  for (const a of [...alerts].sort((x, y) => (x.severity === y.severity ? 0 : x.severity === 'page' ? -1 : 1))) {
+  // Burn-rate alerts before a silence (its hint is about what stopped, not what burns), pages before tickets.
+  const rank = (a: Alert) => (a.rule === 'no_data' ? 2 : 0) + (a.severity === 'page' ? 0 : 1);
+  for (const a of [...alerts].sort((x, y) => rank(x) - rank(y))) {
     if (a.hints.length && !topHint.has(a.slo_id)) topHint.set(a.slo_id, { alert: a, hint: a.hints[0] });
   }
   const service = ctx.route.params.get('service') ?? '';

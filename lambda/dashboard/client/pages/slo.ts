@@ -40,13 +40,20 @@ export async function renderSlo(ctx: PageContext): Promise<HTMLElement> {
   const { fromS, toS } = ctx;
   const step = stepFor(toS - fromS);
   const metric = slo.metrics[0] ?? 'http.server.request.duration';
-  const longest = Math.max(0, ...slo.rules.map((r) => windowSeconds(r.long_window) ?? 0));
-  const burnStep = Math.max(step, stepFor(toS - fromS, 240));
+  // Each window pair reads from one long window before the range, at a step that keeps that
+  // read to a few hundred steps (a 3-day window is not summed from 30-second steps).
+  const burnStep = (longS: number) => Math.max(step, stepFor(toS - fromS, 240), Math.ceil(longS / 600));
+  const ruleSeries = Promise.all(
+    slo.rules.map((r) => {
+      const longS = windowSeconds(r.long_window) ?? 0;
+      return api<{ objective: number; points: { atMs: number; good: number; total: number }[] }>(`/v1/slos/${encodeURIComponent(slo.id)}/series`, { from: Math.floor(fromS - longS), to: Math.ceil(toS), step: `${burnStep(longS)}s` }).catch(() => ({ objective: slo.objective, points: [] }));
+    }),
+  );
   const [{ alerts }, { events }, deploys, series, rates, errors, latency, heatmap] = await Promise.all([
     api<{ alerts: Alert[] }>('/v1/alerts', { service: slo.service }),
     api<{ events: Transition[] }>('/v1/alerts/events', { slo_id: slo.id }),
     deployMarkers(slo.service, metric, fromS, toS, step),
-    api<{ objective: number; points: { atMs: number; good: number; total: number }[] }>(`/v1/slos/${encodeURIComponent(slo.id)}/series`, { from: Math.floor(fromS - longest), to: Math.ceil(toS), step: `${burnStep}s` }),
+    ruleSeries,
     stepped(slo.service, metric, 'rate', fromS, toS, step, 'http.route').catch(() => []),
     stepped(slo.service, metric, 'error_ratio', fromS, toS, step).catch(() => []),
     Promise.all(['p50', 'p90', 'p99'].map((agg) => stepped(slo.service, metric, agg, fromS, toS, step).then((s) => s.map((x) => ({ ...x, labels: { agg } }))).catch(() => []))),
@@ -85,15 +92,18 @@ export async function renderSlo(ctx: PageContext): Promise<HTMLElement> {
       yRange: [0, 1],
     }),
   );
-  const burnX = axis(fromS, toS, burnStep);
-  const burnCharts = slo.rules.map((r) =>
-    box(`Burn rate ${r.long_window} / ${r.short_window} (${r.severity} at ${r.factor}×)`, (b) =>
+  const burnCharts = slo.rules.map((r, i) => {
+    const longS = windowSeconds(r.long_window) ?? 0;
+    const st = burnStep(longS);
+    const x = axis(fromS, toS, st);
+    const { points, objective } = series[i];
+    return box(`Burn rate ${r.long_window} / ${r.short_window} (${r.severity} at ${r.factor}×)`, (b) =>
       lineChart(b, {
         title: `burn rate ${r.long_window} and ${r.short_window}`,
-        x: burnX,
+        x,
         series: [
-          { label: `long ${r.long_window}`, values: burnSeries(burnX, series.points, windowSeconds(r.long_window) ?? burnStep, series.objective) },
-          { label: `short ${r.short_window}`, values: burnSeries(burnX, series.points, Math.max(burnStep, windowSeconds(r.short_window) ?? burnStep), series.objective) },
+          { label: `long ${r.long_window}`, values: burnSeries(x, points, longS || st, objective) },
+          { label: `short ${r.short_window}${(windowSeconds(r.short_window) ?? 0) < st ? ` (at ${st} s steps)` : ''}`, values: burnSeries(x, points, Math.max(st, windowSeconds(r.short_window) ?? st), objective) },
         ],
         format: (v) => `${Number(v.toPrecision(3))}×`,
         thresholds: [{ value: r.factor, label: `${r.factor}× threshold` }],
@@ -101,8 +111,8 @@ export async function renderSlo(ctx: PageContext): Promise<HTMLElement> {
         xRange,
         fromZero: true,
       }),
-    ),
-  );
+    );
+  });
   const alertTable = h(
     'table',
     { class: 'alerts', 'aria-label': 'alerts of this SLO' },
