@@ -120,6 +120,16 @@ describe('hints engine', () => {
     assert.deepEqual(top(r), { kind: 'cpu', service: 'backend', peer: null, chain: ['frontend', 'backend'] });
   });
 
+  test('cpu: each wait stays short (a scheduler favouring short wakers) but the waits add up', async () => {
+    const r = await scenario((t) => {
+      t.back!.runqueueWait = 0.0003; // p90 under the 0.5 ms that matters for one wakeup
+      t.back!.wakeupsPerRequest = 40;
+      t.back!.ownLatency = 0.02;
+    });
+    assert.deepEqual(top(r), { kind: 'cpu', service: 'backend', peer: null, chain: ['frontend', 'backend'] });
+    assert.equal(r.hints[0].evidence[0].labels.aggregation, 'sum_rate');
+  });
+
   test('gc: the backend collects garbage far more often', async () => {
     const r = await scenario((t) => {
       t.back!.gcCycles = 40;

@@ -95,11 +95,18 @@ function candidate(ctx: OwnContext, kind: Candidate['kind'], found: { best: Sign
 async function cpu(ctx: OwnContext): Promise<Candidate[]> {
   const f = ctx.frame;
   const [runq, cpuTime] = await Promise.all([cells(ctx, KERNEL_METRIC.runqueueLatency), cells(ctx, KERNEL_METRIC.cpuTime)]);
-  const wait = judgeSignal(f, ctx.sli, { metric: KERNEL_METRIC.runqueueLatency, labels: { aggregation: 'p90' }, unit: 's', rule: { floor: 0.0005, relative: 1 } }, track(f, quantileOf(runq, 0.9)));
-  if (!wait) return [];
+  // Two views of waiting: how long one wakeup waits (p90), and how much waiting there is in all
+  // per second of wall time (like PSI's "some" CPU pressure). A scheduler that favours short
+  // wakers keeps each wait short under a hog, yet the waits add up.
+  const found = strongest([
+    judgeSignal(f, ctx.sli, { metric: KERNEL_METRIC.runqueueLatency, labels: { aggregation: 'p90' }, unit: 's', rule: { floor: 0.0005, relative: 1 } }, track(f, quantileOf(runq, 0.9))),
+    judgeSignal(f, ctx.sli, { metric: KERNEL_METRIC.runqueueLatency, labels: { aggregation: 'sum_rate' }, unit: 's/s', rule: { floor: 0.05, relative: 1 } }, track(f, (i) => (runq.get(i)?.histogramSum ?? 0) / intervalSeconds(f, i))),
+  ]);
+  if (!found) return [];
+  const wait = found.best;
   // cpu.time is in ns: per second of wall time it is the share of one CPU used.
   const used = judgeSignal(f, ctx.sli, { metric: KERNEL_METRIC.cpuTime, labels: { aggregation: 'cpus' }, unit: '1', rule: { floor: 0.05, relative: 0.3 } }, track(f, (i) => (cpuTime.get(i)?.acc.count ?? 0) / 1e9 / intervalSeconds(f, i)));
-  return candidate(ctx, 'cpu', { best: wait, all: used ? [wait, used] : [wait] }, (c) => `${ctx.service}'s threads waited for a CPU: run-queue p90 ${seconds(c.change.incident)}, was ${seconds(c.change.baseline)}`, `check what else runs on ${ctx.service}'s CPUs (noisy neighbours, CPU limits/throttling) and its CPU profile`);
+  return candidate(ctx, 'cpu', { best: wait, all: used ? [...found.all, used] : found.all }, (c) => `${ctx.service}'s threads waited for a CPU: ${c.evidence.unit === 's/s' ? `${seconds(c.change.incident)} of waiting per second` : `run-queue p90 ${seconds(c.change.incident)}`}, was ${seconds(c.change.baseline)}`, `check what else runs on ${ctx.service}'s CPUs (noisy neighbours, CPU limits/throttling) and its CPU profile`);
 }
 
 async function gc(ctx: OwnContext): Promise<Candidate[]> {

@@ -55,6 +55,8 @@ export interface Condition {
   /** Port the process accepts connections on (reported as the kernel does: client.address + server.port). */
   listenPort?: number;
   runqueueWait?: number;
+  /** Thread wakeups (each waits runqueueWait) per request; default 4. */
+  wakeupsPerRequest?: number;
   cpuSeconds?: number;
   gcCycles?: number;
   gcPause?: number;
@@ -124,7 +126,7 @@ export function processMetrics(c: Condition, endMs: number, r: () => number): Me
       else out.push(histogram(GO_METRIC.dbClientDuration, { ...peer, [GO_ATTR.dbSystem]: call.kind === 'redis' ? 'redis' : 'postgresql', [GO_ATTR.dbOperation]: call.operation, ...(bad ? { [GO_ATTR.errorType]: 'timeout' } : {}) }, values, times));
     }
   }
-  const wakeups = Math.max(1, n * 4);
+  const wakeups = Math.max(1, n * (c.wakeupsPerRequest ?? 4));
   out.push(histogram(KERNEL_METRIC.runqueueLatency, {}, Array.from({ length: wakeups }, () => jitter(r, c.runqueueWait ?? 20e-6, 0.5)), times));
   out.push(...counter(KERNEL_METRIC.cpuTime, [{ attributes: {}, value: jitter(r, c.cpuSeconds ?? 0.5, 0.1) * 1e9 }], times));
   out.push(...counter(GO_METRIC.gcCycles, [{ attributes: {}, value: c.gcCycles ?? (r() < 0.5 ? 1 : 2) }], times));

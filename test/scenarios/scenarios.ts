@@ -75,14 +75,14 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     name: 'cpu-contention',
-    fault: "two busy loops at nice −10 pinned to the backend's core",
+    fault: "three busy loops at nice −19 pinned to the backend's core",
     expected: { kind: 'cpu', tiers: ['backend'], label: 'cpu @ backend' },
     prepare: () => {
       const cpu = lastCpu();
       let hogs: { remove(): Promise<void> } | undefined;
       return {
         world: { onBackendSpawn: (pid) => pinProcess(pid, cpu) },
-        inject: () => void (hogs = cpuHogs(cpu, 2, -10)),
+        inject: () => void (hogs = cpuHogs(cpu, 3, -19)),
         remove: () => hogs?.remove(),
       };
     },
