@@ -63,6 +63,8 @@ export interface Alert {
   hints: Hint[];
   rule: string;
   updated: string;
+  /** The rule's own windows as evaluated when the alert last changed. */
+  evidence?: { long_burn_rate: number | null; short_burn_rate: number | null };
 }
 
 export interface Transition {

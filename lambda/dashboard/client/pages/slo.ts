@@ -8,6 +8,7 @@ import type { PageContext } from '../context.ts';
 import { alertMarkers, align, axis, deployMarkers, stepped } from '../data.ts';
 import { h } from '../dom.ts';
 import { burn, objectivePct, pct, rate, seconds, seenNote, span, time, windowSeconds } from '../format.ts';
+import { budget } from '../../../slo/math.ts';
 import { href, stepFor } from '../route.ts';
 import { alertText, objectiveText } from '../status.ts';
 import type { Alert, Heatmap, SloDetail, Transition } from '../types.ts';
@@ -60,6 +61,29 @@ export async function renderSlo(ctx: PageContext): Promise<HTMLElement> {
     api<Heatmap>('/v1/heatmap', { service: slo.service, metric, from: Math.floor(fromS), to: Math.ceil(toS), step: `${step}s` }).catch(() => undefined),
   ]);
   const markers: Marker[] = [...alertMarkers(events), ...deploys];
+  const seenS = slo.window_seen_seconds ?? null;
+  const windowS = windowSeconds(slo.window);
+  const youngBurnDown =
+    seenS !== null && seenS > 0 && windowS !== undefined && seenS < windowS * 0.1
+      ? (async () => {
+          const st = stepFor(seenS, 120);
+          const startS = toS - seenS - st;
+          const r = await api<{ points: { atMs: number; good: number; total: number }[] }>(`/v1/slos/${encodeURIComponent(slo.id)}/series`, { from: Math.floor(startS), to: Math.ceil(toS), step: `${st}s` }).catch(() => ({ points: [] }));
+          const x = axis(startS, toS, st);
+          let good = 0;
+          let total = 0;
+          const sorted = [...r.points].sort((p, q) => p.atMs - q.atMs);
+          let i = 0;
+          const values = x.map((t) => {
+            for (; i < sorted.length && sorted[i].atMs / 1000 < t + st; i++) {
+              good += sorted[i].good;
+              total += sorted[i].total;
+            }
+            return budget({ good, total }, slo.objective).remaining;
+          });
+          return { x, values };
+        })()
+      : undefined;
   const x = axis(fromS, toS, step);
   const xRange: [number, number] = [fromS, toS];
   const seen = seenNote(slo.window_seen_seconds, slo.window);
@@ -81,11 +105,14 @@ export async function renderSlo(ctx: PageContext): Promise<HTMLElement> {
     charts.push(() => draw(b));
     return b;
   };
-  const burnDown = box(`Error budget left over the ${slo.window} window`, (b) =>
+  // A young SLO's window is mostly empty: its burn-down starts at its first request instead,
+  // from per-step rollups at a step that suits the time it has seen.
+  const young = youngBurnDown ? await youngBurnDown : undefined;
+  const burnDown = box(young ? `Error budget left since the first request (${seen})` : `Error budget left over the ${slo.window} window`, (b) =>
     lineChart(b, {
       title: 'budget left',
-      x: slo.burn_down.map((p) => p.t),
-      series: [{ label: 'budget left', values: slo.burn_down.map((p) => p.budget_remaining) }],
+      x: young ? young.x : slo.burn_down.map((p) => p.t),
+      series: [{ label: 'budget left', values: young ? young.values : slo.burn_down.map((p) => p.budget_remaining) }],
       format: (v) => pct(v, 0),
       markers,
       thresholds: [{ value: 0, label: 'budget spent' }],
@@ -129,8 +156,8 @@ export async function renderSlo(ctx: PageContext): Promise<HTMLElement> {
               h('td', { 'data-field': 'state' }, a.state === 'firing' ? '▲ firing' : a.state === 'pending' ? '… pending' : '✓ resolved'),
               h('td', {}, a.severity),
               h('td', {}, a.rule),
-              h('td', { class: 'num' }, burn(rule ? a.burn_rates[rule.short_window] : a.burn_rates['5m'])),
-              h('td', { class: 'num' }, burn(rule ? a.burn_rates[rule.long_window] : a.burn_rates['1h'])),
+              h('td', { class: 'num' }, burn(a.evidence?.short_burn_rate ?? (rule ? a.burn_rates[rule.short_window] : null))),
+              h('td', { class: 'num' }, burn(a.evidence?.long_burn_rate ?? (rule ? a.burn_rates[rule.long_window] : null))),
               h('td', {}, time(Date.parse(a.since) / 1000)),
               h('td', {}, h('a', { href: href('incident', a.id, { range: ctx.range }) }, 'incident →')),
             );
