@@ -3,6 +3,7 @@
 
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { buildDashboard } from '../lambda/dashboard/build.ts';
 import { settingsFrom } from './settings.ts';
 import { BurnwatchStack } from './stack.ts';
 
@@ -16,6 +17,9 @@ export function buildApp(app: App): BurnwatchStack {
 }
 
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  // The gateway's bundle embeds the dashboard's assets: `cdk synth`/`deploy` on a checkout that
+  // never ran setup builds them first (skipped when up to date).
+  await buildDashboard();
   const app = new App();
   buildApp(app);
   app.synth();

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { buildDashboard } from '../lambda/dashboard/build.ts';
 import { burn, objectivePct, pct, seconds } from '../lambda/dashboard/client/format.ts';
 import { objectiveText, worstFirst } from '../lambda/dashboard/client/status.ts';
 import type { Alert, Slo } from '../lambda/dashboard/client/types.ts';
@@ -61,6 +62,7 @@ describe('dashboard in headless Chromium', { timeout: 240_000 }, () => {
   };
 
   before(async () => {
+    await buildDashboard(); // setup builds it; a test run straight after an edit must not serve stale assets
     const sloDir = tempDir('bw-dashboard-specs');
     fs.writeFileSync(path.join(sloDir, 'checkout.yaml'), SPEC);
     const port = await freePort();
