@@ -2,7 +2,8 @@
 // topology (the agent's metric shapes) whose Redis turns slow, the backend's slow requests as
 // the agent exports them, and the SLO engine firing the backend's latency page. Opened from the
 // SLO page's alert table: the timeline, the ranked hints with evidence charts on the SLI's time
-// axis, and one waterfall per slow request with the dominant Redis call marked.
+// axis, and one waterfall per slow request with the dominant Redis call marked. Then the same
+// world's service map.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -105,5 +106,17 @@ describe('incident page in headless Chromium', { timeout: 120_000 }, () => {
       await page.waitForTimeout(300);
       await page.screenshot({ path: path.join(ROOT, 'docs/img/incident.png'), fullPage: true });
     }
+  });
+
+  test('the service map: services and external peers as /v1/graph gives them, an edge per call path', async () => {
+    const graph = (await (await fetch(`${gw.url}/v1/graph?from=-1h`, { headers: { authorization: `Bearer ${KEY}` } })).json()) as { nodes: { id: string }[]; edges: { from: string; to: string; protocol: string }[] };
+    await page.goto(`${gw.url}/#/map?range=1h&refresh=3600`);
+    await page.waitForSelector('svg.map g[data-node]');
+    assert.deepEqual(await page.$$eval('svg.map g[data-node]', (gs) => gs.map((g) => g.getAttribute('data-node')).sort()), graph.nodes.map((n) => n.id).sort());
+    assert.deepEqual(await page.$$eval('svg.map path.edge', (ps) => ps.length), graph.edges.length);
+    assert.deepEqual(await page.$$eval('table.edges tbody tr', (rows) => rows.map((r) => [...r.querySelectorAll('td')].slice(0, 3).map((td) => td.textContent))), graph.edges.map((e) => [e.from, e.to, e.protocol]));
+    if (SCREENSHOTS) await page.screenshot({ path: path.join(ROOT, 'docs/img/service-map.png'), fullPage: true });
+    await page.click('svg.map a:has(g[data-node="backend"])');
+    await page.waitForFunction(() => location.hash.startsWith('#/slo/backend'));
   });
 });

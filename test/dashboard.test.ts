@@ -145,7 +145,6 @@ describe('dashboard in headless Chromium', { timeout: 240_000 }, () => {
     await page.goto(`${base}/#/map?range=15m&refresh=3600`);
     await page.waitForSelector('#page-title:text-is("Service map")');
     await page.waitForSelector('svg.map g[data-node="checkout-api"]');
-    await shot('service-map');
     await page.click('svg.map a:has(g[data-node="checkout-api"])');
     await page.waitForFunction(() => location.hash.startsWith('#/slo/checkout-'));
     await page.goto(`${base}/#/host?range=15m&refresh=3600`);
