@@ -1,4 +1,12 @@
-// The shapes the dashboard reads (as the API documents them in README.md and docs/).
+// The shapes the dashboard reads (as the API documents them in README.md and docs/). Where the
+// server declares the contract, its type is re-exported (type-only: nothing of the server's code
+// reaches the browser bundle).
+import type { Hint } from '../../hints/types.ts';
+
+export type { Evidence, Hint, HintsReport } from '../../hints/types.ts';
+export type { ServiceGraph as Graph } from '../../query/graph.ts';
+export type { Heatmap } from '../../query/heatmap.ts';
+export type { ProcessSignals as ProcessRow } from '../../query/processes.ts';
 
 export type BurnWindows = Record<string, number | null>;
 
@@ -27,28 +35,6 @@ export interface Slo {
 export interface SloDetail extends Slo {
   rules: { name: string; severity: string; factor: number; long_window: string; short_window: string; for: string }[];
   burn_down: { t: number; budget_remaining: number | null; good: number; total: number }[];
-}
-
-export interface Evidence {
-  metric: string;
-  labels: Record<string, string>;
-  baseline: number | null;
-  incident: number | null;
-  unit: string;
-  changed_at: number | null;
-}
-
-export interface Hint {
-  rank: number;
-  kind: string;
-  service: string;
-  peer: string | null;
-  summary: string;
-  confidence: number;
-  explained_share: number;
-  evidence: Evidence[];
-  chain: string[];
-  next_step: string;
 }
 
 export interface Alert {
@@ -83,14 +69,6 @@ export interface QuerySeries {
   points: [number, number, ...unknown[]][];
 }
 
-export interface HintsReport {
-  service: string;
-  from: number;
-  to: number;
-  baseline: { from: number; to: number };
-  hints: Hint[];
-}
-
 export interface SlowRequest {
   trace_id: string;
   start: number;
@@ -101,28 +79,3 @@ export interface SlowRequest {
   dominant: { kind: string; peer: string; operation: string; duration: number; share: number } | null;
 }
 
-export interface Graph {
-  nodes: { id: string; service: string; kind: 'service' | 'external'; requests: number; errors: number; p99: number | null }[];
-  edges: { from: string; to: string; protocol: string; requests: number; errors: number; p99: number | null }[];
-}
-
-export interface Heatmap {
-  times: number[];
-  bounds: number[];
-  counts: number[][];
-  skipped: number;
-}
-
-export interface ProcessRow {
-  service: string;
-  host: string | null;
-  pid: number | null;
-  cpu_cores: number;
-  runqueue_p99: number | null;
-  faults: { major: number; minor: number };
-  retransmits: { peer: string; count: number }[];
-  block_io: { count: number; p99: number | null; errors: number };
-  starts: number;
-  exits: number;
-  build_ids: string[];
-}
