@@ -95,9 +95,9 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     name: 'page-faults',
-    fault: 'requests now make the backend map and touch 16 MB of fresh memory each',
+    fault: 'requests now make the backend map and touch 32 MB of fresh memory each',
     expected: { kind: 'memory', tiers: ['backend'], label: 'memory @ backend' },
-    prepare: () => ({ inject: (_w, load) => load.setQuery('touch_mb=16') }),
+    prepare: () => ({ inject: (_w, load) => load.setQuery('touch_mb=32') }),
   },
   {
     name: 'slow-disk',
@@ -118,7 +118,7 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     name: 'oom-kill',
-    fault: 'requests now leak 384 KB each in the backend, limited to 160 MB: OOM-killed, restarted',
+    fault: 'requests now leak 384 KB each in the backend, limited to 160 MB: OOM-killed, restarted 3 s later',
     expected: { kind: 'memory', tiers: ['backend'], label: 'memory @ backend' },
     prepare: () => {
       const cg = memoryLimitedCgroup(uniq(), 160 * 1024 * 1024);

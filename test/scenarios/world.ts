@@ -1,9 +1,10 @@
 // One scenario's world, all real: a gateway with its DuckDB files, the agent with every
 // collector, and the Go topology (frontend → backend → PostgreSQL, Redis through a proxy,
-// etcd) under random service names, with a supervisor that restarts the backend when it dies
-// (as systemd or a kubelet would). The agent starts first so it sees every connection open.
+// etcd) under random service names, with a supervisor that restarts the backend 3 s after it
+// dies (as systemd or a kubelet would). The agent starts first so it sees every connection open.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent } from '../../agent/agent.ts';
 import type { HintsReport } from '../../lambda/hints/types.ts';
 import { LOCAL_TENANT, startGateway, type RunningGateway } from '../../lambda/local/server.ts';
@@ -13,6 +14,8 @@ import { DelayProxy } from './faults.ts';
 import type { Cast } from './scenarios.ts';
 
 const KEY = `scenario-${randomBytes(12).toString('hex')}`;
+/** As a restart policy waits before starting a dead service again (systemd RestartSec, a pod's back-off). */
+const RESTART_DELAY_MS = 3_000;
 
 export interface WorldOptions {
   /** More backend flags. */
@@ -106,8 +109,10 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
       m.child.once('exit', () => {
         if (stopping || deliberate || t.backend !== m) return;
         world.restarts++;
-        log(`backend pid ${m.child.pid} died; restarting`);
-        void restart().then((next) => supervise(next), (err) => log(`backend restart failed: ${(err as Error).message}`));
+        log(`backend pid ${m.child.pid} died; restarting in ${RESTART_DELAY_MS} ms`);
+        void sleep(RESTART_DELAY_MS)
+          .then(() => (stopping ? undefined : restart()))
+          .then((next) => next && supervise(next), (err) => log(`backend restart failed: ${(err as Error).message}`));
       });
     supervise();
     // A deliberate restart (a deploy) is not a death, and the new process is supervised too.
