@@ -129,7 +129,7 @@ const KERNEL_METRICS: Record<string, MetricDescriptor> = {
     name: KERNEL_METRIC.tcpSmoothedRtt,
     unit: 's',
     kind: 'exponential_histogram',
-    description: "The kernel's smoothed RTT (srtt) of the process's connections to a peer, sampled at each retransmit and when a connection closes.",
+    description: "The kernel's smoothed RTT (srtt) of the process's connections to a peer, sampled when a connection is accepted (so a long-lived connection names its listener at once), at each retransmit and when it closes.",
     attributes: TCP_PEER_ATTRS,
   },
   [KERNEL_METRIC.runqueueLatency]: {
