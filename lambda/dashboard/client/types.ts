@@ -4,38 +4,12 @@
 import type { Hint } from '../../hints/types.ts';
 
 export type { Evidence, Hint, HintsReport } from '../../hints/types.ts';
+export type { SloReport as Slo, SloDetail } from '../../slo/engine.ts';
 export type { ServiceGraph as Graph } from '../../query/graph.ts';
 export type { Heatmap } from '../../query/heatmap.ts';
 export type { ProcessSignals as ProcessRow } from '../../query/processes.ts';
 
 export type BurnWindows = Record<string, number | null>;
-
-export interface Slo {
-  id: string;
-  service: string;
-  kind: 'availability' | 'latency';
-  objective: number;
-  sli: number | null;
-  budget_remaining: number | null;
-  status: 'no_data' | 'unknown' | 'silent' | 'ok' | 'burning' | 'exhausted';
-  window: string;
-  window_start: string;
-  window_seen_seconds?: number | null;
-  good: number;
-  total: number;
-  budget_remaining_requests: number;
-  burn_rates: BurnWindows;
-  time_to_exhaustion_seconds: number | null;
-  threshold_seconds?: number;
-  sli_unknown_reason?: string;
-  display_name?: string;
-  alerts: { id: string; rule: string; severity: string; state: string }[];
-}
-
-export interface SloDetail extends Slo {
-  rules: { name: string; severity: string; factor: number; long_window: string; short_window: string; for: string }[];
-  burn_down: { t: number; budget_remaining: number | null; good: number; total: number }[];
-}
 
 export interface Alert {
   id: string;
