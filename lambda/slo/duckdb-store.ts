@@ -188,40 +188,30 @@ export class DuckDbSloStore implements SloStore {
     });
   }
 
-  async lastBucketWithData(tenant: string, keys: readonly string[], fromMs: number, toMs: number): Promise<Map<string, number>> {
-    if (keys.length === 0 || fromMs >= toMs) return new Map();
-    // The last hour with requests, then its last minute: two narrow reads instead of a scan of every bucket.
-    const rows = await this.read<{ sli_key: string; last: bigint }>(
-      `SELECT r.sli_key, max(r.bucket_ms) AS last
-         FROM slo_rollups r
-         JOIN (SELECT sli_key, max(hour_ms) AS h FROM slo_rollups_hourly
-                WHERE tenant = $t AND hour_ms >= $fromHour AND hour_ms < $to AND total > 0 AND list_contains($keys, sli_key)
-                GROUP BY sli_key) last_hour
-           ON r.sli_key = last_hour.sli_key AND r.bucket_ms >= last_hour.h AND r.bucket_ms < last_hour.h + ${HOUR_MS}
-        WHERE r.tenant = $t AND r.total > 0 AND r.bucket_ms >= $from AND r.bucket_ms < $to
-        GROUP BY r.sli_key`,
-      { t: tenant, keys: listValue([...keys]), from: BigInt(fromMs), fromHour: BigInt(Math.floor(fromMs / HOUR_MS) * HOUR_MS), to: BigInt(toMs) },
-      { keys: LIST(VARCHAR), from: BIGINT, fromHour: BIGINT, to: BIGINT },
-    );
-    return new Map(rows.map((r) => [r.sli_key, Number(r.last)]));
+  lastBucketWithData(tenant: string, keys: readonly string[], fromMs: number, toMs: number): Promise<Map<string, number>> {
+    return this.edgeBucketWithData('max', tenant, keys, fromMs, toMs);
   }
 
-  async firstBucketWithData(tenant: string, keys: readonly string[], fromMs: number, toMs: number): Promise<Map<string, number>> {
+  firstBucketWithData(tenant: string, keys: readonly string[], fromMs: number, toMs: number): Promise<Map<string, number>> {
+    return this.edgeBucketWithData('min', tenant, keys, fromMs, toMs);
+  }
+
+  /** The first (min) or last (max) bucket with requests per key: its hour first, then the minute within it — two narrow reads instead of a scan of every bucket. */
+  private async edgeBucketWithData(edge: 'min' | 'max', tenant: string, keys: readonly string[], fromMs: number, toMs: number): Promise<Map<string, number>> {
     if (keys.length === 0 || fromMs >= toMs) return new Map();
-    // As lastBucketWithData: the first hour with requests, then its first minute.
-    const rows = await this.read<{ sli_key: string; first: bigint }>(
-      `SELECT r.sli_key, min(r.bucket_ms) AS first
+    const rows = await this.read<{ sli_key: string; edge: bigint }>(
+      `SELECT r.sli_key, ${edge}(r.bucket_ms) AS edge
          FROM slo_rollups r
-         JOIN (SELECT sli_key, min(hour_ms) AS h FROM slo_rollups_hourly
+         JOIN (SELECT sli_key, ${edge}(hour_ms) AS h FROM slo_rollups_hourly
                 WHERE tenant = $t AND hour_ms >= $fromHour AND hour_ms < $to AND total > 0 AND list_contains($keys, sli_key)
-                GROUP BY sli_key) first_hour
-           ON r.sli_key = first_hour.sli_key AND r.bucket_ms >= first_hour.h AND r.bucket_ms < first_hour.h + ${HOUR_MS}
+                GROUP BY sli_key) edge_hour
+           ON r.sli_key = edge_hour.sli_key AND r.bucket_ms >= edge_hour.h AND r.bucket_ms < edge_hour.h + ${HOUR_MS}
         WHERE r.tenant = $t AND r.total > 0 AND r.bucket_ms >= $from AND r.bucket_ms < $to
         GROUP BY r.sli_key`,
       { t: tenant, keys: listValue([...keys]), from: BigInt(fromMs), fromHour: BigInt(Math.floor(fromMs / HOUR_MS) * HOUR_MS), to: BigInt(toMs) },
       { keys: LIST(VARCHAR), from: BIGINT, fromHour: BIGINT, to: BIGINT },
     );
-    return new Map(rows.map((r) => [r.sli_key, Number(r.first)]));
+    return new Map(rows.map((r) => [r.sli_key, Number(r.edge)]));
   }
 
   async windowSums(tenant: string, keys: readonly string[], startsMs: readonly number[], toMs: number): Promise<Map<string, WindowSum[]>> {
