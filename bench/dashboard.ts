@@ -6,7 +6,6 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { chromium } from 'playwright-core';
 import { buildDashboard, describeSizes } from '../lambda/dashboard/build.ts';
 import { startGateway } from '../lambda/local/server.ts';
@@ -17,6 +16,7 @@ import { bucketIndexForSeconds } from '../common/exphist.ts';
 import { DURATION, expHistogramMetric, protobufBody, resourceMetrics } from '../test/otlp-fixtures.ts';
 import { decodeMetricsRequest } from '../lambda/otlp/metrics.ts';
 import { tempDir } from '../test/lib/processes.ts';
+import { fillRollups } from './lib.ts';
 
 const MIN = 60_000;
 const DAYS = 30;
@@ -30,32 +30,6 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-async function fillRollups(file: string, keys: string[], fromMs: number, toMs: number): Promise<number> {
-  const instance = await DuckDBInstance.create(file);
-  const conn = await instance.connect();
-  await conn.run('CREATE TEMP TABLE keys (k VARCHAR)');
-  const app = await conn.createAppender('keys', 'main', 'temp');
-  for (const k of keys) {
-    app.appendVarchar(k);
-    app.endRow();
-  }
-  app.flushSync();
-  app.closeSync();
-  // 1,000 requests a minute per SLO, 0–2 of them bad; a day at a time, in time order.
-  for (let day = fromMs; day < toMs; day += 86_400_000) {
-    await conn.run(`INSERT INTO slo_rollups (tenant, sli_key, bucket_ms, good, total, effective_threshold)
-      SELECT '${TENANT}', k, b, 1000 - (hash(k, b) % 3), 1000, NULL
-        FROM range(${day}, ${Math.min(toMs, day + 86_400_000)}, ${MIN}) r(b), keys ORDER BY b`);
-  }
-  await conn.run(`INSERT INTO slo_rollups_hourly (tenant, sli_key, hour_ms, good, total, effective_threshold)
-    SELECT tenant, sli_key, bucket_ms // ${HOUR_MS} * ${HOUR_MS} AS h, sum(good), sum(total), NULL FROM slo_rollups GROUP BY ALL ORDER BY h`);
-  await conn.run(`INSERT INTO slo_rollup_watermarks (tenant, sli_key, done_to_ms, covered_from_ms) SELECT '${TENANT}', k, ${toMs}, ${fromMs} FROM keys`);
-  const rows = Number((await conn.runAndReadAll('SELECT count(*) FROM slo_rollups')).getRows()[0][0]);
-  await conn.run('CHECKPOINT');
-  conn.closeSync();
-  instance.closeSync();
-  return rows;
-}
 
 export async function run(): Promise<string[]> {
   const sizes = (await buildDashboard({ force: true }))!;
@@ -73,7 +47,7 @@ export async function run(): Promise<string[]> {
   const probe = await startGateway({ port: 0, dataDir: dir, apiKeys: { [KEY]: TENANT }, log: () => undefined });
   const defs = (await probe.slo.definitions(TENANT)).slos;
   await probe.close();
-  const rows = await fillRollups(sloFile, defs.map((d) => sliKey(d, MIN)), nowMs - DAYS * 86_400_000 - HOUR_MS, nowMs);
+  const rows = await fillRollups(sloFile, TENANT, defs.map((d) => sliKey(d, MIN)), nowMs - DAYS * 86_400_000 - HOUR_MS, nowMs);
   await (await DuckDbSloStore.open(sloFile)).close();
 
   const gw = await startGateway({ port: 0, dataDir: dir, apiKeys: { [KEY]: TENANT }, log: () => undefined });

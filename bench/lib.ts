@@ -3,6 +3,8 @@
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { HOUR_MS } from '../lambda/slo/duckdb-store.ts';
 import { freePort, manage, startGatewayProcess, tempDir, waitFor, FIXTURE_BIN, type Managed } from '../test/lib/processes.ts';
 
 export const RUN_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -55,4 +57,36 @@ export async function startBenchGateway(): Promise<{ endpoint: string; gateway: 
 /** A difference with its sign: noise can make the measured side faster. */
 export function signed(x: number, digits: number): string {
   return `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(digits)}`;
+}
+
+/**
+ * Writes minute rollups (1,000 requests a minute per SLI key, 0–2 of them bad) straight into an SLO
+ * store file, with the hourly sums and watermarks the engine keeps: 30 days through the engine's
+ * own refresh would take the bench longer than what it measures.
+ */
+export async function fillRollups(file: string, tenant: string, keys: string[], fromMs: number, toMs: number): Promise<number> {
+  const instance = await DuckDBInstance.create(file);
+  const conn = await instance.connect();
+  await conn.run('CREATE TEMP TABLE keys (k VARCHAR)');
+  const app = await conn.createAppender('keys', 'main', 'temp');
+  for (const k of keys) {
+    app.appendVarchar(k);
+    app.endRow();
+  }
+  app.flushSync();
+  app.closeSync();
+  // 1,000 requests a minute per SLO, 0–2 of them bad; a day at a time, in time order.
+  for (let day = fromMs; day < toMs; day += 86_400_000) {
+    await conn.run(`INSERT INTO slo_rollups (tenant, sli_key, bucket_ms, good, total, effective_threshold)
+      SELECT '${tenant}', k, b, 1000 - (hash(k, b) % 3), 1000, NULL
+        FROM range(${day}, ${Math.min(toMs, day + 86_400_000)}, ${60_000}) r(b), keys ORDER BY b`);
+  }
+  await conn.run(`INSERT INTO slo_rollups_hourly (tenant, sli_key, hour_ms, good, total, effective_threshold)
+    SELECT tenant, sli_key, bucket_ms // ${HOUR_MS} * ${HOUR_MS} AS h, sum(good), sum(total), NULL FROM slo_rollups GROUP BY ALL ORDER BY h`);
+  await conn.run(`INSERT INTO slo_rollup_watermarks (tenant, sli_key, done_to_ms, covered_from_ms) SELECT '${tenant}', k, ${toMs}, ${fromMs} FROM keys`);
+  const rows = Number((await conn.runAndReadAll('SELECT count(*) FROM slo_rollups')).getRows()[0][0]);
+  await conn.run('CHECKPOINT');
+  conn.closeSync();
+  instance.closeSync();
+  return rows;
 }

@@ -5,13 +5,13 @@
 // turning raw points into the last minutes' rollups, which scales with traffic, not SLO count.
 import fs from 'node:fs';
 import path from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { DuckDbStore } from '../lambda/storage/duckdb.ts';
-import { DuckDbSloStore, HOUR_MS, SLO_DUCKDB_FILE_NAME } from '../lambda/slo/duckdb-store.ts';
+import { DuckDbSloStore, SLO_DUCKDB_FILE_NAME } from '../lambda/slo/duckdb-store.ts';
 import { SloEngine } from '../lambda/slo/engine.ts';
 import { DEFAULT_SLI_METRICS, WORKBOOK_RULES, type SloDefinition } from '../lambda/slo/definitions.ts';
 import { sliKey } from '../lambda/slo/sli.ts';
 import { tempDir } from '../test/lib/processes.ts';
+import { fillRollups } from './lib.ts';
 
 const MIN = 60_000;
 const DAYS = 30;
@@ -33,31 +33,6 @@ function definitions(n: number): SloDefinition[] {
   }));
 }
 
-async function fill(file: string, keys: string[], fromMs: number, toMs: number): Promise<number> {
-  const instance = await DuckDBInstance.create(file);
-  const conn = await instance.connect();
-  await conn.run('CREATE TEMP TABLE keys (k VARCHAR)');
-  const app = await conn.createAppender('keys', 'main', 'temp');
-  for (const k of keys) {
-    app.appendVarchar(k);
-    app.endRow();
-  }
-  app.flushSync();
-  app.closeSync();
-  // 1,000 requests a minute per SLO, 0–2 of them bad; a day at a time, in time order.
-  for (let day = fromMs; day < toMs; day += 86_400_000) {
-    await conn.run(`INSERT INTO slo_rollups
-      SELECT '${TENANT}', k, b, 1000 - (hash(k, b) % 3), 1000, NULL
-        FROM range(${day}, ${Math.min(toMs, day + 86_400_000)}, ${MIN}) r(b), keys ORDER BY b`);
-  }
-  await conn.run(`INSERT INTO slo_rollups_hourly
-    SELECT tenant, sli_key, bucket_ms // ${HOUR_MS} * ${HOUR_MS} AS h, sum(good), sum(total), NULL FROM slo_rollups GROUP BY ALL ORDER BY h`);
-  const rows = Number((await conn.runAndReadAll('SELECT count(*) FROM slo_rollups')).getRows()[0][0]);
-  await conn.run('CHECKPOINT');
-  conn.closeSync();
-  instance.closeSync();
-  return rows;
-}
 
 interface Result {
   n: number;
@@ -79,7 +54,7 @@ async function measure(n: number): Promise<Result> {
   const nowMs = Math.floor(Date.now() / MIN) * MIN;
   const defs = definitions(n);
   await (await DuckDbSloStore.open(file)).close(); // creates the schema
-  const rows = await fill(file, defs.map((d) => sliKey(d, MIN)), nowMs - DAYS * 86_400_000, nowMs);
+  const rows = await fillRollups(file, TENANT, defs.map((d) => sliKey(d, MIN)), nowMs - DAYS * 86_400_000, nowMs);
   const sloStore = await DuckDbSloStore.open(file);
   const metricStore = await DuckDbStore.open({ path: ':memory:' });
   try {
