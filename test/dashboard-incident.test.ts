@@ -10,16 +10,15 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { encodeSpans, slowRequestSpans } from '../agent/export/spans.ts';
+import { encodeSpans } from '../agent/export/spans.ts';
 import { buildDashboard } from '../lambda/dashboard/build.ts';
-import { conditions, healthy, INTERVAL_MS, REDIS, writeWorld } from '../lambda/hints/testkit.ts';
+import { conditions, healthy, INTERVAL_MS, REDIS, redisDominatedSlowRequests, writeWorld } from '../lambda/hints/testkit.ts';
 import { startGateway, type RunningGateway } from '../lambda/local/server.ts';
 import type { Alert } from '../lambda/dashboard/client/types.ts';
 import { ROOT, tempDir } from './lib/processes.ts';
 
 const KEY = 'k-dashboard-incident-0123456789';
 const TENANT = 'acme';
-const MS = 1_000_000n;
 const SCREENSHOTS = process.env.BURNWATCH_SCREENSHOTS === '1';
 const SLOW_REQUESTS = 4;
 
@@ -43,19 +42,7 @@ describe('incident page in headless Chromium', { timeout: 120_000 }, () => {
         return conditions(t);
       },
     });
-    const spans = Array.from({ length: SLOW_REQUESTS }, (_, k) =>
-      slowRequestSpans(
-        {
-          pid: 200, service: 'backend', kind: 'http', startNs: BigInt(faultAt + 60_000 + k * 30_000) * MS, durationNs: 360n * MS, method: 'GET', route: '/api/items', status: 200,
-          subcalls: [
-            { kind: 'sql', peer: '127.0.0.1:5432', operation: 'SELECT', startOffsetNs: 1n * MS, durationNs: 3n * MS, error: false, status: 0, dbSystem: 'postgresql' },
-            { kind: 'redis', peer: `${REDIS.address}:${REDIS.port}`, operation: 'GET', startOffsetNs: 5n * MS, durationNs: 350n * MS, error: false, status: 0 },
-          ],
-          droppedSubcalls: 0,
-        },
-        { 'service.name': 'backend' },
-      ),
-    ).flat();
+    const spans = redisDominatedSlowRequests(Array.from({ length: SLOW_REQUESTS }, (_, k) => faultAt + 60_000 + k * 30_000), 350, 360);
     const res = await fetch(`${gw.url}/v1/traces`, { method: 'POST', body: Buffer.from(encodeSpans(spans)), headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/x-protobuf' } });
     assert.equal(res.status, 200, await res.text());
     // Two evaluations: pending, then firing (the rules fire at once; the second cycle confirms).

@@ -7,9 +7,9 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeSpans, slowRequestSpans } from '../agent/export/spans.ts';
+import { encodeSpans } from '../agent/export/spans.ts';
 import { HINT_KINDS, type HintsReport } from '../lambda/hints/types.ts';
-import { conditions, healthy, INTERVAL_MS, REDIS, writeWorld } from '../lambda/hints/testkit.ts';
+import { conditions, healthy, INTERVAL_MS, redisDominatedSlowRequests, writeWorld } from '../lambda/hints/testkit.ts';
 import { startGateway, type RunningGateway } from '../lambda/local/server.ts';
 import { ROOT } from './lib/processes.ts';
 
@@ -18,7 +18,6 @@ const TENANT = 'acme';
 const END = Math.floor(Date.now() / 60_000) * 60_000 - 60_000;
 const NOW = END + 5_000;
 const FAULT_AT = END - 6 * 60_000;
-const MS = 1_000_000n;
 
 describe('GET /v1/hints and burnwatch hints', () => {
   let dataDir: string;
@@ -38,19 +37,7 @@ describe('GET /v1/hints and burnwatch hints', () => {
       },
     });
     // The backend's slow requests during the fault, as the agent exports them: Redis dominates each.
-    const spans = [0, 1, 2, 3].flatMap((k) =>
-      slowRequestSpans(
-        {
-          pid: 200, service: 'backend', kind: 'http', startNs: BigInt(FAULT_AT + 60_000 + k * 30_000) * MS, durationNs: 310n * MS, method: 'GET', route: '/api/items', status: 200,
-          subcalls: [
-            { kind: 'sql', peer: '127.0.0.1:5432', operation: 'SELECT', startOffsetNs: 1n * MS, durationNs: 3n * MS, error: false, status: 0, dbSystem: 'postgresql' },
-            { kind: 'redis', peer: `${REDIS.address}:${REDIS.port}`, operation: 'GET', startOffsetNs: 5n * MS, durationNs: 300n * MS, error: false, status: 0 },
-          ],
-          droppedSubcalls: 0,
-        },
-        { 'service.name': 'backend' },
-      ),
-    );
+    const spans = redisDominatedSlowRequests(Array.from({ length: 4 }, (_, k) => FAULT_AT + 60_000 + k * 30_000), 300, 310);
     const res = await fetch(`${gw.url}/v1/traces`, { method: 'POST', body: Buffer.from(encodeSpans(spans)), headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/x-protobuf' } });
     assert.equal(res.status, 200, await res.text());
   });

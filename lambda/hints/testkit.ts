@@ -9,6 +9,7 @@ import type { MetricData } from '@opentelemetry/sdk-metrics';
 import { ATTR, GO_ATTR, GO_METRIC, HTTP_SERVER_DURATION, KERNEL_ATTR, KERNEL_METRIC, METRICS } from '../../common/catalogue.ts';
 import { bucketIndexForSeconds, histogramFromBuckets, KERNEL_MAX_SCALE } from '../../common/exphist.ts';
 import { encodeMetrics, exponentialHistogramMetric, numberMetric, resourceMetrics, type PointAttributes } from '../../agent/export/otlp.ts';
+import { slowRequestSpans } from '../../agent/export/spans.ts';
 import { decodeMetricsRequest } from '../otlp/metrics.ts';
 import type { MetricPoint, MetricStore } from '../storage/types.ts';
 
@@ -241,4 +242,25 @@ export function conditions(t: Topology): Condition[] {
     retransmits: { [peer]: t.linkRetransmits },
   });
   return out;
+}
+
+/**
+ * The backend's slow requests as the agent exports them, one starting at each of `startsMs`: a
+ * 3 ms SQL call, then a Redis GET of `redisMs` that dominates the request (`totalMs`).
+ */
+export function redisDominatedSlowRequests(startsMs: readonly number[], redisMs: number, totalMs: number): ReturnType<typeof slowRequestSpans> {
+  const MS = 1_000_000n;
+  return startsMs.flatMap((startMs) =>
+    slowRequestSpans(
+      {
+        pid: 200, service: 'backend', kind: 'http', startNs: BigInt(startMs) * MS, durationNs: BigInt(totalMs) * MS, method: 'GET', route: '/api/items', status: 200,
+        subcalls: [
+          { kind: 'sql', peer: `${POSTGRES.address}:${POSTGRES.port}`, operation: 'SELECT', startOffsetNs: 1n * MS, durationNs: 3n * MS, error: false, status: 0, dbSystem: 'postgresql' },
+          { kind: 'redis', peer: `${REDIS.address}:${REDIS.port}`, operation: 'GET', startOffsetNs: 5n * MS, durationNs: BigInt(redisMs) * MS, error: false, status: 0 },
+        ],
+        droppedSubcalls: 0,
+      },
+      { 'service.name': 'backend' },
+    ),
+  );
 }
