@@ -16,6 +16,7 @@ import { burn, objectivePct, pct, seconds } from '../lambda/dashboard/client/for
 import { objectiveText, worstFirst } from '../lambda/dashboard/client/status.ts';
 import type { Alert, Slo } from '../lambda/dashboard/client/types.ts';
 import { burnwatch, freePort, getJson, ROOT, tempDir, waitFor, type Managed } from './lib/processes.ts';
+import { fastCheckoutPageSpec } from './lib/alert-fixtures.ts';
 
 const KEY = 'dashboard-e2e-key-0123456789';
 const SLO_ID = 'checkout-availability';
@@ -25,25 +26,7 @@ const VIEWPORT = { width: 1280, height: 800 };
 const DEPLOY_AFTER_S = 70;
 
 // Short alert windows (60 s / 5 s) so the story takes seconds, as test/e2e/slo-alert.test.ts does.
-const SPEC = `apiVersion: openslo/v1
-kind: SLO
-metadata: { name: ${SLO_ID} }
-spec:
-  service: checkout-api
-  indicator:
-    spec:
-      ratioMetric:
-        bad: { metricSource: { type: burnwatch } }
-        total: { metricSource: { type: burnwatch, spec: { filter: { route: /api/checkout } } } }
-  objectives: [{ target: 0.99 }]
-  alertPolicies:
-    - spec:
-        conditions:
-          - metadata: { name: page-fast }
-            spec:
-              severity: page
-              condition: { kind: burnrate, threshold: 14.4, lookbackWindow: 60s, shortWindow: 5s, alertAfter: 2s }
-`;
+const SPEC = fastCheckoutPageSpec({ id: SLO_ID, service: 'checkout-api', shortS: 5, forS: 2 });
 
 describe('dashboard in headless Chromium', { timeout: 240_000 }, () => {
   let up: Managed;

@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { verifySignature, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../lambda/notify/webhook.ts';
 import type { AlertTransition } from '../../lambda/notify/types.ts';
 import { burnwatch, freePort, getJson, startFixture, tempDir, waitFor } from '../lib/processes.ts';
+import { fastCheckoutPageSpec } from '../lib/alert-fixtures.ts';
 
 const KEY = 'e2e-slo-key-0123456789';
 const SECRET = 'e2e-webhook-secret';
@@ -19,27 +20,6 @@ const SHORT_S = 5;
 const SLO_INTERVAL_S = 2;
 const AGENT_INTERVAL_S = 1;
 
-function spec(service: string): string {
-  return `apiVersion: openslo/v1
-kind: SLO
-metadata: { name: e2e-checkout }
-spec:
-  service: ${service}
-  indicator:
-    spec:
-      ratioMetric:
-        bad: { metricSource: { type: burnwatch } }
-        total: { metricSource: { type: burnwatch, spec: { filter: { route: /api/checkout } } } }
-  objectives: [{ target: 0.99 }]
-  alertPolicies:
-    - spec:
-        conditions:
-          - metadata: { name: page-fast }
-            spec:
-              severity: page
-              condition: { kind: burnrate, threshold: 14.4, lookbackWindow: 60s, shortWindow: ${SHORT_S}s, alertAfter: ${SLO_INTERVAL_S}s }
-`;
-}
 
 interface Received {
   at: number;
@@ -88,7 +68,7 @@ test('20% errors → a page alert within 2 evaluation cycles of the short window
   const service = `e2e-slo-${process.pid}`;
   const hook = await webhookReceiver(t, service);
   const sloDir = tempDir('bw-e2e-slo-specs');
-  fs.writeFileSync(path.join(sloDir, 'checkout.yaml'), spec(service));
+  fs.writeFileSync(path.join(sloDir, 'checkout.yaml'), fastCheckoutPageSpec({ id: 'e2e-checkout', service, shortS: SHORT_S, forS: SLO_INTERVAL_S }));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const up = burnwatch([

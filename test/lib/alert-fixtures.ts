@@ -53,3 +53,29 @@ export const hintedTransition: AlertTransition = {
   ],
   hints_meta: { status: 'computed', from: 1795441800, to: 1795442400 },
 };
+
+/**
+ * An availability SLO on /api/checkout whose page rule uses short windows (60 s long, `shortS`
+ * short, `forS` pending), so end-to-end tests see a burn page within seconds.
+ */
+export function fastCheckoutPageSpec(opts: { id: string; service: string; shortS: number; forS: number }): string {
+  return `apiVersion: openslo/v1
+kind: SLO
+metadata: { name: ${opts.id} }
+spec:
+  service: ${opts.service}
+  indicator:
+    spec:
+      ratioMetric:
+        bad: { metricSource: { type: burnwatch } }
+        total: { metricSource: { type: burnwatch, spec: { filter: { route: /api/checkout } } } }
+  objectives: [{ target: 0.99 }]
+  alertPolicies:
+    - spec:
+        conditions:
+          - metadata: { name: page-fast }
+            spec:
+              severity: page
+              condition: { kind: burnrate, threshold: 14.4, lookbackWindow: 60s, shortWindow: ${opts.shortS}s, alertAfter: ${opts.forS}s }
+`;
+}
