@@ -294,7 +294,10 @@ describe('gateway over HTTP with DuckDB', () => {
 
     test('too large before decompression (declared or chunked) and after (a gzip bomb): 413', async () => {
       const big = Buffer.alloc(LIMITS.maxBodyBytes + 1, 0x20);
-      await expectError(await client.postMetrics(big, 'application/json'), 413, 'payload_too_large', String(LIMITS.maxBodyBytes));
+      const declared = await client.postMetrics(big, 'application/json');
+      // The unread rest of the body is still on the socket: the client is told not to reuse it.
+      assert.equal(declared.headers.get('connection'), 'close');
+      await expectError(declared, 413, 'payload_too_large', String(LIMITS.maxBodyBytes));
       const chunked = await postChunked(gw.url, Array.from({ length: 40 }, () => Buffer.alloc(16 * 1024, 0x20)), {
         authorization: 'Bearer key-a',
         'content-type': 'application/json',

@@ -39,3 +39,14 @@ test('too slow', { timeout: 20 }, () => new Promise((r) => setTimeout(r, 500)));
   assert.equal(b.summary, '2 passed, 0 failed, 1 skipped, 1 cancelled, 1 todo');
   assert.notEqual(b.code, 0);
 });
+
+test('a file whose tests ended but left a timer running still ends, and its tests are counted', { timeout: 120_000 }, async () => {
+  const dir = tempDir('bw-scripts-test');
+  const held = path.join(dir, 'held.test.ts');
+  fs.writeFileSync(held, `import { test } from 'node:test';
+test('leaves a loop behind, as a test that failed before its cleanup would', () => { setInterval(() => {}, 1000); });
+`);
+  const r = await runScript([held]);
+  assert.equal(r.summary, '1 passed, 0 failed, 0 skipped, 0 cancelled, 0 todo');
+  assert.equal(r.code, 0);
+});

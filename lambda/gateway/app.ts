@@ -102,5 +102,8 @@ function errorResponse(c: Context, err: ApiError): Response {
   const headers: Record<string, string> = {};
   if (err.retryAfter !== undefined) headers['retry-after'] = String(err.retryAfter);
   if (err.status === 401) headers['www-authenticate'] = 'Bearer';
+  // A 413 goes out before the body has been read: the rest of it is still on the socket, so a
+  // keep-alive client must not send its next request there.
+  if (err.status === 413) headers.connection = 'close';
   return c.json({ error: { code: err.code, message: err.message } }, err.status as ContentfulStatusCode, headers);
 }

@@ -50,7 +50,7 @@ test('agent SIGKILL mid-stream loses at most the interval in progress; the resta
   const { fixture, service } = await startService(t, 'agentkill');
   await waitForAttach(first.agent, fixture.pid);
 
-  const load = new SteadyLoad(fixture.url, ['/api/checkout', '/fail']);
+  const load = new SteadyLoad(t, fixture.url, ['/api/checkout', '/fail']);
   await sleep(3_500);
   // Stop the load first so the client knows exactly what completed, then kill at once: the
   // agent is somewhere inside an interval, with undrained counts in its maps.

@@ -33,7 +33,7 @@ test('a wall-clock jump forwards and backwards under the agent loses nothing and
   assert.match(fs.readFileSync(`/proc/${agent.child.pid}/maps`, 'utf8'), /libfaketime/, 'the agent runs with the faked clock');
 
   const startedMs = Date.now();
-  const load = new SteadyLoad(fixture.url, ['/api/checkout', '/users/1', '/fail']);
+  const load = new SteadyLoad(t, fixture.url, ['/api/checkout', '/users/1', '/fail']);
   await sleep(2_500);
   fs.writeFileSync(offsetFile, '+3h\n'); // forwards
   await sleep(3_000);

@@ -30,7 +30,7 @@ test('gateway SIGKILL mid-stream, then SIGKILL of the DuckDB owner mid-write: ev
   const { agent } = startAgent(t, g);
   const { fixture, service } = await startService(t, 'gwkill');
   await waitForAttach(agent, fixture.pid);
-  const load = new SteadyLoad(fixture.url, PATHS);
+  const load = new SteadyLoad(t, fixture.url, PATHS);
 
   // 1. Kill the gateway while the agent ships every second.
   await sleep(2_500);

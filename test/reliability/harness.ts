@@ -74,14 +74,20 @@ export class SteadyLoad {
   private running = true;
   private readonly loop: Promise<void>;
   private inFlight = new Set<Promise<void>>();
+  private failure: Error | undefined;
 
   constructor(
+    t: TestContext,
     private readonly baseUrl: string,
     private readonly paths: readonly string[],
     private readonly ratePerSec = 40,
     private readonly concurrency = 4,
   ) {
     this.loop = this.run();
+    // A test that fails before its stop() must not leave the loop running: the file would never end.
+    t.after(() => {
+      this.running = false;
+    });
   }
 
   private async run(): Promise<void> {
@@ -89,7 +95,11 @@ export class SteadyLoad {
     const gapMs = 1000 / this.ratePerSec;
     while (this.running) {
       if (this.inFlight.size < this.concurrency) {
-        const p = this.one(`${this.baseUrl}${this.paths[i++ % this.paths.length]}`).finally(() => this.inFlight.delete(p));
+        const p = this.one(`${this.baseUrl}${this.paths[i++ % this.paths.length]}`)
+          .catch((err: Error) => {
+            if (this.running) this.failure ??= err;
+          })
+          .finally(() => this.inFlight.delete(p));
         this.inFlight.add(p);
       }
       await sleep(gapMs);
@@ -105,10 +115,11 @@ export class SteadyLoad {
     this.byStatus.set(res.status, (this.byStatus.get(res.status) ?? 0) + 1);
   }
 
-  /** Stops issuing requests and waits for those in flight: afterwards `completed` is final. */
+  /** Stops issuing requests and waits for those in flight: afterwards `completed` is final. A request that failed fails the test here. */
   async stop(): Promise<number> {
     this.running = false;
     await this.loop;
+    if (this.failure) throw new Error(`a load request failed: ${this.failure.message}`, { cause: this.failure });
     return this.completed;
   }
 }

@@ -29,7 +29,7 @@ test('overload: excess writes get 429 with Retry-After, the agent backs off and 
   const { agent } = startAgent(t, g);
   const { fixture, service } = await startService(t, 'overload');
   await waitForAttach(agent, fixture.pid);
-  const load = new SteadyLoad(fixture.url, ['/api/checkout', '/users/3', '/fail']);
+  const load = new SteadyLoad(t, fixture.url, ['/api/checkout', '/users/3', '/fail']);
 
   const floodService = `${service}-flood`;
   const statuses = new Map<number, number>();

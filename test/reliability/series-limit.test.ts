@@ -64,7 +64,7 @@ test('100,000 distinct series from one tenant: excess refused and counted, memor
   const { agent } = startAgent(t, g);
   const { fixture, service } = await startService(t, 'series');
   await waitForAttach(agent, fixture.pid);
-  const load = new SteadyLoad(fixture.url, ['/api/checkout', '/users/1', '/fail']);
+  const load = new SteadyLoad(t, fixture.url, ['/api/checkout', '/users/1', '/fail']);
   const ROUTES = ['/api/checkout', '/users/{id}', '/fail'];
   // The Go service's series (one per route and status) are active before the flood starts.
   await waitFor('the Go service\'s three routes to be stored', async () => {

@@ -61,7 +61,7 @@ test('slow-loris connections are timed out while the gateway keeps serving; over
   const { agent } = startAgent(t, g);
   const { fixture, service } = await startService(t, 'slowloris');
   await waitForAttach(agent, fixture.pid);
-  const load = new SteadyLoad(fixture.url, ['/api/checkout', '/users/9', '/fail']);
+  const load = new SteadyLoad(t, fixture.url, ['/api/checkout', '/users/9', '/fail']);
 
   // Data stored before the attack, to find intact after it.
   const earlier = `${service}-earlier`;

@@ -67,7 +67,7 @@ test('spool disk full: the oldest batches are dropped and counted, the newest ar
   const { fixture, service } = await startService(t, 'spoolfull');
   await waitForAttach(agent, fixture.pid);
 
-  const load = new SteadyLoad(fixture.url, ['/api/checkout']);
+  const load = new SteadyLoad(t, fixture.url, ['/api/checkout']);
   const firstBatch = await waitFor('the first spooled batch', () => {
     const names = spooledBatches(spoolDir);
     return names.length > 0 ? fs.statSync(path.join(spoolDir, names[0])).size : undefined;
