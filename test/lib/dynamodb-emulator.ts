@@ -4,7 +4,9 @@
 // attributes it does not set) and DeleteItem (ReturnValues ALL_OLD), each optionally conditional
 // on `attribute_not_exists(pk)`, `attribute_exists(pk)` or `#name = :value`, and Query on
 // the key (`pk = :pk`, `… AND sk <= :to`, `… AND sk BETWEEN :from AND :to`), in sort-key order
-// either way, answered in small pages so callers must follow LastEvaluatedKey.
+// either way, answered in small pages so callers must follow LastEvaluatedKey (and no larger
+// than the request's Limit, which caps the items a page evaluates). One emulator can answer for
+// several tables (the SDK client class is mocked once): name them all in the constructor.
 
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
@@ -36,33 +38,34 @@ function check(input: Conditional, existing: Item | undefined): void {
 }
 
 export class DynamoDbEmulator {
+  /** The first table's items. */
   readonly items = new Map<string, Item>();
   readonly mock = mockClient(DynamoDBDocumentClient);
   pageSize = 2;
+  private readonly tables = new Map<string, Map<string, Item>>();
 
-  constructor(readonly tableName: string) {
-    const table = (name: string | undefined) => {
-      if (name !== this.tableName) throw new Error(`ResourceNotFoundException: no table ${name}`);
-    };
+  constructor(readonly tableName: string, ...otherTables: string[]) {
+    this.tables.set(tableName, this.items);
+    for (const t of otherTables) this.tables.set(t, new Map());
+    const table = (name: string | undefined) => this.itemsOf(name);
     const id = (k: { pk: unknown; sk: unknown }) => JSON.stringify([k.pk, k.sk]);
     this.mock.on(GetCommand).callsFake((input) => {
-      table(input.TableName);
-      const item = this.items.get(id(input.Key));
+      const item = table(input.TableName).get(id(input.Key));
       return item ? { Item: structuredClone(item) } : {};
     });
     this.mock.on(PutCommand).callsFake((input) => {
-      table(input.TableName);
+      const items = table(input.TableName);
       const item = input.Item as Item;
       if (typeof item.pk !== 'string' || typeof item.sk !== 'string' || !item.pk || !item.sk) throw new Error('ValidationException: pk and sk must be non-empty strings');
       if (JSON.stringify(item).length > 400_000) throw new Error('ValidationException: Item size has exceeded the maximum allowed size');
-      check(input, this.items.get(id(item)));
-      this.items.set(id(item), structuredClone(item));
+      check(input, items.get(id(item)));
+      items.set(id(item), structuredClone(item));
       return {};
     });
     this.mock.on(UpdateCommand).callsFake((input) => {
-      table(input.TableName);
+      const items = table(input.TableName);
       const key = input.Key as { pk: string; sk: string };
-      const old = this.items.get(id(key));
+      const old = items.get(id(key));
       check(input, old);
       const item: Item = { ...(old ? structuredClone(old) : {}), pk: key.pk, sk: key.sk };
       const expr = /^SET (.+)$/.exec(input.UpdateExpression ?? '');
@@ -74,17 +77,24 @@ export class DynamoDbEmulator {
         item[name] = structuredClone(input.ExpressionAttributeValues![set[2]]);
       }
       if (JSON.stringify(item).length > 400_000) throw new Error('ValidationException: Item size has exceeded the maximum allowed size');
-      this.items.set(id(item), item);
+      items.set(id(item), item);
       return {};
     });
     this.mock.on(DeleteCommand).callsFake((input) => {
-      table(input.TableName);
-      const old = this.items.get(id(input.Key));
+      const items = table(input.TableName);
+      const old = items.get(id(input.Key));
       check(input, old);
-      this.items.delete(id(input.Key));
+      items.delete(id(input.Key));
       return input.ReturnValues === 'ALL_OLD' && old ? { Attributes: old } : {};
     });
     this.mock.on(QueryCommand).callsFake((input: QueryCommandInput) => this.query(input));
+  }
+
+  /** The items of one table this emulator answers for; any other name is DynamoDB's ResourceNotFoundException. */
+  itemsOf(tableName: string | undefined): Map<string, Item> {
+    const items = tableName === undefined ? undefined : this.tables.get(tableName);
+    if (!items) throw new Error(`ResourceNotFoundException: no table ${tableName}`);
+    return items;
   }
 
   restore(): void {
@@ -92,7 +102,7 @@ export class DynamoDbEmulator {
   }
 
   private query(input: QueryCommandInput) {
-    if (input.TableName !== this.tableName) throw new Error(`ResourceNotFoundException: no table ${input.TableName}`);
+    const items = this.itemsOf(input.TableName);
     const v = input.ExpressionAttributeValues ?? {};
     const cond = input.KeyConditionExpression;
     let test: (sk: string) => boolean;
@@ -101,12 +111,13 @@ export class DynamoDbEmulator {
     else if (cond === 'pk = :pk AND sk BETWEEN :from AND :to') test = (sk) => sk >= String(v[':from']) && sk <= String(v[':to']);
     else throw new Error(`emulator: unsupported key condition ${cond}`);
     const forward = input.ScanIndexForward !== false;
-    const matching = [...this.items.values()]
+    const matching = [...items.values()]
       .filter((i) => i.pk === v[':pk'] && test(i.sk))
       .sort((a, b) => (a.sk < b.sk ? -1 : a.sk > b.sk ? 1 : 0) * (forward ? 1 : -1));
     const after = input.ExclusiveStartKey ? matching.findIndex((i) => i.sk === input.ExclusiveStartKey!.sk) + 1 : 0;
-    const page = matching.slice(after, after + this.pageSize);
-    const more = after + this.pageSize < matching.length;
+    const size = Math.min(this.pageSize, input.Limit ?? Infinity);
+    const page = matching.slice(after, after + size);
+    const more = after + size < matching.length;
     return { Items: page.map((i) => structuredClone(i)), Count: page.length, LastEvaluatedKey: more ? { pk: page.at(-1)!.pk, sk: page.at(-1)!.sk } : undefined };
   }
 }
