@@ -28,17 +28,32 @@ import {
   type _Record as TsRecord,
 } from '@aws-sdk/client-timestream-write';
 import { QueryCommand, TimestreamQueryClient, type QueryCommandOutput } from '@aws-sdk/client-timestream-query';
+import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
 import { seriesId } from './series.ts';
 import {
   COMMON_TIME_UNIT,
+  DAY_NS,
   decodePointRows,
   decodeSeriesRows,
   encodePoint,
   encodeSeries,
+  parseTimestreamTime,
+  POINT_MEASURE,
   seriesDay,
   type Row,
 } from './timestream-records.ts';
-import type { MetricPoint, MetricStore, PointQuery, SeriesQuery, SeriesRef, StoreRejection, WriteResult } from './types.ts';
+import {
+  TooManyPointsError,
+  type FirstPointQuery,
+  type MetricPoint,
+  type MetricsPointQuery,
+  type MetricStore,
+  type PointQuery,
+  type SeriesQuery,
+  type SeriesRef,
+  type StoreRejection,
+  type WriteResult,
+} from './types.ts';
 
 /** Timestream's limit on records per WriteRecords request. */
 export const MAX_RECORDS_PER_WRITE = 100;
@@ -53,18 +68,33 @@ export interface TimestreamStoreOptions extends TimestreamTables {
   /** Defaults to new clients for the Lambda's region, with the SDK's own retries off (this store retries). */
   writeClient?: TimestreamWriteClient;
   queryClient?: TimestreamQueryClient;
-  /** Attempts per request on throttling and server errors (default 6). */
+  /** Attempts per request on throttling, server, socket and stale-endpoint errors (default 6). */
   maxAttempts?: number;
   /** First backoff delay; doubles per attempt, with full jitter (default 100 ms). */
   baseDelayMs?: number;
+  /** The longest one backoff delay may be (default 2 s): a Lambda's timeout bounds the whole request. */
+  maxDelayMs?: number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
   /** Conflicts and rejections are reported here (default: stderr). */
   log?: (message: string) => void;
 }
 
-/** Errors worth another attempt: Timestream scales up under throttling, and server errors pass. */
-const RETRYABLE = new Set(['ThrottlingException', 'InternalServerException', 'ServiceUnavailableException', 'TimeoutError']);
+/** Timestream's own server-side errors (mocked ones carry no HTTP status for the SDK's classifier to read). */
+const SERVER_ERRORS = new Set(['InternalServerException', 'ServiceUnavailableException']);
+
+/**
+ * Errors worth another attempt: Timestream scales up under throttling, server errors pass, and a
+ * socket that broke (ECONNRESET, ETIMEDOUT, EPIPE, "socket hang up") is a new connection away —
+ * the SDK's own classification decides those. Resending a write is safe: an identical record is
+ * accepted as a no-op. InvalidEndpointException is retried too, after the endpoint is rediscovered.
+ */
+function isRetryable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const e = err as Parameters<typeof isTransientError>[0] & Error;
+  return SERVER_ERRORS.has(e.name) || e.name === 'InvalidEndpointException' || isThrottlingError(e) || isTransientError(e) || isServerError(e)
+    || /socket hang up/i.test(e.message);
+}
 
 /** Series records already written by this process, per day: a Lambda container writes each once a day. */
 const SERIES_CACHE_LIMIT = 50_000;
@@ -74,6 +104,7 @@ export class TimestreamStore implements MetricStore {
   private readonly query_: TimestreamQueryClient;
   private readonly maxAttempts: number;
   private readonly baseDelayMs: number;
+  private readonly maxDelayMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly random: () => number;
   private readonly log: (message: string) => void;
@@ -86,6 +117,7 @@ export class TimestreamStore implements MetricStore {
     this.query_ = opts.queryClient ?? new TimestreamQueryClient({ maxAttempts: 1 });
     this.maxAttempts = opts.maxAttempts ?? 6;
     this.baseDelayMs = opts.baseDelayMs ?? 100;
+    this.maxDelayMs = opts.maxDelayMs ?? 2_000;
     this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     this.random = opts.random ?? Math.random;
     this.log = opts.log ?? ((m) => console.error(m));
@@ -138,27 +170,45 @@ export class TimestreamStore implements MetricStore {
     return result;
   }
 
-  async fetchPoints(q: PointQuery): Promise<MetricPoint[]> {
-    if (q.fromNs >= q.toNs) return [];
+  fetchPoints(q: PointQuery): Promise<MetricPoint[]> {
+    const { metric, ...rest } = q;
+    return this.fetchPointsOfMetrics({ ...rest, metrics: [metric] });
+  }
+
+  /** One points query and one series query for every metric (each Timestream query is billed at least 30 s of 4 TCUs). */
+  async fetchPointsOfMetrics(q: MetricsPointQuery): Promise<MetricPoint[]> {
+    if (q.fromNs >= q.toNs || q.metrics.length === 0) return [];
     const where = (filters: string) => `${filters}${q.service === undefined ? '' : ` AND service = ${sqlString(q.service)}`}`;
-    const base = `tenant = ${sqlString(q.tenant)} AND metric = ${sqlString(q.metric)}`;
+    const base = `tenant = ${sqlString(q.tenant)} AND ${metricFilter(q.metrics)}`;
     const from = clampTime(q.fromNs);
     const to = clampTime(q.toNs);
     // Series records are stamped with the UTC day of the points they describe.
-    const seriesFrom = seriesDay(from) * 86_400_000_000_000n;
+    const seriesFrom = seriesDay(from) * DAY_NS;
     const [seriesRows, pointRows] = await Promise.all([
       this.select(seriesQuery(this.opts, where(base), seriesFrom, to)),
-      this.select(pointsQuery(this.opts, where(base), from, to)),
+      this.select(pointsQuery(this.opts, where(base), from, to), q.limit),
     ]);
     const series = decodeSeriesRows(seriesRows);
     return decodePointRows(pointRows, series);
   }
 
   async listSeries(q: SeriesQuery): Promise<SeriesRef[]> {
-    const rows = await this.select(
-      seriesQuery(this.opts, `tenant = ${sqlString(q.tenant)} AND metric = ${sqlString(q.metric)}`, 0n, MAX_TIME),
-    );
+    const from = q.fromNs === undefined ? 0n : seriesDay(clampTime(q.fromNs)) * DAY_NS;
+    const to = q.toNs === undefined ? MAX_TIME : clampTime(q.toNs);
+    if (from >= to) return [];
+    const rows = await this.select(seriesQuery(this.opts, `tenant = ${sqlString(q.tenant)} AND metric = ${sqlString(q.metric)}`, from, to));
     return [...decodeSeriesRows(rows).values()];
+  }
+
+  /** From the series table: one small record per series and day, so the answer is the first day with data. */
+  async firstPointNs(q: FirstPointQuery): Promise<bigint | undefined> {
+    if (q.fromNs >= q.toNs || q.metrics.length === 0) return undefined;
+    const from = seriesDay(clampTime(q.fromNs)) * DAY_NS;
+    const rows = await this.select(firstSeriesDayQuery(this.opts, `tenant = ${sqlString(q.tenant)} AND ${metricFilter(q.metrics)}`, from, clampTime(q.toNs)));
+    const first = rows[0]?.first;
+    if (first === null || first === undefined) return undefined;
+    const ns = parseTimestreamTime(first);
+    return ns < q.fromNs ? q.fromNs : ns;
   }
 
   async close(): Promise<void> {
@@ -199,13 +249,24 @@ export class TimestreamStore implements MetricStore {
     return out;
   }
 
-  private async select(queryString: string): Promise<Row[]> {
+  /**
+   * Every row of a query, paged. A column no record has carried yet does not exist in Timestream
+   * (a fresh deployment's tables, a dimension never written): such a query matches nothing, so
+   * it is no rows. With `maxPoints`, reading stops with TooManyPointsError once more point
+   * records than that have arrived.
+   */
+  private async select(queryString: string, maxPoints?: number): Promise<Row[]> {
     const rows: Row[] = [];
+    let points = 0;
     let nextToken: string | undefined;
     do {
-      const page: QueryCommandOutput = await this.retrying('Query', () =>
-        this.query_.send(new QueryCommand({ QueryString: queryString, NextToken: nextToken })),
-      );
+      let page: QueryCommandOutput;
+      try {
+        page = await this.retrying('Query', () => this.query_.send(new QueryCommand({ QueryString: queryString, NextToken: nextToken })));
+      } catch (err) {
+        if (isMissingColumn(err)) return [];
+        throw err;
+      }
       const names = (page.ColumnInfo ?? []).map((c) => c.Name ?? '');
       for (const row of page.Rows ?? []) {
         const out: Row = {};
@@ -213,6 +274,7 @@ export class TimestreamStore implements MetricStore {
           out[names[i]] = d.NullValue ? null : (d.ScalarValue ?? null);
         });
         rows.push(out);
+        if (out.measure_name === POINT_MEASURE && maxPoints !== undefined && ++points > maxPoints) throw new TooManyPointsError(maxPoints);
       }
       // Timestream may answer a page with no rows and a token: keep paging until there is none.
       nextToken = page.NextToken;
@@ -225,13 +287,20 @@ export class TimestreamStore implements MetricStore {
       try {
         return await fn();
       } catch (err) {
-        const name = (err as Error).name;
-        if (!RETRYABLE.has(name) || attempt >= this.maxAttempts) {
-          if (RETRYABLE.has(name)) (err as Error).message = `${what}: gave up after ${attempt} attempts: ${(err as Error).message}`;
+        const retryable = isRetryable(err);
+        if (!retryable || attempt >= this.maxAttempts) {
+          if (retryable) (err as Error).message = `${what}: gave up after ${attempt} attempts: ${(err as Error).message}`;
           throw err;
         }
+        // The SDK caches the cell endpoint DescribeEndpoints named (for up to a day) and does not
+        // drop it when the cell answers InvalidEndpointException: clear it, so the next attempt
+        // discovers the endpoint again.
+        if ((err as Error).name === 'InvalidEndpointException') {
+          this.write_.config.endpointCache.clear();
+          this.query_.config.endpointCache.clear();
+        }
         // Full jitter: spread retries of many containers over the whole backoff window.
-        await this.sleep(Math.round(this.random() * this.baseDelayMs * 2 ** (attempt - 1)));
+        await this.sleep(Math.round(this.random() * Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (attempt - 1))));
       }
     }
   }
@@ -269,6 +338,20 @@ function table(t: TimestreamTables, name: string): string {
 
 export function pointsQuery(t: TimestreamTables, filters: string, fromNs: bigint, toNs: bigint): string {
   return `SELECT * FROM ${table(t, t.pointsTable)} WHERE ${filters} AND time >= from_nanoseconds(${fromNs}) AND time < from_nanoseconds(${toNs})`;
+}
+
+/** `metric = 'a'`, or `metric IN ('a', 'b')` for several. */
+function metricFilter(metrics: readonly string[]): string {
+  return metrics.length === 1 ? `metric = ${sqlString(metrics[0])}` : `metric IN (${metrics.map(sqlString).join(', ')})`;
+}
+
+/** Timestream's answer to a query naming a column no record has carried: "line 1:…: Column 'x' does not exist". */
+function isMissingColumn(err: unknown): boolean {
+  return (err as Error)?.name === 'ValidationException' && /column '[^']*' does not exist/i.test((err as Error).message);
+}
+
+export function firstSeriesDayQuery(t: TimestreamTables, filters: string, fromNs: bigint, toNs: bigint): string {
+  return `SELECT min(time) AS first FROM ${table(t, t.seriesTable)} WHERE ${filters} AND time >= from_nanoseconds(${fromNs}) AND time < from_nanoseconds(${toNs})`;
 }
 
 export function seriesQuery(t: TimestreamTables, filters: string, fromNs: bigint, toNs: bigint): string {

@@ -10,8 +10,11 @@
 // (`SELECT * FROM "db"."table" WHERE dim = '…' AND … AND time >= from_nanoseconds(n) AND time <
 // from_nanoseconds(n)`), with every column the table has (a NULL where a record lacks a measure),
 // times rendered as Timestream renders them, and pages — the first one empty with a NextToken, as
-// Timestream sometimes answers. It cannot prove the SQL runs on Timestream; it proves the records
-// written carry everything the reads need and that paging and decoding are right.
+// Timestream sometimes answers; `metric IN ('a', 'b')` filters and `SELECT min(time) AS first`;
+// a ValidationException "line 1:N: Column 'x' does not exist" when a filter names a column no
+// record has carried (Timestream creates columns on first write); and a configurable latency per
+// query. It cannot prove the SQL runs on Timestream; it proves the records written carry
+// everything the reads need and that paging and decoding are right.
 
 import { mockClient } from 'aws-sdk-client-mock';
 import {
@@ -22,7 +25,13 @@ import {
   type _Record as TsRecord,
   type WriteRecordsCommandInput,
 } from '@aws-sdk/client-timestream-write';
-import { QueryCommand, TimestreamQueryClient, type QueryCommandInput, type QueryCommandOutput } from '@aws-sdk/client-timestream-query';
+import {
+  QueryCommand,
+  TimestreamQueryClient,
+  ValidationException as QueryValidationException,
+  type QueryCommandInput,
+  type QueryCommandOutput,
+} from '@aws-sdk/client-timestream-query';
 import { formatTimestreamTime } from '../../lambda/storage/timestream-records.ts';
 
 const FAKE = { region: 'us-east-1', credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test' } };
@@ -46,7 +55,13 @@ export class TimestreamEmulator {
   readonly writeFaults: Error[] = [];
   /** Errors thrown by the next WriteRecords call to one table (after writeFaults). */
   readonly tableFaults = new Map<string, Error[]>();
+  /** Errors thrown by the next WriteRecords calls after they stored their records (the answer lost on the way back). */
+  readonly failAfterWrite: Error[] = [];
+  /** The service's clock: it decides what is too old for the memory store, or too far in the future. */
+  now: () => number = () => Date.now();
   pageSize = 4;
+  /** How long each Query takes to answer (Timestream's are hundreds of ms even on small tables). */
+  queryLatencyMs = 0;
 
   /**
    * 'instances' answers for writeClient/queryClient only; 'classes' for every client of either
@@ -90,25 +105,54 @@ export class TimestreamEmulator {
       }
     });
     for (const [k, v] of accepted) stored.set(k, v);
+    const lost = this.failAfterWrite.shift();
+    if (lost) throw lost;
     if (rejected.length > 0) throw new RejectedRecordsException({ $metadata: {}, message: 'One or more records have been rejected.', RejectedRecords: rejected });
     return { RecordsIngested: { Total: records.length, MemoryStore: records.length, MagneticStore: 0 }, $metadata: {} };
   }
 
-  private query(input: QueryCommandInput): QueryCommandOutput {
+  private async query(input: QueryCommandInput): Promise<QueryCommandOutput> {
     const sql = input.QueryString ?? '';
     this.queries.push(sql);
-    const m = /^SELECT \* FROM "((?:[^"]|"")+)"\."((?:[^"]|"")+)" WHERE (.*)$/.exec(sql);
+    if (this.queryLatencyMs > 0) await new Promise((r) => setTimeout(r, this.queryLatencyMs));
+    const m = /^SELECT (\*|min\(time\) AS first) FROM "((?:[^"]|"")+)"\."((?:[^"]|"")+)" WHERE (.*)$/.exec(sql);
     if (!m) throw new Error(`the emulator does not understand: ${sql}`);
-    const table = `${m[1].replaceAll('""', '"')}.${m[2].replaceAll('""', '"')}`;
-    const equals = [...m[3].matchAll(/(\w+) = '((?:[^']|'')*)'/g)].map(([, dim, v]) => [dim, v.replaceAll("''", "'")] as const);
-    const from = BigInt(/time >= from_nanoseconds\((\d+)\)/.exec(m[3])![1]);
-    const to = BigInt(/time < from_nanoseconds\((\d+)\)/.exec(m[3])![1]);
+    const [, select, db, name, where] = m;
+    const table = `${db.replaceAll('""', '"')}.${name.replaceAll('""', '"')}`;
+    const unquote = (v: string) => v.replaceAll("''", "'");
+    const filters = [
+      ...[...where.matchAll(/(\w+) = '((?:[^']|'')*)'/g)].map((f) => ({ column: f[1], at: f.index!, values: [unquote(f[2])] })),
+      ...[...where.matchAll(/(\w+) IN \(((?:'(?:[^']|'')*'(?:, )?)+)\)/g)].map((f) => ({
+        column: f[1],
+        at: f.index!,
+        values: [...f[2].matchAll(/'((?:[^']|'')*)'/g)].map((v) => unquote(v[1])),
+      })),
+    ];
+    const from = BigInt(/time >= from_nanoseconds\((\d+)\)/.exec(where)![1]);
+    const to = BigInt(/time < from_nanoseconds\((\d+)\)/.exec(where)![1]);
     const all = [...(this.tables.get(table)?.values() ?? [])];
     // A multi-measure table's columns: every dimension and measure any record has carried.
     const dimNames = [...new Set(all.flatMap((r) => Object.keys(r.dims)))].sort();
     const measureNames = [...new Set(all.flatMap((r) => Object.keys(r.measures)))].sort();
     const columns = [...dimNames, 'measure_name', 'time', ...measureNames];
-    const matching = all.filter((r) => equals.every(([d, v]) => r.dims[d] === v) && r.timeNs >= from && r.timeNs < to);
+    // Timestream creates a column when a record first carries it; naming one no record has carried fails.
+    for (const f of filters) {
+      if (!columns.includes(f.column)) {
+        const message = `line 1:${sql.length - where.length + f.at + 1}: Column '${f.column}' does not exist`;
+        throw new QueryValidationException({ $metadata: {}, message, Message: message });
+      }
+    }
+    const matching = all.filter((r) => filters.every((f) => f.values.includes(r.dims[f.column])) && r.timeNs >= from && r.timeNs < to);
+    if (select !== '*') {
+      // An aggregate without GROUP BY answers one row, NULL over no rows.
+      const first = matching.reduce<bigint | undefined>((min, r) => (min === undefined || r.timeNs < min ? r.timeNs : min), undefined);
+      return {
+        $metadata: {},
+        QueryId: `q${this.queries.length}`,
+        ColumnInfo: [{ Name: 'first', Type: { ScalarType: 'TIMESTAMP' } }],
+        Rows: [{ Data: [first === undefined ? { NullValue: true } : { ScalarValue: formatTimestreamTime(first) }] }],
+      };
+    }
     const rows = matching.map((r) => ({
       Data: columns.map((c) => {
         const v = c === 'measure_name' ? r.measureName : c === 'time' ? formatTimestreamTime(r.timeNs) : (r.dims[c] ?? r.measures[c]?.value);
