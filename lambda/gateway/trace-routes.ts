@@ -6,7 +6,7 @@ import { CONTENT_TYPES, encodingOf } from '../otlp/metrics.ts';
 import { describeRejections } from '../otlp/normalise.ts';
 import { decodeTracesRequest, tracesResponseBody } from '../otlp/traces.ts';
 import { parseSlowParams, slowRequests } from '../query/slow.ts';
-import type { SpanStore } from '../storage/spans.ts';
+import type { SpanStore, SpanWriteResult } from '../storage/spans.ts';
 import type { WriteAdmission } from './admission.ts';
 import type { TenantEnv } from './auth.ts';
 import { contentEncodingOf, decodeBody, readBody, type BodyLimits } from './body.ts';
@@ -43,14 +43,20 @@ async function ingestTraces(c: Context<TenantEnv>, deps: TraceRouteDeps): Promis
   if (rejected > 0 && batch.spans.length === 0) {
     throw new ApiError(400, 'invalid_otlp', `no span could be accepted: ${describeRejections(batch.rejections.map((r) => ({ ...r, points: 1 })))}`);
   }
+  let refused: SpanWriteResult['refused'];
   try {
     const store = await deps.spans();
-    await deps.admission.run(() => store.write(c.var.tenant, batch.spans));
+    ({ refused } = await deps.admission.run(() => store.write(c.var.tenant, batch.spans)));
   } catch (err) {
     if (err instanceof ApiError) throw err; // 429 from admission: not a storage failure
     deps.log(`burnwatch gateway: span write failed: ${(err as Error).stack ?? err}`);
     throw new ApiError(503, 'storage_unavailable', 'storage is unavailable; retry later', { retryAfter: STORAGE_RETRY_AFTER_S, cause: err });
   }
-  const partial = rejected > 0 ? { rejectedSpans: rejected, errorMessage: describeRejections(batch.rejections.map((r) => ({ ...r, points: 1 }))) } : undefined;
+  // Spans the store refuses for good are reported like malformed ones: a retry could not store them either.
+  const messages = [
+    ...(rejected > 0 ? [describeRejections(batch.rejections.map((r) => ({ ...r, points: 1 })))] : []),
+    ...(refused?.length ? [`${refused.length} span(s) refused by storage, first: ${refused[0].reason}`] : []),
+  ];
+  const partial = messages.length > 0 ? { rejectedSpans: rejected + (refused?.length ?? 0), errorMessage: messages.join('; ') } : undefined;
   return c.body(tracesResponseBody(encoding, partial), 200, { 'content-type': CONTENT_TYPES[encoding] });
 }

@@ -1,5 +1,6 @@
 // POST /v1/traces and GET /v1/slow through the real app and DuckDB stores, fed with the
-// bytes the agent's span encoder produces for known slow requests.
+// bytes the agent's span encoder produces for known slow requests; the same answers with the
+// spans kept in DynamoDB, as on AWS (test/lib/span-backends.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createGatewayApp } from './app.ts';
@@ -8,6 +9,7 @@ import { DuckDbSpanStore } from '../storage/duckdb-spans.ts';
 import { dominantOf, type SlowSubcall } from '../query/slow.ts';
 import { encodeSpans, slowRequestSpans } from '../../agent/export/spans.ts';
 import type { SlowRequest } from '../../agent/collectors/slow-request.ts';
+import { SPAN_BACKENDS, type SpanBackend } from '../../test/lib/span-backends.ts';
 
 const MS = 1_000_000n;
 const T0 = 1_795_000_000_000n * MS; // a fixed wall-clock start, ns
@@ -31,18 +33,21 @@ function request(over: Partial<SlowRequest> = {}): SlowRequest {
   };
 }
 
-async function app() {
+async function app(backend: SpanBackend = SPAN_BACKENDS[0]) {
+  const now = () => Number((T0 + 60_000n * MS) / MS);
   const store = await DuckDbStore.open({ path: ':memory:' });
-  const spanStore = await DuckDbSpanStore.open(':memory:');
-  const a = createGatewayApp({ store, spanStore, apiKeys: { k: 't' }, now: () => Number((T0 + 60_000n * MS) / MS), log: () => undefined });
+  const spans = await backend.open({ nowMs: now });
+  const spanStore = spans.store;
+  const a = createGatewayApp({ store, spanStore, apiKeys: { k: 't' }, now, log: () => undefined });
   const post = (body: Uint8Array, type = 'application/x-protobuf') =>
     a.request('/v1/traces', { method: 'POST', body: Buffer.from(body), headers: { authorization: 'Bearer k', 'content-type': type } });
   const slow = (qs: string) => a.request(`/v1/slow?${qs}`, { headers: { authorization: 'Bearer k' } });
-  return { post, slow, close: async () => (await spanStore.close(), await store.close()) };
+  return { post, slow, close: async () => (await spans.close(), await store.close()) };
 }
 
-test('agent spans in, the slow-request breakdown out, with its dominant sub-call', async () => {
-  const { post, slow, close } = await app();
+for (const backend of SPAN_BACKENDS) {
+test(`agent spans in, the slow-request breakdown out, with its dominant sub-call (${backend.name})`, async () => {
+  const { post, slow, close } = await app(backend);
   try {
     const spans = slowRequestSpans(request(), { 'service.name': 'checkout' });
     const res = await post(encodeSpans(spans));
@@ -77,8 +82,8 @@ test('agent spans in, the slow-request breakdown out, with its dominant sub-call
   }
 });
 
-test('gRPC server requests: route is the full method, status the gRPC code', async () => {
-  const { post, slow, close } = await app();
+test(`gRPC server requests: route is the full method, status the gRPC code (${backend.name})`, async () => {
+  const { post, slow, close } = await app(backend);
   try {
     const req = request({ kind: 'grpc', method: '', route: '/shop.Cart/Add', status: 14, subcalls: [] });
     assert.equal((await post(encodeSpans(slowRequestSpans(req, { 'service.name': 'cart' })))).status, 200);
@@ -88,6 +93,7 @@ test('gRPC server requests: route is the full method, status the gRPC code', asy
     await close();
   }
 });
+}
 
 test('bad trace bodies and parameters are 4xx with the field named', async () => {
   const { post, slow, close } = await app();

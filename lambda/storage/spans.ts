@@ -36,6 +36,8 @@ export interface SpanQuery {
 export interface SpanWriteResult {
   inserted: number;
   duplicates: number;
+  /** Spans the store can never keep (e.g. over a backend's size limit), by index in the batch: refused, not retried. */
+  refused?: { index: number; reason: string }[];
 }
 
 export interface SpanStore {
