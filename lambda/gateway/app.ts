@@ -10,7 +10,7 @@ import { parseQueryParams, runQuery } from '../query/engine.ts';
 import { listServices } from '../query/services.ts';
 import { SloEngine } from '../slo/engine.ts';
 import type { MetricPoint, MetricStore } from '../storage/types.ts';
-import { requireApiKey, type ApiKeys, type TenantEnv } from './auth.ts';
+import { requireApiKey, type ApiKeys, type ApiKeySource, type TenantEnv } from './auth.ts';
 import { DEFAULT_BODY_LIMITS, type BodyLimits } from './body.ts';
 import { ingestMetrics } from './ingest.ts';
 import { WriteAdmission, type AdmissionLimits } from './admission.ts';
@@ -24,8 +24,8 @@ import type { SpanStore } from '../storage/spans.ts';
 
 export interface GatewayDeps {
   store: MetricStore;
-  /** API key → tenant. */
-  apiKeys: ApiKeys;
+  /** API key → tenant, or where to get the current ones at each request (keys reloaded while running). */
+  apiKeys: ApiKeys | ApiKeySource;
   limits?: Partial<BodyLimits>;
   /** Overload protection: how many writes the gateway holds before answering 429. */
   admission?: Partial<AdmissionLimits>;

@@ -10,6 +10,9 @@ import { ApiError } from '../errors.ts';
 
 export type ApiKeys = ReadonlyMap<string, string> | Readonly<Record<string, string>>;
 
+/** Keys that can change while the gateway runs (the Lambda gateway reloads its secret on a TTL): asked at every request. */
+export type ApiKeySource = () => ApiKeys | Promise<ApiKeys>;
+
 export type TenantEnv = { Variables: { tenant: string } };
 
 /** Shortest key accepted where keys are configured (the generated ones have 35 characters). */
@@ -43,13 +46,15 @@ function keyMatcher(keys: ApiKeys): (key: string) => string | undefined {
   };
 }
 
-export function requireApiKey(keys: ApiKeys) {
-  const match = keyMatcher(keys);
+export function requireApiKey(keys: ApiKeys | ApiKeySource) {
+  // Digests are computed once per set of keys: a source hands back the same object until it reloads.
+  let last: { keys: ApiKeys; match: (key: string) => string | undefined } | undefined;
+  const matcherOf = (current: ApiKeys) => (last?.keys === current ? last : (last = { keys: current, match: keyMatcher(current) })).match;
   return createMiddleware<TenantEnv>(async (c, next) => {
     const header = c.req.header('authorization');
     const bearer = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     if (!bearer) throw new ApiError(401, 'unauthorized', 'send an API key as "Authorization: Bearer <key>"');
-    const tenant = match(bearer[1]);
+    const tenant = matcherOf(typeof keys === 'function' ? await keys() : keys)(bearer[1]);
     if (tenant === undefined) throw new ApiError(401, 'unauthorized', 'the API key is not valid');
     c.set('tenant', tenant);
     await next();
