@@ -53,9 +53,15 @@ export class PrometheusHttpError extends Error {
   }
 }
 
+/**
+ * Appender errors that no retry can fix. Prometheus 2.42 answers most with 400 but "too old
+ * sample" (older than the out-of-order window) with 500, so a 5xx with one of these is a refusal.
+ */
+const REFUSED_SAMPLE = /too old sample|out of bounds|out of order sample|duplicate sample for timestamp/i;
+
 /** Statuses worth another attempt: overload (429, 503) and other server-side failures. */
-function retryable(status: number): boolean {
-  return status === 429 || status >= 500;
+function retryable(status: number, body: string): boolean {
+  return status === 429 || (status >= 500 && !REFUSED_SAMPLE.test(body));
 }
 
 /** Prometheus's words for a sample at a stored timestamp with another value. */
@@ -217,7 +223,7 @@ export class PrometheusStore implements MetricStore {
       return undefined;
     }
     const text = (await res.text()).trim();
-    if (res.status === 400) return `Prometheus refused the samples: ${text || 'no reason given'}`;
+    if (res.status === 400 || REFUSED_SAMPLE.test(text)) return `Prometheus refused the samples: ${text || 'no reason given'}`;
     throw new PrometheusHttpError(res.status, text, `Prometheus remote write to ${this.opts.remoteWriteUrl} failed with ${res.status}: ${text || res.statusText}`);
   }
 
@@ -256,8 +262,9 @@ export class PrometheusStore implements MetricStore {
         await this.sleep(this.backoff(attempt, null));
         continue;
       }
-      if (!retryable(res.status)) return res;
-      const text = (await res.text()).trim();
+      if (res.status !== 429 && res.status < 500) return res;
+      const text = (await res.clone().text()).trim();
+      if (!retryable(res.status, text)) return res;
       if (attempt >= this.maxAttempts) {
         throw new PrometheusHttpError(
           res.status,

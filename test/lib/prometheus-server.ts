@@ -1,0 +1,73 @@
+// A real Prometheus server for tests: Debian's `prometheus` (2.42 on Debian 12) on a free loopback
+// port with a temporary TSDB, its remote-write receiver on, native histograms enabled, and an
+// out-of-order window wide enough for the suites' backdated points.
+
+import { spawn } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { freePort, manage, tempDir, waitFor, type Managed } from './processes.ts';
+
+export interface PrometheusServer {
+  /** Base URL: the query API is under `${url}/api/v1/`. */
+  url: string;
+  /** The remote-write receiver (`/api/v1/write`). */
+  remoteWriteUrl: string;
+  version: string;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export interface PrometheusServerOptions {
+  /**
+   * How far behind the newest sample a sample may be and still be stored (Prometheus duration).
+   * The suites write points a month older than their newest, so the default covers 60 days.
+   */
+  outOfOrderWindow?: string;
+}
+
+export async function startPrometheus(opts: PrometheusServerOptions = {}): Promise<PrometheusServer> {
+  const dir = tempDir('burnwatch-prometheus');
+  const config = path.join(dir, 'prometheus.yml');
+  // No scrape jobs: everything arrives by remote write.
+  writeFileSync(config, `storage:\n  tsdb:\n    out_of_order_time_window: ${opts.outOfOrderWindow ?? '60d'}\n`);
+  const port = await freePort();
+  const child: Managed = manage(
+    spawn(
+      'prometheus',
+      [
+        `--config.file=${config}`,
+        `--storage.tsdb.path=${path.join(dir, 'data')}`,
+        // Points carry their own (backdated) times: size-free retention far beyond any test's range.
+        '--storage.tsdb.retention.time=100y',
+        `--web.listen-address=127.0.0.1:${port}`,
+        '--web.enable-remote-write-receiver',
+        '--enable-feature=native-histograms',
+        '--log.level=warn',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    ),
+  );
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor('Prometheus to be ready', async () => {
+      if (child.child.exitCode !== null) throw new Error(`prometheus exited with ${child.child.exitCode}: ${child.output()}`);
+      const res = await fetch(`${url}/-/ready`).catch(() => undefined);
+      return res?.status === 200 ? true : undefined;
+    }, 60_000, 100);
+  } catch (err) {
+    await child.stop('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const info = (await (await fetch(`${url}/api/v1/status/buildinfo`)).json()) as { data: { version: string } };
+  return {
+    url,
+    remoteWriteUrl: `${url}/api/v1/write`,
+    version: info.data.version,
+    output: () => child.output(),
+    async stop() {
+      await child.stop('SIGTERM', 10_000);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
