@@ -2,8 +2,12 @@
 // one reader, so each variable is named in one place and a missing one fails the cold start with
 // its name rather than later with an undefined.
 
+import { PrometheusStore } from '../storage/prometheus.ts';
 import { TimestreamStore } from '../storage/timestream.ts';
+import type { MetricStore } from '../storage/types.ts';
 import { DynamoSloStore } from './dynamodb-slo-store.ts';
+import { DynamoSpanStore } from './dynamodb-spans.ts';
+import { sigV4Fetch, type SigV4FetchOptions } from './sigv4-fetch.ts';
 
 export const ENV = {
   database: 'BURNWATCH_TIMESTREAM_DATABASE',
@@ -14,7 +18,18 @@ export const ENV = {
   metricsNamespace: 'BURNWATCH_METRICS_NAMESPACE',
   stage: 'BURNWATCH_STAGE',
   sloTable: 'BURNWATCH_SLO_TABLE',
+  /** The DynamoDB table of slow-request spans (infra/constructs/spans.ts). */
+  spansTable: 'BURNWATCH_SPANS_TABLE',
+  /** Which store holds points: `timestream` (the default when unset) or `amp`. */
+  storage: 'BURNWATCH_STORAGE',
+  /** The AMP workspace's Prometheus endpoint, `https://aps-workspaces.<region>.amazonaws.com/workspaces/<id>/`. */
+  ampEndpoint: 'BURNWATCH_AMP_ENDPOINT',
+  /** Set by Lambda itself: the region requests to AMP are signed for. */
+  region: 'AWS_REGION',
 } as const;
+
+export const STORAGE_KINDS = ['timestream', 'amp'] as const;
+export type StorageKind = (typeof STORAGE_KINDS)[number];
 
 export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {
   const v = env[name];
@@ -28,6 +43,28 @@ export function timestreamStoreFromEnv(env: NodeJS.ProcessEnv = process.env): Ti
     pointsTable: requireEnv(ENV.pointsTable, env),
     seriesTable: requireEnv(ENV.seriesTable, env),
   });
+}
+
+/** The point store a function was deployed with (infra/constructs/storage.ts sets BURNWATCH_STORAGE). */
+export function metricStoreFromEnv(env: NodeJS.ProcessEnv = process.env): MetricStore {
+  const kind = env[ENV.storage] || 'timestream';
+  if (kind === 'timestream') return timestreamStoreFromEnv(env);
+  if (kind === 'amp') return ampStoreFromEnv(env);
+  throw new Error(`environment variable ${ENV.storage} must be one of ${STORAGE_KINDS.join(', ')}, got "${kind}"`);
+}
+
+/** PrometheusStore on an AMP workspace: remote write and the query API, each request SigV4-signed as `aps`. */
+export function ampStoreFromEnv(env: NodeJS.ProcessEnv = process.env, signing: Pick<SigV4FetchOptions, 'fetch' | 'now'> = {}): PrometheusStore {
+  const endpoint = requireEnv(ENV.ampEndpoint, env).replace(/\/+$/, '');
+  return new PrometheusStore({
+    remoteWriteUrl: `${endpoint}/api/v1/remote_write`,
+    queryUrl: endpoint,
+    fetch: sigV4Fetch({ region: requireEnv(ENV.region, env), service: 'aps', ...signing }),
+  });
+}
+
+export function spanStoreFromEnv(env: NodeJS.ProcessEnv = process.env): DynamoSpanStore {
+  return new DynamoSpanStore({ tableName: requireEnv(ENV.spansTable, env) });
 }
 
 export function sloStoreFromEnv(env: NodeJS.ProcessEnv = process.env): DynamoSloStore {

@@ -75,7 +75,7 @@ describe('sigV4Fetch through a SigV4-verifying proxy', () => {
     const last = proxy.received.at(-1)!;
     assert.equal(res.status, 200, last.reason);
     const seen = (await res.json()) as { url: string; body: string; headers: Record<string, string> };
-    assert.equal(seen.url, '/api/v1/remote_write');
+    assert.equal(seen.url, '/api/v1/write', 'AMP remote write maps to Prometheus remote write');
     assert.deepEqual(new Uint8Array(Buffer.from(seen.body, 'base64')), body);
     assert.equal(seen.headers['content-encoding'], 'snappy');
     assert.equal(last.headers['x-amz-date'], '20260301T120000Z');

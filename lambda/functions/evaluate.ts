@@ -1,9 +1,9 @@
 // Lambda entry: the SLO evaluator, every minute from an EventBridge schedule, for every tenant
-// that has an API key: the SLO engine over Timestream (points) and DynamoDB (its own state),
+// that has an API key: the SLO engine over the point store (Timestream or AMP) and DynamoDB (its own state),
 // alert transitions to SNS (firing ones for the hints function to enrich), figures as EMF metrics.
 import type { ScheduledEvent } from 'aws-lambda';
 import { SnsNotifier } from '../notify/sns.ts';
-import { ENV, once, requireEnv, sloStoreFromEnv, timestreamStoreFromEnv } from '../aws/env.ts';
+import { ENV, once, requireEnv, sloStoreFromEnv, metricStoreFromEnv } from '../aws/env.ts';
 import { createEvaluateHandler, engineCycle } from '../aws/evaluator.ts';
 import { loadApiKeys } from '../aws/secrets.ts';
 
@@ -21,7 +21,7 @@ const ready = once(async () => {
       return tenants.list;
     },
     cycle: engineCycle({
-      metricStore: timestreamStoreFromEnv(),
+      metricStore: metricStoreFromEnv(),
       sloStore: sloStoreFromEnv(),
       notifiers: [new SnsNotifier(requireEnv(ENV.alertTopic))],
       // Firing alerts go out with hints pending: the hints function computes and publishes them.

@@ -1,19 +1,21 @@
-// Lambda entry: the gateway (POST /v1/metrics, GET /v1/…, the SLO API) behind a Function URL,
-// over Timestream (points) and DynamoDB (SLO state).
+// Lambda entry: the gateway (POST /v1/metrics, POST /v1/traces, GET /v1/…, the SLO API) behind a
+// Function URL, over the configured point store (Timestream or AMP, lambda/aws/env.ts) and DynamoDB
+// (SLO state, slow-request spans); API keys from Secrets Manager, reloaded on a TTL.
 import type { APIGatewayProxyStructuredResultV2, Context, LambdaFunctionURLEvent } from 'aws-lambda';
 import { SloEngine } from '../slo/engine.ts';
-import { ENV, once, requireEnv, sloStoreFromEnv, timestreamStoreFromEnv } from '../aws/env.ts';
+import { ENV, once, requireEnv, sloStoreFromEnv, metricStoreFromEnv, spanStoreFromEnv } from '../aws/env.ts';
 import { createIngestQueryHandler } from '../aws/ingest-query.ts';
-import { loadApiKeys } from '../aws/secrets.ts';
-import { DroppingSpanStore } from '../aws/spans.ts';
+import { ApiKeyCache } from '../aws/secrets.ts';
 
 const ready = once(async () => {
-  const store = timestreamStoreFromEnv();
+  const store = metricStoreFromEnv();
+  const apiKeys = new ApiKeyCache({ secretId: requireEnv(ENV.apiKeysSecret) });
+  await apiKeys.current(); // an unreadable secret fails the cold start with its reason
   return createIngestQueryHandler({
     store,
-    apiKeys: await loadApiKeys(requireEnv(ENV.apiKeysSecret)),
+    apiKeys: () => apiKeys.current(),
     slo: new SloEngine({ metricStore: store, sloStore: sloStoreFromEnv() }),
-    spanStore: new DroppingSpanStore(),
+    spanStore: spanStoreFromEnv(),
   });
 });
 

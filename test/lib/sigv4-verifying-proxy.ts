@@ -4,7 +4,7 @@
 // token when the keys have one), a request time within 5 minutes of its own clock, the payload hash
 // against the body, then the signature recomputed from what arrived — and refuses any failure with
 // 403. A valid request goes on to the upstream (a real Prometheus), with AMP's
-// `/workspaces/<id>` path prefix removed. It can answer 429 with Retry-After, as AMP does when a
+// `/workspaces/<id>` path prefix removed and its remote-write path mapped to Prometheus's. It can answer 429 with Retry-After, as AMP does when a
 // workspace's ingestion rate is exceeded.
 //
 // The recomputation uses the SDK's signer over the request as received (method, raw path, decoded
@@ -145,7 +145,8 @@ export async function startSigV4Proxy(options: SigV4ProxyOptions): Promise<SigV4
       throttle.count--;
       return answer(429, 'Rate exceeded', { 'retry-after': String(throttle.retryAfterSeconds) });
     }
-    const path = (req.url ?? '/').replace(/^\/workspaces\/[^/]+/, '');
+    // AMP's paths are Prometheus's under /workspaces/<id>, except remote write (Prometheus: /api/v1/write).
+    const path = (req.url ?? '/').replace(/^\/workspaces\/[^/]+/, '').replace(/^\/api\/v1\/remote_write(?=\?|$)/, '/api/v1/write');
     const headers: Record<string, string> = {};
     for (const name of FORWARDED) {
       const v = header(req, name);
