@@ -86,8 +86,11 @@ describe('BurnwatchStack (stage prod, email alerts, 12 h memory retention)', () 
     });
   });
 
-  test('three functions: newest Node.js runtime, arm64, own log groups, no secret in the environment', () => {
-    const fns = Object.values(template.findResources('AWS::Lambda::Function') as Record<string, Resource>);
+  test('three functions (and the MaxQueryTCU custom resource\'s): newest Node.js runtime, arm64, own log groups, no secret in the environment', () => {
+    const all = Object.values(template.findResources('AWS::Lambda::Function') as Record<string, Resource>);
+    assert.equal(all.length, 4);
+    // The custom resource's provider is CDK's own (runtime and architecture are its choice): its role and log group are ours.
+    const fns = all.filter((f) => String(f.Properties.Description).startsWith('burnwatch'));
     assert.equal(fns.length, 3);
     for (const fn of fns) {
       assert.equal(fn.Properties.Runtime, 'nodejs24.x');
@@ -106,7 +109,7 @@ describe('BurnwatchStack (stage prod, email alerts, 12 h memory retention)', () 
       BURNWATCH_SLO_TABLE: { Ref: stack.getLogicalId(stack.storage.sloTable.node.defaultChild as never) },
       BURNWATCH_API_KEYS_SECRET_ARN: { Ref: stack.getLogicalId(stack.apiKeys.secret.node.defaultChild as never) },
     });
-    template.resourceCountIs('AWS::Logs::LogGroup', 3);
+    template.resourceCountIs('AWS::Logs::LogGroup', 4);
     template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
     // No AWS managed policy anywhere (AWSLambdaBasicExecutionRole may write to every log group).
     for (const r of Object.values(template.findResources('AWS::IAM::Role') as Record<string, Resource>)) assert.equal(r.Properties.ManagedPolicyArns, undefined);
@@ -163,7 +166,7 @@ describe('BurnwatchStack (stage prod, email alerts, 12 h memory retention)', () 
     assert.deepEqual(statements.filter((x) => String(x.Action).startsWith('dynamodb:')).map((x) => x.Action), ['dynamodb:UpdateItem']);
     template.hasResourceProperties('AWS::SQS::Queue', { KmsMasterKeyId: Match.anyValue(), MessageRetentionPeriod: 1_209_600 });
     assert.deepEqual(actionsOf(statements), [
-      'dynamodb:UpdateItem', 'kms:Decrypt', 'kms:GenerateDataKey', 'kms:GenerateDataKey*', 'logs:CreateLogStream', 'logs:PutLogEvents', 'sns:Publish', 'sqs:SendMessage',
+      'dynamodb:UpdateItem', 'kms:Decrypt', 'kms:GenerateDataKey*', 'logs:CreateLogStream', 'logs:PutLogEvents', 'sns:Publish', 'sqs:SendMessage',
       'timestream:DescribeEndpoints', 'timestream:Select',
     ]);
     // SNS delivers undeliverable messages to the queue itself: the queue policy and the key let it.
@@ -187,11 +190,13 @@ describe('BurnwatchStack (stage prod, email alerts, 12 h memory retention)', () 
       Namespace: 'Burnwatch/prod', MetricName: 'BurnRate1h', Statistic: 'Maximum', ComparisonOperator: 'GreaterThanThreshold', Threshold: 14.4,
     });
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm') as Record<string, Resource>);
-    assert.equal(alarms.length, 8);
+    // SLO metrics 2, Lambda 7 (errors and throttles of each function, the evaluator's heartbeat), dead letters, magnetic-store rejections, query TCUs.
+    assert.equal(alarms.length, 12);
     const lambdaAlarms = alarms.filter((a) => a.Properties.Namespace === 'AWS/Lambda').map((a) => a.Properties.MetricName).sort();
-    assert.deepEqual(lambdaAlarms, ['Errors', 'Errors', 'Errors', 'Throttles', 'Throttles', 'Throttles']);
-    const topic = { Ref: stack.getLogicalId(stack.alerting.topic.node.defaultChild as never) };
-    for (const a of alarms) assert.deepEqual(a.Properties.AlarmActions, [topic]);
+    assert.deepEqual(lambdaAlarms, ['Errors', 'Errors', 'Errors', 'Invocations', 'Throttles', 'Throttles', 'Throttles']);
+    // Alarms go to their own topic: the alert topic's subscriptions filter on attributes alarm messages lack (operations.test.ts).
+    const topic = { Ref: stack.getLogicalId(stack.alerting.alarmTopic.node.defaultChild as never) };
+    for (const a of alarms) assert.deepEqual([a.Properties.AlarmActions, a.Properties.OKActions], [[topic], [topic]]);
     template.hasResourceProperties('AWS::SecretsManager::Secret', { GenerateSecretString: { SecretStringTemplate: '{}', GenerateStringKey: 'default', PasswordLength: 40, ExcludePunctuation: true } });
     template.hasOutput('IngestUrl', { Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^IngestApiIngestQueryFunctionFunctionUrl'), 'FunctionUrl'] } });
   });

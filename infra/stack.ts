@@ -9,7 +9,9 @@ import { ApiKeys } from './constructs/api-keys.ts';
 import { Evaluator } from './constructs/evaluator.ts';
 import { Hints } from './constructs/hints.ts';
 import { IngestApi } from './constructs/ingest-api.ts';
-import { Storage } from './constructs/storage.ts';
+import { SpanStorage } from './constructs/spans.ts';
+import { QueryComputeCap } from './constructs/query-compute.ts';
+import { REJECT_REPORTS_METRICS_ID, Storage } from './constructs/storage.ts';
 
 export class BurnwatchStack extends Stack {
   readonly storage: Storage;
@@ -18,6 +20,8 @@ export class BurnwatchStack extends Stack {
   readonly ingest: IngestApi;
   readonly evaluator: Evaluator;
   readonly hints: Hints;
+  readonly spans: SpanStorage;
+  readonly queryComputeCap?: QueryComputeCap;
 
   constructor(scope: Construct, id: string, settings: Settings, props?: StackProps) {
     super(scope, id, { description: `burnwatch backend (${settings.stage}): SLOs and burn-rate alerts over Timestream`, ...props });
@@ -27,11 +31,25 @@ export class BurnwatchStack extends Stack {
     this.ingest = new IngestApi(this, 'IngestApi', { settings, storage: this.storage, apiKeys: this.apiKeys });
     this.evaluator = new Evaluator(this, 'Evaluator', { settings, storage: this.storage, apiKeys: this.apiKeys, topic: this.alerting.topic });
     this.hints = new Hints(this, 'Hints', { storage: this.storage, topic: this.alerting.topic, key: this.storage.key });
+    // Slow-request spans: the gateway stores and serves them, the hints function reads them.
+    this.spans = new SpanStorage(this, 'Spans', { key: this.storage.key, protectData: settings.protectData });
+    this.spans.grantReadWrite(this.ingest.function.role);
+    this.spans.grantRead(this.hints.function.role);
+    for (const [name, value] of Object.entries(this.spans.environment())) {
+      this.ingest.function.fn.addEnvironment(name, value);
+      this.hints.function.fn.addEnvironment(name, value);
+    }
     this.alerting.watchFunction('IngestQuery', this.ingest.function.fn);
     this.alerting.watchFunction('Evaluate', this.evaluator.function.fn);
     this.alerting.watchFunction('Hints', this.hints.function.fn);
+    this.alerting.watchHeartbeat('Evaluate', this.evaluator.function.fn);
+    this.alerting.watchDeadLetters('Hints', this.hints.deadLetterQueue);
+    this.alerting.watchMagneticRejections(this.storage.databaseName, this.storage.tableNames, this.storage.rejectedBucket, REJECT_REPORTS_METRICS_ID);
+    this.alerting.watchQueryCompute();
+    if (settings.maxQueryTcu !== undefined) this.queryComputeCap = new QueryComputeCap(this, 'QueryComputeCap', { maxQueryTcu: settings.maxQueryTcu });
     new CfnOutput(this, 'ApiKeysSecretArn', { value: this.apiKeys.secret.secretArn, description: 'aws secretsmanager get-secret-value --secret-id <this> gives the API key(s)' });
     new CfnOutput(this, 'AlertTopicArn', { value: this.alerting.topic.topicArn });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.alerting.alarmTopic.topicArn, description: 'CloudWatch alarms (subscribe people or a pager here)' });
     new CfnOutput(this, 'TimestreamDatabase', { value: this.storage.databaseName });
     new CfnOutput(this, 'HintsDeadLetterQueueUrl', { value: this.hints.deadLetterQueue.queueUrl });
   }

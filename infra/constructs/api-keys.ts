@@ -2,7 +2,7 @@
 // (lambda/aws/secrets.ts). The first tenant's key is generated at deploy time, so no key is ever in
 // the code, the template or a function's environment (which holds only the secret's ARN).
 
-import { Validations } from 'aws-cdk-lib';
+import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
@@ -21,6 +21,8 @@ export class ApiKeys extends Construct {
         passwordLength: 40,
         excludePunctuation: true,
       },
+      // Deleting it would regenerate the key on the next deploy and lock every agent out.
+      removalPolicy: settings.protectData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     });
     Validations.of(this.secret).acknowledge({
       id: 'AwsSolutions-SMG4',

@@ -1,7 +1,10 @@
 // The SLO evaluator: one function on an EventBridge schedule, every minute. It reads Timestream,
 // reads the tenants from the API-keys secret, publishes alert transitions to the alert topic and
 // its figures as EMF metrics (log lines: no PutMetricData permission needed). A missed run is
-// not retried — the next minute evaluates everything again.
+// not retried — the next minute evaluates everything again — neither by EventBridge nor by
+// Lambda's own asynchronous-invoke retries (2, up to 6 h, by default, whatever the rule's retry
+// policy says): a retried run carries an old time and would run beside newer ones. Its reserved
+// concurrency keeps a flood of gateway requests from taking every execution the account has.
 
 import { Duration, Validations } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -25,6 +28,10 @@ export class Evaluator extends Construct {
       description: 'burnwatch SLO evaluator: SLIs, budgets, burn rates and alerts every minute',
       memorySize: 1024,
       timeout: Duration.seconds(55),
+      retryAttempts: 0,
+      // Lambda's minimum: an event that waited longer (throttled, queued) is dropped, not run late.
+      maxEventAge: Duration.seconds(60),
+      reservedConcurrentExecutions: props.settings.evaluatorReservedConcurrency,
       environment: {
         ...props.storage.environment(),
         BURNWATCH_ALERT_TOPIC_ARN: props.topic.topicArn,

@@ -4,7 +4,7 @@
 // its own filter refuses: no loop. Failed invocations (after Lambda's two retries) and failed
 // deliveries land in one encrypted dead-letter queue.
 
-import { Duration, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -40,14 +40,18 @@ export class Hints extends Construct {
       retryAttempts: 2,
       maxEventAge: Duration.hours(1),
     });
-    // Lambda sends failed async events to the KMS-encrypted queue with the function's role, and
-    // SNS sends undeliverable messages there itself: both need the key.
-    props.key.grant(this.function.role, 'kms:GenerateDataKey', 'kms:Decrypt');
+    // Lambda sends failed async events to the KMS-encrypted queue with the function's role (the
+    // key grant that publishing to the encrypted topic needs covers it: kms:GenerateDataKey* and
+    // kms:Decrypt on this key), and SNS sends undeliverable messages there itself — for this
+    // stack's topics only: CloudFormation names them <stack name>-<logical id>-<suffix>, and the
+    // topic's own ARN cannot be named here (the topic is encrypted with this key: a cycle).
+    const stack = Stack.of(this);
     props.key.addToResourcePolicy(
       new iam.PolicyStatement({
         principals: [new iam.ServicePrincipal('sns.amazonaws.com')],
         actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
         resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': stack.account }, ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'sns', resource: `${stack.stackName}-*`, arnFormat: ArnFormat.NO_RESOURCE_NAME }) } },
       }),
     );
     // The hints engine reads the incident and baseline windows; the hints are kept with the

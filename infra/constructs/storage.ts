@@ -10,6 +10,12 @@
 //
 // Beside it, the SLO engine's own state (rollups, alert state, transitions, SLO specs) lives in
 // one on-demand DynamoDB table (lambda/aws/dynamodb-slo-store.ts) with point-in-time recovery.
+//
+// The points table is partitioned on a dimension every query filters on (`metric` by default)
+// rather than on the measure name, which is the same (`point`) for every record: with the
+// default, one tenant's whole history would share one partition key. Where data must outlive a
+// mistaken `cdk destroy` (protectData, on for stage prod), the stores are retained and the
+// DynamoDB table refuses deletion.
 
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -18,11 +24,23 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as timestream from 'aws-cdk-lib/aws-timestream';
 import { Construct } from 'constructs';
-import type { Settings } from '../settings.ts';
+import type { PartitionKeyChoice, Settings } from '../settings.ts';
 
 export const POINTS_TABLE = 'points';
 export const SERIES_TABLE = 'series';
 const SERIES_MEMORY_RETENTION_HOURS = 48;
+/** The rejects bucket's request-metrics filter (the whole bucket): each PUT is a rejection report. */
+export const REJECT_REPORTS_METRICS_ID = 'RejectionReports';
+
+/**
+ * A dimension as the partition key, REQUIRED in every record (TimestreamStore writes `metric` and
+ * `tenant` on each): a record without it is refused at write instead of landing in a catch-all
+ * partition. measure_name is Timestream's default, stated explicitly.
+ */
+function pointsSchema(key: PartitionKeyChoice): timestream.CfnTable.SchemaProperty {
+  if (key === 'measure_name') return { compositePartitionKey: [{ type: 'MEASURE' }] };
+  return { compositePartitionKey: [{ type: 'DIMENSION', name: key, enforcementInRecord: 'REQUIRED' }] };
+}
 
 export class Storage extends Construct {
   readonly key: kms.Key;
@@ -35,6 +53,7 @@ export class Storage extends Construct {
 
   constructor(scope: Construct, id: string, settings: Settings) {
     super(scope, id);
+    const dataRemoval = settings.protectData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
     this.key = new kms.Key(this, 'Key', {
       description: `burnwatch-${settings.stage}: Timestream, alert topic and dead-letter queue`,
       enableKeyRotation: true,
@@ -42,6 +61,7 @@ export class Storage extends Construct {
     });
     this.databaseName = `burnwatch-${settings.stage}`;
     this.database = new timestream.CfnDatabase(this, 'Database', { databaseName: this.databaseName, kmsKeyId: this.key.keyArn });
+    this.database.applyRemovalPolicy(dataRemoval);
     Validations.of(this).acknowledge({
       id: 'CloudFormation-Validate::W3697',
       reason: 'Timestream for LiveAnalytics is closed to new customers since 2025-06-20 (docs/aws.md); this backend is for accounts that have it, and TimestreamStore is one MetricStore behind an interface that takes another.',
@@ -52,7 +72,8 @@ export class Storage extends Construct {
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
       lifecycleRules: [{ expiration: Duration.days(30) }],
-      removalPolicy: RemovalPolicy.DESTROY,
+      metrics: [{ id: REJECT_REPORTS_METRICS_ID }],
+      removalPolicy: dataRemoval,
       autoDeleteObjects: false,
     });
     Validations.of(this.rejectedBucket).acknowledge({
@@ -60,7 +81,7 @@ export class Storage extends Construct {
       reason: 'Only Timestream writes here (reports of asynchronously rejected magnetic-store records, expired after 30 days); CloudTrail data events cover access if needed, and an access-log bucket would need its own.',
     });
 
-    const table = (tid: string, tableName: string, memoryHours: number, prefix: string) => {
+    const table = (tid: string, tableName: string, memoryHours: number, prefix: string, schema?: timestream.CfnTable.SchemaProperty) => {
       const t = new timestream.CfnTable(this, tid, {
         databaseName: this.databaseName,
         tableName,
@@ -76,11 +97,13 @@ export class Storage extends Construct {
             S3Configuration: { BucketName: this.rejectedBucket.bucketName, EncryptionOption: 'SSE_S3', ObjectKeyPrefix: prefix },
           },
         },
+        schema,
       });
       t.addResourceDependency(this.database);
+      t.applyRemovalPolicy(dataRemoval);
       return t;
     };
-    this.pointsTable = table('PointsTable', POINTS_TABLE, settings.memoryRetentionHours, 'points/');
+    this.pointsTable = table('PointsTable', POINTS_TABLE, settings.memoryRetentionHours, 'points/', pointsSchema(settings.pointsPartitionKey));
     this.seriesTable = table('SeriesTable', SERIES_TABLE, Math.max(settings.memoryRetentionHours, SERIES_MEMORY_RETENTION_HOURS), 'series/');
 
     this.sloTable = new dynamodb.Table(this, 'SloState', {
@@ -88,8 +111,13 @@ export class Storage extends Construct {
       sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      removalPolicy: RemovalPolicy.DESTROY,
+      removalPolicy: dataRemoval,
+      deletionProtection: settings.protectData,
     });
+  }
+
+  get tableNames(): string[] {
+    return [POINTS_TABLE, SERIES_TABLE];
   }
 
   get tableArns(): string[] {
