@@ -12,9 +12,10 @@ import { renderTable } from './table.ts';
 import { startDemo, type Demo } from './demo.ts';
 import { untilSignal } from './signals.ts';
 import { SLO_HELP, SLO_OPTIONS, sloSettings } from './slo-options.ts';
+import { describeStorage, openMetricStore, parseStorageOption, STORAGE_HELP } from './storage-option.ts';
 import { startEvaluationLoop, type EvaluationLoop } from '../lambda/slo/loop.ts';
 
-const HELP = `Usage: burnwatch up [--demo] [--port 8787] [--data-dir DIR] [--interval 10s]
+const HELP = `Usage: burnwatch up [--demo] [--port 8787] [--data-dir DIR] [--storage prometheus:URL] [--interval 10s]
 
 Runs the whole burnwatch stack on this host (as root, for eBPF): the gateway and
 query API on an embedded DuckDB, the agent watching every Go process, default SLOs
@@ -25,6 +26,7 @@ Options:
   --port N          gateway port on 127.0.0.1 (default 8787)
   --host ADDR       address to listen on (default 127.0.0.1)
   --data-dir DIR    DuckDB file, spool and API key (default ~/.burnwatch)
+${STORAGE_HELP}
   --interval D      agent export and table interval (default 10s)
   -h, --help        this help
 
@@ -39,6 +41,7 @@ export async function runUp(argv: string[]): Promise<number> {
     port: { type: 'string' },
     host: { type: 'string' },
     'data-dir': { type: 'string' },
+    storage: { type: 'string' },
     interval: { type: 'string' },
     ...SLO_OPTIONS,
   });
@@ -48,15 +51,16 @@ export async function runUp(argv: string[]): Promise<number> {
   }
   const port = portOption(values.port, 'port', 8787);
   const intervalMs = durationOption(values.interval, 'interval', 10_000);
-  const dataDir = path.resolve(values['data-dir'] ?? path.join(os.homedir(), '.burnwatch'));
+  const storage = values.storage === undefined ? undefined : parseStorageOption(values.storage);
+  const dataDir = path.resolve((storage?.kind === 'duckdb' ? storage.dataDir : values['data-dir']) ?? path.join(os.homedir(), '.burnwatch'));
   const log = (line: string) => console.log(line);
 
   const slo = sloSettings(values, log); // before the key: a usage error must not create files
   const key = resolveLocalApiKey(dataDir);
   if (key.source === 'generated') log(`API key (generated, kept in ${key.file}; shown once): ${key.key}`);
 
-  const gateway = await startGateway({ port, host: values.host ?? '127.0.0.1', dataDir, apiKeys: { [key.key]: LOCAL_TENANT }, slo: slo.engine });
-  log(`gateway and query API on ${gateway.url} (data in ${dataDir})`);
+  const gateway = await startGateway({ port, host: values.host ?? '127.0.0.1', dataDir, apiKeys: { [key.key]: LOCAL_TENANT }, store: openMetricStore(storage), slo: slo.engine });
+  log(`gateway and query API on ${gateway.url} (${describeStorage(storage, dataDir)})`);
   log(`dashboard: ${gateway.url}/ (sign in with the API key)`);
 
   let agent: Agent | undefined;

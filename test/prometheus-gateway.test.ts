@@ -1,0 +1,55 @@
+// `burnwatch gateway --storage prometheus:URL` as a user runs it: OTLP in, stored in a real
+// Prometheus under the local tenant, read back through the query API; a bad URL is a usage error.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { startPrometheus, type PrometheusServer } from './lib/prometheus-server.ts';
+import { burnwatch, freePort, startGatewayProcess, tempDir, type Managed } from './lib/processes.ts';
+import { DURATION, GatewayClient, expHistogramMetric, protobufBody, resourceMetrics } from './otlp-fixtures.ts';
+import { LOCAL_TENANT } from '../lambda/local/server.ts';
+
+const KEY = 'prometheus-gateway-test-key-0123456789';
+let server: PrometheusServer;
+let gateway: Managed;
+let dataDir: string;
+let client: GatewayClient;
+
+before(async () => {
+  server = await startPrometheus();
+  dataDir = tempDir('burnwatch-prom-gw');
+  const port = await freePort();
+  gateway = await startGatewayProcess(port, dataDir, KEY, ['--storage', `prometheus:${server.url}`]);
+  client = new GatewayClient(`http://127.0.0.1:${port}`, KEY);
+});
+
+after(async () => {
+  await gateway?.stop();
+  await server?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+test('points sent to the gateway are stored in Prometheus under the local tenant and served by the query API', async () => {
+  assert.match(gateway.output(), new RegExp(`metrics in Prometheus at ${server.url}`));
+  const now = Date.now();
+  const body = protobufBody(resourceMetrics({ 'service.name': 'prom-cli' }, [
+    expHistogramMetric(DURATION, [{ endMs: now - 30_000, attributes: { 'http.route': '/a', 'http.response.status_code': 200 }, scale: 5, buckets: { [-97]: 40, [-33]: 2 } }]),
+  ]));
+  const res = await client.postMetrics(body);
+  assert.equal(res.status, 200, await res.text());
+  const q = await fetch(`${server.url}/api/v1/query?${new URLSearchParams({ query: `sum(http_server_request_duration_seconds_count{tenant="${LOCAL_TENANT}",service_name="prom-cli"})`, time: String(now / 1000) })}`);
+  const result = ((await q.json()) as { data: { result: { value: [number, string] }[] } }).data.result;
+  assert.deepEqual(result.map((r) => r.value[1]), ['42']);
+  const services = await client.getJson<{ services: { name: string; requests: number }[] }>('/v1/services');
+  const svc = services.services.find((s) => s.name === 'prom-cli');
+  assert.equal(svc?.requests, 42, JSON.stringify(services));
+});
+
+test('burnwatch gateway and up refuse a --storage they cannot use, before touching anything', async () => {
+  for (const command of ['gateway', 'up']) {
+    const p: Managed = burnwatch([command, '--data-dir', dataDir, '--storage', 'prometheus:localhost:9090']);
+    const code = await new Promise<number | null>((resolve) => p.child.once('exit', resolve));
+    assert.equal(code, 2, p.output());
+    assert.match(p.output(), /--storage prometheus:URL needs an http\(s\) URL, got "localhost:9090"/);
+  }
+});
