@@ -33,7 +33,7 @@ for (const backend of STORE_BACKENDS) describe(`query API on known data (${backe
 
   before(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'burnwatch-query-'));
-    gw = await startGateway({ port: 0, dataDir, apiKeys: { k: 'acme' }, now: () => NOW, store: await backend.open() });
+    gw = await startGateway({ port: 0, dataDir, apiKeys: { k: 'acme' }, now: () => NOW, store: await backend.open(() => NOW) });
     client = new GatewayClient(gw.url, 'k');
     const send = async (resource: Record<string, string>, points: ExpPointSpec[], temporality = AggregationTemporality.DELTA) => {
       const res = await client.postMetrics(protobufBody(resourceMetrics(resource, [expHistogramMetric(DURATION, points, temporality)])));

@@ -3,7 +3,8 @@
 //
 //   R#<tenant>#<sli key>   <day index, 8 digits>   rollup rows of one UTC day, JSON [[bucketMs, good, total, eff|null(, unknown, reason)], …]
 //   W#<tenant>             <sli key>               rollups computed over [`covered_from_ms`, `done_to_ms`)
-//   D#<tenant>             <bucket ms, 15 digits>  a bucket late points touched (`token`: new at every mark)
+//   D#<tenant>             <bucket ms, 15 digits>  a bucket late points touched (`token`: new at every mark;
+//                                                  `due_ms`: not recomputed before, the points not yet readable)
 //   A#<tenant>             [slo id, rule] as JSON  one alert record (JSON) and its `alert_id`; `hints`: the
 //                                                  hints attached to that episode later (attachHints),
 //                                                  an attribute of its own that saving the record leaves alone
@@ -91,13 +92,28 @@ export class DynamoSloStore implements SloStore {
     return new Map(items.map((i) => [String(i.sk), { fromMs: Number(i.covered_from_ms ?? i.done_to_ms), toMs: Number(i.done_to_ms) }]));
   }
 
-  async markDirty(tenant: string, bucketMs: number): Promise<void> {
-    await this.db.send(new PutCommand({ TableName: this.table, Item: { pk: `D#${tenant}`, sk: pad(bucketMs, 15), token: randomUUID() } }));
+  async markDirty(tenant: string, bucketMs: number, dueMs = 0): Promise<void> {
+    const update = (expression: string, condition?: string) => new UpdateCommand({
+      TableName: this.table,
+      Key: { pk: `D#${tenant}`, sk: pad(bucketMs, 15) },
+      UpdateExpression: expression,
+      ConditionExpression: condition,
+      ExpressionAttributeNames: { '#token': 'token', ...(condition ? { '#due': 'due_ms' } : {}) },
+      ExpressionAttributeValues: { ':token': randomUUID(), ...(condition ? { ':due': dueMs } : {}) },
+    });
+    try {
+      // DynamoDB has no max(): the due time is set only when it is not earlier than the stored one.
+      await this.db.send(update('SET #token = :token, #due = :due', 'attribute_not_exists(#due) OR #due <= :due'));
+    } catch (err) {
+      if ((err as Error).name !== 'ConditionalCheckFailedException') throw err;
+      // A later due time is stored: keep it, but mark the bucket again (a new token).
+      await this.db.send(update('SET #token = :token'));
+    }
   }
 
   async dirtyMarks(tenant: string): Promise<DirtyMark[]> {
     const items = await this.query({ KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `D#${tenant}` } });
-    return items.map((i) => ({ bucketMs: Number(i.sk), token: String(i.token) }));
+    return items.map((i) => ({ bucketMs: Number(i.sk), token: String(i.token), dueMs: Number(i.due_ms ?? 0) }));
   }
 
   async clearDirty(tenant: string, marks: readonly DirtyMark[]): Promise<void> {

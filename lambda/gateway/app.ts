@@ -9,7 +9,7 @@ import { ApiError } from '../errors.ts';
 import { parseQueryParams, runQuery } from '../query/engine.ts';
 import { listServices } from '../query/services.ts';
 import { SloEngine } from '../slo/engine.ts';
-import type { MetricPoint, MetricStore } from '../storage/types.ts';
+import type { LateWrite, MetricPoint, MetricStore } from '../storage/types.ts';
 import { requireApiKey, type ApiKeys, type ApiKeySource, type TenantEnv } from './auth.ts';
 import { DEFAULT_BODY_LIMITS, type BodyLimits } from './body.ts';
 import { ingestMetrics } from './ingest.ts';
@@ -64,8 +64,9 @@ export function createGatewayApp(deps: GatewayDeps): Hono<TenantEnv> {
   app.get('/metrics', auth, (c) => c.body(selfMetrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }));
 
   app.use('/v1/*', auth);
-  // Late points reach SLOs: the engine marks the rollup buckets they touch for recomputation.
-  const afterWrite = async (tenant: string, points: readonly MetricPoint[]) => (await sloEngine()).noteWrites(tenant, points, now());
+  // Late points reach SLOs: the engine marks the rollup buckets they touch for recomputation
+  // (those the store cannot read yet, for when it can).
+  const afterWrite = async (tenant: string, points: readonly MetricPoint[], late?: LateWrite) => (await sloEngine()).noteWrites(tenant, points, now(), late);
   app.post('/v1/metrics', (c) => ingestMetrics(c, { store: deps.store, limits, selfMetrics, log, admission, seriesLimit, afterWrite }));
   app.get('/v1/services', async (c) => c.json({ services: await listServices(deps.store, { tenant: c.var.tenant, nowMs: now() }) }));
   app.get('/v1/query', async (c) => {

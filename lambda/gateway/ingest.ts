@@ -1,13 +1,15 @@
 // POST /v1/metrics: OTLP/HTTP in, points stored, an OTLP response out — 200 only once the
-// write is durable, a partial success when some points were rejected (invalid, or over the
-// tenant's active-series limit), 400 when none were usable, 429 when the gateway holds as many
-// writes as it may (nothing of that request is stored; the sender retries it).
+// write is durable, a partial success when some points were rejected (invalid, over the
+// tenant's active-series limit, or refused by storage, e.g. over Timestream's size limits), 400
+// when none were usable, 429 when the gateway holds as many writes as it may (nothing of that
+// request is stored; the sender retries it). Points stored but readable only later (Timestream's
+// magnetic store) are a warning in the partial success (0 rejected), as OTLP allows.
 
 import type { Context } from 'hono';
 import { ApiError } from '../errors.ts';
 import { CONTENT_TYPES, decodeMetricsRequest, encodingOf, metricsResponseBody, type PartialSuccess } from '../otlp/metrics.ts';
 import { describeRejections } from '../otlp/normalise.ts';
-import type { MetricPoint, MetricStore } from '../storage/types.ts';
+import type { LateWrite, MetricPoint, MetricStore, WriteResult } from '../storage/types.ts';
 import type { TenantEnv } from './auth.ts';
 import { contentEncodingOf, decodeBody, readBody, type BodyLimits } from './body.ts';
 import type { WriteAdmission } from './admission.ts';
@@ -21,8 +23,11 @@ export interface IngestDeps {
   log: (message: string) => void;
   admission: WriteAdmission;
   seriesLimit: ActiveSeriesLimit;
-  /** After a durable write (the SLO engine marks late points' buckets dirty); failing is a 503 like the write. */
-  afterWrite?: (tenant: string, points: readonly MetricPoint[]) => Promise<void>;
+  /**
+   * After a durable write (the SLO engine marks late points' buckets dirty; `late`: those stored
+   * but not readable yet, by index into `points`); failing is a 503 like the write.
+   */
+  afterWrite?: (tenant: string, points: readonly MetricPoint[], late?: LateWrite) => Promise<void>;
 }
 
 /** Seconds a sender should wait when storage fails (OTLP senders retry 503 with Retry-After). */
@@ -45,10 +50,10 @@ export async function ingestMetrics(c: Context<TenantEnv>, deps: IngestDeps): Pr
     throw new ApiError(400, 'invalid_otlp', `no data point could be accepted: ${describeRejections(batch.rejections)}`);
   }
   const admitted = deps.seriesLimit.admit(c.var.tenant, batch.points);
-  let written;
+  let written: WriteResult;
   try {
     written = admitted.accepted.length === 0 ? { inserted: 0, duplicates: 0 } : await deps.admission.run(() => deps.store.write(c.var.tenant, admitted.accepted));
-    if (admitted.accepted.length > 0) await deps.afterWrite?.(c.var.tenant, admitted.accepted);
+    if (admitted.accepted.length > 0) await deps.afterWrite?.(c.var.tenant, admitted.accepted, written.late);
   } catch (err) {
     if (err instanceof ApiError) throw err; // 429 from admission: not a storage failure
     deps.log(`burnwatch gateway: storage write failed: ${(err as Error).stack ?? err}`);
@@ -64,8 +69,9 @@ export async function ingestMetrics(c: Context<TenantEnv>, deps: IngestDeps): Pr
     ...(rejected > 0 ? [describeRejections(batch.rejections)] : []),
     ...(admitted.message ? [admitted.message] : []),
     ...(refused.length > 0 ? [`${refused.length} point(s) refused by storage, first: ${refused[0].reason}`] : []),
+    ...(written.late ? [`${written.late.indices.length} point(s) stored but readable only by ${new Date(written.late.queryableByMs).toISOString()} (SLOs count them then): ${written.late.reason}`] : []),
   ];
   const notStored = rejected + admitted.refusedPoints + refused.length;
-  const partial: PartialSuccess | undefined = notStored > 0 ? { rejectedDataPoints: notStored, errorMessage: messages.join('; ') } : undefined;
+  const partial: PartialSuccess | undefined = messages.length > 0 ? { rejectedDataPoints: notStored, errorMessage: messages.join('; ') } : undefined;
   return c.body(metricsResponseBody(encoding, partial), 200, { 'content-type': CONTENT_TYPES[encoding] });
 }

@@ -44,6 +44,8 @@ const SCHEMA = [
   // Buckets that late points touched after they were rolled up (engine.noteWrites).
   `CREATE TABLE IF NOT EXISTS slo_dirty_buckets (
      tenant VARCHAR NOT NULL, bucket_ms BIGINT NOT NULL, token VARCHAR NOT NULL, PRIMARY KEY (tenant, bucket_ms))`,
+  // Marks of points not yet readable wait until then (DirtyMark.dueMs); older files had none.
+  'ALTER TABLE slo_dirty_buckets ADD COLUMN IF NOT EXISTS due_ms BIGINT DEFAULT 0',
   // Latency requests whose buckets cannot answer the threshold (RollupRow.unknown); added to
   // files made before them, so these come before the staging table copies the columns.
   'ALTER TABLE slo_rollups ADD COLUMN IF NOT EXISTS unknown DOUBLE DEFAULT 0',
@@ -169,15 +171,20 @@ export class DuckDbSloStore implements SloStore {
     return new Map(rows.map((r) => [r.sli_key, { fromMs: Number(r.covered_from_ms ?? r.done_to_ms), toMs: Number(r.done_to_ms) }]));
   }
 
-  markDirty(tenant: string, bucketMs: number): Promise<void> {
+  markDirty(tenant: string, bucketMs: number, dueMs = 0): Promise<void> {
     return this.serialised(async () => {
-      await this.conn.run('INSERT OR REPLACE INTO slo_dirty_buckets VALUES ($t, $b, $token)', { t: tenant, b: BigInt(bucketMs), token: randomUUID() }, { b: BIGINT });
+      await this.conn.run(
+        `INSERT INTO slo_dirty_buckets (tenant, bucket_ms, token, due_ms) VALUES ($t, $b, $token, $due)
+           ON CONFLICT (tenant, bucket_ms) DO UPDATE SET token = excluded.token, due_ms = greatest(slo_dirty_buckets.due_ms, excluded.due_ms)`,
+        { t: tenant, b: BigInt(bucketMs), token: randomUUID(), due: BigInt(dueMs) },
+        { b: BIGINT, due: BIGINT },
+      );
     });
   }
 
   async dirtyMarks(tenant: string): Promise<DirtyMark[]> {
-    const rows = await this.read<{ bucket_ms: bigint; token: string }>('SELECT bucket_ms, token FROM slo_dirty_buckets WHERE tenant = $t ORDER BY bucket_ms', { t: tenant });
-    return rows.map((r) => ({ bucketMs: Number(r.bucket_ms), token: r.token }));
+    const rows = await this.read<{ bucket_ms: bigint; token: string; due_ms: bigint | null }>('SELECT bucket_ms, token, due_ms FROM slo_dirty_buckets WHERE tenant = $t ORDER BY bucket_ms', { t: tenant });
+    return rows.map((r) => ({ bucketMs: Number(r.bucket_ms), token: r.token, dueMs: Number(r.due_ms ?? 0) }));
   }
 
   clearDirty(tenant: string, marks: readonly DirtyMark[]): Promise<void> {

@@ -9,7 +9,7 @@ import { alertWindow, hintsForAlertOrReason, withHints, type AlertHints } from '
 import type { Hint, HintStores } from '../hints/types.ts';
 import type { AlertHintsMeta, AlertState, AlertTransition, BurnRates, Notifier } from '../notify/types.ts';
 import { serviceOf } from '../storage/series.ts';
-import type { MetricPoint, MetricStore } from '../storage/types.ts';
+import type { LateWrite, MetricPoint, MetricStore } from '../storage/types.ts';
 import { isSilent, stepAlert, stepNoData, DEFAULT_HYSTERESIS } from './alerts.ts';
 import { BUILTIN_DEFAULTS, DEFAULT_SLI_METRICS, NO_DATA_RULE, sloSet, type BurnRateRule, type SloDefaults, type SloDefinition, type SloWindow } from './definitions.ts';
 import { budget, timeToExhaustionMs, windowFigures, windowLabel, windowPeriodMs, windowStartMs, type WindowFigures } from './math.ts';
@@ -237,7 +237,9 @@ export class SloEngine {
   refresh(tenant: string, nowMs: number, slos?: readonly SloDefinition[]): Promise<readonly SloDefinition[]> {
     return this.exclusive(`refresh:${tenant}`, async () => {
       const defs = slos ?? (await this.definitions(tenant)).slos;
-      const [coverage, marks] = await Promise.all([this.opts.sloStore.rollupCoverage(tenant), this.opts.sloStore.dirtyMarks(tenant)]);
+      const [coverage, allMarks] = await Promise.all([this.opts.sloStore.rollupCoverage(tenant), this.opts.sloStore.dirtyMarks(tenant)]);
+      // A mark of points not readable yet waits for its due time: recomputed now, it would miss them.
+      const marks = allMarks.filter((m) => m.dueMs <= nowMs);
       const r = this.resolutionMs;
       const dirtyFromMs = marks.length === 0 ? undefined : Math.min(...marks.map((m) => m.bucketMs));
       const jobs = new Map<string, RollupJob>();
@@ -276,19 +278,28 @@ export class SloEngine {
   /**
    * Called once points are durably written: the earliest bucket they touch that the next refresh
    * would not recompute anyway (older than the late-data margin) is marked dirty in the SloStore,
-   * so late data — a spool replayed after an outage — reaches budgets and alerts too.
+   * so late data — a spool replayed after an outage — reaches budgets and alerts too. Points the
+   * store says are not readable yet (`late`: Timestream's magnetic store) are marked whatever
+   * their age, due when they should be readable, so the evaluator recomputes them then.
    */
-  async noteWrites(tenant: string, points: readonly Pick<MetricPoint, 'endNs'>[], nowMs: number): Promise<void> {
+  async noteWrites(tenant: string, points: readonly Pick<MetricPoint, 'endNs'>[], nowMs: number, late?: Pick<LateWrite, 'indices' | 'queryableByMs'>): Promise<void> {
     const r = this.resolutionMs;
     // The next refresh recomputes at least from lateMs before the last one (which ran before
     // now); marking one bucket more allows for a writer whose clock runs behind the evaluator's.
     const recomputedFrom = Math.floor((nowMs - this.lateMs) / r) * r + r;
+    const notReadable = new Set(late?.indices ?? []);
     let earliest: number | undefined;
-    for (const p of points) {
+    let earliestLate: number | undefined;
+    points.forEach((p, i) => {
       const bucket = Math.floor(Number(p.endNs / 1_000_000n) / r) * r;
-      if (bucket < recomputedFrom && (earliest === undefined || bucket < earliest)) earliest = bucket;
-    }
+      if (notReadable.has(i)) {
+        if (earliestLate === undefined || bucket < earliestLate) earliestLate = bucket;
+      } else if (bucket < recomputedFrom && (earliest === undefined || bucket < earliest)) {
+        earliest = bucket;
+      }
+    });
     if (earliest !== undefined) await this.opts.sloStore.markDirty(tenant, earliest);
+    if (earliestLate !== undefined) await this.opts.sloStore.markDirty(tenant, earliestLate, late!.queryableByMs);
   }
 
   async detail(tenant: string, id: string, nowMs: number): Promise<SloDetail> {

@@ -51,6 +51,11 @@ export interface RollupCoverage {
 export interface DirtyMark {
   bucketMs: number;
   token: string;
+  /**
+   * Not before this time (ms): the points are stored but not yet readable (Timestream's magnetic
+   * store), so a recompute earlier would miss them. 0: due now.
+   */
+  dueMs: number;
 }
 
 export interface SeriesPoint {
@@ -99,8 +104,12 @@ export interface SloStore {
   putRollups(tenant: string, batches: readonly RollupBatch[], toMs: number): Promise<void>;
   /** How far each key's rollups reach (absent: never computed). */
   rollupCoverage(tenant: string): Promise<Map<string, RollupCoverage>>;
-  /** Records that late points touched `bucketMs` (replacing an earlier mark of the same bucket). */
-  markDirty(tenant: string, bucketMs: number): Promise<void>;
+  /**
+   * Records that late points touched `bucketMs`, to be recomputed from `dueMs` on (default 0:
+   * now). Replaces an earlier mark of the same bucket with a new token, keeping the later due
+   * time of the two (so points not yet readable are never recomputed too early).
+   */
+  markDirty(tenant: string, bucketMs: number, dueMs?: number): Promise<void>;
   dirtyMarks(tenant: string): Promise<DirtyMark[]>;
   /** Removes these marks, except those marked again since they were read (another token). */
   clearDirty(tenant: string, marks: readonly DirtyMark[]): Promise<void>;

@@ -19,8 +19,12 @@ export const SERIES_MEASURE = 'series';
 
 /** Bytes a record may use: Timestream's 2 KB less a margin for its own accounting we cannot see. */
 export const RECORD_BUDGET_BYTES = 1900;
-/** The common `tenant` dimension counts towards every record's size. */
-const TENANT_DIM_ALLOWANCE = 'tenant'.length + 128;
+/** Timestream's limit on a series' dimension names and values together (ts-limits: 2 KB). */
+export const SERIES_DIMENSIONS_MAX_BYTES = 2048;
+/** A record's time counts 8 bytes towards its size. */
+const TIME_BYTES = 8;
+/** Room a record keeps for text beside its dimensions: a slice shorter than this is not worth a record. */
+const MIN_TEXT_ROOM_BYTES = 64;
 
 export const DAY_NS = 86_400_000_000_000n;
 
@@ -32,7 +36,13 @@ export function seriesDay(endNs: bigint): bigint {
 type Measure = [name: string, type: MeasureValue['Type'], value: string];
 
 /** The records of one point: a head record, plus continuation records when it is too big. */
-export function encodePoint(p: MetricPoint, id: string): TsRecord[] {
+export function encodePoint(p: MetricPoint, id: string, tenant: string): TsRecord[] {
+  const { typed, text } = pointMeasures(p);
+  return packRecords(tenant, dimensions(id, p.series), String(p.endNs), POINT_MEASURE, typed, text);
+}
+
+/** A point's typed measures (all in its head record) and its text measures (sliced as room allows). */
+function pointMeasures(p: MetricPoint): { typed: Measure[]; text: [string, string][] } {
   const typed: Measure[] = [['start_ns', 'BIGINT', String(p.startNs)], ['point_kind', 'VARCHAR', p.kind]];
   const text: [string, string][] = [];
   const double = (name: string, v: number | undefined) => {
@@ -65,19 +75,56 @@ export function encodePoint(p: MetricPoint, id: string): TsRecord[] {
       text.push(['bucket_counts', p.counts.map((c) => (c === 0 ? '' : String(c))).join(',')]);
       break;
   }
-  const dims = dimensions(id, p.series);
-  return packRecords(dims, String(p.endNs), POINT_MEASURE, typed, text);
+  return { typed, text };
 }
 
 /** The records describing one series, stamped with the UTC day of `endNs`. */
-export function encodeSeries(series: SeriesRef, id: string, endNs: bigint): TsRecord[] {
-  const typed: Measure[] = [];
-  if (series.unit !== '') typed.push(['unit', 'VARCHAR', series.unit]);
+export function encodeSeries(series: SeriesRef, id: string, endNs: bigint, tenant: string): TsRecord[] {
   const text: [string, string][] = [
     ['resource', asciiJson(series.resource)],
     ['attributes', asciiJson(series.attributes)],
   ];
-  return packRecords(dimensions(id, series), String(seriesDay(endNs) * DAY_NS), SERIES_MEASURE, typed, text);
+  return packRecords(tenant, dimensions(id, series), String(seriesDay(endNs) * DAY_NS), SERIES_MEASURE, seriesMeasures(series), text);
+}
+
+function seriesMeasures(series: SeriesRef): Measure[] {
+  return series.unit === '' ? [] : [['unit', 'VARCHAR', series.unit]];
+}
+
+const PARTS_MEASURE: Measure = ['parts', 'BIGINT', '0'];
+
+/** The largest head record a point has besides its dimensions: every typed measure a point kind can carry. */
+const POINT_HEAD_BYTES = bytes(POINT_MEASURE) + measureBytes(PARTS_MEASURE) + pointMeasures({
+  series: { metric: '', unit: '', resource: {}, attributes: {} }, startNs: 0n, endNs: 0n,
+  kind: 'exponential_histogram', temporality: 'cumulative', count: 0, sum: 0, min: 0, max: 0, scale: 0, zeroCount: 0, offset: 0, counts: [],
+}).typed.reduce((n, m) => n + measureBytes(m), 0);
+
+/**
+ * Why Timestream would refuse the records of a series (its points' and its own), naming the field
+ * and the limit; undefined when they fit. A series' dimensions — the tenant, the metric name and
+ * the service name, all chosen by senders — repeat in every record, so they must fit the 2 KB per
+ * series and leave room in each 2 KB record for the point's own measures.
+ */
+export function recordLimitViolation(tenant: string, series: SeriesRef, id: string): string | undefined {
+  const dimBytes = bytes('tenant') + bytes(tenant) + dimensions(id, series).reduce((n, d) => n + bytes(d.Name!) + bytes(d.Value!), 0);
+  const fields: [string, number][] = [
+    ['tenant', bytes(tenant)],
+    ['metric name', bytes(series.metric)],
+    ['resource attribute service.name', bytes(serviceOf(series) ?? '')],
+  ];
+  const largest = (of: [string, number][]) => of.reduce((a, b) => (b[1] > a[1] ? b : a));
+  if (dimBytes > SERIES_DIMENSIONS_MAX_BYTES) {
+    const [field, size] = largest(fields);
+    return `${field} is ${size} bytes: the series' dimensions (tenant, metric name, service.name) would total ${dimBytes} bytes, over Timestream's limit of ${SERIES_DIMENSIONS_MAX_BYTES} bytes per series`;
+  }
+  const unitBytes = seriesMeasures(series).reduce((n, m) => n + measureBytes(m), 0);
+  const head = Math.max(POINT_HEAD_BYTES, bytes(SERIES_MEASURE) + measureBytes(PARTS_MEASURE) + unitBytes);
+  const room = RECORD_BUDGET_BYTES - TIME_BYTES - MIN_TEXT_ROOM_BYTES - head;
+  if (dimBytes > room) {
+    const [field, size] = largest([...fields, ['unit', bytes(series.unit)]]);
+    return `${field} is ${size} bytes: a Timestream record is at most 2 KB, and this series' dimensions (${dimBytes} bytes${unitBytes > 0 ? `, unit ${bytes(series.unit)} bytes` : ''}) leave no room for a point's measures; they may total at most ${room} bytes`;
+  }
+  return undefined;
 }
 
 function dimensions(id: string, series: SeriesRef): Dimension[] {
@@ -91,9 +138,10 @@ function dimensions(id: string, series: SeriesRef): Dimension[] {
   return dims;
 }
 
-function packRecords(dims: Dimension[], time: string, name: string, typed: Measure[], text: [string, string][]): TsRecord[] {
-  const dimBytes = TENANT_DIM_ALLOWANCE + dims.reduce((n, d) => n + bytes(d.Name!) + bytes(d.Value!), 0);
-  const headFixed = 8 + dimBytes + bytes(name) + typed.reduce((n, m) => n + measureBytes(m), 0) + measureBytes(['parts', 'BIGINT', '0']);
+/** `dims` are the record's own; the tenant is a common attribute of the request, and counts towards each record's size too. */
+function packRecords(tenant: string, dims: Dimension[], time: string, name: string, typed: Measure[], text: [string, string][]): TsRecord[] {
+  const dimBytes = bytes('tenant') + bytes(tenant) + dims.reduce((n, d) => n + bytes(d.Name!) + bytes(d.Value!), 0);
+  const headFixed = TIME_BYTES + dimBytes + bytes(name) + typed.reduce((n, m) => n + measureBytes(m), 0) + measureBytes(PARTS_MEASURE);
   const slices: [string, string][][] = [[]];
   let room = RECORD_BUDGET_BYTES - headFixed;
   for (const [measure, value] of text) {
@@ -106,10 +154,11 @@ function packRecords(dims: Dimension[], time: string, name: string, typed: Measu
         if (slices.length === 1 || current.length > 0) {
           // No useful room left here: start a continuation record.
           slices.push([]);
-          room = RECORD_BUDGET_BYTES - (8 + dimBytes + bytes(`${name}.${slices.length - 1}`));
+          room = RECORD_BUDGET_BYTES - (TIME_BYTES + dimBytes + bytes(`${name}.${slices.length - 1}`));
           continue;
         }
-        // The dimensions alone fill a record: send the rest as is and let Timestream refuse it.
+        // The dimensions alone fill a record (recordLimitViolation refuses such a series before
+        // it gets here): send the rest as is and let Timestream refuse it.
         take = left;
       }
       slices[slices.length - 1].push([measure, value.slice(at, at + take)]);

@@ -17,6 +17,8 @@ const TABLES = { database: 'bw', pointsTable: 'points', seriesTable: 'series' };
 
 function setup(extra: { maxAttempts?: number } = {}) {
   const emulator = new TimestreamEmulator();
+  // The service's clock and the store's: after the points written here, well inside the memory store.
+  emulator.now = () => Number(T0 / 1_000_000n) + 2 * 3_600_000;
   const sleeps: number[] = [];
   const logs: string[] = [];
   const store = new TimestreamStore({
@@ -26,6 +28,7 @@ function setup(extra: { maxAttempts?: number } = {}) {
     sleep: async (ms) => void sleeps.push(ms),
     random: () => 1,
     log: (m) => logs.push(m),
+    now: () => emulator.now(),
     ...extra,
   });
   return { emulator, store, sleeps, logs };

@@ -37,6 +37,7 @@ import {
   decodeSeriesRows,
   encodePoint,
   encodeSeries,
+  recordLimitViolation,
   parseTimestreamTime,
   POINT_MEASURE,
   seriesDay,
@@ -76,6 +77,16 @@ export interface TimestreamStoreOptions extends TimestreamTables {
   maxDelayMs?: number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
+  /**
+   * Hours each table keeps in its memory store, as deployed (the Lambdas read it from their
+   * environment); older records go to the magnetic store. Default: what infra/ creates by
+   * default, 24 for points and 48 for series (whose records are stamped up to a day back).
+   */
+  memoryRetentionHours?: { points: number; series: number };
+  /** How long after a magnetic-store write its records are queryable (Timestream documents "within 6 hours"; default 6 h). */
+  magneticQueryableAfterMs?: number;
+  /** The clock that decides which records are older than the memory store keeps (default Date.now). */
+  now?: () => number;
   /** Conflicts and rejections are reported here (default: stderr). */
   log?: (message: string) => void;
 }
@@ -96,6 +107,14 @@ function isRetryable(err: unknown): boolean {
     || /socket hang up/i.test(e.message);
 }
 
+const HOUR_MS = 3_600_000;
+/**
+ * A record this close to the memory store's edge is treated as bound for the magnetic store: the
+ * service's clock is not ours, and retries take time. Treating a memory-store record as late only
+ * delays its recompute; the other way round would lose it from the rollups.
+ */
+const MEMORY_EDGE_MARGIN_MS = 10 * 60_000;
+
 /** Series records already written by this process, per day: a Lambda container writes each once a day. */
 const SERIES_CACHE_LIMIT = 50_000;
 
@@ -107,6 +126,9 @@ export class TimestreamStore implements MetricStore {
   private readonly maxDelayMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly random: () => number;
+  private readonly now: () => number;
+  private readonly memoryRetentionMs: { points: number; series: number };
+  private readonly magneticQueryableAfterMs: number;
   private readonly log: (message: string) => void;
   private readonly seriesWritten = new Set<string>();
   /** Conflicting rewrites seen (an identity stored with different content); for self-metrics and tests. */
@@ -120,54 +142,117 @@ export class TimestreamStore implements MetricStore {
     this.maxDelayMs = opts.maxDelayMs ?? 2_000;
     this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     this.random = opts.random ?? Math.random;
+    this.now = opts.now ?? Date.now;
+    const hours = opts.memoryRetentionHours ?? { points: 24, series: 48 };
+    this.memoryRetentionMs = { points: hours.points * HOUR_MS, series: hours.series * HOUR_MS };
+    this.magneticQueryableAfterMs = opts.magneticQueryableAfterMs ?? 6 * HOUR_MS;
     this.log = opts.log ?? ((m) => console.error(m));
   }
 
   async write(tenant: string, points: readonly MetricPoint[]): Promise<WriteResult> {
     if (points.length === 0) return { inserted: 0, duplicates: 0 };
+    const nowMs = this.now();
+    const ids = points.map((p) => seriesId(p.series));
+    const refused = new Map<number, string>(); // point index → why it is not stored
+    // Points Timestream would refuse for their size are refused here, with the field and the
+    // limit named; sending them would only fail their records (or the series record they need).
+    const violations = new Map<string, string | undefined>();
+    points.forEach((p, i) => {
+      if (!violations.has(ids[i])) violations.set(ids[i], recordLimitViolation(tenant, p.series, ids[i]));
+      const violation = violations.get(ids[i]);
+      if (violation !== undefined) refused.set(i, violation);
+    });
+
     // Series first: a point is only findable with its series, and a series record without its
     // points (the points write failed and will be retried) is harmless.
-    const seriesRecords: TsRecord[] = [];
-    const seriesKeys = new Set<string>();
-    const ids = points.map((p) => seriesId(p.series));
-    points.forEach((p, i) => {
-      const key = `${tenant}\0${ids[i]}\0${seriesDay(p.endNs)}`;
-      if (this.seriesWritten.has(key) || seriesKeys.has(key)) return;
-      seriesKeys.add(key);
-      seriesRecords.push(...encodeSeries(p.series, ids[i], p.endNs));
+    const dayKey = (i: number) => `${tenant}\0${ids[i]}\0${seriesDay(points[i].endNs)}`;
+    const firstOfDay = new Map<string, number>();
+    points.forEach((_, i) => {
+      const key = dayKey(i);
+      if (!refused.has(i) && !this.seriesWritten.has(key) && !firstOfDay.has(key)) firstOfDay.set(key, i);
     });
+    const seriesRecords: TsRecord[] = [];
+    const seriesOwner: string[] = []; // record index → day key
+    for (const [key, i] of firstOfDay) {
+      for (const r of encodeSeries(points[i].series, ids[i], points[i].endNs, tenant)) {
+        seriesRecords.push(r);
+        seriesOwner.push(key);
+      }
+    }
+    const lateSeries = new Set<string>();
     if (seriesRecords.length > 0) {
-      const outcome = await this.writeRecords(this.opts.seriesTable, tenant, seriesRecords);
-      for (const r of outcome.rejected) throw new Error(`Timestream refused a series record: ${r.reason}`);
-      if (this.seriesWritten.size + seriesKeys.size > SERIES_CACHE_LIMIT) this.seriesWritten.clear();
-      for (const k of seriesKeys) this.seriesWritten.add(k);
+      const outcome = await this.writeByAge(this.opts.seriesTable, tenant, seriesRecords, this.memoryRetentionMs.series, nowMs);
+      const refusedSeries = new Map(outcome.rejected.map((r) => [seriesOwner[r.index], r.reason]));
+      // A refused series record refuses its points (they could never be read), not the batch.
+      points.forEach((_, i) => {
+        const reason = refusedSeries.get(dayKey(i));
+        if (reason !== undefined && !refused.has(i)) refused.set(i, `Timestream refused the series record: ${reason}`);
+      });
+      for (const i of outcome.late) lateSeries.add(seriesOwner[i]);
+      if (this.seriesWritten.size + firstOfDay.size > SERIES_CACHE_LIMIT) this.seriesWritten.clear();
+      for (const key of firstOfDay.keys()) if (!refusedSeries.has(key)) this.seriesWritten.add(key);
     }
 
     const records: TsRecord[] = [];
     const owner: number[] = []; // record index → point index
     points.forEach((p, i) => {
-      for (const r of encodePoint(p, ids[i])) {
+      if (refused.has(i)) return;
+      for (const r of encodePoint(p, ids[i], tenant)) {
         records.push(r);
         owner.push(i);
       }
     });
-    const outcome = await this.writeRecords(this.opts.pointsTable, tenant, records);
-    const conflicted = new Set(outcome.conflicts.map((c) => owner[c.index]));
-    const rejected = new Map<number, string>();
-    for (const r of outcome.rejected) if (!rejected.has(owner[r.index])) rejected.set(owner[r.index], r.reason);
-    for (const i of rejected.keys()) conflicted.delete(i);
+    const outcome = records.length === 0 ? { conflicts: [], rejected: [], late: new Set<number>() } : await this.writeByAge(this.opts.pointsTable, tenant, records, this.memoryRetentionMs.points, nowMs);
+    for (const r of outcome.rejected) if (!refused.has(owner[r.index])) refused.set(owner[r.index], r.reason);
+    const conflicted = new Set(outcome.conflicts.map((c) => owner[c.index]).filter((i) => !refused.has(i)));
     if (conflicted.size > 0) {
       this.conflicts += conflicted.size;
       const first = outcome.conflicts[0];
       this.log(`burnwatch timestream: ${conflicted.size} point(s) conflict with a stored point of the same series and end time; the stored one is kept (first: ${first.reason})`);
     }
-    const rejections: StoreRejection[] = [...rejected].map(([index, reason]) => ({ index, reason })).sort((a, b) => a.index - b.index);
+    const rejections: StoreRejection[] = [...refused].map(([index, reason]) => ({ index, reason })).sort((a, b) => a.index - b.index);
     if (rejections.length > 0) {
       this.log(`burnwatch timestream: ${rejections.length} point(s) refused: ${rejections[0].reason}`);
     }
     const result: WriteResult = { inserted: points.length - conflicted.size - rejections.length, duplicates: conflicted.size };
     if (rejections.length > 0) result.rejected = rejections;
+    // A point is late when its record or its series record went to the magnetic store.
+    const late = new Set([...outcome.late].map((r) => owner[r]));
+    points.forEach((_, i) => {
+      if (lateSeries.has(dayKey(i))) late.add(i);
+    });
+    const lateIndices = [...late].filter((i) => !refused.has(i) && !conflicted.has(i)).sort((a, b) => a - b);
+    if (lateIndices.length > 0) {
+      result.late = {
+        indices: lateIndices,
+        reason: `older than Timestream's memory store keeps (${this.memoryRetentionMs.points / HOUR_MS} h), so written to its magnetic store, whose writes become queryable only later; a refusal there is reported to the table's S3 error location, not here`,
+        queryableByMs: nowMs + this.magneticQueryableAfterMs,
+      };
+    }
     return result;
+  }
+
+  /**
+   * Writes records split by age: those older than the table's memory-store retention go in
+   * requests of their own (the magnetic store takes them asynchronously and at a lower rate), the
+   * rest as usual. Indices in the outcome are into `records`; `late` holds the records bound for
+   * the magnetic store, and every record of a request Timestream says put some there (our idea of
+   * its retention was wrong: which ones it cannot say).
+   */
+  private async writeByAge(table: string, tenant: string, records: TsRecord[], memoryRetentionMs: number, nowMs: number): Promise<WriteOutcome & { late: Set<number> }> {
+    const edgeNs = BigInt(nowMs - memoryRetentionMs + MEMORY_EDGE_MARGIN_MS) * 1_000_000n;
+    const memory: number[] = [];
+    const magnetic: number[] = [];
+    records.forEach((r, i) => (BigInt(r.Time!) < edgeNs ? magnetic : memory).push(i));
+    const out = { conflicts: [] as StoreRejection[], rejected: [] as StoreRejection[], late: new Set(magnetic) };
+    for (const group of [memory, magnetic]) {
+      if (group.length === 0) continue;
+      const outcome = await this.writeRecords(table, tenant, group.map((i) => records[i]));
+      for (const c of outcome.conflicts) out.conflicts.push({ ...c, index: group[c.index] });
+      for (const r of outcome.rejected) out.rejected.push({ ...r, index: group[r.index] });
+      for (const i of outcome.magnetic) out.late.add(group[i]);
+    }
+    return out;
   }
 
   fetchPoints(q: PointQuery): Promise<MetricPoint[]> {
@@ -217,8 +302,8 @@ export class TimestreamStore implements MetricStore {
   }
 
   /** Writes records in requests of ≤100 with common attributes, sorting rejections into conflicts and refusals. */
-  private async writeRecords(table: string, tenant: string, records: TsRecord[]): Promise<WriteOutcome> {
-    const out: WriteOutcome = { conflicts: [], rejected: [] };
+  private async writeRecords(table: string, tenant: string, records: TsRecord[]): Promise<WriteOutcome & { magnetic: number[] }> {
+    const out: WriteOutcome & { magnetic: number[] } = { conflicts: [], rejected: [], magnetic: [] };
     for (let start = 0; start < records.length; start += MAX_RECORDS_PER_WRITE) {
       const batch = records.slice(start, start + MAX_RECORDS_PER_WRITE);
       const input = {
@@ -232,7 +317,8 @@ export class TimestreamStore implements MetricStore {
         Records: batch,
       };
       try {
-        await this.retrying(`WriteRecords ${table}`, () => this.write_.send(new WriteRecordsCommand(input)));
+        const answer = await this.retrying(`WriteRecords ${table}`, () => this.write_.send(new WriteRecordsCommand(input)));
+        if ((answer.RecordsIngested?.MagneticStore ?? 0) > 0) batch.forEach((_, i) => out.magnetic.push(start + i));
       } catch (err) {
         if (!(err instanceof RejectedRecordsException)) throw err;
         // The records not named were written: never resend the batch, sort the named ones.

@@ -88,11 +88,25 @@ export interface WriteResult {
    * Callers report these; retrying them cannot succeed.
    */
   rejected?: StoreRejection[];
+  /**
+   * Points stored but not readable yet (Timestream: older than its memory store keeps, so written
+   * to the magnetic store, whose writes become queryable only hours later). Callers report them
+   * and recompute what the points feed once `queryableByMs` has passed. Absent when none.
+   */
+  late?: LateWrite;
 }
 
 export interface StoreRejection {
   index: number;
   reason: string;
+}
+
+export interface LateWrite {
+  /** Indices into the written array, ascending. */
+  indices: number[];
+  reason: string;
+  /** When they should be readable, ms since the epoch. */
+  queryableByMs: number;
 }
 
 export interface PointQuery {
