@@ -9,7 +9,7 @@ import type { Context } from 'hono';
 import { ApiError } from '../errors.ts';
 import { CONTENT_TYPES, decodeMetricsRequest, encodingOf, metricsResponseBody, type PartialSuccess } from '../otlp/metrics.ts';
 import { describeRejections } from '../otlp/normalise.ts';
-import type { LateWrite, MetricPoint, MetricStore, WriteResult } from '../storage/types.ts';
+import type { LateWrite, MetricPoint, MetricStore, StoreRejection, WriteResult } from '../storage/types.ts';
 import type { TenantEnv } from './auth.ts';
 import { contentEncodingOf, decodeBody, readBody, type BodyLimits } from './body.ts';
 import type { WriteAdmission } from './admission.ts';
@@ -68,10 +68,17 @@ export async function ingestMetrics(c: Context<TenantEnv>, deps: IngestDeps): Pr
   const messages = [
     ...(rejected > 0 ? [describeRejections(batch.rejections)] : []),
     ...(admitted.message ? [admitted.message] : []),
-    ...(refused.length > 0 ? [`${refused.length} point(s) refused by storage, first: ${refused[0].reason}`] : []),
+    ...(refused.length > 0 ? [`${refused.length} point(s) refused by storage, ${describeRefusals(refused)}`] : []),
     ...(written.late ? [`${written.late.indices.length} point(s) stored but readable only by ${new Date(written.late.queryableByMs).toISOString()} (SLOs count them then): ${written.late.reason}`] : []),
   ];
   const notStored = rejected + admitted.refusedPoints + refused.length;
   const partial: PartialSuccess | undefined = messages.length > 0 ? { rejectedDataPoints: notStored, errorMessage: messages.join('; ') } : undefined;
   return c.body(metricsResponseBody(encoding, partial), 200, { 'content-type': CONTENT_TYPES[encoding] });
+}
+
+/** The first reason, then each other distinct one once (a few at most), so every field over a limit is named. */
+function describeRefusals(refused: readonly StoreRejection[]): string {
+  const others = [...new Set(refused.map((r) => r.reason))].slice(1);
+  const shown = others.slice(0, 3).join('; ');
+  return `first: ${refused[0].reason}${others.length === 0 ? '' : `; also: ${shown}${others.length > 3 ? `; and ${others.length - 3} other reason(s)` : ''}`}`;
 }
