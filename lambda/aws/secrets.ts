@@ -67,7 +67,7 @@ export class ApiKeyCache {
 
   constructor(private readonly opts: ApiKeyCacheOptions) {
     this.client = opts.client ?? new SecretsManagerClient({});
-    this.now = opts.now ?? Date.now;
+    this.now = opts.now ?? (() => Date.now());
     this.log = opts.log ?? ((l) => console.error(l));
   }
 
