@@ -6,6 +6,7 @@ import * as kernelSignals from './kernel-signals.ts';
 import * as goProbes from './go-probes.ts';
 import * as hints from './hints.ts';
 import * as dashboard from './dashboard.ts';
+import * as prometheus from './prometheus.ts';
 
 const BENCHMARKS: Record<string, { run(): Promise<string[]> }> = {
   'agent-overhead': agentOverhead,
@@ -14,6 +15,7 @@ const BENCHMARKS: Record<string, { run(): Promise<string[]> }> = {
   'go-probes': goProbes,
   hints,
   dashboard,
+  prometheus,
 };
 
 const wanted = process.argv.slice(2);
