@@ -106,6 +106,8 @@ describe('BurnwatchStack (stage prod, email alerts, 12 h memory retention)', () 
       BURNWATCH_TIMESTREAM_DATABASE: 'burnwatch-prod',
       BURNWATCH_TIMESTREAM_POINTS_TABLE: 'points',
       BURNWATCH_TIMESTREAM_SERIES_TABLE: 'series',
+      BURNWATCH_TIMESTREAM_POINTS_MEMORY_HOURS: '12',
+      BURNWATCH_TIMESTREAM_SERIES_MEMORY_HOURS: '48',
       BURNWATCH_SLO_TABLE: { Ref: stack.getLogicalId(stack.storage.sloTable.node.defaultChild as never) },
       BURNWATCH_API_KEYS_SECRET_ARN: { Ref: stack.getLogicalId(stack.apiKeys.secret.node.defaultChild as never) },
     });

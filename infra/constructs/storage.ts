@@ -49,6 +49,8 @@ export class Storage extends Construct {
   readonly pointsTable: timestream.CfnTable;
   readonly seriesTable: timestream.CfnTable;
   readonly rejectedBucket: s3.Bucket;
+  /** Hours each table keeps in its memory store; older writes go to the magnetic store. */
+  readonly memoryRetentionHours: { points: number; series: number };
   readonly sloTable: dynamodb.Table;
 
   constructor(scope: Construct, id: string, settings: Settings) {
@@ -103,8 +105,9 @@ export class Storage extends Construct {
       t.applyRemovalPolicy(dataRemoval);
       return t;
     };
-    this.pointsTable = table('PointsTable', POINTS_TABLE, settings.memoryRetentionHours, 'points/', pointsSchema(settings.pointsPartitionKey));
-    this.seriesTable = table('SeriesTable', SERIES_TABLE, Math.max(settings.memoryRetentionHours, SERIES_MEMORY_RETENTION_HOURS), 'series/');
+    this.memoryRetentionHours = { points: settings.memoryRetentionHours, series: Math.max(settings.memoryRetentionHours, SERIES_MEMORY_RETENTION_HOURS) };
+    this.pointsTable = table('PointsTable', POINTS_TABLE, this.memoryRetentionHours.points, 'points/', pointsSchema(settings.pointsPartitionKey));
+    this.seriesTable = table('SeriesTable', SERIES_TABLE, this.memoryRetentionHours.series, 'series/');
 
     this.sloTable = new dynamodb.Table(this, 'SloState', {
       partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
@@ -133,6 +136,9 @@ export class Storage extends Construct {
       BURNWATCH_SLO_TABLE: this.sloTable.tableName,
     };
   }
+      // TimestreamStore tells late points (magnetic store, readable only hours later) by these.
+      BURNWATCH_TIMESTREAM_POINTS_MEMORY_HOURS: String(this.memoryRetentionHours.points),
+      BURNWATCH_TIMESTREAM_SERIES_MEMORY_HOURS: String(this.memoryRetentionHours.series),
 
   /** Exactly the calls DynamoSloStore makes, on the SLO table only. */
   /** 'attach': only updating stored transitions and alerts with their hints (the hints function). */

@@ -13,6 +13,9 @@ export const ENV = {
   database: 'BURNWATCH_TIMESTREAM_DATABASE',
   pointsTable: 'BURNWATCH_TIMESTREAM_POINTS_TABLE',
   seriesTable: 'BURNWATCH_TIMESTREAM_SERIES_TABLE',
+  /** Hours the points and series tables keep in their memory stores (older writes are late: magnetic store). */
+  pointsMemoryHours: 'BURNWATCH_TIMESTREAM_POINTS_MEMORY_HOURS',
+  seriesMemoryHours: 'BURNWATCH_TIMESTREAM_SERIES_MEMORY_HOURS',
   apiKeysSecret: 'BURNWATCH_API_KEYS_SECRET_ARN',
   alertTopic: 'BURNWATCH_ALERT_TOPIC_ARN',
   metricsNamespace: 'BURNWATCH_METRICS_NAMESPACE',
@@ -42,7 +45,19 @@ export function timestreamStoreFromEnv(env: NodeJS.ProcessEnv = process.env): Ti
     database: requireEnv(ENV.database, env),
     pointsTable: requireEnv(ENV.pointsTable, env),
     seriesTable: requireEnv(ENV.seriesTable, env),
+    ...memoryRetentionFromEnv(env),
   });
+}
+
+/** The tables' memory-store retention as deployed; absent (an older deployment), the store's defaults. */
+function memoryRetentionFromEnv(env: NodeJS.ProcessEnv): { memoryRetentionHours?: { points: number; series: number } } {
+  const hours = (name: string) => {
+    const v = Number(requireEnv(name, env));
+    if (!Number.isInteger(v) || v < 1 || v > 8766) throw new Error(`environment variable ${name} must be whole hours in [1, 8766] (Timestream's memory-store retention), got "${env[name]}"`);
+    return v;
+  };
+  if (!env[ENV.pointsMemoryHours] && !env[ENV.seriesMemoryHours]) return {};
+  return { memoryRetentionHours: { points: hours(ENV.pointsMemoryHours), series: hours(ENV.seriesMemoryHours) } };
 }
 
 /** The point store a function was deployed with (infra/constructs/storage.ts sets BURNWATCH_STORAGE). */
