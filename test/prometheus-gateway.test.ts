@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { startPrometheus, type PrometheusServer } from './lib/prometheus-server.ts';
 import { burnwatch, freePort, startGatewayProcess, tempDir, type Managed } from './lib/processes.ts';
-import { DURATION, GatewayClient, expHistogramMetric, protobufBody, resourceMetrics } from './otlp-fixtures.ts';
+import { DURATION, GatewayClient, expHistogramMetric, jsonBody, protobufBody, resourceMetrics } from './otlp-fixtures.ts';
 import { LOCAL_TENANT } from '../lambda/local/server.ts';
 
 const KEY = 'prometheus-gateway-test-key-0123456789';
@@ -43,6 +43,24 @@ test('points sent to the gateway are stored in Prometheus under the local tenant
   const services = await client.getJson<{ services: { name: string; requests: number }[] }>('/v1/services');
   const svc = services.services.find((s) => s.name === 'prom-cli');
   assert.equal(svc?.requests, 42, JSON.stringify(services));
+});
+
+test('a replayed point older than the out-of-order window is a partial success naming the reason; the rest of the batch is stored', async () => {
+  const now = Date.now();
+  const attributes = { 'http.route': '/late', 'http.response.status_code': 200 };
+  const body = jsonBody(resourceMetrics({ 'service.name': 'prom-late' }, [
+    expHistogramMetric(DURATION, [
+      { endMs: now - 100 * 86_400_000, attributes, scale: 5, buckets: { [-97]: 5 } },
+      { endMs: now - 20_000, attributes, scale: 5, buckets: { [-97]: 3 } },
+    ]),
+  ]));
+  const res = await client.postMetrics(body, 'application/json');
+  assert.equal(res.status, 200);
+  const answer = (await res.json()) as { partialSuccess?: { rejectedDataPoints?: string | number; errorMessage?: string } };
+  assert.equal(Number(answer.partialSuccess?.rejectedDataPoints), 1, JSON.stringify(answer));
+  assert.match(answer.partialSuccess?.errorMessage ?? '', /1 point\(s\) refused by storage, first: Prometheus refused the samples: too old sample/);
+  const services = await client.getJson<{ services: { name: string; requests: number }[] }>('/v1/services');
+  assert.equal(services.services.find((s) => s.name === 'prom-late')?.requests, 3);
 });
 
 test('burnwatch gateway and up refuse a --storage they cannot use, before touching anything', async () => {
