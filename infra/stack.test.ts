@@ -110,6 +110,7 @@ describe('BurnwatchStack (stage prod, email alerts, 12 h memory retention)', () 
       BURNWATCH_TIMESTREAM_SERIES_MEMORY_HOURS: '48',
       BURNWATCH_SLO_TABLE: { Ref: stack.getLogicalId(stack.storage.sloTable.node.defaultChild as never) },
       BURNWATCH_API_KEYS_SECRET_ARN: { Ref: stack.getLogicalId(stack.apiKeys.secret.node.defaultChild as never) },
+      BURNWATCH_SPANS_TABLE: { Ref: stack.getLogicalId(stack.spans.table.node.defaultChild as never) },
     });
     template.resourceCountIs('AWS::Logs::LogGroup', 4);
     template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
@@ -122,6 +123,8 @@ describe('BurnwatchStack (stage prod, email alerts, 12 h memory retention)', () 
     const statements = statementsOf(template, stack, role(stack.ingest));
     assert.deepEqual(actionsOf(statements), [
       'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem',
+      // The slow-request span table's key (infra/spans.test.ts).
+      'kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey*', 'kms:ReEncrypt*',
       'logs:CreateLogStream', 'logs:PutLogEvents',
       'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue',
       'timestream:DescribeEndpoints', 'timestream:Select', 'timestream:WriteRecords',
@@ -165,10 +168,11 @@ describe('BurnwatchStack (stage prod, email alerts, 12 h memory retention)', () 
     const statements = statementsOf(template, stack, role(stack.hints));
     assert.deepEqual(statements.find((x) => x.Action === 'sns:Publish')!.Resource, topic);
     // The hints are kept with the stored transition: an update of items, nothing else of the SLO table.
-    assert.deepEqual(statements.filter((x) => String(x.Action).startsWith('dynamodb:')).map((x) => x.Action), ['dynamodb:UpdateItem']);
+    // (and a query of the slow-request span table: infra/spans.test.ts).
+    assert.deepEqual(statements.filter((x) => String(x.Action).startsWith('dynamodb:')).map((x) => x.Action), ['dynamodb:UpdateItem', 'dynamodb:Query']);
     template.hasResourceProperties('AWS::SQS::Queue', { KmsMasterKeyId: Match.anyValue(), MessageRetentionPeriod: 1_209_600 });
     assert.deepEqual(actionsOf(statements), [
-      'dynamodb:UpdateItem', 'kms:Decrypt', 'kms:GenerateDataKey*', 'logs:CreateLogStream', 'logs:PutLogEvents', 'sns:Publish', 'sqs:SendMessage',
+      'dynamodb:Query', 'dynamodb:UpdateItem', 'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey*', 'logs:CreateLogStream', 'logs:PutLogEvents', 'sns:Publish', 'sqs:SendMessage',
       'timestream:DescribeEndpoints', 'timestream:Select',
     ]);
     // SNS delivers undeliverable messages to the queue itself: the queue policy and the key let it.

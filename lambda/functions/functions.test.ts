@@ -50,7 +50,7 @@ describe('Lambda entries', () => {
 
   before(() => {
     emulator = new TimestreamEmulator('classes');
-    dynamo = new DynamoDbEmulator('burnwatch-prod-slo');
+    dynamo = new DynamoDbEmulator('burnwatch-prod-slo', 'burnwatch-prod-spans');
     sns.on(PublishCommand).resolves({ MessageId: 'm-1' });
     secrets.on(GetSecretValueCommand, { SecretId: SECRET_ARN }).resolves({ SecretString: JSON.stringify({ acme: [KEY], 'o-corp': 'k-ocorp-0123456789abcdefghij' }) });
     Object.assign(process.env, {
@@ -62,6 +62,7 @@ describe('Lambda entries', () => {
       [ENV.metricsNamespace]: 'Burnwatch/prod',
       [ENV.stage]: 'prod',
       [ENV.sloTable]: 'burnwatch-prod-slo',
+      [ENV.spansTable]: 'burnwatch-prod-spans',
       [ENV.alertTopic]: TOPIC,
     });
   });

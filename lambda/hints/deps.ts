@@ -137,7 +137,7 @@ async function seedRule(ctx: DependencyContext): Promise<Map<string, { share: nu
   try {
     ({ requests } = await slowRequests(ctx.spans, { tenant: ctx.frame.tenant, service: ctx.service, fromNs: intervalStartNs(ctx.frame, ctx.sli.changePoint), toNs: ctx.frame.toNs, limit: 1000 }));
   } catch {
-    return out; // a backend without span storage (AWS in this build): the metrics still speak
+    return out; // a span store that cannot answer: the metrics still speak
   }
   const counts = new Map<string, number>();
   for (const r of requests) {
