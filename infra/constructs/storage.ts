@@ -48,9 +48,9 @@ export class Storage extends Construct {
   readonly database: timestream.CfnDatabase;
   readonly pointsTable: timestream.CfnTable;
   readonly seriesTable: timestream.CfnTable;
-  readonly rejectedBucket: s3.Bucket;
   /** Hours each table keeps in its memory store; older writes go to the magnetic store. */
   readonly memoryRetentionHours: { points: number; series: number };
+  readonly rejectedBucket: s3.Bucket;
   readonly sloTable: dynamodb.Table;
 
   constructor(scope: Construct, id: string, settings: Settings) {
@@ -133,12 +133,12 @@ export class Storage extends Construct {
       BURNWATCH_TIMESTREAM_DATABASE: this.databaseName,
       BURNWATCH_TIMESTREAM_POINTS_TABLE: POINTS_TABLE,
       BURNWATCH_TIMESTREAM_SERIES_TABLE: SERIES_TABLE,
-      BURNWATCH_SLO_TABLE: this.sloTable.tableName,
-    };
-  }
       // TimestreamStore tells late points (magnetic store, readable only hours later) by these.
       BURNWATCH_TIMESTREAM_POINTS_MEMORY_HOURS: String(this.memoryRetentionHours.points),
       BURNWATCH_TIMESTREAM_SERIES_MEMORY_HOURS: String(this.memoryRetentionHours.series),
+      BURNWATCH_SLO_TABLE: this.sloTable.tableName,
+    };
+  }
 
   /** Exactly the calls DynamoSloStore makes, on the SLO table only. */
   /** 'attach': only updating stored transitions and alerts with their hints (the hints function). */
