@@ -92,6 +92,7 @@ describe('cdk synth (CLI, offline, real bundling)', () => {
           'DynamoDB_20120810.Query': { Items: [], Count: 0 },
           'DynamoDB_20120810.GetItem': {},
           'DynamoDB_20120810.UpdateItem': {},
+          'DynamoDB_20120810.PutItem': {},
           'Timestream_20181101.DescribeEndpoints': { Endpoints: [{ Address: '127.0.0.1', CachePeriodInMinutes: 1440 }] },
         };
         if (target === undefined || !(target in answers)) {
@@ -111,6 +112,7 @@ describe('cdk synth (CLI, offline, real bundling)', () => {
         // but the operations then go to the configured endpoint, not to the address discovered.
         ...Object.fromEntries(['SECRETS_MANAGER', 'DYNAMODB', 'TIMESTREAM_QUERY', 'TIMESTREAM_WRITE', 'SNS'].map((s) => [`AWS_ENDPOINT_URL_${s}`, `http://127.0.0.1:${(server.address() as AddressInfo).port}`])),
         BURNWATCH_SLO_TABLE: 'burnwatch-ci-slo',
+        BURNWATCH_SPANS_TABLE: 'burnwatch-ci-spans',
         BURNWATCH_TIMESTREAM_DATABASE: 'burnwatch-ci', BURNWATCH_TIMESTREAM_POINTS_TABLE: 'points', BURNWATCH_TIMESTREAM_SERIES_TABLE: 'series',
         BURNWATCH_API_KEYS_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:keys',
         BURNWATCH_ALERT_TOPIC_ARN: 'arn:aws:sns:eu-west-1:123456789012:burnwatch-ci-alerts',
@@ -124,10 +126,24 @@ describe('cdk synth (CLI, offline, real bundling)', () => {
         // The dashboard, embedded in the bundle: the page without a key, a gzipped asset.
         functionUrlEvent({ method: 'GET', path: '/' }),
         functionUrlEvent({ method: 'GET', path: '/assets/app.js', headers: { 'accept-encoding': 'gzip' } }),
+        // A slow request's root span, stored in the span table by the bundled DynamoDB client.
+        functionUrlEvent({
+          method: 'POST', path: '/v1/traces', headers: { authorization: 'Bearer k-acme-0123456789abcdefghij', 'content-type': 'application/json' },
+          body: Buffer.from(JSON.stringify({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'checkout' } }] }, scopeSpans: [{ spans: [{
+            traceId: '0102030405060708090a0b0c0d0e0f10', spanId: '0102030405060708', name: 'GET /pay', kind: 'SPAN_KIND_SERVER', startTimeUnixNano: '1795000000000000000', endTimeUnixNano: '1795000000500000000',
+          }] }] }] })),
+        }),
       ];
       let log = '';
       const all = (await runBundle(bundle('burnwatch gateway'), `const out = []; for (const e of ${JSON.stringify(events)}) out.push(await handler(e, {})); return out;`, env, (t) => (log = t))) as { statusCode: number; body: string; headers: Record<string, string>; isBase64Encoded: boolean }[];
-      const [page, script] = all.slice(4);
+      const [page, script, traces] = all.slice(4);
+      assert.equal(traces.statusCode, 200, log);
+      const spanPuts = calls.filter((c) => c.target === 'DynamoDB_20120810.PutItem').map((c) => JSON.parse(c.body));
+      assert.deepEqual(spanPuts.map((p) => [p.TableName, p.ConditionExpression ?? null, p.Item.expires_at.N]), [
+        ['burnwatch-ci-spans', 'attribute_not_exists(pk)', String(1_795_000_000 + 14 * 86_400)],
+        ['burnwatch-ci-spans', null, String(1_795_000_000 + 14 * 86_400)],
+      ]);
+      assert.deepEqual(spanPuts[0].Item.pk, { S: 'T#acme#0102030405060708090a0b0c0d0e0f10' });
       assert.equal(page.statusCode, 200, log);
       assert.match(page.headers['content-type'], /^text\/html/);
       assert.match(page.isBase64Encoded ? Buffer.from(page.body, 'base64').toString() : page.body, /<div id="app">/);
