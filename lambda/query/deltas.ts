@@ -24,7 +24,9 @@ import {
   type ExplicitHistogram,
 } from '../../common/exphist.ts';
 import { seriesId } from '../storage/series.ts';
-import type { ExplicitHistogramValue, ExponentialHistogramValue, MetricPoint, MetricStore, PointQuery } from '../storage/types.ts';
+import { fetchPointsOfMetrics } from '../storage/multi-metric.ts';
+import { TooManyPointsError } from '../storage/types.ts';
+import type { ExplicitHistogramValue, ExponentialHistogramValue, MetricPoint, MetricStore, MetricsPointQuery, PointQuery } from '../storage/types.ts';
 
 const MINUTE_NS = 60_000_000_000n;
 
@@ -43,8 +45,16 @@ export type Baseline = MetricPoint | 'none';
  * cumulative snapshot per series of an adjacent earlier range read the same way (a caller walking
  * time in chunks passes the same map each time); it is used as baselines and updated.
  */
-export async function fetchDeltas(store: MetricStore, q: PointQuery, carry?: Map<string, MetricPoint>): Promise<MetricPoint[]> {
-  const fetched = await store.fetchPoints(q);
+export function fetchDeltas(store: MetricStore, q: PointQuery, carry?: Map<string, MetricPoint>): Promise<MetricPoint[]> {
+  const { metric, ...rest } = q;
+  return fetchDeltasOfMetrics(store, { ...rest, metrics: [metric] }, carry);
+}
+
+/** fetchDeltas over several metrics, each read (and each baseline lookback) one round trip for all. */
+export async function fetchDeltasOfMetrics(store: MetricStore, q: MetricsPointQuery, carry?: Map<string, MetricPoint>): Promise<MetricPoint[]> {
+  const fetched = await fetchPointsOfMetrics(store, q);
+  // Raw points, before any becomes a baseline: a backend that stopped at limit + 1 is caught here.
+  if (q.limit !== undefined && fetched.length > q.limit) throw new TooManyPointsError(q.limit);
   const baselines = new Map<string, Baseline>();
   // Series whose first snapshot in the range started before it, with that start.
   const wanted = new Map<string, bigint>();
@@ -59,7 +69,8 @@ export async function fetchDeltas(store: MetricStore, q: PointQuery, carry?: Map
     // A snapshot of the same run ends after the run's start: no need to look further back than that.
     if (![...wanted.values()].some((start) => start < upper)) break;
     const lower = q.fromNs - step;
-    const earlier = await store.fetchPoints({ ...q, fromNs: lower, toNs: upper });
+    const { limit: _limit, ...unlimited } = q;
+    const earlier = await fetchPointsOfMetrics(store, { ...unlimited, fromNs: lower, toNs: upper });
     for (const [id, last] of lastCumulative(earlier)) {
       if (!wanted.has(id)) continue;
       baselines.set(id, last);

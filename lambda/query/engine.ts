@@ -2,7 +2,7 @@
 // optionally by step, aggregated. The query API, /v1/services and the SLO evaluator all read
 // through it (design §3.6), on top of the storage's one fetch primitive.
 
-import type { MetricStore } from '../storage/types.ts';
+import { TooManyPointsError, type MetricPoint, type MetricStore } from '../storage/types.ts';
 import { invalidParameter } from '../errors.ts';
 import type { BucketBounds } from '../../common/exphist.ts';
 import { Accumulator, AGGREGATIONS, checkAggregationFits, quantileOf, type Aggregation } from './accumulate.ts';
@@ -43,12 +43,27 @@ export interface QueryResult {
 
 /** Most buckets a stepped query may ask for (Prometheus' limit, for the same reason). */
 export const MAX_BUCKETS = 11_000;
+/** Longest range one query reads: the dashboard's longest (30 d) and a calendar month fit. */
+export const MAX_QUERY_RANGE_MS = 32 * 86_400_000;
+/**
+ * Most raw points one query holds in memory (about 0.5 KB each): a range holding more gets a 400
+ * instead of exhausting a Lambda's memory. Backends stop reading past it (PointQuery.limit).
+ */
+export const MAX_QUERY_POINTS = 500_000;
 const MAX_GROUP_BY = 10;
 // count, rate and errors are 0 over an interval with no requests; ratios and percentiles have no value.
 const ZERO_WHEN_EMPTY: ReadonlySet<Aggregation> = new Set(['count', 'rate', 'errors']);
 
 export async function runQuery(store: MetricStore, q: MetricQuery): Promise<QueryResult> {
-  const points = await fetchDeltas(store, { tenant: q.tenant, metric: q.metric, service: q.service, fromNs: q.fromNs, toNs: q.toNs });
+  let points: MetricPoint[];
+  try {
+    points = await fetchDeltas(store, { tenant: q.tenant, metric: q.metric, service: q.service, fromNs: q.fromNs, toNs: q.toNs, limit: MAX_QUERY_POINTS });
+  } catch (err) {
+    if (err instanceof TooManyPointsError) {
+      throw invalidParameter('from', `the range holds more than ${err.limit} points of ${q.metric} for ${q.service}, the most one query reads; narrow from/to`);
+    }
+    throw err;
+  }
   checkAggregationFits(q.agg, q.metric, new Set(points.map((p) => p.kind)));
 
   const firstBucket = q.stepNs ? (q.fromNs / q.stepNs) * q.stepNs : q.fromNs;
@@ -140,6 +155,10 @@ export function parseQueryParams(params: URLSearchParams, nowMs: number): Omit<M
   const fromNs = parseTime(params.get('from') ?? '-15m', nowMs, 'from');
   const toNs = parseTime(params.get('to') ?? 'now', nowMs, 'to');
   if (fromNs >= toNs) throw invalidParameter('from', 'must be before to');
+  if (toNs - fromNs > BigInt(MAX_QUERY_RANGE_MS) * 1_000_000n) {
+    const days = Number((toNs - fromNs) / 86_400_000_000_000n);
+    throw invalidParameter('from', `the range from ${params.get('from') ?? '-15m'} to ${params.get('to') ?? 'now'} is ${days} days; at most ${MAX_QUERY_RANGE_MS / 86_400_000} days per query`);
+  }
 
   const byText = params.get('by');
   const by = byText === null ? [] : byText.split(',').map((s) => s.trim());

@@ -11,6 +11,11 @@ import { labelValue } from './outcome.ts';
 import { msToNs } from './time.ts';
 
 export const SERVICES_WINDOW_MS = 5 * 60_000;
+/**
+ * How far back a service still counts as seen: past every SLO window (30 d by default, a calendar
+ * month at most). Bounded because a series read is billed by what it scans (Timestream).
+ */
+export const SERVICES_SEEN_MS = 32 * 86_400_000;
 
 export interface ServiceSummary {
   name: string;
@@ -31,12 +36,13 @@ export interface ServicesOptions {
   windowMs?: number;
 }
 
-/** Services seen at any time, sorted by name; the numbers cover [now − window, now). */
+/** Services seen within SERVICES_SEEN_MS, sorted by name; the numbers cover [now − window, now). */
 export async function listServices(store: MetricStore, opts: ServicesOptions): Promise<ServiceSummary[]> {
   const toNs = msToNs(opts.nowMs);
   const fromNs = msToNs(opts.nowMs - (opts.windowMs ?? SERVICES_WINDOW_MS));
   const [series, deltas] = await Promise.all([
-    store.listSeries({ tenant: opts.tenant, metric: HTTP_SERVER_DURATION }),
+    // Up to a day ahead: a sender whose clock runs ahead is still seen.
+    store.listSeries({ tenant: opts.tenant, metric: HTTP_SERVER_DURATION, fromNs: msToNs(opts.nowMs - SERVICES_SEEN_MS), toNs: msToNs(opts.nowMs + 86_400_000) }),
     fetchDeltas(store, { tenant: opts.tenant, metric: HTTP_SERVER_DURATION, fromNs, toNs }),
   ]);
   const byService = new Map<string, { acc: Accumulator; hosts: Set<string> }>();

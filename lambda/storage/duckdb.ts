@@ -20,7 +20,9 @@ import {
 import { canonicalJson, seriesId, serviceOf } from './series.ts';
 import type {
   Attributes,
+  FirstPointQuery,
   MetricPoint,
+  MetricsPointQuery,
   MetricStore,
   PointQuery,
   SeriesQuery,
@@ -104,21 +106,28 @@ export class DuckDbStore implements MetricStore {
     return this.serialised(() => this.writeBatch(tenant, points));
   }
 
-  async fetchPoints(q: PointQuery): Promise<MetricPoint[]> {
+  fetchPoints(q: PointQuery): Promise<MetricPoint[]> {
+    const { metric, ...rest } = q;
+    return this.fetchPointsOfMetrics({ ...rest, metrics: [metric] });
+  }
+
+  async fetchPointsOfMetrics(q: MetricsPointQuery): Promise<MetricPoint[]> {
     this.assertOpen();
-    if (q.fromNs >= q.toNs) return [];
+    if (q.fromNs >= q.toNs || q.metrics.length === 0) return [];
     const from = clampBigint(q.fromNs);
     const to = clampBigint(q.toNs);
+    const metrics = metricParams(q.metrics);
     return this.withReader(async (conn) => {
       const reader = await conn.runAndReadAll(
         `SELECT s.series_id, s.metric, s.unit, s.resource, s.attributes,
                 p.start_ns, p.end_ns, p.kind, p.temporality, p.monotonic, p.value, p.count, p.sum, p.min, p.max,
                 p.scale, p.zero_count, p.bucket_offset, p.bucket_counts, p.explicit_bounds
            FROM points p JOIN series s ON s.tenant = p.tenant AND s.series_id = p.series_id
-          WHERE p.tenant = $tenant AND s.metric = $metric
+          WHERE p.tenant = $tenant AND s.metric IN (${metrics.sql})
             AND ($service IS NULL OR s.service = $service)
-            AND p.end_ns >= $from AND p.end_ns < $to`,
-        { tenant: q.tenant, metric: q.metric, service: q.service ?? null, from, to },
+            AND p.end_ns >= $from AND p.end_ns < $to
+          ${q.limit === undefined ? '' : `LIMIT ${Math.max(0, Math.floor(q.limit)) + 1}`}`,
+        { tenant: q.tenant, ...metrics.values, service: q.service ?? null, from, to },
         // A JS null carries no type, and a bigint could bind as HUGEINT.
         { service: VARCHAR, from: BIGINT, to: BIGINT },
       );
@@ -129,12 +138,31 @@ export class DuckDbStore implements MetricStore {
 
   async listSeries(q: SeriesQuery): Promise<SeriesRef[]> {
     this.assertOpen();
+    const ranged = q.fromNs !== undefined || q.toNs !== undefined;
     return this.withReader(async (conn) => {
       const reader = await conn.runAndReadAll(
-        'SELECT metric, unit, resource, attributes FROM series WHERE tenant = $tenant AND metric = $metric',
-        { tenant: q.tenant, metric: q.metric },
+        `SELECT s.metric, s.unit, s.resource, s.attributes FROM series s WHERE s.tenant = $tenant AND s.metric = $metric
+         ${ranged ? 'AND EXISTS (SELECT 1 FROM points p WHERE p.tenant = s.tenant AND p.series_id = s.series_id AND p.end_ns >= $from AND p.end_ns < $to)' : ''}`,
+        { tenant: q.tenant, metric: q.metric, ...(ranged ? { from: clampBigint(q.fromNs ?? 0n), to: clampBigint(q.toNs ?? MAX_BIGINT) } : {}) },
+        ranged ? { from: BIGINT, to: BIGINT } : {},
       );
       return reader.getRowObjectsJS().map((row) => seriesFromRow(row as unknown as SeriesRow));
+    });
+  }
+
+  async firstPointNs(q: FirstPointQuery): Promise<bigint | undefined> {
+    this.assertOpen();
+    if (q.fromNs >= q.toNs || q.metrics.length === 0) return undefined;
+    const metrics = metricParams(q.metrics);
+    return this.withReader(async (conn) => {
+      const reader = await conn.runAndReadAll(
+        `SELECT min(p.end_ns) AS first FROM points p JOIN series s ON s.tenant = p.tenant AND s.series_id = p.series_id
+          WHERE p.tenant = $tenant AND s.metric IN (${metrics.sql}) AND p.end_ns >= $from AND p.end_ns < $to`,
+        { tenant: q.tenant, ...metrics.values, from: clampBigint(q.fromNs), to: clampBigint(q.toNs) },
+        { from: BIGINT, to: BIGINT },
+      );
+      const first = reader.getRowObjectsJS()[0]?.first;
+      return first === null || first === undefined ? undefined : BigInt(first as bigint);
     });
   }
 
@@ -325,6 +353,11 @@ function histogramStats(row: PointRow): { sum?: number; min?: number; max?: numb
 }
 
 /** Query bounds may be open-ended; stored times are validated to fit a BIGINT. */
+/** Named parameters $m0, $m1, … for an IN list of metrics. */
+function metricParams(metrics: readonly string[]): { sql: string; values: Record<string, string> } {
+  return { sql: metrics.map((_, i) => `$m${i}`).join(', '), values: Object.fromEntries(metrics.map((m, i) => [`m${i}`, m])) };
+}
+
 function clampBigint(v: bigint): bigint {
   if (v > MAX_BIGINT) return MAX_BIGINT;
   if (v < -MAX_BIGINT) return -MAX_BIGINT;

@@ -117,11 +117,43 @@ export interface PointQuery {
   /** Points whose end time is in [fromNs, toNs). */
   fromNs: bigint;
   toNs: bigint;
+  /**
+   * The caller refuses a range holding more points than this (the query engine answers 400): a
+   * backend may stop reading once it has more, and then either return more than `limit` points
+   * or throw TooManyPointsError, rather than load the whole range into memory.
+   */
+  limit?: number;
 }
+
+/** PointQuery over several metrics at once (one round trip where the backend can). */
+export type MetricsPointQuery = Omit<PointQuery, 'metric'> & { metrics: readonly string[] };
 
 export interface SeriesQuery {
   tenant: string;
   metric: string;
+  /**
+   * Only series with points ending in [fromNs, toNs); a backend may widen the range to whole UTC
+   * days. Absent: every series ever stored — on a store billed by data scanned (Timestream),
+   * callers that run every minute pass a range.
+   */
+  fromNs?: bigint;
+  toNs?: bigint;
+}
+
+/** Where data of some metrics begins: FirstPointQuery's answer bounds a backfill. */
+export interface FirstPointQuery {
+  tenant: string;
+  metrics: readonly string[];
+  fromNs: bigint;
+  toNs: bigint;
+}
+
+/** A backend read more points than PointQuery.limit allows and stopped. */
+export class TooManyPointsError extends Error {
+  constructor(readonly limit: number) {
+    super(`more than ${limit} points in the range`);
+    this.name = 'TooManyPointsError';
+  }
 }
 
 export interface MetricStore {
@@ -129,7 +161,19 @@ export interface MetricStore {
   write(tenant: string, points: readonly MetricPoint[]): Promise<WriteResult>;
   /** The stored points of one metric in a time range, any order. */
   fetchPoints(query: PointQuery): Promise<MetricPoint[]>;
-  /** Every series of a metric ever stored for the tenant (for "every service seen"). */
+  /** The series of a metric stored for the tenant (for "every service seen"), in a range if given. */
   listSeries(query: SeriesQuery): Promise<SeriesRef[]>;
+  /**
+   * Optional: fetchPoints of several metrics in one round trip (each query is billed on
+   * Timestream: 30 s of 4 TCUs at least). Callers go through fetchPointsOfMetrics
+   * (multi-metric.ts), which falls back to one fetchPoints per metric.
+   */
+  fetchPointsOfMetrics?(query: MetricsPointQuery): Promise<MetricPoint[]>;
+  /**
+   * Optional: the earliest end time of a stored point of these metrics in [fromNs, toNs), or a
+   * time before it on the same UTC day; undefined when there is none. A backfill starts there
+   * rather than at the window start (a new deployment has days, not 30 of them).
+   */
+  firstPointNs?(query: FirstPointQuery): Promise<bigint | undefined>;
   close(): Promise<void>;
 }
