@@ -91,13 +91,13 @@ export class DynamoSpanStore implements SpanStore {
     const nowS = Math.floor(this.now() / 1000);
     const roots: { traceId: string; spanId: string }[] = [];
     const seen = new Set<string>();
-    const from = q.fromNs < 0n ? 0n : q.fromNs;
-    if (q.toNs <= from) return [];
+    const [from, to] = [clampNs(q.fromNs), clampNs(q.toNs)];
+    if (to <= from) return [];
     // sk BETWEEN "<from>" AND "<to>": "<from>#…" sorts after "<from>" and "<to>#…" after "<to>", so [from, to).
     const input: QueryCommandInput = {
       TableName: this.table,
       KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-      ExpressionAttributeValues: { ':pk': rootPk(q.tenant, q.service), ':from': padNs(from), ':to': padNs(q.toNs) },
+      ExpressionAttributeValues: { ':pk': rootPk(q.tenant, q.service), ':from': padNs(from), ':to': padNs(to) },
       ScanIndexForward: false,
     };
     for await (const item of this.items(input, () => q.limit - roots.length)) {
@@ -142,8 +142,11 @@ const isRoot = (s: StoredSpan) => s.parentSpanId === '' && s.kind === 'server';
 const tracePk = (tenant: string, traceId: string) => `T#${tenant}#${traceId}`;
 // JSON keeps the key unambiguous whatever '#' a tenant or service name holds.
 const rootPk = (tenant: string, service: string) => `R#${JSON.stringify([tenant, service])}`;
-// Span times are unsigned 64-bit nanoseconds: 20 digits hold any of them, so strings sort as numbers.
+// Span times are unsigned 64-bit nanoseconds (OTLP fixed64): 20 digits hold any of them, so the
+// strings sort as the numbers do; a query bound outside that range is clamped into it.
+const U64_MAX = (1n << 64n) - 1n;
 const padNs = (ns: bigint) => ns.toString().padStart(20, '0');
+const clampNs = (ns: bigint) => (ns < 0n ? 0n : ns > U64_MAX ? U64_MAX : ns);
 
 function spanItem(tenant: string, s: StoredSpan, expiresAt: number): SpanItem {
   return {

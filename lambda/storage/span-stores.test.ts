@@ -79,6 +79,8 @@ for (const backend of SPAN_BACKENDS) {
         assert.deepEqual(traceIds(await window(store, { service: 'cart' })), [hex(5, 32)]);
         assert.deepEqual(await window(store, { service: 'nobody' }), []);
         assert.deepEqual(await window(store, { fromNs: T0 + 181n * S }), []);
+        // Bounds far outside any span time (before the epoch, past 2^64 ns) take everything in between.
+        assert.deepEqual(traceIds(await window(store, { fromNs: -1n, toNs: 10n ** 21n })), [hex(4, 32), hex(3, 32), hex(2, 32), hex(1, 32)]);
       } finally {
         await close();
       }
