@@ -54,10 +54,10 @@ const MAX_GROUP_BY = 10;
 // count, rate and errors are 0 over an interval with no requests; ratios and percentiles have no value.
 const ZERO_WHEN_EMPTY: ReadonlySet<Aggregation> = new Set(['count', 'rate', 'errors']);
 
-export async function runQuery(store: MetricStore, q: MetricQuery): Promise<QueryResult> {
+export async function runQuery(store: MetricStore, q: MetricQuery, maxPoints = MAX_QUERY_POINTS): Promise<QueryResult> {
   let points: MetricPoint[];
   try {
-    points = await fetchDeltas(store, { tenant: q.tenant, metric: q.metric, service: q.service, fromNs: q.fromNs, toNs: q.toNs, limit: MAX_QUERY_POINTS });
+    points = await fetchDeltas(store, { tenant: q.tenant, metric: q.metric, service: q.service, fromNs: q.fromNs, toNs: q.toNs, limit: maxPoints });
   } catch (err) {
     if (err instanceof TooManyPointsError) {
       throw invalidParameter('from', `the range holds more than ${err.limit} points of ${q.metric} for ${q.service}, the most one query reads; narrow from/to`);
