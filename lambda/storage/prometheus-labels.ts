@@ -62,10 +62,13 @@ export function prometheusMetricName(metric: string, unit: string, monotonicCoun
   return name;
 }
 
-/** An attribute name as a label name; reserved and `__`-prefixed results get a prefix rather than clash. */
+/**
+ * An attribute name as a label name; one that lands on a burnwatch label gets a prefix rather
+ * than clash. Collapsing `_` runs (sanitizeName) also keeps names out of Prometheus's reserved
+ * `__` prefix.
+ */
 export function prometheusLabelName(key: string): string {
-  let name = sanitizeName(key).replace(/:/g, '_');
-  if (name.startsWith('__')) name = `key${name}`;
+  let name = sanitizeName(key).replace(/:/g, '_').replace(/__+/g, '_');
   if (RESERVED.has(name)) name = `attr_${name}`;
   return name;
 }

@@ -80,6 +80,19 @@ describe('PrometheusStore on a real Prometheus', () => {
     }
   });
 
+  test('a range longer than one query is read in pieces: every point once, boundaries exact to the nanosecond', async () => {
+    const s = series('pieces');
+    // Pieces of 1 s; points on and next to piece boundaries (the range ends at T0 + 5 s + 7 ns).
+    const ends = [T0 + 7n, T0 + 6n, T0 + S + 7n, T0 + S + 8n, T0 + 2n * S + 6n, T0 + 3n * S, T0 + 4n * S + 7n, T0 + 5n * S + 6n, T0 + 5n * S + 7n];
+    const points = ends.map((e, i) => ({ ...expPoint(s, e, [i + 1]), series: { ...s, attributes: { i } } }));
+    const store = open({ maxQueryRangeMs: 1000 });
+    await store.write('pieces', points);
+    const got = await store.fetchPoints({ tenant: 'pieces', metric: s.metric, fromNs: T0 + 7n, toNs: T0 + 5n * S + 7n });
+    const want = ends.filter((e) => e >= T0 + 7n && e < T0 + 5n * S + 7n).map(String).sort();
+    assert.deepEqual(got.map((p) => String(p.endNs)).sort(), want);
+    assert.equal(want.length, 7);
+  });
+
   test('a resent batch, from this gateway or another one, stores nothing twice', async () => {
     const s = series('resend');
     const points = [0n, 1n, 2n].map((i) => expPoint(s, T0 + i * 10n * S, [2, 3]));

@@ -35,6 +35,10 @@ export interface PrometheusStoreOptions {
   baseDelayMs?: number;
   /** A longer Retry-After is cut to this (default 30 s): a write must not hang a gateway. */
   maxRetryDelayMs?: number;
+  /** One request (attempt) is abandoned after this long (default 30 s) and counts as a failed attempt. */
+  requestTimeoutMs?: number;
+  /** fetchPoints reads a longer range in pieces of this length (default 1 day), so no query meets the server's sample limit. */
+  maxQueryRangeMs?: number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
   /** Conflicts and refusals are reported here (default: stderr). */
@@ -67,6 +71,10 @@ function retryable(status: number, body: string): boolean {
 /** Prometheus's words for a sample at a stored timestamp with another value. */
 const CONFLICT = /duplicate sample for timestamp/i;
 
+/** Pieces of a range read at once; a range of more pieces than MAX_PIECES is open-ended, read whole. */
+const QUERY_CONCURRENCY = 4;
+const MAX_PIECES = 400;
+
 /** Query time bounds Prometheus accepts (ms); point times beyond them cannot be stored anyway. */
 const MAX_QUERY_MS = 4_000_000_000_000;
 
@@ -76,6 +84,8 @@ export class PrometheusStore implements MetricStore {
   private readonly maxAttempts: number;
   private readonly baseDelayMs: number;
   private readonly maxRetryDelayMs: number;
+  private readonly requestTimeoutMs: number;
+  private readonly maxQueryRangeNs: bigint;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly random: () => number;
   private readonly log: (message: string) => void;
@@ -95,6 +105,9 @@ export class PrometheusStore implements MetricStore {
     this.maxAttempts = opts.maxAttempts ?? 5;
     this.baseDelayMs = opts.baseDelayMs ?? 200;
     this.maxRetryDelayMs = opts.maxRetryDelayMs ?? 30_000;
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
+    this.maxQueryRangeNs = BigInt(opts.maxQueryRangeMs ?? 86_400_000) * 1_000_000n;
+    if (this.maxQueryRangeNs <= 0n) throw new Error('PrometheusStore: maxQueryRangeMs must be positive');
     this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     this.random = opts.random ?? Math.random;
     this.log = opts.log ?? ((m) => console.error(m));
@@ -135,6 +148,25 @@ export class PrometheusStore implements MetricStore {
   }
 
   async fetchPoints(q: PointQuery): Promise<MetricPoint[]> {
+    // Pieces from the end backwards, a few at a time: a 30-day SLO window is 30 queries of one
+    // day, each well under Prometheus's per-query sample limit (query.max-samples, 50 M).
+    const from = q.fromNs < 0n ? 0n : q.fromNs;
+    const pieces: [bigint, bigint][] = [];
+    if (q.toNs - from > BigInt(MAX_PIECES) * this.maxQueryRangeNs) {
+      pieces.push([from, q.toNs]); // an open-ended range: one query, bounded by the data
+    } else {
+      for (let to = q.toNs; to > from; to -= this.maxQueryRangeNs) pieces.push([to - this.maxQueryRangeNs > from ? to - this.maxQueryRangeNs : from, to]);
+    }
+    const out: MetricPoint[] = [];
+    for (let i = 0; i < pieces.length; i += QUERY_CONCURRENCY) {
+      const batch = pieces.slice(i, i + QUERY_CONCURRENCY).map(([fromNs, toNs]) => this.fetchPiece({ ...q, fromNs, toNs }));
+      for (const points of await Promise.all(batch)) out.push(...points);
+    }
+    return out;
+  }
+
+  /** The points of one piece of a range: one range selector, then the exact [fromNs, toNs) filter. */
+  private async fetchPiece(q: PointQuery): Promise<MetricPoint[]> {
     if (q.fromNs >= q.toNs) return [];
     const fromMs = clampMs(floorDivMs(q.fromNs));
     const toMs = clampMs(floorDivMs(q.toNs - 1n)); // the last millisecond an end time < toNs can be in
@@ -164,7 +196,7 @@ export class PrometheusStore implements MetricStore {
         const ms = Math.round(t * 1000);
         let fields = group.byTime.get(ms);
         if (!fields) group.byTime.set(ms, (fields = new Map()));
-        fields.set(field, Number(v));
+        fields.set(field, sampleValue(v));
       }
     }
     const points: MetricPoint[] = [];
@@ -254,7 +286,7 @@ export class PrometheusStore implements MetricStore {
     for (let attempt = 1; ; attempt++) {
       let res: Response;
       try {
-        res = await this.fetch_(url, init);
+        res = await this.fetch_(url, { ...init, signal: AbortSignal.timeout(this.requestTimeoutMs) });
       } catch (err) {
         if (attempt >= this.maxAttempts) {
           throw new Error(`Prometheus ${what} to ${url}: gave up after ${attempt} attempts: ${(err as Error).message}`, { cause: err });
@@ -316,6 +348,13 @@ function toTimeSeries(tenant: string, points: readonly MetricPoint[]): TimeSerie
     }
   }
   return [...out.values()];
+}
+
+/** A sample value as the query API writes it: decimal text, or NaN, +Inf, -Inf. */
+export function sampleValue(text: string): number {
+  if (text === '+Inf' || text === 'Inf') return Infinity;
+  if (text === '-Inf') return -Infinity;
+  return Number(text);
 }
 
 function floorDivMs(ns: bigint): number {
