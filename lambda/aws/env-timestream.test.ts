@@ -20,7 +20,7 @@ test('BURNWATCH_TIMESTREAM_*_MEMORY_HOURS: what is older is written late; a bad 
   t.after(() => told.close());
   const result = await told.write('acme', [point]);
   assert.deepEqual(result.late?.indices, [0]);
-  assert.match(result.late!.reason, /memory store keeps \(2 h\)/);
+  assert.match(result.late!.reason, /memory store keeps \(2 h for points, 48 h for their series records\)/);
   // The first write went to the magnetic store in a request of its own, as the told retention says.
   assert.deepEqual(emulator.writeInputs().filter((w) => w.TableName === 'points').map((w) => w.Records!.length), [1]);
 

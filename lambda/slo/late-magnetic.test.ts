@@ -101,7 +101,7 @@ for (const backend of SLO_STORES) {
       at(T0 + 8 * HOUR + MIN);
       const old = await send(60, 131, 95, 5);
       assert.equal(Number(old.partialSuccess?.rejectedDataPoints ?? 0), 0, 'nothing is refused');
-      assert.match(old.partialSuccess?.errorMessage ?? '', /^142 point\(s\) stored but readable only by 2026-11-20T20:01:00\.000Z \(SLOs count them then\): older than Timestream's memory store keeps \(6 h\)/);
+      assert.match(old.partialSuccess?.errorMessage ?? '', /^142 point\(s\) stored but readable only by 2026-11-20T20:01:00\.000Z \(SLOs count them then\): older than Timestream's memory store keeps \(6 h for points, 48 h for their series records\)/);
       const recent = await send(131, 480, 95, 5);
       assert.equal(recent.partialSuccess, undefined, 'points inside the memory store are plain successes');
 

@@ -42,7 +42,7 @@ test('old and recent points go in separate requests; the old ones are reported l
   const result = await store.write('acme', [point(old[0]), point(recent[0]), point(old[1]), point(recent[1])]);
   assert.equal(result.inserted, 4);
   assert.deepEqual(result.late && { ...result.late, reason: undefined }, { indices: [0, 2], reason: undefined, queryableByMs: NOW + 6 * HOUR });
-  assert.match(result.late!.reason, /^older than Timestream's memory store keeps \(6 h\), so written to its magnetic store/);
+  assert.match(result.late!.reason, /^older than Timestream's memory store keeps \(6 h for points, 48 h for their series records\), so written to its magnetic store/);
   // Each request is all memory-store or all magnetic-store records.
   const requests = emulator.writeInputs().filter((w) => w.TableName === 'points').map((w) => w.Records!.map((r) => Number(BigInt(r.Time!) / 1_000_000n)).sort());
   assert.deepEqual(requests, [[recent[1], recent[0]], [old[1], old[0]]]);

@@ -225,7 +225,7 @@ export class TimestreamStore implements MetricStore {
     if (lateIndices.length > 0) {
       result.late = {
         indices: lateIndices,
-        reason: `older than Timestream's memory store keeps (${this.memoryRetentionMs.points / HOUR_MS} h), so written to its magnetic store, whose writes become queryable only later; a refusal there is reported to the table's S3 error location, not here`,
+        reason: `older than Timestream's memory store keeps (${this.memoryRetentionMs.points / HOUR_MS} h for points, ${this.memoryRetentionMs.series / HOUR_MS} h for their series records), so written to its magnetic store, whose writes become queryable only later; a refusal there is reported to the table's S3 error location, not here`,
         queryableByMs: nowMs + this.magneticQueryableAfterMs,
       };
     }
