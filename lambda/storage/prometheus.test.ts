@@ -69,6 +69,9 @@ describe('PrometheusStore on a real Prometheus', () => {
         const seriesWant = (await duck.listSeries({ tenant: 'same', metric })).map((s) => JSON.stringify(s)).sort();
         assert.deepEqual((await prom.listSeries({ tenant: 'same', metric })).map((s) => JSON.stringify(s)).sort(), seriesWant);
       }
+      const several = { tenant: 'same', metrics: ['c', 'g', 'http.server.request.duration'], fromNs: T0 - DAY, toNs: T0 + DAY };
+      assert.deepEqual((await prom.fetchPointsOfMetrics(several)).sort(byIdentity), (await duck.fetchPointsOfMetrics(several)).sort(byIdentity));
+      assert.equal((await prom.fetchPointsOfMetrics(several)).length, 5);
       // The range is [from, to) on the exact nanosecond end time, not on Prometheus's milliseconds.
       const at = { tenant: 'same', metric: 'http.server.request.duration', service: 'checkout' };
       assert.equal((await prom.fetchPoints({ ...at, fromNs: T0 + 123n, toNs: T0 + 124n })).length, 1);
@@ -91,6 +94,22 @@ describe('PrometheusStore on a real Prometheus', () => {
     const want = ends.filter((e) => e >= T0 + 7n && e < T0 + 5n * S + 7n).map(String).sort();
     assert.deepEqual(got.map((p) => String(p.endNs)).sort(), want);
     assert.equal(want.length, 7);
+  });
+
+  test('the first point of some metrics is found exactly (counted by UTC day, then read); series are listed by range; a limit stops reading', async () => {
+    const store = open({ maxQueryRangeMs: 3_600_000 });
+    const dayStart = (T0 / DAY) * DAY;
+    const first = dayStart - 3n * DAY + 5n * 3600n * S + 17n; // three days back, 05:00
+    const s = series('first', {}, 'first.a');
+    await store.write('first', [expPoint(s, first, [1]), expPoint(s, dayStart + S, [1]), expPoint({ ...s, metric: 'first.b' }, dayStart - DAY, [1])]);
+    const found = await store.firstPointNs({ tenant: 'first', metrics: ['first.a', 'first.b'], fromNs: dayStart - 10n * DAY, toNs: T0 + DAY });
+    assert.equal(found, first);
+    assert.equal(await store.firstPointNs({ tenant: 'first', metrics: ['first.a'], fromNs: first + 1n, toNs: T0 + DAY }), dayStart + S);
+    assert.equal(await store.firstPointNs({ tenant: 'first', metrics: ['first.b'], fromNs: dayStart - DAY + 1n, toNs: T0 + DAY }), undefined);
+    assert.equal(await store.firstPointNs({ tenant: 'other', metrics: ['first.a'], fromNs: dayStart - 10n * DAY, toNs: T0 + DAY }), undefined);
+    assert.deepEqual(await store.listSeries({ tenant: 'first', metric: 'first.b', fromNs: dayStart - DAY, toNs: dayStart }), [{ ...s, metric: 'first.b' }]);
+    const limited = await store.fetchPoints({ tenant: 'first', metric: 'first.a', fromNs: dayStart - 10n * DAY, toNs: T0 + DAY, limit: 1 });
+    assert.ok(limited.length > 1 && limited.length < 3, `read ${limited.length} points: stops past the limit, before the range's end`);
   });
 
   test('a resent batch, from this gateway or another one, stores nothing twice', async () => {
@@ -178,5 +197,16 @@ describe('PrometheusStore on a real Prometheus', () => {
     assert.equal(err.status, 429);
     assert.match(err.message, /still 429 after 3 attempts \(Retry-After 600\): over quota/);
     assert.deepEqual(waits.slice(2), [30_000, 30_000], 'a long Retry-After is capped');
+  });
+
+  test('a server that never answers costs one timeout per attempt, then a clear error', async () => {
+    let calls = 0;
+    const silent: typeof fetch = (_input, init) => {
+      calls++;
+      return new Promise((_resolve, reject) => init?.signal?.addEventListener('abort', () => reject(init.signal?.reason)));
+    };
+    const store = open({ fetch: silent, maxAttempts: 2, requestTimeoutMs: 50, sleep: async () => undefined });
+    await assert.rejects(store.write('t', [expPoint(series('silent'), T0, [1])]), /remote write to .*: gave up after 2 attempts: .*(timeout|aborted)/i);
+    assert.equal(calls, 2);
   });
 });

@@ -15,10 +15,10 @@
 
 import { seriesId } from './series.ts';
 import { LABEL, prometheusMetricName, seriesFromLabels, seriesLabels } from './prometheus-labels.ts';
-import { rangeSelector, tenantSelector, type Matcher } from './prometheus-promql.ts';
+import { rangeSelector, regexLiteral, tenantSelector, type Matcher } from './prometheus-promql.ts';
 import { encodeWriteRequest, REMOTE_WRITE_HEADERS, type TimeSeries } from './prometheus-remote-write.ts';
 import { endMs, kindLabels, pointFields, pointFromFields, type PointSamples } from './prometheus-samples.ts';
-import type { MetricPoint, MetricStore, PointQuery, SeriesQuery, SeriesRef, StoreRejection, WriteResult } from './types.ts';
+import type { FirstPointQuery, MetricPoint, MetricsPointQuery, MetricStore, PointQuery, SeriesQuery, SeriesRef, StoreRejection, WriteResult } from './types.ts';
 
 export interface PrometheusStoreOptions {
   /** The full remote-write URL: Prometheus `…/api/v1/write`, AMP `…/workspaces/ID/api/v1/remote_write`. */
@@ -70,6 +70,16 @@ function retryable(status: number, body: string): boolean {
 
 /** Prometheus's words for a sample at a stored timestamp with another value. */
 const CONFLICT = /duplicate sample for timestamp/i;
+
+/** The field every point has (prometheus-samples.ts): one series of it per burnwatch series and kind. */
+const MAIN_FIELDS = 'value|count';
+
+/** `otel_metric` equal to one metric, or any of several (an exact-match regular expression). */
+function metricMatcher(metrics: readonly string[]): Matcher {
+  return metrics.length === 1
+    ? { label: LABEL.metric, op: '=', value: metrics[0] }
+    : { label: LABEL.metric, op: '=~', value: metrics.map(regexLiteral).join('|') };
+}
 
 /** Pieces of a range read at once; a range of more pieces than MAX_PIECES is open-ended, read whole. */
 const QUERY_CONCURRENCY = 4;
@@ -147,7 +157,13 @@ export class PrometheusStore implements MetricStore {
     return result;
   }
 
-  async fetchPoints(q: PointQuery): Promise<MetricPoint[]> {
+  fetchPoints(q: PointQuery): Promise<MetricPoint[]> {
+    const { metric, ...rest } = q;
+    return this.fetchPointsOfMetrics({ ...rest, metrics: [metric] });
+  }
+
+  async fetchPointsOfMetrics(q: MetricsPointQuery): Promise<MetricPoint[]> {
+    if (q.metrics.length === 0) return [];
     // Pieces from the end backwards, a few at a time: a 30-day SLO window is 30 queries of one
     // day, each well under Prometheus's per-query sample limit (query.max-samples, 50 M).
     const from = q.fromNs < 0n ? 0n : q.fromNs;
@@ -161,17 +177,19 @@ export class PrometheusStore implements MetricStore {
     for (let i = 0; i < pieces.length; i += QUERY_CONCURRENCY) {
       const batch = pieces.slice(i, i + QUERY_CONCURRENCY).map(([fromNs, toNs]) => this.fetchPiece({ ...q, fromNs, toNs }));
       for (const points of await Promise.all(batch)) out.push(...points);
+      // The caller refuses more than `limit` points: stop reading (PointQuery.limit's contract).
+      if (q.limit !== undefined && out.length > q.limit) break;
     }
     return out;
   }
 
   /** The points of one piece of a range: one range selector, then the exact [fromNs, toNs) filter. */
-  private async fetchPiece(q: PointQuery): Promise<MetricPoint[]> {
+  private async fetchPiece(q: MetricsPointQuery): Promise<MetricPoint[]> {
     if (q.fromNs >= q.toNs) return [];
     const fromMs = clampMs(floorDivMs(q.fromNs));
     const toMs = clampMs(floorDivMs(q.toNs - 1n)); // the last millisecond an end time < toNs can be in
     if (toMs < fromMs) return [];
-    const matchers: Matcher[] = [{ label: LABEL.metric, op: '=', value: q.metric }];
+    const matchers: Matcher[] = [metricMatcher(q.metrics)];
     if (q.service !== undefined) matchers.push({ label: LABEL.service, op: '=', value: q.service });
     // +1: Prometheus 2 includes the range's left end and Prometheus 3 excludes it; either way
     // fromMs is inside, and the exact bounds are applied below.
@@ -214,12 +232,14 @@ export class PrometheusStore implements MetricStore {
     // One field every point has (value or count) names each series once per kind.
     const match = tenantSelector(q.tenant, [
       { label: LABEL.metric, op: '=', value: q.metric },
-      { label: LABEL.field, op: '=~', value: 'value|count' },
+      { label: LABEL.field, op: '=~', value: MAIN_FIELDS },
     ]);
+    // Prometheus answers with series that have data near the range (whole head or block
+    // ranges): wider than asked, which SeriesQuery allows.
     const data = await this.api<Record<string, string>[]>('/api/v1/series', {
       'match[]': match,
-      start: '0',
-      end: (MAX_QUERY_MS / 1000).toFixed(3),
+      start: (clampMs(floorDivMs(q.fromNs ?? 0n)) / 1000).toFixed(3),
+      end: (clampMs(q.toNs === undefined ? MAX_QUERY_MS : floorDivMs(q.toNs)) / 1000).toFixed(3),
     });
     const out = new Map<string, SeriesRef>();
     for (const labels of data) {
@@ -227,6 +247,37 @@ export class PrometheusStore implements MetricStore {
       if (id !== undefined && !out.has(id)) out.set(id, seriesFromLabels(labels));
     }
     return [...out.values()];
+  }
+
+  /**
+   * The earliest end time of a point in [fromNs, toNs), or undefined: one range query counting
+   * points per UTC day, then the points of the first day that has any.
+   */
+  async firstPointNs(q: FirstPointQuery): Promise<bigint | undefined> {
+    if (q.metrics.length === 0 || q.fromNs >= q.toNs) return undefined;
+    const dayMs = 86_400_000;
+    const fromMs = clampMs(floorDivMs(q.fromNs));
+    const toMs = clampMs(floorDivMs(q.toNs - 1n));
+    const selector = tenantSelector(q.tenant, [metricMatcher(q.metrics), { label: LABEL.field, op: '=~', value: MAIN_FIELDS }]);
+    // Evaluated at each UTC day's last millisecond, over that day.
+    const firstEnd = Math.floor(fromMs / dayMs) * dayMs + dayMs - 1;
+    const lastEnd = Math.floor(toMs / dayMs) * dayMs + dayMs - 1;
+    const data = await this.api<{ result: { values?: [number, string][] }[] }>('/api/v1/query_range', {
+      query: `count(count_over_time(${rangeSelector(selector, dayMs)}))`,
+      start: (firstEnd / 1000).toFixed(3),
+      end: (lastEnd / 1000).toFixed(3),
+      step: String(dayMs / 1000),
+    });
+    const days = (data.result[0]?.values ?? []).map(([t]) => Math.round(t * 1000)).sort((a, b) => a - b);
+    // A day's count may come from a point just outside [fromNs, toNs) (its edges, or the 1 ms
+    // Prometheus 2 adds on the left): read the candidate days' points for the exact answer.
+    for (const endMs of days) {
+      const fromNs = maxBigint(q.fromNs, BigInt(endMs - dayMs) * 1_000_000n);
+      const toNs = minBigint(q.toNs, BigInt(endMs + 1) * 1_000_000n);
+      const points = await this.fetchPiece({ tenant: q.tenant, metrics: q.metrics, fromNs, toNs });
+      if (points.length > 0) return points.reduce((min, p) => (p.endNs < min ? p.endNs : min), points[0].endNs);
+    }
+    return undefined;
   }
 
   async close(): Promise<void> {}
@@ -355,6 +406,14 @@ export function sampleValue(text: string): number {
   if (text === '+Inf' || text === 'Inf') return Infinity;
   if (text === '-Inf') return -Infinity;
   return Number(text);
+}
+
+function maxBigint(a: bigint, b: bigint): bigint {
+  return a > b ? a : b;
+}
+
+function minBigint(a: bigint, b: bigint): bigint {
+  return a < b ? a : b;
 }
 
 function floorDivMs(ns: bigint): number {
