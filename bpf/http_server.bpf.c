@@ -4,8 +4,15 @@
  * Two entry uprobes per request, both on the stack-check `jbe` of the function's
  * prologue (a few µs a hit under virtualisation, against ~30 µs at +0 or at a RET):
  *   net/http.serverHandler.ServeHTTP      — the request starts (keyed by tgid + goroutine)
- *   net/http.(*response).finishRequest    — the response is done; its receiver carries
- *                                           the request and the status (0 means 200)
+ *   net/http.(*response).finishRequest    — an HTTP/1 response is done; its receiver
+ *                                           carries the request and the status (0 means 200)
+ *   net/http.(*http2responseWriter).handlerDone
+ *                                         — an HTTP/2 handler returned (h2 over TLS: the
+ *                                           bundled server runs ServeHTTP on the stream's
+ *                                           goroutine, so the start is the same probe)
+ * golang.org/x/net/http2 (h2c, whose streams never pass ServeHTTP) starts a stream at
+ * (*serverConn).runHandler, on the stream's own goroutine, and ends it at its handlerDone.
+ * gRPC has its own transport: none of these run for a gRPC call.
  * No return probes: Go moves goroutine stacks and crashes on the trampoline address.
  *
  * Each request lands in a per-CPU exponential histogram keyed by (pid, method, path,
@@ -32,8 +39,8 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile int hist_scale = 5;
 const volatile __u64 max_series_per_process = 512;
 
-/* (tgid, goroutine) → start time (ns) of the request it serves. */
-INFLIGHT_MAP(http_inflight, struct go_goroutine_key, __u64, 16384);
+/* (tgid, goroutine) → the request it serves. */
+INFLIGHT_MAP(http_inflight, struct go_goroutine_key, struct http_inflight, 16384);
 
 /* Written by the agent: series known under a route of their own (exempt from the cap). */
 struct {
@@ -107,9 +114,67 @@ int go_http_serve_start(struct pt_regs *ctx)
 	if (go_probe_is_restart(ctx, cookie))
 		return 0;
 	struct go_goroutine_key k = go_current_goroutine(ctx);
-	__u64 now = bpf_ktime_get_ns();
-	inflight_start(&http_inflight, &k, &now, &http_dropped, HTTP_DROP_INFLIGHT_FULL, HTTP_DROP_INFLIGHT_UNFINISHED);
+	struct http_inflight v = { .start_ns = bpf_ktime_get_ns() };
+	long err = bpf_map_update_elem(&http_inflight, &k, &v, BPF_NOEXIST);
+	if (err == -AGG_EEXIST) {
+		struct http_inflight *prev = bpf_map_lookup_elem(&http_inflight, &k);
+		if (prev && prev->h2_stream)
+			return 0; /* an x/net HTTP/2 stream started it: its own start stands */
+		count_drop(HTTP_DROP_INFLIGHT_UNFINISHED);
+		err = bpf_map_update_elem(&http_inflight, &k, &v, BPF_ANY);
+	}
+	if (err)
+		count_drop(HTTP_DROP_INFLIGHT_FULL);
 	return 0;
+}
+
+/* golang.org/x/net/http2.(*serverConn).runHandler: a stream's handler starts on its own goroutine. */
+SEC("uprobe")
+int go_http2_stream_start(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	if (go_probe_is_restart(ctx, cookie))
+		return 0;
+	struct go_goroutine_key k = go_current_goroutine(ctx);
+	struct http_inflight v = { .start_ns = bpf_ktime_get_ns(), .h2_stream = 1 };
+	inflight_start(&http_inflight, &k, &v, &http_dropped, HTTP_DROP_INFLIGHT_FULL, HTTP_DROP_INFLIGHT_UNFINISHED);
+	return 0;
+}
+
+/* Ends the goroutine's request: its duration, method, path and status (read from `req`
+ * and the status word at `status_addr`) go into the histogram. */
+static __always_inline void finish(struct pt_regs *ctx, struct go_http_offsets *off, __u64 req, __u64 status_addr, __u64 dur_ns,
+				   __u32 tgid)
+{
+	struct http_bucket_key bk;
+	__builtin_memset(&bk, 0, sizeof(bk));
+	bk.series.pid = tgid;
+	__u64 url = 0;
+	__s64 status = 0;
+	if (bpf_probe_read_user(&status, sizeof(status), (void *)status_addr) != 0 ||
+	    bpf_probe_read_user(&url, sizeof(url), (void *)(req + off->request_url)) != 0) {
+		count_drop(HTTP_DROP_READ_FAILED);
+		return;
+	}
+	/* Both servers write the implicit 200 themselves, after the probe. */
+	bk.series.status = status == 0 ? 200 : (__u16)status;
+	go_read_string(bk.series.method, HTTP_METHOD_MAX, req + off->request_method);
+	__s64 path_len = go_read_string(bk.series.path, HTTP_PATH_MAX, url + off->url_path);
+	bk.series.path_len = http_path_mask(bk.series.path, path_len);
+	bk.bucket = exphist_index(dur_ns, hist_scale);
+
+	record(generation_current(&http_control), &bk, dur_ns);
+}
+
+/* The goroutine's in-flight request, removed: its duration in *dur_ns; 0 when it has none. */
+static __always_inline int take_inflight(struct go_goroutine_key *k, __u64 now, __u64 *dur_ns)
+{
+	struct http_inflight *v = bpf_map_lookup_elem(&http_inflight, k);
+	if (!v)
+		return 0;
+	*dur_ns = now - v->start_ns;
+	bpf_map_delete_elem(&http_inflight, k);
+	return 1;
 }
 
 SEC("uprobe")
@@ -120,11 +185,9 @@ int go_http_finish_request(struct pt_regs *ctx)
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
 	struct go_goroutine_key k = go_current_goroutine(ctx);
-	__u64 *start = bpf_map_lookup_elem(&http_inflight, &k);
-	if (!start)
+	__u64 dur_ns = 0;
+	if (!take_inflight(&k, now, &dur_ns))
 		return 0;
-	__u64 dur_ns = now - *start;
-	bpf_map_delete_elem(&http_inflight, &k);
 
 	__u32 slot = GO_COOKIE_SLOT(cookie);
 	struct go_http_offsets *off = bpf_map_lookup_elem(&go_http_offsets, &slot);
@@ -132,27 +195,44 @@ int go_http_finish_request(struct pt_regs *ctx)
 		count_drop(HTTP_DROP_NO_OFFSETS);
 		return 0;
 	}
-
-	struct http_bucket_key bk;
-	__builtin_memset(&bk, 0, sizeof(bk));
-	bk.series.pid = k.tgid;
-
 	__u64 resp = GO_PARAM1(ctx);
-	__u64 req = 0, url = 0;
-	__s64 status = 0;
-	if (bpf_probe_read_user(&req, sizeof(req), (void *)(resp + off->response_req)) != 0 ||
-	    bpf_probe_read_user(&status, sizeof(status), (void *)(resp + off->response_status)) != 0 ||
-	    bpf_probe_read_user(&url, sizeof(url), (void *)(req + off->request_url)) != 0) {
+	__u64 req = 0;
+	if (bpf_probe_read_user(&req, sizeof(req), (void *)(resp + off->response_req)) != 0) {
 		count_drop(HTTP_DROP_READ_FAILED);
 		return 0;
 	}
-	/* finishRequest writes the implicit 200 itself, after this probe. */
-	bk.series.status = status == 0 ? 200 : (__u16)status;
-	go_read_string(bk.series.method, HTTP_METHOD_MAX, req + off->request_method);
-	__s64 path_len = go_read_string(bk.series.path, HTTP_PATH_MAX, url + off->url_path);
-	bk.series.path_len = http_path_mask(bk.series.path, path_len);
-	bk.bucket = exphist_index(dur_ns, hist_scale);
+	finish(ctx, off, req, resp + off->response_status, dur_ns, k.tgid);
+	return 0;
+}
 
-	record(generation_current(&http_control), &bk, dur_ns);
+/* (*responseWriter).handlerDone(w) of either HTTP/2 server (the cookie says which). */
+SEC("uprobe")
+int go_http2_handler_done(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	if (go_probe_is_restart(ctx, cookie))
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	struct go_goroutine_key k = go_current_goroutine(ctx);
+	__u64 dur_ns = 0;
+	if (!take_inflight(&k, now, &dur_ns))
+		return 0;
+
+	__u32 slot = GO_COOKIE_SLOT(cookie);
+	struct go_http_offsets *off = bpf_map_lookup_elem(&go_http_offsets, &slot);
+	__u32 impl = (cookie & HTTP2_COOKIE_XNET) ? HTTP2_IMPL_XNET : HTTP2_IMPL_BUNDLED;
+	if (!off || !off->valid || !off->h2[impl].valid) {
+		count_drop(HTTP_DROP_NO_OFFSETS);
+		return 0;
+	}
+	struct go_http2_offsets *h2 = &off->h2[impl];
+	__u64 rw = GO_PARAM1(ctx);
+	__u64 rws = 0, req = 0;
+	if (bpf_probe_read_user(&rws, sizeof(rws), (void *)(rw + h2->rw_rws)) != 0 ||
+	    bpf_probe_read_user(&req, sizeof(req), (void *)(rws + h2->rws_req)) != 0) {
+		count_drop(HTTP_DROP_READ_FAILED);
+		return 0;
+	}
+	finish(ctx, off, req, rws + h2->rws_status, dur_ns, k.tgid);
 	return 0;
 }

@@ -43,6 +43,23 @@ struct http_stats {
 	__u64 max_ns;
 };
 
+/* HTTP/2 server implementations a binary may hold: net/http's bundled copy (h2 over TLS,
+ * via ALPN) and golang.org/x/net/http2 (h2c, or ConfigureServer). The attach cookie's
+ * HTTP2_COOKIE_XNET bit says which one a probe sits in. */
+#define HTTP2_IMPL_BUNDLED 0
+#define HTTP2_IMPL_XNET 1
+#define HTTP2_IMPLS 2
+#define HTTP2_COOKIE_XNET (1ULL << 17)
+
+/* Where an HTTP/2 handler's end finds its request and status: the handlerDone receiver
+ * (*responseWriter) → rws (*responseWriterState) → req, status (0: nothing written, 200). */
+struct go_http2_offsets {
+	__u32 rw_rws;
+	__u32 rws_req;
+	__u32 rws_status;
+	__u32 valid;
+};
+
 /* Byte offsets of the fields the probes read, per Go binary (from DWARF or the
  * versioned table); indexed by the slot in the attach cookie. */
 struct go_http_offsets {
@@ -52,6 +69,16 @@ struct go_http_offsets {
 	__u32 response_req;
 	__u32 response_status;
 	__u32 valid;
+	struct go_http2_offsets h2[HTTP2_IMPLS];
+};
+
+/* In-flight state of a request: when it started, and whether an HTTP/2 stream's own
+ * start (x/net's runHandler) made it — the handler's ServeHTTP, when it runs on the same
+ * goroutine (x/net behind net/http's TLS server), then leaves it alone. */
+struct http_inflight {
+	__u64 start_ns;
+	__u32 h2_stream;
+	__u32 pad;
 };
 
 enum http_drop_reason {

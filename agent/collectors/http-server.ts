@@ -23,9 +23,15 @@ const DROP_REASONS = [
 /** Default of max_series_per_process in bpf/http_server.bpf.c. */
 const MAX_SERIES_PER_PROCESS = 512;
 const COOKIE_AT_JBE = 1n << 16n;
+/** HTTP2_COOKIE_XNET: the probe sits in golang.org/x/net/http2, not net/http's bundled copy. */
+const COOKIE_H2_XNET = 1n << 17n;
 const MAX_SLOTS = 256;
+/** sizeof(struct go_http_offsets): 6 u32, then two struct go_http2_offsets of 4 u32. */
+const OFFSETS_SIZE = 24 + 2 * 16;
 
 type HttpServerProbes = NonNullable<ResolvedProbeSets['httpServer']>;
+type Http2Probes = NonNullable<ResolvedProbeSets['http2Server']>;
+type Http2XnetProbes = NonNullable<ResolvedProbeSets['http2XnetServer']>;
 
 export interface HttpProbeTarget {
   pid: number;
@@ -34,6 +40,9 @@ export interface HttpProbeTarget {
   /** Identity of the executable file; processes of one binary share an offsets slot. */
   binaryKey: string;
   probes: HttpServerProbes;
+  /** HTTP/2 servers the binary holds (each absent when it does not). */
+  http2?: Http2Probes;
+  http2Xnet?: Http2XnetProbes;
 }
 
 export interface HttpServerPoint {
@@ -108,7 +117,10 @@ export class HttpServerCollector implements Collector {
       const why = info.skipped.find((s) => s.probeSet === 'httpServer')?.reason ?? 'no net/http server in the binary';
       throw new Error(why);
     }
-    this.attach({ pid: proc.pid, binaryPath: proc.exePath, binaryKey: info.fileKey, probes });
+    this.attach({
+      pid: proc.pid, binaryPath: proc.exePath, binaryKey: info.fileKey, probes,
+      http2: info.probeSets.http2Server, http2Xnet: info.probeSets.http2XnetServer,
+    });
   }
 
   processExited(pid: number): void {
@@ -130,19 +142,21 @@ export class HttpServerCollector implements Collector {
     const slot = this.slotFor(t);
     // The cookie selects the binary's offsets and says whether restarts must be skipped.
     const cookie = (probe: EntryProbe) => BigInt(slot) | (probe.kind === 'stack-check-jbe' ? COOKIE_AT_JBE : 0n);
-    const { serveHttp, finishRequest } = t.probes.points;
     const links: BpfLink[] = [];
+    const entry = (program: string, probe: EntryProbe, extra = 0n) =>
+      links.push(
+        this.obj.program(program).attachUprobe({
+          binaryPath: t.binaryPath, fileOffset: probe.fileOffset, pid: t.pid, cookie: cookie(probe) | extra,
+        }),
+      );
     try {
-      links.push(
-        this.obj.program('go_http_serve_start').attachUprobe({
-          binaryPath: t.binaryPath, fileOffset: serveHttp.fileOffset, pid: t.pid, cookie: cookie(serveHttp),
-        }),
-      );
-      links.push(
-        this.obj.program('go_http_finish_request').attachUprobe({
-          binaryPath: t.binaryPath, fileOffset: finishRequest.fileOffset, pid: t.pid, cookie: cookie(finishRequest),
-        }),
-      );
+      entry('go_http_serve_start', t.probes.points.serveHttp);
+      entry('go_http_finish_request', t.probes.points.finishRequest);
+      if (t.http2) entry('go_http2_handler_done', t.http2.points.handlerDone);
+      if (t.http2Xnet) {
+        entry('go_http2_stream_start', t.http2Xnet.points.runHandler, COOKIE_H2_XNET);
+        entry('go_http2_handler_done', t.http2Xnet.points.handlerDone, COOKIE_H2_XNET);
+      }
     } catch (err) {
       for (const l of links) l.detach();
       throw err;
@@ -229,9 +243,13 @@ export class HttpServerCollector implements Collector {
     if (slot !== undefined) return slot;
     slot = this.slots.size;
     if (slot >= MAX_SLOTS) throw new Error(`more than ${MAX_SLOTS} distinct Go binaries; ${t.binaryPath} not attached`);
-    const v = Buffer.alloc(24);
+    const v = Buffer.alloc(OFFSETS_SIZE);
     const o = t.probes.offsets;
-    [o.requestMethod, o.requestUrl, o.urlPath, o.responseReq, o.responseStatus, 1].forEach((x, i) => v.writeUInt32LE(x, i * 4));
+    const h2 = (p: Http2Probes | Http2XnetProbes | undefined) => (p ? [p.offsets.rwRws, p.offsets.rwsReq, p.offsets.rwsStatus, 1] : [0, 0, 0, 0]);
+    // struct go_http2_offsets h2[]: indexed by HTTP2_IMPL_BUNDLED (0), HTTP2_IMPL_XNET (1).
+    [o.requestMethod, o.requestUrl, o.urlPath, o.responseReq, o.responseStatus, 1, ...h2(t.http2), ...h2(t.http2Xnet)].forEach((x, i) =>
+      v.writeUInt32LE(x, i * 4),
+    );
     const k = Buffer.alloc(4);
     k.writeUInt32LE(slot);
     this.obj.map('go_http_offsets').update(k, v);

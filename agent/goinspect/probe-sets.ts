@@ -54,6 +54,39 @@ export const GO_PROBE_SETS = {
       responseStatus: { struct: 'net/http.response', member: 'status' },
     },
   },
+  /**
+   * HTTP/2 requests of net/http's bundled server (h2 over TLS, chosen by ALPN). The stream's
+   * goroutine runs `runHandler` → `initALPNRequest.ServeHTTP` → `serverHandler.ServeHTTP`, so
+   * httpServer's start serves; the end is `(*http2responseWriter).handlerDone(w)`, which
+   * runHandler defers (a panicking handler skips it: its start is swept as stale), with
+   * `w.rws.req` and `w.rws.status` (0 = nothing written: the 200 comes after).
+   */
+  http2Server: {
+    points: {
+      handlerDone: { symbol: 'net/http.(*http2responseWriter).handlerDone', at: 'entry' },
+    },
+    fields: {
+      rwRws: { struct: 'net/http.http2responseWriter', member: 'rws' },
+      rwsReq: { struct: 'net/http.http2responseWriterState', member: 'req' },
+      rwsStatus: { struct: 'net/http.http2responseWriterState', member: 'status' },
+    },
+  },
+  /**
+   * HTTP/2 requests of golang.org/x/net/http2 (h2c through its h2c handler, or its own
+   * ConfigureServer): the handler is called straight from `(*serverConn).runHandler` on the
+   * stream's goroutine — ServeHTTP may not run — so that is the start; the end as above.
+   */
+  http2XnetServer: {
+    points: {
+      runHandler: { symbol: 'golang.org/x/net/http2.(*serverConn).runHandler', at: 'entry' },
+      handlerDone: { symbol: 'golang.org/x/net/http2.(*responseWriter).handlerDone', at: 'entry' },
+    },
+    fields: {
+      rwRws: { struct: 'golang.org/x/net/http2.responseWriter', member: 'rws', module: 'golang.org/x/net' },
+      rwsReq: { struct: 'golang.org/x/net/http2.responseWriterState', member: 'req', module: 'golang.org/x/net' },
+      rwsStatus: { struct: 'golang.org/x/net/http2.responseWriterState', member: 'status', module: 'golang.org/x/net' },
+    },
+  },
   // ---- issue 3: client calls, gRPC, runtime (bpf/go_calls.bpf.c; agent/collectors/go-calls.ts) ----
   /**
    * gRPC server calls (unary and streaming): `(*Server).handleStream` runs one stream on its

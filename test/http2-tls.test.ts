@@ -1,0 +1,278 @@
+// HTTP/2 and TLS Go servers through the real agent collectors and real BPF: net/http's bundled
+// h2 server (ALPN over TLS, with a certificate made by openssl for this run), HTTP/1.1 over
+// the same TLS listener, h2c from golang.org/x/net/http2, and outbound HTTPS calls (HTTP/1.1
+// and h2) with their peer. Every count is exact per route and status.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http2 from 'node:http2';
+import https from 'node:https';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { ExponentialHistogram, MetricData } from '@opentelemetry/sdk-metrics';
+import { BPF_OBJECT_DIR } from '../agent/agent.ts';
+import { HttpServerCollector, type HttpServerPoint } from '../agent/collectors/http-server.ts';
+import { GoCallsCollector } from '../agent/collectors/go-calls.ts';
+import { inspectGoBinary, type GoBinaryInfo } from '../agent/goinspect/index.ts';
+import { GO_METRIC } from '../common/catalogue.ts';
+import { buildGoFixture } from './helpers/go.ts';
+import { manage, tempDir, waitFor, type Managed } from './lib/processes.ts';
+
+const run = promisify(execFile);
+
+interface Server extends Managed {
+  pid: number;
+  port: number;
+}
+
+let bin: string;
+let info: GoBinaryInfo;
+let cert: { certFile: string; keyFile: string; ca: Buffer };
+const running: Managed[] = [];
+
+/** A self-signed certificate for 127.0.0.1, made for this run. */
+async function makeCertificate(): Promise<typeof cert> {
+  const dir = tempDir('bw-h2-cert');
+  const certFile = path.join(dir, 'cert.pem');
+  const keyFile = path.join(dir, 'key.pem');
+  await run('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyFile, '-out', certFile,
+  ]);
+  return { certFile, keyFile, ca: fs.readFileSync(certFile) };
+}
+
+async function startServer(args: string[]): Promise<Server> {
+  const portFile = path.join(tempDir('bw-h2-fixture'), 'port');
+  const m = manage(spawn(bin, ['-addr', '127.0.0.1:0', '-port-file', portFile, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  running.push(m);
+  const port = await waitFor('h2server to listen', () => {
+    if (m.child.exitCode !== null) throw new Error(`h2server exited: ${m.output()}`);
+    const text = fs.existsSync(portFile) ? fs.readFileSync(portFile, 'utf8') : '';
+    return text ? Number(text) : undefined;
+  }, 10_000, 20);
+  return { ...m, pid: m.child.pid!, port };
+}
+
+const tlsArgs = () => ['-tls-cert', cert.certFile, '-tls-key', cert.keyFile];
+
+/** An http-server collector attached the way the agent attaches it (attachGo). */
+function serverCollector(server: Server, opts: { inflightMaxAgeNs?: bigint } = {}): HttpServerCollector {
+  const c = new HttpServerCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'http_server.bpf.o'), ...opts });
+  c.attachGo({ pid: server.pid, exePath: `/proc/${server.pid}/exe`, serviceName: 'h2server' } as Parameters<HttpServerCollector['attachGo']>[0], info);
+  return c;
+}
+
+/**
+ * Requests over one HTTP/2 session (TLS with ALPN for https origins, prior-knowledge h2c for
+ * http ones), `concurrency` streams at a time. Returns the statuses (0: the stream was reset)
+ * and the protocol the session negotiated.
+ */
+async function h2Requests(origin: string, paths: readonly string[], concurrency = 8): Promise<{ statuses: Map<number, number>; alpn: string | undefined }> {
+  const session = http2.connect(origin, origin.startsWith('https:') ? { ca: cert.ca } : {});
+  session.on('error', () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    session.once('connect', () => resolve());
+    session.once('error', reject);
+  });
+  const statuses = new Map<number, number>();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < paths.length) {
+        const req = session.request({ ':path': paths[next++] });
+        const status = await new Promise<number>((resolve) => {
+          let got = 0;
+          req.on('response', (h) => (got = Number(h[':status'])));
+          req.on('error', () => undefined);
+          req.on('close', () => resolve(got));
+          req.resume();
+        });
+        statuses.set(status, (statuses.get(status) ?? 0) + 1);
+      }
+    }),
+  );
+  const alpn = session.alpnProtocol;
+  await new Promise<void>((resolve) => session.close(() => resolve()));
+  return { statuses, alpn };
+}
+
+/** HTTPS/1.1 requests on keep-alive connections (no ALPN offered: the server picks HTTP/1.1). */
+async function https1Requests(origin: string, paths: readonly string[], concurrency = 4): Promise<Map<number, number>> {
+  const agent = new https.Agent({ keepAlive: true, ca: cert.ca, maxSockets: concurrency });
+  const statuses = new Map<number, number>();
+  let next = 0;
+  try {
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < paths.length) {
+          const p = paths[next++];
+          const status = await new Promise<number>((resolve, reject) => {
+            https.get(`${origin}${p}`, { agent }, (res) => {
+              assert.equal(res.httpVersion, '1.1');
+              res.resume();
+              res.on('end', () => resolve(res.statusCode!));
+            }).on('error', reject);
+          });
+          statuses.set(status, (statuses.get(status) ?? 0) + 1);
+        }
+      }),
+    );
+  } finally {
+    agent.destroy();
+  }
+  return statuses;
+}
+
+function countsOf(points: HttpServerPoint[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const p of points) {
+    const id = `${p.attributes['http.request.method']} ${p.attributes['http.route']} ${p.attributes['http.response.status_code']}`;
+    out.set(id, (out.get(id) ?? 0) + p.histogram.count);
+  }
+  return out;
+}
+
+const sorted = <K>(m: Map<K, number>) => new Map([...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+const repeat = (paths: string[], n: number) => Array.from({ length: n }, () => paths).flat();
+
+before(async () => {
+  bin = await buildGoFixture('h2server');
+  const i = await inspectGoBinary(bin);
+  if (!('probeSets' in i)) throw new Error(`h2server not instrumentable: ${i.reason}`);
+  info = i;
+  cert = await makeCertificate();
+});
+
+after(async () => {
+  for (const m of running) await m.stop();
+});
+
+describe('HTTP/2 and HTTPS servers', () => {
+  test('h2 (ALPN) and HTTP/1.1 over one TLS listener: every request counted once with its route, status and duration', async () => {
+    assert.ok(info.probeSets.http2Server, 'the bundled HTTP/2 server resolves');
+    const server = await startServer(tlsArgs());
+    const collector = serverCollector(server);
+    try {
+      const origin = `https://127.0.0.1:${server.port}`;
+      const paths = ['/hello', '/fail', '/silent', '/users/4711', '/hello?x=1'];
+      const h2 = await h2Requests(origin, [...repeat(paths, 40), '/sleep?ms=250']);
+      assert.equal(h2.alpn, 'h2');
+      assert.deepEqual(sorted(h2.statuses), new Map([[200, 161], [500, 40]]));
+      const h1 = await https1Requests(origin, repeat(paths, 10));
+      assert.deepEqual(sorted(h1), new Map([[200, 40], [500, 10]]));
+
+      const points = await collector.drainPoints(() => 'h2server');
+      assert.deepEqual(sorted(countsOf(points)), sorted(new Map([
+        ['GET /hello 200', 100], // 40 + 40 (with a query) over h2, 20 over HTTP/1.1
+        ['GET /fail 500', 50],
+        ['GET /silent 200', 50], // nothing written: the implicit 200
+        ['GET /users/{id} 200', 50],
+        ['GET /sleep 200', 1],
+      ])));
+      const sleep = points.find((p) => p.attributes['http.route'] === '/sleep')!.histogram;
+      assert.ok(sleep.sum >= 0.25 && sleep.sum < 0.35, `the 250 ms request took ${sleep.sum} s`);
+      // Every start found its end: nothing left in flight, nothing replaced or refused.
+      assert.equal(collector.inflightCount(), 0);
+      assert.deepEqual([...collector.takeDrops()], []);
+    } finally {
+      collector.close();
+      await server.stop();
+    }
+  });
+
+  test('h2c (golang.org/x/net/http2): streams counted from their own start; the upgraded connection is one start that never finishes', async () => {
+    assert.ok(info.probeSets.http2XnetServer, 'x/net http2 resolves');
+    const server = await startServer(['-h2c']);
+    const collector = serverCollector(server, { inflightMaxAgeNs: 300_000_000n });
+    try {
+      const origin = `http://127.0.0.1:${server.port}`;
+      const got = await h2Requests(origin, [...repeat(['/hello', '/fail', '/users/17', '/silent'], 25), '/sleep?ms=200']);
+      assert.equal(got.alpn, 'h2c');
+      assert.deepEqual(sorted(got.statuses), new Map([[200, 76], [500, 25]]));
+      // Plain HTTP/1.1 on the same port still goes through finishRequest.
+      for (let i = 0; i < 5; i++) assert.equal((await fetch(`${origin}/hello`)).status, 200);
+      const points = await collector.drainPoints(() => 'h2server');
+      assert.deepEqual(sorted(countsOf(points)), sorted(new Map([
+        ['GET /hello 200', 30],
+        ['GET /fail 500', 25],
+        ['GET /users/{id} 200', 25],
+        ['GET /silent 200', 25],
+        ['GET /sleep 200', 1],
+      ])));
+      const sleep = points.find((p) => p.attributes['http.route'] === '/sleep')!.histogram;
+      assert.ok(sleep.sum >= 0.2 && sleep.sum < 0.3, `the 200 ms request took ${sleep.sum} s`);
+      const drops = collector.takeDrops();
+      // The prior-knowledge preface reached ServeHTTP as `PRI *` and the h2c handler took the
+      // connection over: that start never finishes, and the sweep counts it once it is old
+      // (at the drain above, or at the next one).
+      await new Promise((r) => setTimeout(r, 400));
+      assert.equal(total(countsOf(await collector.drainPoints(() => 'h2server'))), 0);
+      for (const [reason, n] of collector.takeDrops()) drops.set(reason, (drops.get(reason) ?? 0) + n);
+      assert.deepEqual([...drops], [['inflight_stale', 1]]);
+      assert.equal(collector.inflightCount(), 0);
+    } finally {
+      collector.close();
+      await server.stop();
+    }
+  });
+
+  test('an h2 handler that panics never finishes: its start is swept and counted, the other streams are exact', async () => {
+    const server = await startServer(tlsArgs());
+    const collector = serverCollector(server, { inflightMaxAgeNs: 300_000_000n });
+    try {
+      const got = await h2Requests(`https://127.0.0.1:${server.port}`, [...repeat(['/hello'], 10), '/panic', '/panic'], 1);
+      assert.deepEqual(sorted(got.statuses), new Map([[0, 2], [200, 10]])); // the two panics reset their streams
+      await new Promise((r) => setTimeout(r, 400));
+      assert.deepEqual(countsOf(await collector.drainPoints(() => 'h2server')), new Map([['GET /hello 200', 10]]));
+      assert.deepEqual([...collector.takeDrops()], [['inflight_stale', 2]]);
+    } finally {
+      collector.close();
+      await server.stop();
+    }
+  });
+});
+
+describe('outbound HTTPS calls', () => {
+  test('HTTP/1.1 and h2 calls over TLS carry method, peer and status, counted once each', async () => {
+    const peer = await startServer(tlsArgs());
+    const caller = await startServer(['-ca', cert.certFile]);
+    const calls = new GoCallsCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'go_calls.bpf.o'), ringPollMs: 100 });
+    const peerServer = serverCollector(peer);
+    try {
+      await calls.attach(caller.pid, `/proc/${caller.pid}/exe`, info, 'caller');
+      const target = (p: string) => encodeURIComponent(`https://127.0.0.1:${peer.port}${p}`);
+      const plan: [string, number, number][] = [
+        [`/call?url=${target('/hello')}`, 12, 200],
+        [`/call?url=${target('/fail')}`, 3, 500],
+        [`/call?proto=2&url=${target('/hello')}`, 7, 200],
+        [`/call?proto=2&url=${target('/fail')}`, 2, 500],
+      ];
+      for (const [p, n, status] of plan) {
+        for (let i = 0; i < n; i++) assert.equal((await fetch(`http://127.0.0.1:${caller.port}${p}`)).status, status, p);
+      }
+      const metrics = (await calls.collect({ startNs: 1n, endNs: 2n, serviceOf: () => undefined })) as { pid: number; metrics: MetricData[] }[];
+      const client = metrics
+        .filter((m) => m.pid === caller.pid)
+        .flatMap((m) => m.metrics.filter((d) => d.descriptor.name === GO_METRIC.httpClientDuration))
+        .flatMap((d) => d.dataPoints as { attributes: Record<string, unknown>; value: ExponentialHistogram }[])
+        .map((p) => [JSON.stringify(Object.fromEntries(Object.entries(p.attributes).sort())), p.value.count] as const);
+      const attrs = (status: number) =>
+        JSON.stringify(Object.fromEntries(Object.entries({ 'http.request.method': 'GET', 'http.response.status_code': status, 'server.address': '127.0.0.1', 'server.port': peer.port }).sort()));
+      assert.deepEqual(new Map(client), new Map([[attrs(200), 19], [attrs(500), 5]]));
+      // The peer saw the same calls over TLS: HTTP/1.1 and h2 alike.
+      assert.deepEqual(sorted(countsOf(await peerServer.drainPoints(() => 'peer'))), new Map([['GET /fail 500', 5], ['GET /hello 200', 19]]));
+      assert.deepEqual([...peerServer.takeDrops()], []);
+    } finally {
+      calls.close();
+      peerServer.close();
+      await caller.stop();
+      await peer.stop();
+    }
+  });
+});
+
+function total(m: Map<string, number>): number {
+  return [...m.values()].reduce((a, b) => a + b, 0);
+}
