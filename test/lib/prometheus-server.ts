@@ -48,6 +48,10 @@ export async function startPrometheus(opts: PrometheusServerOptions = {}): Promi
     ),
   );
   const url = `http://127.0.0.1:${port}`;
+  // A test process that ends without stop() (a crash, the runner's force exit) must not leave
+  // the server running: it would outlive every test run on a shared machine.
+  const killOnExit = () => child.child.kill('SIGKILL');
+  process.once('exit', killOnExit);
   try {
     await waitFor('Prometheus to be ready', async () => {
       if (child.child.exitCode !== null) throw new Error(`prometheus exited with ${child.child.exitCode}: ${child.output()}`);
@@ -55,6 +59,7 @@ export async function startPrometheus(opts: PrometheusServerOptions = {}): Promi
       return res?.status === 200 ? true : undefined;
     }, 60_000, 100);
   } catch (err) {
+    process.off('exit', killOnExit);
     await child.stop('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
     throw err;
@@ -66,6 +71,7 @@ export async function startPrometheus(opts: PrometheusServerOptions = {}): Promi
     version: info.data.version,
     output: () => child.output(),
     async stop() {
+      process.off('exit', killOnExit);
       await child.stop('SIGTERM', 10_000);
       rmSync(dir, { recursive: true, force: true });
     },
