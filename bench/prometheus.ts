@@ -19,7 +19,7 @@ const CONCURRENCY = 4;
 const SLO_RUNS = 5;
 const KEY = 'bench-prometheus-key-0123456789';
 
-interface Result {
+export interface Result {
   backend: string;
   points: number;
   pointsPerS: number;
@@ -50,7 +50,7 @@ function bodies(nowMs: number): { body: Uint8Array; points: number }[] {
   return out;
 }
 
-async function measure(backend: string, store: MetricStore | undefined): Promise<Result> {
+export async function measure(backend: string, store: MetricStore | undefined): Promise<Result> {
   const dataDir = tempDir('bw-bench-prom');
   const nowMs = Date.now();
   const gw = await startGateway({ port: 0, dataDir, apiKeys: { [KEY]: 'bench' }, store, log: () => undefined, slo: { log: () => undefined } });

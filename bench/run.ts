@@ -7,6 +7,7 @@ import * as goProbes from './go-probes.ts';
 import * as hints from './hints.ts';
 import * as dashboard from './dashboard.ts';
 import * as prometheus from './prometheus.ts';
+import * as amp from './amp.ts';
 
 const BENCHMARKS: Record<string, { run(): Promise<string[]> }> = {
   'agent-overhead': agentOverhead,
@@ -16,6 +17,7 @@ const BENCHMARKS: Record<string, { run(): Promise<string[]> }> = {
   hints,
   dashboard,
   prometheus,
+  amp,
 };
 
 const wanted = process.argv.slice(2);
