@@ -9,6 +9,7 @@ import { ATTR, GO_ATTR, GO_METRIC, METRICS } from '../../common/catalogue.ts';
 import { exponentialHistogramMetric, numberMetric, type ExpHistogramPoint } from '../export/otlp.ts';
 import { epochFromMonotonicNs } from '../clock.ts';
 import { withElfFile } from '../goinspect/elf.ts';
+import { processLoadBias } from '../goinspect/load-bias.ts';
 import type { DiscoveredProcess } from '../discovery.ts';
 import { GO_PROBE_SETS, type EntryProbe, type GoBinaryInfo, type ProbeSetName, type ResolvedProbeSets } from '../goinspect/index.ts';
 import type { Collector, CollectWindow, CollectedMetrics } from './types.ts';
@@ -65,9 +66,13 @@ export interface GoCallsCollectorOptions {
 
 interface BinarySlot {
   slot: number;
+  /** this.slots' key: the binary, and for a PIE the load bias of its process. */
+  key: string;
+  /** Run-time = link-time address + bias (0 but for a PIE). */
+  bias: bigint;
   /** driver.Conn itab address → db.system, for SQL series. */
   sqlSystems: Map<bigint, string>;
-  /** Where to count goroutines (non-PIE binaries with the runtime fields resolved). */
+  /** Where to count goroutines (binaries with the runtime fields resolved). */
   goroutines?: { allgs: bigint; statusOffset: number };
 }
 
@@ -193,8 +198,11 @@ export class GoCallsCollector implements Collector {
   async attach(pid: number, binaryPath: string, info: GoBinaryInfo, service?: string): Promise<void> {
     if (this.links.has(pid)) return;
     this.links.set(pid, []);
-    const slot = await this.slotFor(binaryPath, info);
-    if (!this.links.has(pid)) return; // exited meanwhile
+    const slot = await this.slotFor(pid, binaryPath, info);
+    if (!this.links.has(pid)) {
+      this.releaseSlotIfUnused(slot); // exited meanwhile
+      return;
+    }
     this.slotOfPid.set(pid, slot);
     if (service !== undefined) {
       this.serviceOfPid.set(pid, service);
@@ -337,7 +345,9 @@ export class GoCallsCollector implements Collector {
       out.push({ pid, metrics: list });
     }
     for (const pid of forget) {
+      const slot = this.slotOfPid.get(pid);
       this.slotOfPid.delete(pid);
+      if (slot) this.releaseSlotIfUnused(slot);
       this.serviceOfPid.delete(pid);
       this.exitedPids.delete(pid);
     }
@@ -366,21 +376,39 @@ export class GoCallsCollector implements Collector {
     }
   }
 
-  /** Processes of one binary share a slot (offsets + data addresses), filled once. */
-  private slotFor(binaryPath: string, info: GoBinaryInfo): Promise<BinarySlot> {
-    let p = this.slots.get(info.fileKey);
+  /**
+   * Processes of one binary share a slot (offsets + data addresses), filled once. A PIE's data
+   * addresses depend on where each process was loaded, so its processes share one only when
+   * their load bias is equal (ASLR makes that rare); its slot is freed with its last process.
+   */
+  private async slotFor(pid: number, binaryPath: string, info: GoBinaryInfo): Promise<BinarySlot> {
+    const bias = await withElfFile(binaryPath, (elf) => processLoadBias(pid, elf));
+    const key = bias === 0n ? info.fileKey : `${info.fileKey}@${bias.toString(16)}`;
+    let p = this.slots.get(key);
     if (!p) {
-      const slot = this.nextSlot++;
-      if (slot >= MAX_SLOTS) return Promise.reject(new Error(`more than ${MAX_SLOTS} distinct Go binaries; ${binaryPath} not attached`));
-      p = this.fillSlot(slot, binaryPath, info);
-      this.slots.set(info.fileKey, p);
+      const slot = this.freeSlots.pop() ?? this.nextSlot++;
+      if (slot >= MAX_SLOTS) throw new Error(`more than ${MAX_SLOTS} distinct Go binaries (PIE processes count one each); ${binaryPath} not attached`);
+      p = this.fillSlot(slot, key, bias, binaryPath, info);
+      this.slots.set(key, p);
       // A failed read (the process exited under us) must not stick to the binary.
-      p.catch(() => this.slots.delete(info.fileKey));
+      p.catch(() => {
+        this.slots.delete(key);
+        this.freeSlots.push(slot);
+      });
     }
     return p;
   }
 
-  private async fillSlot(slot: number, binaryPath: string, info: GoBinaryInfo): Promise<BinarySlot> {
+  /** Frees a PIE slot no process uses any more (an ET_EXEC binary's slot stays for its next process). */
+  private releaseSlotIfUnused(slot: BinarySlot): void {
+    if (slot.bias === 0n) return;
+    for (const s of this.slotOfPid.values()) if (s === slot) return;
+    this.slots.delete(slot.key);
+    this.freeSlots.push(slot.slot);
+  }
+  private readonly freeSlots: number[] = [];
+
+  private async fillSlot(slot: number, key: string, bias: bigint, binaryPath: string, info: GoBinaryInfo): Promise<BinarySlot> {
     const s: ResolvedProbeSets = info.probeSets;
     const o = <T extends Record<string, number>>(x: { offsets: T } | undefined, k: keyof T): number => (x ? x.offsets[k] : 0);
     const net = s.netPeer;
@@ -399,15 +427,16 @@ export class GoCallsCollector implements Collector {
       o(s.goRuntime, 'gM'), o(s.goRuntime, 'gSched'), o(s.goRuntime, 'mCurg'), o(s.goRuntime, 'mPreemptoff'),
     ];
     if (u32.length * 4 > U64_AT) throw new Error('go_calls_offsets: more u32 fields than bpf/go_calls.h has');
-    // Type identities and variables by symbol. Their addresses are link-time addresses, which
-    // are the run-time ones only in non-PIE executables; in a PIE they are left 0, and the
-    // probes then skip what needs them (peer addresses, exact gRPC client codes).
+    // Type identities and variables by symbol: link-time addresses moved by the process's
+    // load bias (a PIE's); a symbol the binary lacks stays 0 and the probes skip what needs it.
     const sqlSystems = new Map<bigint, string>();
     const addr = { tcp: 0n, statusError: 0n, pq: 0n, ioEof: 0n, redis5Error: 0n, allgs: 0n };
     await withElfFile(binaryPath, async (elf) => {
-      if (elf.type !== 2 /* ET_EXEC */) return;
       const syms = await elf.symbols();
-      const get = (name: string) => BigInt(syms.get(name)?.value ?? 0);
+      const get = (name: string) => {
+        const sym = syms.get(name);
+        return sym ? BigInt(sym.value) + bias : 0n;
+      };
       addr.tcp = net ? get('go.itab.*net.TCPConn,net.Conn') : 0n;
       addr.statusError = get('go.itab.*google.golang.org/grpc/internal/status.Error,error');
       addr.pq = s.sqlPq ? get('go.itab.*github.com/lib/pq.conn,database/sql/driver.Conn') : 0n;
@@ -418,7 +447,7 @@ export class GoCallsCollector implements Collector {
         const m = /^go\.itab\.\*?(.+),database\/sql\/driver\.Conn$/.exec(name);
         if (!m) continue;
         const system = SQL_DRIVER_SYSTEMS.find(([re]) => re.test(m[1]))?.[1] ?? 'other_sql';
-        sqlSystems.set(BigInt(sym.value), system);
+        sqlSystems.set(BigInt(sym.value) + bias, system);
       }
     });
     const v = Buffer.alloc(OFFSETS_SIZE);
@@ -429,6 +458,8 @@ export class GoCallsCollector implements Collector {
     this.obj.map('go_calls_offsets').update(k, v);
     return {
       slot,
+      key,
+      bias,
       sqlSystems,
       ...(addr.allgs && s.goRuntime ? { goroutines: { allgs: addr.allgs, statusOffset: s.goRuntime.offsets.gAtomicstatus } } : {}),
     };

@@ -21,6 +21,8 @@ export interface TopologyOptions {
   redisPortFor?: (redisPort: number) => Promise<number> | number;
   /** More backend flags (e.g. -data-dir). */
   backendArgs?: readonly string[];
+  /** Build both tiers with `-buildmode=pie` (position-independent executables). */
+  pie?: boolean;
   /** Called with each backend process as soon as it is spawned (e.g. to move it into a cgroup). */
   onBackendSpawn?: (pid: number) => void;
 }
@@ -88,7 +90,7 @@ export async function startTopology(opts: TopologyOptions = {}): Promise<Topolog
   const backendService = opts.backendService ?? 'topo-backend';
   const dir = tempDir('burnwatch-topo');
   fs.chmodSync(dir, 0o755);
-  const [backendBin, frontendBin] = await Promise.all([buildGoFixture('topo-backend'), buildGoFixture('topo-frontend')]);
+  const [backendBin, frontendBin] = await Promise.all([buildGoFixture('topo-backend', { pie: opts.pie }), buildGoFixture('topo-frontend', { pie: opts.pie })]);
   const stops: (() => Promise<unknown>)[] = [];
   try {
     const pg = await startPostgres(dir);
