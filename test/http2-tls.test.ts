@@ -218,6 +218,32 @@ describe('HTTP/2 and HTTPS servers', () => {
     }
   });
 
+  test('h2 over TLS by golang.org/x/net/http2 (ConfigureServer): the stream start stands when ServeHTTP follows on its goroutine', async () => {
+    const server = await startServer([...tlsArgs(), '-xnet']);
+    const collector = serverCollector(server);
+    try {
+      const origin = `https://127.0.0.1:${server.port}`;
+      const got = await h2Requests(origin, [...repeat(['/hello', '/fail', '/users/9'], 30), '/sleep?ms=200']);
+      assert.equal(got.alpn, 'h2');
+      assert.deepEqual(sorted(got.statuses), new Map([[200, 61], [500, 30]]));
+      const points = await collector.drainPoints(() => 'h2server');
+      assert.deepEqual(sorted(countsOf(points)), sorted(new Map([
+        ['GET /hello 200', 30],
+        ['GET /fail 500', 30],
+        ['GET /users/{id} 200', 30],
+        ['GET /sleep 200', 1],
+      ])));
+      const sleep = points.find((p) => p.attributes['http.route'] === '/sleep')!.histogram;
+      assert.ok(sleep.sum >= 0.2 && sleep.sum < 0.3, `the 200 ms request took ${sleep.sum} s`);
+      // ServeHTTP found the stream's start and left it: no start replaced, none left over.
+      assert.deepEqual([...collector.takeDrops()], []);
+      assert.equal(collector.inflightCount(), 0);
+    } finally {
+      collector.close();
+      await server.stop();
+    }
+  });
+
   test('an h2 handler that panics never finishes: its start is swept and counted, the other streams are exact', async () => {
     const server = await startServer(tlsArgs());
     const collector = serverCollector(server, { inflightMaxAgeNs: 300_000_000n });
