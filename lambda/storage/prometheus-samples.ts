@@ -12,14 +12,18 @@
 // samples of their own (`start_ms`, `ns_rem`), written only when non-zero. Counts are integers
 // far below 2^53, so float64 holds them exactly.
 //
-// Histograms are written as per-bucket float samples rather than native histograms: Prometheus
-// 2.42 (Debian 12) takes native histograms over remote write only behind a feature flag, keeps no
-// min/max, and its query API drops empty buckets and never states the schema, so an OTLP point
-// could not be read back as written. The bucket samples are exact and work on any
-// remote-write store.
+// Exponential histograms may go as native histograms (one sample holding count, sum, zero count
+// and every bucket; PrometheusStore's `nativeHistograms`, off by default: 2.42 refuses them out
+// of order) when the scale is one Prometheus has (schema −4..8). Prometheus 2.42 takes them over
+// remote write behind `--enable-feature=native-histograms`. Its
+// query API drops empty buckets, states no schema and native histograms keep no min/max, so the
+// offset, bucket count, min and max ride beside them as float samples, and the scale as a label:
+// the point reads back exactly. Explicit histograms, other scales, and servers without native
+// histograms get per-bucket float samples, exact on any remote-write store.
 
 import { LABEL } from './prometheus-labels.ts';
-import type { MetricPoint, PointValue, SeriesRef } from './types.ts';
+import type { NativeHistogramSample } from './prometheus-remote-write.ts';
+import type { ExponentialHistogramValue, MetricPoint, PointValue, SeriesRef } from './types.ts';
 
 const NS_PER_MS = 1_000_000n;
 
@@ -29,6 +33,30 @@ export interface FieldSample {
   nameSuffix: string;
   field: string;
   value: number;
+  /** Set for the `histogram` field: a native histogram sample rather than a float. */
+  histogram?: Omit<NativeHistogramSample, 'timestampMs'>;
+}
+
+/** The fields whose presence means a point exists (one per point, whatever its kind and form). */
+export const MAIN_FIELDS = ['value', 'count', 'histogram'] as const;
+
+/** Prometheus's native-histogram schemas (the OTLP scale of the same buckets). */
+const MIN_SCHEMA = -4;
+const MAX_SCHEMA = 8;
+
+/**
+ * Whether a point can go as a native histogram and read back exactly: a scale Prometheus has,
+ * integer counts, a sum (a native histogram always has one), and bucket bounds that are finite
+ * non-zero float64 (|index · 2^-scale| well inside float64's exponent range).
+ */
+export function nativeHistogramFits(p: ExponentialHistogramValue): boolean {
+  const whole = (n: number) => Number.isSafeInteger(n) && n >= 0;
+  const exponent = (i: number) => Math.abs(i * 2 ** -p.scale);
+  return (
+    Number.isInteger(p.scale) && p.scale >= MIN_SCHEMA && p.scale <= MAX_SCHEMA &&
+    p.sum !== undefined && whole(p.count) && whole(p.zeroCount) && p.counts.every(whole) &&
+    exponent(p.offset) < 1000 && exponent(p.offset + p.counts.length + 1) < 1000
+  );
 }
 
 /** Labels a point's kind adds to its series' labels (a change of kind makes new series). */
@@ -50,16 +78,33 @@ export function endMs(p: MetricPoint): number {
   return Number(floorDiv(p.endNs, NS_PER_MS));
 }
 
-/** The samples of one point; the first is its main field, whose presence means the point exists. */
-export function pointFields(p: MetricPoint): FieldSample[] {
+/**
+ * The samples of one point; the first is its main field, whose presence means the point exists.
+ * `native`: the server takes native histograms.
+ */
+export function pointFields(p: MetricPoint, native: boolean): FieldSample[] {
   const out: FieldSample[] = [];
   const add = (field: string, value: number, nameSuffix = `_${field}`) => out.push({ field, value, nameSuffix });
+  if (native && p.kind === 'exponential_histogram' && nativeHistogramFits(p)) {
+    out.push({
+      field: 'histogram',
+      nameSuffix: '',
+      value: 0,
+      histogram: {
+        count: p.count, sum: p.sum ?? 0, schema: p.scale, zeroCount: p.zeroCount,
+        offset: p.offset + 1, counts: p.counts, gauge: p.temporality === 'delta',
+      },
+    });
+    addTimes(p, add);
+    if (p.min !== undefined) add('min', p.min);
+    if (p.max !== undefined) add('max', p.max);
+    add('offset', p.offset);
+    add('length', p.counts.length);
+    return out;
+  }
   if (p.kind === 'gauge' || p.kind === 'sum') add('value', p.value, '');
   else add('count', p.count, '_count');
-  if (p.startNs !== 0n) add('start_ms', Number(floorDiv(p.startNs, NS_PER_MS)));
-  // Both sub-millisecond parts in one sample (each < 1e6, so the pair < 1e12: exact in float64).
-  const rem = Number(floorMod(p.endNs, NS_PER_MS)) * 1e6 + Number(floorMod(p.startNs, NS_PER_MS));
-  if (rem !== 0) add('ns_rem', rem);
+  addTimes(p, add);
   if (p.kind === 'histogram' || p.kind === 'exponential_histogram') {
     if (p.sum !== undefined) add('sum', p.sum);
     if (p.min !== undefined) add('min', p.min);
@@ -83,8 +128,43 @@ export function pointFields(p: MetricPoint): FieldSample[] {
   return out;
 }
 
+/** The start time and the sub-millisecond parts, which a millisecond timestamp cannot carry. */
+function addTimes(p: MetricPoint, add: (field: string, value: number) => void): void {
+  if (p.startNs !== 0n) add('start_ms', Number(floorDiv(p.startNs, NS_PER_MS)));
+  // Both sub-millisecond parts in one sample (each < 1e6, so the pair < 1e12: exact in float64).
+  const rem = Number(floorMod(p.endNs, NS_PER_MS)) * 1e6 + Number(floorMod(p.startNs, NS_PER_MS));
+  if (rem !== 0) add('ns_rem', rem);
+}
+
 /** The samples Prometheus returned for one series and one timestamp, by field. */
 export type PointSamples = Map<string, number>;
+
+/** A native histogram as the query API writes it: counts as text, buckets as [rule, lower, upper, count]. */
+export interface NativeHistogramJson {
+  count: string;
+  sum: string;
+  buckets?: [number, string, string, string][];
+}
+
+/**
+ * A native histogram's fields, as the float form names them. The API gives bucket bounds, not
+ * indexes: Prometheus bucket i ends at 2^(i·2^-schema), one above the OTLP index; the bucket
+ * that reaches down to zero or below is the zero bucket.
+ */
+export function nativeHistogramFields(h: NativeHistogramJson, scale: number, into: PointSamples): void {
+  into.set('histogram', 1);
+  into.set('count', Number(h.count));
+  into.set('sum', Number(h.sum));
+  for (const [, lower, upper, count] of h.buckets ?? []) {
+    if (Number(lower) <= 0) {
+      into.set('zero_count', Number(count));
+      continue;
+    }
+    const index = Math.round(Math.log2(Number(upper)) * 2 ** scale) - 1;
+    if (!Number.isSafeInteger(index)) throw new Error(`native histogram bucket (${lower}, ${upper}] has no index at scale ${scale}`);
+    into.set(`bucket:${index}`, Number(count));
+  }
+}
 
 /**
  * Rebuilds a point from its kind labels, timestamp and field samples; undefined when its main

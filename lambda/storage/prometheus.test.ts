@@ -42,13 +42,16 @@ describe('PrometheusStore on a real Prometheus', () => {
     await server.stop();
   });
 
-  test('every kind reads back as the DuckDB store returns it: nanosecond times, typed attributes, interior zero buckets', async () => {
+  test('every kind reads back as the DuckDB store returns it, histograms in either form: nanosecond times, typed attributes, interior zero buckets', async () => {
     const a = series('checkout', { 'http.route': '/pay', 'http.response.status_code': 200, retried: true, tags: ['x', 1] });
     // `a.b` and `a_b` map to one Prometheus label name; the series must stay apart and exact.
     const b = series('checkout', { 'a.b': 'dot', a_b: 'underscore', 'http.response.status_code': '200' });
     const points: MetricPoint[] = [
       expPoint(a, T0 + 123n, [1, 0, 0, 3]),
       expPoint(b, T0 + 10n * S, [5], -97),
+      // Past Prometheus's schemas (8): per-bucket float samples. Without a sum: floats too.
+      { ...expPoint(series('fine'), T0 + 3n, [2, 0, 7], 4000), scale: 12 } as MetricPoint,
+      { ...expPoint(series('nosum'), T0 + 4n, [3], -5), sum: undefined } as MetricPoint,
       { series: { ...a, metric: 'c' }, startNs: T0 - 999_999n, endNs: T0 + S + 1n, kind: 'sum', temporality: 'cumulative', monotonic: true, value: 7 },
       { series: { ...a, metric: 'c' }, startNs: T0 + S, endNs: T0 + 2n * S, kind: 'sum', temporality: 'delta', monotonic: false, value: -3 },
       { series: { ...a, metric: 'g' }, startNs: 0n, endNs: T0 + S, kind: 'gauge', value: -2.5 },
@@ -61,7 +64,7 @@ describe('PrometheusStore on a real Prometheus', () => {
       await duck.write('same', points);
       assert.deepEqual(await prom.write('same', points), { inserted: points.length, duplicates: 0 });
       for (const metric of ['http.server.request.duration', 'c', 'g', 'h']) {
-        for (const service of [undefined, 'checkout', 'other']) {
+        for (const service of [undefined, 'checkout', 'fine', 'other']) {
           const q = { tenant: 'same', metric, service, fromNs: T0 - DAY, toNs: T0 + DAY };
           const want = (await duck.fetchPoints(q)).sort(byIdentity);
           assert.deepEqual((await prom.fetchPoints(q)).sort(byIdentity), want, `${metric} ${service}`);
@@ -69,9 +72,18 @@ describe('PrometheusStore on a real Prometheus', () => {
         const seriesWant = (await duck.listSeries({ tenant: 'same', metric })).map((s) => JSON.stringify(s)).sort();
         assert.deepEqual((await prom.listSeries({ tenant: 'same', metric })).map((s) => JSON.stringify(s)).sort(), seriesWant);
       }
+      // The same points as native histograms (where they fit) read back the same.
+      const native = open({ nativeHistograms: true });
+      await native.write('same-native', points);
+      for (const metric of ['http.server.request.duration', 'c', 'g', 'h']) {
+        const q = { metric, fromNs: T0 - DAY, toNs: T0 + DAY };
+        const want = (await duck.fetchPoints({ ...q, tenant: 'same' })).sort(byIdentity);
+        assert.deepEqual((await native.fetchPoints({ ...q, tenant: 'same-native' })).sort(byIdentity), want, `native ${metric}`);
+      }
+      assert.equal(native.nativeHistograms, true);
       const several = { tenant: 'same', metrics: ['c', 'g', 'http.server.request.duration'], fromNs: T0 - DAY, toNs: T0 + DAY };
       assert.deepEqual((await prom.fetchPointsOfMetrics(several)).sort(byIdentity), (await duck.fetchPointsOfMetrics(several)).sort(byIdentity));
-      assert.equal((await prom.fetchPointsOfMetrics(several)).length, 5);
+      assert.equal((await prom.fetchPointsOfMetrics(several)).length, 7);
       // The range is [from, to) on the exact nanosecond end time, not on Prometheus's milliseconds.
       const at = { tenant: 'same', metric: 'http.server.request.duration', service: 'checkout' };
       assert.equal((await prom.fetchPoints({ ...at, fromNs: T0 + 123n, toNs: T0 + 124n })).length, 1);
@@ -80,6 +92,33 @@ describe('PrometheusStore on a real Prometheus', () => {
     } finally {
       await duck.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('with nativeHistograms, exponential histograms are native histograms Prometheus users can query; a server without them gets float buckets; exact either way', async () => {
+    const s = series('native', { 'http.route': '/n' });
+    const point = expPoint(s, T0, [90, 0, 0, 8], -98);
+    const store = open({ nativeHistograms: true });
+    await store.write('native', [point]);
+    const res = await fetch(`${server.url}/api/v1/query?${new URLSearchParams({ query: 'histogram_count(http_server_request_duration_seconds{tenant="native"})', time: String(Number(T0 / 1_000_000n) / 1000) })}`);
+    const result = ((await res.json()) as { data: { result: { value: [number, string] }[] } }).data.result;
+    assert.deepEqual(result.map((r) => r.value[1]), ['98']);
+    const quantile = await fetch(`${server.url}/api/v1/query?${new URLSearchParams({ query: 'histogram_quantile(0.5, http_server_request_duration_seconds{tenant="native"})', time: String(Number(T0 / 1_000_000n) / 1000) })}`);
+    const median = Number(((await quantile.json()) as { data: { result: { value: [number, string] }[] } }).data.result[0].value[1]);
+    // OTLP bucket -98 at scale 5 is (2^(-98/32), 2^(-97/32)]: the median lies in it.
+    assert.ok(median > 2 ** (-98 / 32) && median <= 2 ** (-97 / 32), `median ${median}`);
+    assert.deepEqual(await store.fetchPoints({ tenant: 'native', metric: s.metric, fromNs: T0, toNs: T0 + 1n }), [point]);
+
+    const plain = await startPrometheus({ nativeHistograms: false });
+    try {
+      const logged: string[] = [];
+      const fallback = new PrometheusStore({ remoteWriteUrl: plain.remoteWriteUrl, queryUrl: plain.url, nativeHistograms: true, log: (m) => logged.push(m) });
+      assert.deepEqual(await fallback.write('native', [point]), { inserted: 1, duplicates: 0 });
+      assert.equal(fallback.nativeHistograms, false);
+      assert.match(logged.join('\n'), /takes no native histograms/);
+      assert.deepEqual(await fallback.fetchPoints({ tenant: 'native', metric: s.metric, fromNs: T0, toNs: T0 + 1n }), [point]);
+    } finally {
+      await plain.stop();
     }
   });
 

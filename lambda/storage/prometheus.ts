@@ -17,7 +17,7 @@ import { seriesId } from './series.ts';
 import { LABEL, prometheusMetricName, seriesFromLabels, seriesLabels } from './prometheus-labels.ts';
 import { rangeSelector, regexLiteral, tenantSelector, type Matcher } from './prometheus-promql.ts';
 import { encodeWriteRequest, REMOTE_WRITE_HEADERS, type TimeSeries } from './prometheus-remote-write.ts';
-import { endMs, kindLabels, pointFields, pointFromFields, type PointSamples } from './prometheus-samples.ts';
+import { endMs, kindLabels, MAIN_FIELDS, nativeHistogramFields, pointFields, pointFromFields, type NativeHistogramJson, type PointSamples } from './prometheus-samples.ts';
 import type { FirstPointQuery, MetricPoint, MetricsPointQuery, MetricStore, PointQuery, SeriesQuery, SeriesRef, StoreRejection, WriteResult } from './types.ts';
 
 export interface PrometheusStoreOptions {
@@ -27,6 +27,14 @@ export interface PrometheusStoreOptions {
   queryUrl: string;
   /** Used for every request; AMP's SigV4 signing wraps it. Defaults to globalThis.fetch. */
   fetch?: typeof globalThis.fetch;
+  /**
+   * Send exponential histograms as native histograms (default false). Off by default because
+   * Prometheus 2.42 refuses out-of-order native histograms ("out of order sample", even inside
+   * the out-of-order window), and the agent's spool replays old batches. A server that answers
+   * that it has none (2.42 without `--enable-feature=native-histograms`) switches this store to
+   * per-bucket float samples for good; the refused request is resent so.
+   */
+  nativeHistograms?: boolean;
   /** Points per remote-write request (default 500: a few thousand samples, well under AMP's limits). */
   maxPointsPerRequest?: number;
   /** Attempts per request on 429, 5xx and network errors (default 5), then a clear error. */
@@ -65,14 +73,18 @@ const REFUSED_SAMPLE = /too old sample|out of bounds|out of order sample|duplica
 
 /** Statuses worth another attempt: overload (429, 503) and other server-side failures. */
 function retryable(status: number, body: string): boolean {
-  return status === 429 || (status >= 500 && !REFUSED_SAMPLE.test(body));
+  return status === 429 || (status >= 500 && !REFUSED_SAMPLE.test(body) && !NATIVE_OFF_TEXT.test(body));
 }
+
+/** Prometheus 2.42 without the feature flag answers native histograms with 500 and these words. */
+const NATIVE_OFF_TEXT = /native histograms are disabled/i;
+const NATIVE_HISTOGRAMS_OFF = Symbol('native histograms off');
 
 /** Prometheus's words for a sample at a stored timestamp with another value. */
 const CONFLICT = /duplicate sample for timestamp/i;
 
-/** The field every point has (prometheus-samples.ts): one series of it per burnwatch series and kind. */
-const MAIN_FIELDS = 'value|count';
+/** The fields of which every point has one (prometheus-samples.ts): one series per burnwatch series and kind. */
+const MAIN_FIELD_RE = MAIN_FIELDS.join('|');
 
 /** `otel_metric` equal to one metric, or any of several (an exact-match regular expression). */
 function metricMatcher(metrics: readonly string[]): Matcher {
@@ -101,6 +113,8 @@ export class PrometheusStore implements MetricStore {
   private readonly log: (message: string) => void;
   /** Points refused as a conflicting rewrite of a stored identity; for self-metrics and tests. */
   conflicts = 0;
+  /** Whether exponential histograms go as native histograms (see the option). */
+  nativeHistograms: boolean;
 
   constructor(private readonly opts: PrometheusStoreOptions) {
     for (const key of ['remoteWriteUrl', 'queryUrl'] as const) {
@@ -111,6 +125,7 @@ export class PrometheusStore implements MetricStore {
       }
     }
     this.fetch_ = opts.fetch ?? globalThis.fetch;
+    this.nativeHistograms = opts.nativeHistograms ?? false;
     this.maxPointsPerRequest = opts.maxPointsPerRequest ?? 500;
     this.maxAttempts = opts.maxAttempts ?? 5;
     this.baseDelayMs = opts.baseDelayMs ?? 200;
@@ -194,7 +209,10 @@ export class PrometheusStore implements MetricStore {
     // +1: Prometheus 2 includes the range's left end and Prometheus 3 excludes it; either way
     // fromMs is inside, and the exact bounds are applied below.
     const query = rangeSelector(tenantSelector(q.tenant, matchers), toMs - fromMs + 1);
-    const data = await this.api<{ resultType: string; result: { metric: Record<string, string>; values?: [number, string][] }[] }>('/api/v1/query', {
+    const data = await this.api<{
+      resultType: string;
+      result: { metric: Record<string, string>; values?: [number, string][]; histograms?: [number, NativeHistogramJson][] }[];
+    }>('/api/v1/query', {
       query,
       time: (toMs / 1000).toFixed(3),
     });
@@ -210,12 +228,14 @@ export class PrometheusStore implements MetricStore {
       const key = JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
       let group = groups.get(key);
       if (!group) groups.set(key, (group = { labels, byTime: new Map() }));
-      for (const [t, v] of r.values ?? []) {
+      const at = (t: number) => {
         const ms = Math.round(t * 1000);
         let fields = group.byTime.get(ms);
         if (!fields) group.byTime.set(ms, (fields = new Map()));
-        fields.set(field, sampleValue(v));
-      }
+        return fields;
+      };
+      for (const [t, v] of r.values ?? []) at(t).set(field, sampleValue(v));
+      for (const [t, h] of r.histograms ?? []) nativeHistogramFields(h, Number(labels[LABEL.scale] ?? 0), at(t));
     }
     const points: MetricPoint[] = [];
     for (const { labels, byTime } of groups.values()) {
@@ -232,7 +252,7 @@ export class PrometheusStore implements MetricStore {
     // One field every point has (value or count) names each series once per kind.
     const match = tenantSelector(q.tenant, [
       { label: LABEL.metric, op: '=', value: q.metric },
-      { label: LABEL.field, op: '=~', value: MAIN_FIELDS },
+      { label: LABEL.field, op: '=~', value: MAIN_FIELD_RE },
     ]);
     // Prometheus answers with series that have data near the range (whole head or block
     // ranges): wider than asked, which SeriesQuery allows.
@@ -258,7 +278,9 @@ export class PrometheusStore implements MetricStore {
     const dayMs = 86_400_000;
     const fromMs = clampMs(floorDivMs(q.fromNs));
     const toMs = clampMs(floorDivMs(q.toNs - 1n));
-    const selector = tenantSelector(q.tenant, [metricMatcher(q.metrics), { label: LABEL.field, op: '=~', value: MAIN_FIELDS }]);
+    // Float fields only (count_over_time counts no native histogram samples in 2.42): `offset`
+    // stands for an exponential histogram in either form.
+    const selector = tenantSelector(q.tenant, [metricMatcher(q.metrics), { label: LABEL.field, op: '=~', value: 'value|count|offset' }]);
     // Evaluated at each UTC day's last millisecond, over that day.
     const firstEnd = Math.floor(fromMs / dayMs) * dayMs + dayMs - 1;
     const lastEnd = Math.floor(toMs / dayMs) * dayMs + dayMs - 1;
@@ -284,8 +306,13 @@ export class PrometheusStore implements MetricStore {
 
   /** Writes points (indexes into `points`), halving a refused request until the refused points stand alone. */
   private async writeSplitting(tenant: string, points: readonly MetricPoint[], indexes: number[]): Promise<WriteOutcome> {
-    const refusal = await this.remoteWrite(toTimeSeries(tenant, indexes.map((i) => points[i])));
+    const refusal = await this.remoteWrite(toTimeSeries(tenant, indexes.map((i) => points[i]), this.nativeHistograms));
     if (refusal === undefined) return { rejected: [], conflicts: [] };
+    if (refusal === NATIVE_HISTOGRAMS_OFF) {
+      this.nativeHistograms = false;
+      this.log('burnwatch prometheus: the server takes no native histograms; exponential histograms go as per-bucket samples from now on');
+      return this.writeSplitting(tenant, points, indexes);
+    }
     if (indexes.length === 1) {
       const r = { index: indexes[0], reason: refusal };
       return CONFLICT.test(refusal) ? { rejected: [], conflicts: [r] } : { rejected: [r], conflicts: [] };
@@ -296,8 +323,8 @@ export class PrometheusStore implements MetricStore {
     return { rejected: [...a.rejected, ...b.rejected], conflicts: [...a.conflicts, ...b.conflicts] };
   }
 
-  /** One remote-write request; undefined when stored, else the server's reason for refusing it (400). */
-  private async remoteWrite(series: TimeSeries[]): Promise<string | undefined> {
+  /** One remote-write request; undefined when stored, else the server's reason for refusing it, or NATIVE_HISTOGRAMS_OFF. */
+  private async remoteWrite(series: TimeSeries[]): Promise<string | typeof NATIVE_HISTOGRAMS_OFF | undefined> {
     // A Buffer view: fetch's BodyInit type wants an ArrayBuffer-backed view.
     const body = Buffer.from(encodeWriteRequest(series));
     const res = await this.request('remote write', this.opts.remoteWriteUrl, { method: 'POST', headers: REMOTE_WRITE_HEADERS, body });
@@ -306,6 +333,7 @@ export class PrometheusStore implements MetricStore {
       return undefined;
     }
     const text = (await res.text()).trim();
+    if (NATIVE_OFF_TEXT.test(text) && series.some((s) => s.histograms?.length)) return NATIVE_HISTOGRAMS_OFF;
     if (res.status === 400 || REFUSED_SAMPLE.test(text)) return `Prometheus refused the samples: ${text || 'no reason given'}`;
     throw new PrometheusHttpError(res.status, text, `Prometheus remote write to ${this.opts.remoteWriteUrl} failed with ${res.status}: ${text || res.statusText}`);
   }
@@ -381,7 +409,7 @@ export function parseRetryAfter(value: string | null, nowMs: number): number | u
 }
 
 /** The remote-write series of some points: one series per (burnwatch series, kind, field). */
-function toTimeSeries(tenant: string, points: readonly MetricPoint[]): TimeSeries[] {
+function toTimeSeries(tenant: string, points: readonly MetricPoint[], native: boolean): TimeSeries[] {
   const out = new Map<string, TimeSeries>();
   const labelsOf = new Map<SeriesRef, Record<string, string>>();
   for (const p of points) {
@@ -390,12 +418,13 @@ function toTimeSeries(tenant: string, points: readonly MetricPoint[]): TimeSerie
     const kind = kindLabels(p);
     const name = prometheusMetricName(p.series.metric, p.series.unit, p.kind === 'sum' && p.monotonic);
     const t = endMs(p);
-    for (const f of pointFields(p)) {
+    for (const f of pointFields(p, native)) {
       const labels = { ...base, ...kind, [LABEL.field]: f.field, [LABEL.name]: `${name}${f.nameSuffix}` };
       const key = `${base[LABEL.seriesId]}\0${JSON.stringify(kind)}\0${f.field}`;
       let ts = out.get(key);
       if (!ts) out.set(key, (ts = { labels, samples: [] }));
-      ts.samples.push({ value: f.value, timestampMs: t });
+      if (f.histogram) (ts.histograms ??= []).push({ ...f.histogram, timestampMs: t });
+      else ts.samples.push({ value: f.value, timestampMs: t });
     }
   }
   return [...out.values()];

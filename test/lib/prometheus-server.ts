@@ -23,6 +23,8 @@ export interface PrometheusServerOptions {
    * The suites write points a month older than their newest, so the default covers 60 days.
    */
   outOfOrderWindow?: string;
+  /** `--enable-feature=native-histograms` (default true). */
+  nativeHistograms?: boolean;
 }
 
 export async function startPrometheus(opts: PrometheusServerOptions = {}): Promise<PrometheusServer> {
@@ -41,7 +43,7 @@ export async function startPrometheus(opts: PrometheusServerOptions = {}): Promi
         '--storage.tsdb.retention.time=100y',
         `--web.listen-address=127.0.0.1:${port}`,
         '--web.enable-remote-write-receiver',
-        '--enable-feature=native-histograms',
+        ...(opts.nativeHistograms === false ? [] : ['--enable-feature=native-histograms']),
         '--log.level=warn',
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
