@@ -436,6 +436,35 @@ int go_req_http_end(struct pt_regs *ctx)
 	return 0;
 }
 
+/* (*responseWriter).handlerDone(w) of an HTTP/2 server (bundled or x/net, by the cookie):
+ * the end of a request whose ServeHTTP started it on the stream's goroutine (h2 over TLS). */
+SEC("uprobe")
+int go_req_http2_end(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	if (go_probe_is_restart(ctx, cookie))
+		return 0;
+	struct go_goroutine_key k = go_current_goroutine(ctx);
+	__u64 dur = 0;
+	struct slow_record *rec = end_request(&k, CALL_HTTP_SERVER, &dur);
+	if (!rec)
+		return 0;
+	struct go_calls_offsets *off = offsets_for(cookie);
+	__u32 impl = (cookie & GO_CALLS_COOKIE_H2_XNET) ? 1 : 0;
+	if (off && off->h2[impl].valid) {
+		__u64 rws = read_u64(GO_PARAM1(ctx) + off->h2[impl].rw_rws);
+		__u64 req = read_u64(rws + off->h2[impl].rws_req);
+		__s64 status = 0;
+		bpf_probe_read_user(&status, sizeof(status), (void *)(rws + off->h2[impl].rws_status));
+		rec->status = status == 0 ? 200 : (__u16)status;
+		go_read_string(rec->method, CALL_METHOD_MAX, req + off->request_method);
+		__u64 url = read_u64(req + off->request_url);
+		go_read_string(rec->route, CALL_ROUTE_MAX, url + off->url_path);
+	}
+	bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
 /* handleStream(s, t ServerTransport, stream *Stream, trInfo): runs on its own goroutine
  * per stream, which also runs the handler and writes the status. */
 SEC("uprobe")

@@ -111,7 +111,14 @@ struct go_calls_offsets {
 	__u32 g_m, g_sched, m_curg, m_preemptoff;
 	/* itab / variable addresses (0 = unknown) */
 	__u64 itab_tcpconn, itab_status_error, itab_pq_conn, io_eof, itab_redis5_error;
+	/* HTTP/2 servers' handlerDone receiver → rws → req, status; [0] net/http's bundled
+	 * server, [1] golang.org/x/net/http2 (the cookie's GO_CALLS_COOKIE_H2_XNET bit) */
+	struct {
+		__u32 rw_rws, rws_req, rws_status, valid;
+	} h2[2];
 };
+
+#define GO_CALLS_COOKIE_H2_XNET (1ULL << 17)
 
 enum call_drop_reason {
 	CALL_DROP_BUCKET_MAP_FULL = 0,

@@ -27,9 +27,13 @@ const SUBCALLS_MAX = 16;
 const SERIES_SIZE = 112;
 const SUBCALL_SIZE = 120;
 const SLOW_RECORD_SIZE = 104 + SUBCALLS_MAX * SUBCALL_SIZE;
-const OFFSETS_SIZE = 160;
+const OFFSETS_SIZE = 192;
 /** Where struct go_calls_offsets' u64 addresses start (after its 30 u32 offsets). */
 const U64_AT = 120;
+/** Where its h2[2] (4 u32 each: rw_rws, rws_req, rws_status, valid) starts, after 5 u64. */
+const H2_AT = 160;
+/** GO_CALLS_COOKIE_H2_XNET: the probe sits in golang.org/x/net/http2. */
+const COOKIE_H2_XNET = 1n << 17n;
 const KIND = { httpClient: 1, grpcClient: 2, sql: 3, redis: 4, grpcServer: 5, httpServer: 6, gcPause: 7 } as const;
 const DROP_REASONS = ['bucket_map_full', 'stats_map_full', 'inflight_full', 'no_offsets', 'ringbuf_full', 'subcalls_over', 'inflight_unfinished'] as const;
 const COOKIE_AT_JBE = 1n << 16n;
@@ -211,11 +215,11 @@ export class GoCallsCollector implements Collector {
     }
     const links = this.links.get(pid)!;
     const s = info.probeSets;
-    const entry = (program: string, probe: EntryProbe) =>
+    const entry = (program: string, probe: EntryProbe, extra = 0n) =>
       links.push(
         this.obj.program(program).attachUprobe({
           binaryPath, fileOffset: probe.fileOffset, pid,
-          cookie: BigInt(slot.slot) | (probe.kind === 'stack-check-jbe' ? COOKIE_AT_JBE : 0n),
+          cookie: BigInt(slot.slot) | (probe.kind === 'stack-check-jbe' ? COOKIE_AT_JBE : 0n) | extra,
         }),
       );
     const returns = (program: string, offsets: number[]) => {
@@ -229,6 +233,9 @@ export class GoCallsCollector implements Collector {
       if (s.httpServer && hasSubcalls) {
         entry('go_req_http_start', s.httpServer.points.serveHttp);
         entry('go_req_http_end', s.httpServer.points.finishRequest);
+        // h2 over TLS runs ServeHTTP on the stream's goroutine but never finishRequest.
+        if (s.http2Server) entry('go_req_http2_end', s.http2Server.points.handlerDone);
+        if (s.http2XnetServer) entry('go_req_http2_end', s.http2XnetServer.points.handlerDone, COOKIE_H2_XNET);
       }
       if (s.grpcServer) {
         entry('go_grpc_server_start', s.grpcServer.points.handleStream);
@@ -453,6 +460,10 @@ export class GoCallsCollector implements Collector {
     const v = Buffer.alloc(OFFSETS_SIZE);
     u32.forEach((x, i) => v.writeUInt32LE(x, i * 4));
     [addr.tcp, addr.statusError, addr.pq, addr.ioEof, addr.redis5Error].forEach((x, i) => v.writeBigUInt64LE(x, U64_AT + i * 8));
+    [s.http2Server, s.http2XnetServer].forEach((h2, impl) => {
+      if (!h2) return;
+      [h2.offsets.rwRws, h2.offsets.rwsReq, h2.offsets.rwsStatus, 1].forEach((x, i) => v.writeUInt32LE(x, H2_AT + impl * 16 + i * 4));
+    });
     const k = Buffer.alloc(4);
     k.writeUInt32LE(slot);
     this.obj.map('go_calls_offsets').update(k, v);
