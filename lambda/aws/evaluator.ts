@@ -2,7 +2,7 @@
 // time (rollups, burn rates, alert state machine, notifications — lambda/slo/engine.ts, the same
 // code the local stack runs), its figures then published as EMF metrics.
 
-import type { ScheduledEvent } from 'aws-lambda';
+import type { Context, ScheduledEvent } from 'aws-lambda';
 import type { AlertTransition } from '../notify/types.ts';
 import { runEvaluationCycle, type SloEngineOptions } from '../slo/engine.ts';
 import { emfDocument, type SloFigures } from './emf.ts';
@@ -11,21 +11,28 @@ export interface TenantCycle {
   slos: SloFigures[];
   /** Alert transitions the cycle stored and handed to its notifiers. */
   transitions: AlertTransition[];
+  /** Rollup chunks read, and left for the next run (a backfill stopped by the deadline). */
+  rollups?: { chunks: number; left: number };
 }
 
-export type EvaluationCycle = (tenant: string, nowMs: number) => Promise<TenantCycle>;
+/** `deadlineMs` (wall clock): when the cycle must stop starting rollup work (the invocation's time budget). */
+export type EvaluationCycle = (tenant: string, nowMs: number, run?: { deadlineMs?: number }) => Promise<TenantCycle>;
 
 /** The SLO engine's cycle for one tenant: alerts stored and notified, figures for EMF. */
 export function engineCycle(opts: SloEngineOptions): EvaluationCycle {
-  return async (tenant, nowMs) => {
-    const result = (await runEvaluationCycle({ ...opts, tenants: [tenant], nowMs })).get(tenant);
+  return async (tenant, nowMs, run = {}) => {
+    const result = (await runEvaluationCycle({ ...opts, ...(run.deadlineMs !== undefined ? { deadlineMs: run.deadlineMs } : {}), tenants: [tenant], nowMs })).get(tenant);
     if (!result) throw new Error(`evaluate: the SLO engine returned nothing for tenant ${tenant}`);
     return {
       slos: result.slos.map((s) => ({ tenant, slo_id: s.id, service: s.service, budget_remaining: s.budget_remaining, burn_rates: { ...s.burn_rates } })),
       transitions: result.transitions,
+      ...(result.rollups ? { rollups: { chunks: result.rollups.chunks, left: result.rollups.left } } : {}),
     };
   };
 }
+
+/** Evaluating after the rollups (reads, alert states, SNS, EMF) takes a few seconds; 15 s of a 55 s timeout leaves it ample room. */
+const DEFAULT_RESERVE_MS = 15_000;
 
 export interface EvaluatorDeps {
   tenants: () => Promise<readonly string[]>;
@@ -34,6 +41,13 @@ export interface EvaluatorDeps {
   stage: string;
   /** Where EMF lines go: one JSON document per line (default: stdout, bypassing console's prefix). */
   emit?: (line: string) => void;
+  /**
+   * Of the invocation's remaining time, what is kept for evaluating after the rollups (figures,
+   * alert states, notifications, EMF) — rollup work stops starting before the rest (default 15 s).
+   */
+  reserveMs?: number;
+  /** The wall clock budgets are read on (default Date.now). */
+  clock?: () => number;
 }
 
 export interface EvaluationSummary {
@@ -43,6 +57,12 @@ export interface EvaluationSummary {
   transitions: number;
   /** Tenants whose cycle failed, with why; the others still ran. */
   failed: { tenant: string; error: string }[];
+  /** Rollup chunks read this run, and left for the next (a backfill resumes from its saved watermark). */
+  rollup_chunks: number;
+  rollup_chunks_left: number;
+  /** The invocation's time: what Lambda allowed when it began, and what the run took (on `clock`). */
+  timeout_ms: number | null;
+  elapsed_ms: number;
 }
 
 /** The schedule's own time, so a retried or late invocation evaluates the minute it was meant for. */
@@ -55,15 +75,35 @@ export function scheduledTimeMs(event: ScheduledEvent): number {
   return ms;
 }
 
-export function createEvaluateHandler(deps: EvaluatorDeps): (event: ScheduledEvent) => Promise<EvaluationSummary> {
+/** What a run reads of Lambda's context: the time it has left (absent when called without one: no deadline). */
+export type InvocationClock = Pick<Context, 'getRemainingTimeInMillis'>;
+
+export function createEvaluateHandler(deps: EvaluatorDeps): (event: ScheduledEvent, context?: InvocationClock) => Promise<EvaluationSummary> {
   const emit = deps.emit ?? ((line: string) => void process.stdout.write(`${line}\n`));
-  return async (event) => {
+  const clock = deps.clock ?? Date.now;
+  return async (event, context) => {
+    const startMs = clock();
+    const timeoutMs = context ? context.getRemainingTimeInMillis() : null;
+    // Rollup work of every tenant shares one deadline; whatever it leaves resumes next minute.
+    const deadlineMs = timeoutMs === null ? undefined : startMs + timeoutMs - (deps.reserveMs ?? DEFAULT_RESERVE_MS);
     const nowMs = scheduledTimeMs(event);
-    const summary: EvaluationSummary = { at: new Date(nowMs).toISOString(), tenants: 0, slos: 0, transitions: 0, failed: [] };
+    const summary: EvaluationSummary = {
+      at: new Date(nowMs).toISOString(),
+      tenants: 0,
+      slos: 0,
+      transitions: 0,
+      failed: [],
+      rollup_chunks: 0,
+      rollup_chunks_left: 0,
+      timeout_ms: timeoutMs,
+      elapsed_ms: 0,
+    };
     for (const tenant of await deps.tenants()) {
       summary.tenants++;
       try {
-        const result = await deps.cycle(tenant, nowMs);
+        const result = await deps.cycle(tenant, nowMs, { deadlineMs });
+        summary.rollup_chunks += result.rollups?.chunks ?? 0;
+        summary.rollup_chunks_left += result.rollups?.left ?? 0;
         summary.slos += result.slos.length;
         summary.transitions += result.transitions.length;
         for (const f of result.slos) {
@@ -74,6 +114,7 @@ export function createEvaluateHandler(deps: EvaluatorDeps): (event: ScheduledEve
         summary.failed.push({ tenant, error: (err as Error).message });
       }
     }
+    summary.elapsed_ms = clock() - startMs;
     // A failed tenant fails the invocation (the Errors alarm sees it) after every other tenant ran.
     if (summary.failed.length > 0) {
       throw new Error(`evaluate: ${summary.failed.length} of ${summary.tenants} tenant(s) failed: ${summary.failed.map((f) => `${f.tenant}: ${f.error}`).join('; ')}`);

@@ -1,7 +1,7 @@
 // Lambda entry: the SLO evaluator, every minute from an EventBridge schedule, for every tenant
 // that has an API key: the SLO engine over the point store (Timestream or AMP) and DynamoDB (its own state),
 // alert transitions to SNS (firing ones for the hints function to enrich), figures as EMF metrics.
-import type { ScheduledEvent } from 'aws-lambda';
+import type { Context, ScheduledEvent } from 'aws-lambda';
 import { SnsNotifier } from '../notify/sns.ts';
 import { ENV, once, requireEnv, sloStoreFromEnv, metricStoreFromEnv } from '../aws/env.ts';
 import { createEvaluateHandler, engineCycle } from '../aws/evaluator.ts';
@@ -32,4 +32,5 @@ const ready = once(async () => {
   });
 });
 
-export const handler = async (event: ScheduledEvent) => (await ready())(event);
+// The context tells the time left: rollup backfills stop inside it and resume next minute.
+export const handler = async (event: ScheduledEvent, context?: Context) => (await ready())(event, context);

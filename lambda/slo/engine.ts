@@ -8,12 +8,14 @@ import { ApiError } from '../errors.ts';
 import { alertWindow, hintsForAlertOrReason, withHints, type AlertHints } from '../hints/alert.ts';
 import type { Hint, HintStores } from '../hints/types.ts';
 import type { AlertHintsMeta, AlertState, AlertTransition, BurnRates, Notifier } from '../notify/types.ts';
+import { msToNs } from '../query/time.ts';
 import { serviceOf } from '../storage/series.ts';
 import type { LateWrite, MetricPoint, MetricStore } from '../storage/types.ts';
 import { isSilent, stepAlert, stepNoData, DEFAULT_HYSTERESIS } from './alerts.ts';
 import { BUILTIN_DEFAULTS, DEFAULT_SLI_METRICS, NO_DATA_RULE, sloSet, type BurnRateRule, type SloDefaults, type SloDefinition, type SloWindow } from './definitions.ts';
 import { budget, timeToExhaustionMs, windowFigures, windowLabel, windowPeriodMs, windowStartMs, type WindowFigures } from './math.ts';
-import { computeRollups, sliKey, type RollupJob } from './sli.ts';
+import { TimeBudget } from './budget.ts';
+import { runRollups, sliKey, type RollupJob, type RollupRunResult } from './sli.ts';
 import { hintWindow, hintWindowReadFromMs } from './hint-window.ts';
 import { loadSpecDir, parseSpecText, SpecError } from './spec.ts';
 import type { AlertRecord, RollupCoverage, SeriesPoint, SloStore, WindowSum } from './store.ts';
@@ -63,6 +65,16 @@ export interface SloEngineOptions {
   hints?: HintStores | 'deferred';
   /** How long a firing alert waits for its hints before it goes out without them (default 30 s). */
   hintsTimeoutMs?: number;
+  /**
+   * Wall-clock time (on `clock`) by which refreshes stop starting rollup chunks — a Lambda's own
+   * deadline less what evaluating needs; a backfill left unfinished resumes at the next refresh
+   * from its saved watermark. Absent: no limit (the local stack backfills in one go).
+   */
+  deadlineMs?: number;
+  /** The wall clock `deadlineMs` is read on (default Date.now). */
+  clock?: () => number;
+  /** Rollup chunks read at once during a backfill (default 4). */
+  backfillConcurrency?: number;
   log?: (line: string) => void;
 }
 
@@ -107,6 +119,11 @@ export interface SloReport {
    * every refresh, so only a read without one can see this): the figures cover only from here.
    */
   covered_from?: string;
+  /**
+   * Set while a backfill is under way (the rollups end more than the late-data margin before
+   * now): the figures stop here, and the SLO's alerts wait until the rollups reach now.
+   */
+  covered_to?: string;
   threshold_seconds?: number;
   effective_threshold_seconds?: number;
   /** Latency: requests in the window whose buckets cannot answer the threshold; in neither good nor total. */
@@ -151,6 +168,8 @@ export interface CycleResult {
   slos: SloReport[];
   transitions: AlertTransition[];
   specErrors: SpecError[];
+  /** What the cycle's rollup refresh did: chunks read, and those left for the next cycle (a backfill under a deadline). */
+  rollups?: RollupRunResult;
 }
 
 export class SloEngine {
@@ -162,6 +181,9 @@ export class SloEngine {
   private readonly locks = new Map<string, Promise<unknown>>();
   private lastSpecErrors = '';
   private readonly lastPruneMs = new Map<string, number>();
+  private readonly budget: TimeBudget | undefined;
+  /** What each tenant's last refresh did (chunks read, left for later): the evaluator reports it. */
+  readonly lastRun = new Map<string, RollupRunResult>();
 
   constructor(private readonly opts: SloEngineOptions) {
     this.resolutionMs = opts.resolutionMs ?? MINUTE;
@@ -173,10 +195,15 @@ export class SloEngine {
     if (!(this.noDataAfterMs >= 0)) throw new RangeError(`noDataAfterMs must be ≥ 0 (0 turns the no-data alert off), got ${this.noDataAfterMs}`);
     this.notifiers = opts.notifiers ?? [];
     this.log = opts.log ?? ((l) => console.error(l));
+    this.budget = opts.deadlineMs === undefined ? undefined : new TimeBudget(opts.deadlineMs, opts.clock);
   }
 
-  /** The SLOs in force for a tenant: files, API specs, and defaults for every service seen. */
-  async definitions(tenant: string): Promise<{ slos: SloDefinition[]; errors: SpecError[] }> {
+  /**
+   * The SLOs in force for a tenant: files, API specs, and defaults for every service seen — with
+   * `nowMs`, seen within the default window (a Timestream series read is billed by what it
+   * scans: never from the epoch every minute).
+   */
+  async definitions(tenant: string, nowMs?: number): Promise<{ slos: SloDefinition[]; errors: SpecError[] }> {
     let defaults = this.opts.defaults ?? BUILTIN_DEFAULTS;
     const errors: SpecError[] = [];
     const fromDir = this.opts.sloDir ? loadSpecDir(this.opts.sloDir, defaults) : { slos: [], errors: [] as SpecError[], defaults: undefined };
@@ -200,7 +227,9 @@ export class SloEngine {
       this.lastSpecErrors = report;
       for (const e of errors) this.log(`slo spec rejected: ${e.message}`);
     }
-    return { slos: sloSet(await this.servicesSeen(tenant), user, defaults), errors };
+    // A service without a request in its default window would only show no_data.
+    const seenFromMs = nowMs === undefined ? undefined : nowMs - Math.max(windowPeriodMs(defaults.window, nowMs), 3 * DAY) - DAY;
+    return { slos: sloSet(await this.servicesSeen(tenant, seenFromMs, nowMs), user, defaults), errors };
   }
 
   /** Validates and stores specs sent to the API; returns the ids defined. Throws a 400 naming file, path and reason. */
@@ -236,7 +265,7 @@ export class SloEngine {
    */
   refresh(tenant: string, nowMs: number, slos?: readonly SloDefinition[]): Promise<readonly SloDefinition[]> {
     return this.exclusive(`refresh:${tenant}`, async () => {
-      const defs = slos ?? (await this.definitions(tenant)).slos;
+      const defs = slos ?? (await this.definitions(tenant, nowMs)).slos;
       const [coverage, allMarks] = await Promise.all([this.opts.sloStore.rollupCoverage(tenant), this.opts.sloStore.dirtyMarks(tenant)]);
       // A mark of points not readable yet waits for its due time: recomputed now, it would miss them.
       const marks = allMarks.filter((m) => m.dueMs <= nowMs);
@@ -249,12 +278,16 @@ export class SloEngine {
         const job = jobs.get(key);
         if (!job || fromMs < job.fromMs) jobs.set(key, { key, slo, fromMs });
       }
-      if (jobs.size > 0) {
-        const rows = await computeRollups(this.opts.metricStore, tenant, [...jobs.values()], nowMs, r);
-        await this.opts.sloStore.putRollups(tenant, [...jobs.values()].map((j) => ({ key: j.key, fromMs: j.fromMs, rows: rows.get(j.key) ?? [] })), nowMs);
-      }
+      const run = await runRollups(this.opts.metricStore, tenant, [...jobs.values()], nowMs, r, {
+        save: (batches, toMs) => this.opts.sloStore.putRollups(tenant, batches, toMs),
+        concurrency: this.opts.backfillConcurrency,
+        ...(this.budget ? { mayStart: () => this.budget!.fits(), time: (task) => this.budget!.time(task) } : {}),
+      });
+      this.lastRun.set(tenant, run);
       // Only the marks read before the recompute: one made while it ran stays for the next refresh.
-      if (marks.length > 0) await this.opts.sloStore.clearDirty(tenant, marks);
+      // A job that saved its first chunk has recomputed the marked bucket (its watermark brings the
+      // rest); until every job has, the marks stay.
+      if (marks.length > 0 && run.unstarted === 0) await this.opts.sloStore.clearDirty(tenant, marks);
       if (jobs.size > 0 && nowMs - (this.lastPruneMs.get(tenant) ?? 0) > HOUR) {
         this.lastPruneMs.set(tenant, nowMs);
         const keep = Math.max(...defs.map((s) => longestWindowMs(s, nowMs)), 3 * DAY);
@@ -266,7 +299,7 @@ export class SloEngine {
 
   /** Every SLO's figures at `nowMs` from the stored rollups (refreshing them first unless told not to). */
   async statuses(tenant: string, nowMs: number, opts: { refresh?: boolean; slos?: readonly SloDefinition[]; window?: SloWindow } = {}): Promise<SloReport[]> {
-    let defs: readonly SloDefinition[] = opts.slos ?? (await this.definitions(tenant)).slos;
+    let defs: readonly SloDefinition[] = opts.slos ?? (await this.definitions(tenant, nowMs)).slos;
     // A different window for this answer only (the gate's --window): rollups do not depend on the
     // window, but must reach back over it, so the refresh sees it (and backfills what is missing).
     if (opts.window) defs = defs.map((d) => ({ ...d, window: opts.window! }));
@@ -335,7 +368,7 @@ export class SloEngine {
 
   /** One SLO's per-step good/total over [fromMs, toMs) (steps without requests absent): the dashboard's burn-rate graphs. */
   async series(tenant: string, id: string, fromMs: number, toMs: number, stepMs: number): Promise<{ objective: number; points: SeriesPoint[] }> {
-    const slo = (await this.definitions(tenant)).slos.find((s) => s.id === id);
+    const slo = (await this.definitions(tenant, toMs)).slos.find((s) => s.id === id);
     if (!slo) throw new ApiError(404, 'not_found', `no SLO with id "${id}"`);
     const r = this.resolutionMs;
     const step = Math.max(r, Math.round(stepMs / r) * r);
@@ -345,9 +378,10 @@ export class SloEngine {
   /** One evaluation: rollups, figures, alert transitions (stored, then notified). */
   cycle(tenant: string, nowMs: number): Promise<CycleResult> {
     return this.exclusive(`cycle:${tenant}`, async () => {
-      const { slos: defs, errors } = await this.definitions(tenant);
+      const { slos: defs, errors } = await this.definitions(tenant, nowMs);
       await this.refresh(tenant, nowMs, defs);
-      return { ...(await this.evaluate(tenant, nowMs, defs)), specErrors: errors };
+      const rollups = this.lastRun.get(tenant);
+      return { ...(await this.evaluate(tenant, nowMs, defs)), specErrors: errors, ...(rollups ? { rollups } : {}) };
     });
   }
 
@@ -360,6 +394,8 @@ export class SloEngine {
     const firing: FiringAlert[] = [];
     const lastSeen = await this.lastSeen(tenant, reports, sums, nowMs);
     for (const { slo, report } of reports) {
+      // Half-backfilled rollups would read as silence (no_data) or as no burn: no step on them.
+      if (report.covered_to !== undefined) continue;
       if (this.noDataAfterMs > 0) {
         const prev = previous.get(`${slo.id}\0${NO_DATA_RULE}`);
         const step = stepNoData(prev, {
@@ -553,6 +589,7 @@ export class SloEngine {
       // Never a silent answer from part of the window: say how far the rollups reach.
       const covered = coverage.get(keyOf.get(slo)!);
       if (!covered || covered.fromMs > Math.ceil(start / r) * r) report.covered_from = new Date(covered ? covered.fromMs : nowMs).toISOString();
+      if (covered && covered.toMs < nowMs - this.lateMs) report.covered_to = new Date(covered.toMs).toISOString();
       // Minutes of data are not a 30-day figure: say how much of the window the SLO has seen.
       const first = firsts.get(keyOf.get(slo)!);
       report.window_seen_seconds = first === undefined ? null : Math.max(0, nowMs - Math.max(first, start)) / 1000;
@@ -563,8 +600,10 @@ export class SloEngine {
     return { reports, sums };
   }
 
-  private async servicesSeen(tenant: string): Promise<string[]> {
-    const all = await Promise.all(DEFAULT_SLI_METRICS.map((metric) => this.opts.metricStore.listSeries({ tenant, metric })));
+  private async servicesSeen(tenant: string, fromMs?: number, nowMs?: number): Promise<string[]> {
+    // Up to a day ahead of now: a sender whose clock runs ahead is still seen.
+    const range = fromMs === undefined || nowMs === undefined ? {} : { fromNs: msToNs(fromMs), toNs: msToNs(nowMs + DAY) };
+    const all = await Promise.all(DEFAULT_SLI_METRICS.map((metric) => this.opts.metricStore.listSeries({ tenant, metric, ...range })));
     return [...new Set(all.flat().map(serviceOf).filter((s): s is string => s !== undefined))].sort();
   }
 

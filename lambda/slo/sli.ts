@@ -10,13 +10,14 @@
 import { createHash } from 'node:crypto';
 import { thresholdResolution, type ThresholdResolution } from '../../common/exphist.ts';
 import { pointLatency } from '../query/accumulate.ts';
-import { fetchDeltas } from '../query/deltas.ts';
+import { fetchDeltasOfMetrics } from '../query/deltas.ts';
 import { isServerError } from '../query/outcome.ts';
 import { msToNs } from '../query/time.ts';
+import { firstPointNs } from '../storage/multi-metric.ts';
 import { serviceOf } from '../storage/series.ts';
 import type { AttributeValue, MetricPoint, MetricStore } from '../storage/types.ts';
 import { FILTER_SHORTHANDS, HTTP_DURATION_PREFIX, type SloDefinition } from './definitions.ts';
-import type { RollupRow } from './store.ts';
+import type { RollupBatch, RollupRow } from './store.ts';
 
 /** What a rollup depends on: two SLOs with equal keys share their rollups (objective and window do not matter). */
 export function sliKey(slo: SloDefinition, resolutionMs: number): string {
@@ -96,57 +97,157 @@ export interface RollupJob {
 }
 
 /** Longest raw-data range fetched at once, so a backfill over 30 days never holds it all in memory. */
-const FETCH_CHUNK_MS = 6 * 3_600_000;
+export const FETCH_CHUNK_MS = 6 * 3_600_000;
+/** Chunks read at once during a backfill (each is one query per table on Timestream). */
+export const DEFAULT_CHUNK_CONCURRENCY = 4;
+
+export interface RollupRunOptions {
+  /** Stores rows of one chunk: each batch's key is complete over [batch.fromMs, toMs). Called in time order per key. */
+  save: (batches: RollupBatch[], toMs: number) => Promise<void>;
+  /** Asked before every chunk but the first (which always runs, so each refresh progresses): false leaves the rest for later. */
+  mayStart?: () => boolean;
+  /** Wraps each chunk (read, count, save): a budget measures it here. */
+  time?: <T>(task: () => Promise<T>) => Promise<T>;
+  concurrency?: number;
+  chunkMs?: number;
+}
+
+export interface RollupRunResult {
+  /** Chunks read and saved. */
+  chunks: number;
+  /** Chunks left for a later refresh because the budget ran out. */
+  left: number;
+  /** Jobs none of whose chunks was saved. */
+  unstarted: number;
+  /** Where reading began: the first day with data when a job reached further back. */
+  readFromMs: number | undefined;
+}
+
+interface Chunk {
+  fromMs: number;
+  toMs: number;
+  jobs: RollupJob[];
+}
 
 /**
- * Good/total per bucket for each job, from the raw points whose end time falls in the bucket.
- * Only buckets with requests are returned: a bucket absent means "no data", not "all good".
+ * Brings each job's rollups up to `toMs`, chunk by chunk: good/total per bucket from the raw
+ * points whose end time falls in the bucket (a bucket absent means "no data", not "all good").
+ *
+ * A backfill reads only from the first day with data (a new deployment has one, not 30), all
+ * metrics of a chunk in one read, several chunks at once, and saves each chunk as soon as the
+ * chunks before it (for the same key) are saved: the watermark moves with every chunk, and a
+ * refresh stopped by its budget resumes where it stopped. Chunks are laid back from `toMs`, and
+ * the one reaching it runs first, so keys already up to date are never starved by another's
+ * backfill.
  */
-export async function computeRollups(
+export async function runRollups(
   metricStore: MetricStore,
   tenant: string,
   jobs: readonly RollupJob[],
   toMs: number,
   resolutionMs: number,
-): Promise<Map<string, RollupRow[]>> {
-  const out = new Map<string, Map<number, RollupRow>>();
-  const byMetric = new Map<string, RollupJob[]>();
-  for (const job of jobs) {
-    out.set(job.key, new Map());
-    for (const m of job.slo.metrics) byMetric.set(m, [...(byMetric.get(m) ?? []), job]);
+  opts: RollupRunOptions,
+): Promise<RollupRunResult> {
+  const chunkMs = opts.chunkMs ?? FETCH_CHUNK_MS;
+  const live = jobs.filter((j) => j.fromMs < toMs);
+  if (live.length === 0) return { chunks: 0, left: 0, unstarted: 0, readFromMs: undefined };
+  const minFrom = Math.min(...live.map((j) => j.fromMs));
+  let readFrom = minFrom;
+  if (minFrom < toMs - chunkMs) {
+    const metrics = [...new Set(live.flatMap((j) => j.slo.metrics))].sort();
+    const first = await firstPointNs(metricStore, { tenant, metrics, fromNs: msToNs(minFrom), toNs: msToNs(toMs) });
+    // No data at all: one empty chunk still records every job as complete.
+    readFrom = first === undefined ? Math.max(minFrom, toMs - chunkMs) : Math.max(minFrom, Math.floor(Number(first / 1_000_000n) / resolutionMs) * resolutionMs);
   }
+  const chunks: Chunk[] = [];
+  for (let end = toMs; end > readFrom; end -= chunkMs) {
+    const from = Math.max(readFrom, end - chunkMs);
+    // A job starting before the data does is in the first chunk, whose save claims its empty start.
+    chunks.unshift({ fromMs: from, toMs: end, jobs: live.filter((j) => Math.max(j.fromMs, readFrom) < end) });
+  }
+  const order = chunks.map((_, i) => i);
+  const last = chunks.length - 1;
+  if (chunks[last].jobs.some((j) => j.fromMs >= chunks[last].fromMs)) order.unshift(order.pop()!);
+
+  // Per key: its chunks in time order, and how many are saved.
+  const keyChunks = new Map<string, number[]>();
+  chunks.forEach((c, i) => c.jobs.forEach((j) => keyChunks.set(j.key, [...(keyChunks.get(j.key) ?? []), i])));
+  const saved = new Map<string, number>();
+  const computed = new Map<number, Map<string, RollupRow[]>>();
+  const jobOf = new Map(live.map((j) => [j.key, j]));
+  let saving = Promise.resolve();
+  const flush = (): Promise<void> => {
+    const ready = new Map<number, RollupBatch[]>();
+    for (const [key, list] of keyChunks) {
+      for (let n = saved.get(key) ?? 0; n < list.length && computed.get(list[n])?.has(key); n++) {
+        const i = list[n];
+        const batch = { key, fromMs: n === 0 ? jobOf.get(key)!.fromMs : chunks[i].fromMs, rows: computed.get(i)!.get(key)! };
+        ready.set(i, [...(ready.get(i) ?? []), batch]);
+        saved.set(key, n + 1);
+      }
+    }
+    for (const i of [...ready.keys()].sort((a, b) => a - b)) saving = saving.then(() => opts.save(ready.get(i)!, chunks[i].toMs));
+    return saving;
+  };
+
+  const time = opts.time ?? ((task) => task());
+  let next = 0;
+  let done = 0;
+  let stopped = false;
   const resolution = new ResolutionCache();
-  for (const [metric, metricJobs] of byMetric) {
-    const byService = new Map<string, RollupJob[]>();
-    for (const j of metricJobs) byService.set(j.slo.service, [...(byService.get(j.slo.service) ?? []), j]);
-    const fromMs = Math.min(...metricJobs.map((j) => j.fromMs));
-    // Each chunk's cumulative series take their baselines from the chunk before.
-    const carry = new Map<string, MetricPoint>();
-    for (let chunk = fromMs; chunk < toMs; chunk += FETCH_CHUNK_MS) {
-      const chunkEnd = Math.min(toMs, chunk + FETCH_CHUNK_MS);
-      for (const p of await fetchDeltas(metricStore, { tenant, metric, fromNs: msToNs(chunk), toNs: msToNs(chunkEnd) }, carry)) {
-        const service = serviceOf(p.series);
-        const candidates = service === undefined ? undefined : byService.get(service);
-        if (!candidates) continue;
-        const endMs = Number(p.endNs / 1_000_000n);
-        const bucket = Math.floor(endMs / resolutionMs) * resolutionMs;
-        for (const job of candidates) {
-          if (bucket < job.fromMs || !matchesFilter(p, job.slo.filter)) continue;
-          const c = countPoint(p, job.slo, resolution);
-          if (!c || (c.total === 0 && !c.unknown)) continue;
-          const rows = out.get(job.key)!;
-          const row = rows.get(bucket);
-          if (!row) {
-            rows.set(bucket, { bucketMs: bucket, good: c.good, total: c.total, effectiveThreshold: c.effective ?? null, ...(c.unknown ? { unknown: c.unknown, unknownReason: c.unknownReason } : {}) });
-          } else {
-            row.good += c.good;
-            row.total += c.total;
-            if (c.effective !== undefined) row.effectiveThreshold = row.effectiveThreshold === null ? c.effective : Math.min(row.effectiveThreshold, c.effective);
-            if (c.unknown) {
-              row.unknown = (row.unknown ?? 0) + c.unknown;
-              row.unknownReason ??= c.unknownReason;
-            }
-          }
+  const worker = async () => {
+    while (next < order.length && !stopped) {
+      if (next > 0 && opts.mayStart && !opts.mayStart()) {
+        stopped = true;
+        break;
+      }
+      const i = order[next++];
+      await time(async () => {
+        computed.set(i, await countChunk(metricStore, tenant, chunks[i], resolutionMs, resolution));
+        await flush();
+      });
+      done++;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? DEFAULT_CHUNK_CONCURRENCY) }, worker));
+  await saving;
+  const unstarted = [...keyChunks.keys()].filter((k) => !saved.get(k)).length;
+  return { chunks: done, left: order.length - done, unstarted, readFromMs: readFrom };
+}
+
+/** Good/total per bucket of one chunk, for each of its jobs (buckets from the job's start on). */
+async function countChunk(metricStore: MetricStore, tenant: string, chunk: Chunk, resolutionMs: number, resolution: ResolutionCache): Promise<Map<string, RollupRow[]>> {
+  const out = new Map<string, Map<number, RollupRow>>(chunk.jobs.map((j) => [j.key, new Map()]));
+  const byMetricService = new Map<string, RollupJob[]>();
+  for (const job of chunk.jobs) {
+    for (const m of job.slo.metrics) {
+      const k = JSON.stringify([m, job.slo.service]);
+      byMetricService.set(k, [...(byMetricService.get(k) ?? []), job]);
+    }
+  }
+  const metrics = [...new Set(chunk.jobs.flatMap((j) => j.slo.metrics))].sort();
+  const fromMs = Math.max(chunk.fromMs, Math.min(...chunk.jobs.map((j) => j.fromMs)));
+  for (const p of await fetchDeltasOfMetrics(metricStore, { tenant, metrics, fromNs: msToNs(fromMs), toNs: msToNs(chunk.toMs) })) {
+    const service = serviceOf(p.series);
+    const candidates = service === undefined ? undefined : byMetricService.get(JSON.stringify([p.series.metric, service]));
+    if (!candidates) continue;
+    const endMs = Number(p.endNs / 1_000_000n);
+    const bucket = Math.floor(endMs / resolutionMs) * resolutionMs;
+    for (const job of candidates) {
+      if (bucket < job.fromMs || !matchesFilter(p, job.slo.filter)) continue;
+      const c = countPoint(p, job.slo, resolution);
+      if (!c || (c.total === 0 && !c.unknown)) continue;
+      const rows = out.get(job.key)!;
+      const row = rows.get(bucket);
+      if (!row) {
+        rows.set(bucket, { bucketMs: bucket, good: c.good, total: c.total, effectiveThreshold: c.effective ?? null, ...(c.unknown ? { unknown: c.unknown, unknownReason: c.unknownReason } : {}) });
+      } else {
+        row.good += c.good;
+        row.total += c.total;
+        if (c.effective !== undefined) row.effectiveThreshold = row.effectiveThreshold === null ? c.effective : Math.min(row.effectiveThreshold, c.effective);
+        if (c.unknown) {
+          row.unknown = (row.unknown ?? 0) + c.unknown;
+          row.unknownReason ??= c.unknownReason;
         }
       }
     }
