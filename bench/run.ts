@@ -4,6 +4,7 @@ import * as agentOverhead from './agent-overhead.ts';
 import * as sloEvaluation from './slo-evaluation.ts';
 import * as kernelSignals from './kernel-signals.ts';
 import * as goProbes from './go-probes.ts';
+import * as http2Probes from './http2-probes.ts';
 import * as hints from './hints.ts';
 import * as dashboard from './dashboard.ts';
 import * as prometheus from './prometheus.ts';
@@ -14,6 +15,7 @@ const BENCHMARKS: Record<string, { run(): Promise<string[]> }> = {
   'slo-evaluation': sloEvaluation,
   'kernel-signals': kernelSignals,
   'go-probes': goProbes,
+  'http2-probes': http2Probes,
   hints,
   dashboard,
   prometheus,
