@@ -96,6 +96,8 @@ export class TimestreamEmulator {
   pageSize = 4;
   /** How long each Query takes to answer (Timestream's are hundreds of ms even on small tables). */
   queryLatencyMs = 0;
+  /** Queries answered with an error (e.g. a column that does not exist yet), with the error. */
+  readonly failedQueries: { sql: string; error: Error }[] = [];
 
   /**
    * 'instances' answers for writeClient/queryClient only; 'classes' for every client of either
@@ -209,7 +211,9 @@ export class TimestreamEmulator {
     for (const f of filters) {
       if (!columns.includes(f.column)) {
         const message = `line 1:${sql.length - where.length + f.at + 1}: Column '${f.column}' does not exist`;
-        throw new QueryValidationException({ $metadata: {}, message, Message: message });
+        const error = new QueryValidationException({ $metadata: {}, message, Message: message });
+        this.failedQueries.push({ sql, error });
+        throw error;
       }
     }
     const matching = all.filter((r) => filters.every((f) => f.values.includes(r.dims[f.column])) && r.timeNs >= from && r.timeNs < to);
