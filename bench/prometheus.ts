@@ -1,11 +1,12 @@
 // The Prometheus storage backend beside DuckDB, in one run: points/s the gateway stores (OTLP
 // POSTs of delta exponential histograms, 100 services) and GET /v1/slos latency with 100
-// services' default SLOs, first call (rollups built from raw points) and later ones (median).
+// services' default SLOs, first call (rollups built from raw points) and later ones (median);
+// and the store alone (MetricStore.write of 500-point batches, no HTTP, no decoding).
 // Prometheus is Debian's 2.42 on this machine, started with a temporary TSDB, as in the tests.
 import fs from 'node:fs';
 import { startGateway } from '../lambda/local/server.ts';
 import { PrometheusStore } from '../lambda/storage/prometheus.ts';
-import type { MetricStore } from '../lambda/storage/types.ts';
+import type { MetricPoint, MetricStore } from '../lambda/storage/types.ts';
 import { startPrometheus } from '../test/lib/prometheus-server.ts';
 import { tempDir } from '../test/lib/processes.ts';
 import { DURATION, GatewayClient, expHistogramMetric, protobufBody, resourceMetrics } from '../test/otlp-fixtures.ts';
@@ -25,6 +26,34 @@ export interface Result {
   pointsPerS: number;
   firstSlosMs: number;
   slosMs: number;
+  storePointsPerS: number;
+}
+
+/** The same shape of points as the OTLP bodies, as the store receives them. */
+function storePoints(nowMs: number): MetricPoint[] {
+  const out: MetricPoint[] = [];
+  const startMs = nowMs - INTERVALS * 10_000;
+  for (let s = 0; s < SERVICES; s++) {
+    for (const status of [200, 500]) {
+      const series = { metric: DURATION, unit: 's', resource: { 'service.name': `svc-${s}`, 'host.name': 'h1' }, attributes: { 'http.route': '/pay', 'http.response.status_code': status } };
+      for (let i = 0; i < INTERVALS; i++) {
+        const endNs = BigInt(startMs + (i + 1) * 10_000) * 1_000_000n;
+        const counts = status === 200 ? [90 + (i % 7), ...new Array<number>(31).fill(0), 8, ...new Array<number>(31).fill(0), 1] : [1];
+        out.push({ series, startNs: endNs - 10_000_000_000n, endNs, kind: 'exponential_histogram', temporality: 'delta', count: counts.reduce((a, b) => a + b, 0), sum: 1, scale: 5, zeroCount: 0, offset: -98, counts });
+      }
+    }
+  }
+  return out;
+}
+
+async function storeThroughput(store: MetricStore): Promise<number> {
+  const points = storePoints(Date.now());
+  const t0 = performance.now();
+  for (let i = 0; i < points.length; i += 500) {
+    const r = await store.write('bench-store', points.slice(i, i + 500));
+    if (r.rejected?.length) throw new Error(`store refused ${r.rejected.length} points: ${r.rejected[0].reason}`);
+  }
+  return points.length / ((performance.now() - t0) / 1000);
 }
 
 function median(xs: number[]): number {
@@ -82,7 +111,8 @@ export async function measure(backend: string, store: MetricStore | undefined): 
     const firstSlosMs = await time();
     const runs: number[] = [];
     for (let i = 0; i < SLO_RUNS; i++) runs.push(await time());
-    return { backend, points, pointsPerS: points / writeS, firstSlosMs, slosMs: median(runs) };
+    const storePointsPerS = await storeThroughput(store ?? gw.store);
+    return { backend, points, pointsPerS: points / writeS, firstSlosMs, slosMs: median(runs), storePointsPerS };
   } finally {
     await gw.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
@@ -98,10 +128,10 @@ export async function run(): Promise<string[]> {
     await server.stop();
   }
   const lines = results.map(
-    (r) => `prometheus: ${r.backend}: ${r.points} points from ${SERVICES} services stored at ${r.pointsPerS.toFixed(0)} points/s through the gateway; GET /v1/slos (${SERVICES} services) first ${r.firstSlosMs.toFixed(0)} ms, then ${r.slosMs.toFixed(0)} ms (median of ${SLO_RUNS})`,
+    (r) => `prometheus: ${r.backend}: ${r.points} points from ${SERVICES} services stored at ${r.pointsPerS.toFixed(0)} points/s through the gateway, ${r.storePointsPerS.toFixed(0)} points/s by the store alone; GET /v1/slos (${SERVICES} services) first ${r.firstSlosMs.toFixed(0)} ms, then ${r.slosMs.toFixed(0)} ms (median of ${SLO_RUNS})`,
   );
   for (const line of lines) console.log(line);
   const [duck, prom] = results;
-  lines.push(`prometheus: Prometheus/DuckDB: write throughput ×${(prom.pointsPerS / duck.pointsPerS).toFixed(2)}, /v1/slos first ×${(prom.firstSlosMs / duck.firstSlosMs).toFixed(2)}, then ×${(prom.slosMs / duck.slosMs).toFixed(2)}`);
+  lines.push(`prometheus: Prometheus/DuckDB: write throughput ×${(prom.pointsPerS / duck.pointsPerS).toFixed(2)} (store alone ×${(prom.storePointsPerS / duck.storePointsPerS).toFixed(2)}), /v1/slos first ×${(prom.firstSlosMs / duck.firstSlosMs).toFixed(2)}, then ×${(prom.slosMs / duck.slosMs).toFixed(2)}`);
   return lines;
 }
