@@ -43,9 +43,9 @@ async function makeCertificate(): Promise<typeof cert> {
   return { certFile, keyFile, ca: fs.readFileSync(certFile) };
 }
 
-async function startServer(args: string[]): Promise<Server> {
+async function startServer(args: string[], binary = bin): Promise<Server> {
   const portFile = path.join(tempDir('bw-h2-fixture'), 'port');
-  const m = manage(spawn(bin, ['-addr', '127.0.0.1:0', '-port-file', portFile, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const m = manage(spawn(binary, ['-addr', '127.0.0.1:0', '-port-file', portFile, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
   running.push(m);
   const port = await waitFor('h2server to listen', () => {
     if (m.child.exitCode !== null) throw new Error(`h2server exited: ${m.output()}`);
@@ -243,6 +243,26 @@ describe('HTTP/2 and HTTPS servers', () => {
       assert.equal(collector.inflightCount(), 0);
     } finally {
       collector.close();
+      await server.stop();
+    }
+  });
+
+  test('a stripped binary: the bundled h2 server\'s offsets come from the offsets table, counts stay exact', async () => {
+    const strippedBin = await buildGoFixture('h2server', { stripped: true });
+    const stripped = await inspectGoBinary(strippedBin);
+    assert.ok('probeSets' in stripped && stripped.probeSets.http2Server, 'http2Server resolves without DWARF');
+    assert.deepEqual(Object.values(stripped.probeSets.http2Server.offsetSources), ['table', 'table', 'table']);
+    assert.deepEqual(stripped.probeSets.http2Server.offsets, info.probeSets.http2Server!.offsets);
+    const server = await startServer(tlsArgs(), strippedBin);
+    const c = new HttpServerCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'http_server.bpf.o') });
+    try {
+      c.attachGo({ pid: server.pid, exePath: `/proc/${server.pid}/exe`, serviceName: 'h2server' } as Parameters<HttpServerCollector['attachGo']>[0], stripped);
+      const got = await h2Requests(`https://127.0.0.1:${server.port}`, repeat(['/hello', '/fail'], 20));
+      assert.equal(got.alpn, 'h2');
+      assert.deepEqual(sorted(countsOf(await c.drainPoints(() => 'h2server'))), new Map([['GET /fail 500', 20], ['GET /hello 200', 20]]));
+      assert.deepEqual([...c.takeDrops()], []);
+    } finally {
+      c.close();
       await server.stop();
     }
   });
