@@ -9,7 +9,8 @@ import { hintedTransition, transition } from '../../test/lib/alert-fixtures.ts';
 import { DuckDbSloStore } from '../slo/duckdb-store.ts';
 import type { AlertTransition } from '../notify/types.ts';
 import type { AlertRecord, RollupBatch, SloStore } from '../slo/store.ts';
-import { DynamoSloStore } from './dynamodb-slo-store.ts';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoSloStore, TTL_ATTRIBUTE } from './dynamodb-slo-store.ts';
 
 const MIN = 60_000;
 const DAY = 86_400_000;
@@ -106,8 +107,10 @@ test('alerts, transitions (stored once each) and specs answer as DuckDB does', a
   });
   const t = (n: number, slo = 'checkout:availability') => ({ ...transition, slo_id: slo, id: `${slo}@${n}`, at: new Date(T0 + n * MIN).toISOString() });
   await both((s) => s.saveAlerts('acme', [record('checkout:latency', 'page-1h-5m', 'pending'), record('checkout:availability', 'page-1h-5m', 'firing')], [t(1), t(2), t(3, 'checkout:latency')]));
-  // The same transitions again (a retried run): not stored twice.
-  await both((s) => s.saveAlerts('acme', [record('checkout:availability', 'page-1h-5m', 'resolved')], [t(2), t(4)]));
+  // The same transitions again (a retried run): not stored twice, so not returned for notifying.
+  const version = async (s: SloStore, slo: string) => (await s.loadAlerts('acme')).find((a) => a.slo_id === slo)!.version;
+  const again = await both(async (s) => s.saveAlerts('acme', [{ ...record('checkout:availability', 'page-1h-5m', 'resolved'), version: await version(s, 'checkout:availability') }], [t(2), t(4)]));
+  assert.deepEqual(again.map((x) => x.id), ['checkout:availability@4']);
   const alerts = await both((s) => s.loadAlerts('acme'));
   assert.deepEqual(alerts.map((a) => [a.slo_id, a.state]), [['checkout:availability', 'resolved'], ['checkout:latency', 'pending']]);
   const all = await both((s) => s.listTransitions('acme'));
@@ -150,6 +153,94 @@ test('hints round-trip: stored with a record and a transition, attached later to
   assert.deepEqual((await both((s) => s.listTransitions('aws')))[0], attached);
   // A transition that was never stored gets nothing; the next episode starts without the last one's hints.
   assert.equal(await both((s) => s.attachHints('aws', { ...attached, id: 'x', at: new Date(T0).toISOString() })), false);
-  await both((s) => s.saveAlerts('aws', [record(2)], []));
+  await both(async (s) => s.saveAlerts('aws', [{ ...record(2), version: (await s.loadAlerts('aws'))[0].version }], []));
   assert.equal((await both((s) => s.loadAlerts('aws')))[0].hints, undefined);
+});
+
+test('claimEvaluation: granted only to a time later than every one claimed before', async () => {
+  for (const s of [duck, dynamo]) {
+    assert.deepEqual(await s.claimEvaluation('guarded', T0), { claimed: true });
+    // The same minute again (a retry) and an older one (a late delivery): refused, saying why.
+    assert.deepEqual(await s.claimEvaluation('guarded', T0), { claimed: false, lastEvaluatedMs: T0 });
+    assert.deepEqual(await s.claimEvaluation('guarded', T0 - MIN), { claimed: false, lastEvaluatedMs: T0 });
+    assert.deepEqual(await s.claimEvaluation('guarded', T0 + MIN), { claimed: true });
+    assert.deepEqual(await s.claimEvaluation('other-tenant', T0 - DAY), { claimed: true });
+  }
+});
+
+test('saveAlerts: a record derived from a revision no longer stored is refused with its transitions; each transition id is stored and returned once', async () => {
+  const rule = 'page-1h-5m';
+  const base: AlertRecord = {
+    alert_id: `checkout:availability/${rule}#1`, slo_id: 'checkout:availability', service: 'checkout', rule, severity: 'page', state: 'pending',
+    since_ms: T0, state_since_ms: T0, condition_since_ms: T0, episode: 1, updated_ms: T0,
+    burn_rates: transition.evidence.burn_rates, budget_remaining: 0.5, evidence: transition.evidence,
+  };
+  const pending = { ...transition, id: `${base.alert_id}:pending`, from: null, to: 'pending' as const, at: new Date(T0).toISOString() };
+  assert.deepEqual(await both((s) => s.saveAlerts('race', [base], [pending])), [pending]);
+  // Two evaluations load the same revision; both find it firing (the same transition id, found at different times).
+  const loaded = await both((s) => s.loadAlerts('race'));
+  const firingAt = (ms: number) => ({ ...transition, id: `${base.alert_id}:firing`, at: new Date(ms).toISOString() });
+  const derived = (ms: number): AlertRecord => ({ ...loaded[0], state: 'firing', state_since_ms: ms, updated_ms: ms });
+  assert.deepEqual(await both((s) => s.saveAlerts('race', [derived(T0 + 2 * MIN)], [firingAt(T0 + 2 * MIN)])), [firingAt(T0 + 2 * MIN)]);
+  assert.deepEqual(await both((s) => s.saveAlerts('race', [derived(T0 + MIN)], [firingAt(T0 + MIN)])), []);
+  // The loser's record is not stored either: the first save's state stands.
+  assert.deepEqual((await both((s) => s.loadAlerts('race'))).map((a) => [a.state, a.updated_ms]), [['firing', T0 + 2 * MIN]]);
+  assert.deepEqual((await both((s) => s.listTransitions('race'))).map((x) => [x.id, x.at]), [
+    [pending.id, pending.at],
+    [`${base.alert_id}:firing`, new Date(T0 + 2 * MIN).toISOString()],
+  ]);
+  // A record from before versions were kept (no revision on the item) is still replaced by one derived from it.
+  const legacyKey = JSON.stringify(['legacy', rule]);
+  emulator.items.set(JSON.stringify(['A#race', legacyKey]), { pk: 'A#race', sk: legacyKey, record: JSON.stringify({ ...base, slo_id: 'legacy' }), alert_id: base.alert_id });
+  const [legacy] = (await dynamo.loadAlerts('race')).filter((a) => a.slo_id === 'legacy');
+  assert.equal(legacy.version, 0);
+  await dynamo.saveAlerts('race', [{ ...legacy, state: 'resolved' }], []);
+  assert.equal((await dynamo.loadAlerts('race')).find((a) => a.slo_id === 'legacy')!.state, 'resolved');
+});
+
+test('rollups: two writers of the same day chunk at once lose no update; a watermark never moves back', async () => {
+  const key = 'race:availability';
+  const rows = (from: number, n: number, good: number) => minutes(from, n, () => [good, 10, null]);
+  // A backfill of the first half hour and the next run's last ten minutes, both in flight together.
+  const backfill: RollupBatch = { key, fromMs: T0 - 60 * MIN, rows: rows(T0 - 60 * MIN, 30, 9) };
+  const recent: RollupBatch = { key, fromMs: T0 - 10 * MIN, rows: rows(T0 - 10 * MIN, 10, 8) };
+  const attempts = emulator.mock.commandCalls(PutCommand).length;
+  await Promise.all([dynamo.putRollups('race', [backfill], T0 - 10 * MIN), dynamo.putRollups('race', [recent], T0)]);
+  await duck.putRollups('race', [backfill], T0 - 10 * MIN);
+  await duck.putRollups('race', [recent], T0);
+  const series = await both((s) => s.rollupSeries('race', key, T0 - DAY, T0, MIN));
+  assert.equal(series.length, 40);
+  assert.deepEqual(await both((s) => s.windowSums('race', [key], [T0 - DAY], T0)), new Map([[key, [{ good: 30 * 9 + 10 * 8, total: 400, effectiveThreshold: null }]]]));
+  assert.deepEqual((await both((s) => s.rollupCoverage('race'))).get(key), { fromMs: T0 - 60 * MIN, toMs: T0 });
+  // They did race: a chunk write was refused and made again from a fresh read (2 chunks + 2 watermarks otherwise).
+  assert.ok(emulator.mock.commandCalls(PutCommand).length - attempts > 4, 'the two writers did not overlap');
+  // An evaluation at an older time finishing last: its rows are stored, the watermark stays.
+  await both((s) => s.putRollups('race', [{ key, fromMs: T0 - 15 * MIN, rows: rows(T0 - 15 * MIN, 10, 7) }], T0 - 5 * MIN));
+  assert.deepEqual((await both((s) => s.rollupCoverage('race'))).get(key), { fromMs: T0 - 60 * MIN, toMs: T0 });
+  // A backfill from further back saving its first chunk, short of what was covered: coverage is
+  // that chunk alone (the buckets between were never computed), so the next refresh resumes there.
+  await both((s) => s.putRollups('race', [{ key, fromMs: T0 - 3 * DAY, rows: [] }], T0 - 2 * DAY));
+  assert.deepEqual((await both((s) => s.rollupCoverage('race'))).get(key), { fromMs: T0 - 3 * DAY, toMs: T0 - 2 * DAY });
+});
+
+test('transitions carry a TTL (expires_at, epoch seconds, 90 days after they happened); expired ones are not read though DynamoDB still returns them', async () => {
+  const at = (days: number) => new Date(T0 - days * DAY).toISOString();
+  const old = { ...transition, id: 'ttl@old', at: at(100) };
+  const young = { ...transition, id: 'ttl@young', at: at(10) };
+  let nowMs = T0;
+  const store = new DynamoSloStore({ tableName: 'burnwatch-slo', now: () => nowMs });
+  assert.deepEqual(await store.saveAlerts('ttl', [], [old, young]), [old, young]);
+  const stored = [...emulator.items.values()].filter((i) => i.pk === 'T#ttl' || i.pk === 'U#ttl');
+  assert.equal(stored.length, 4);
+  for (const i of stored) {
+    const t = i.pk === 'U#ttl' ? i.sk : String(i.sk).split('#').slice(1).join('#');
+    assert.equal(i[TTL_ATTRIBUTE], Math.floor((Date.parse(t === old.id ? old.at : young.at) + 90 * DAY) / 1000), `${i.pk} ${i.sk}`);
+  }
+  // Not yet swept: DynamoDB would still return the expired item, the store must not.
+  emulator.ttlAttribute = TTL_ATTRIBUTE;
+  assert.deepEqual((await store.listTransitions('ttl')).map((t) => t.id), ['ttl@young']);
+  nowMs = T0 + 81 * DAY;
+  assert.deepEqual(await store.listTransitions('ttl'), []);
+  assert.equal(emulator.sweepExpired(nowMs), 4);
+  emulator.ttlAttribute = undefined;
 });

@@ -11,6 +11,8 @@ export interface TenantCycle {
   slos: SloFigures[];
   /** Alert transitions the cycle stored and handed to its notifiers. */
   transitions: AlertTransition[];
+  /** Set when the run did nothing: an evaluation at this time or a later one was already claimed (that time). */
+  alreadyEvaluatedMs?: number;
   /** Rollup chunks read, and left for the next run (a backfill stopped by the deadline). */
   rollups?: { chunks: number; left: number };
 }
@@ -21,6 +23,10 @@ export type EvaluationCycle = (tenant: string, nowMs: number, run?: { deadlineMs
 /** The SLO engine's cycle for one tenant: alerts stored and notified, figures for EMF. */
 export function engineCycle(opts: SloEngineOptions): EvaluationCycle {
   return async (tenant, nowMs, run = {}) => {
+    // The run guard: a retried or delayed invocation carrying an old time must neither move the
+    // rollup watermark back nor step alert states with a stale clock.
+    const claim = await opts.sloStore.claimEvaluation(tenant, nowMs);
+    if (!claim.claimed) return { slos: [], transitions: [], alreadyEvaluatedMs: claim.lastEvaluatedMs };
     const result = (await runEvaluationCycle({ ...opts, ...(run.deadlineMs !== undefined ? { deadlineMs: run.deadlineMs } : {}), tenants: [tenant], nowMs })).get(tenant);
     if (!result) throw new Error(`evaluate: the SLO engine returned nothing for tenant ${tenant}`);
     return {
@@ -41,6 +47,8 @@ export interface EvaluatorDeps {
   stage: string;
   /** Where EMF lines go: one JSON document per line (default: stdout, bypassing console's prefix). */
   emit?: (line: string) => void;
+  /** Where skipped runs are reported (default: stderr, i.e. the function's log). */
+  log?: (line: string) => void;
   /**
    * Of the invocation's remaining time, what is kept for evaluating after the rollups (figures,
    * alert states, notifications, EMF) — rollup work stops starting before the rest (default 15 s).
@@ -57,6 +65,8 @@ export interface EvaluationSummary {
   transitions: number;
   /** Tenants whose cycle failed, with why; the others still ran. */
   failed: { tenant: string; error: string }[];
+  /** Tenants not evaluated because an evaluation at this time or later already ran (a retry, a late or duplicate invocation). */
+  skipped: { tenant: string; already_evaluated_at: string }[];
   /** Rollup chunks read this run, and left for the next (a backfill resumes from its saved watermark). */
   rollup_chunks: number;
   rollup_chunks_left: number;
@@ -80,6 +90,7 @@ export type InvocationClock = Pick<Context, 'getRemainingTimeInMillis'>;
 
 export function createEvaluateHandler(deps: EvaluatorDeps): (event: ScheduledEvent, context?: InvocationClock) => Promise<EvaluationSummary> {
   const emit = deps.emit ?? ((line: string) => void process.stdout.write(`${line}\n`));
+  const log = deps.log ?? ((line: string) => console.error(line));
   const clock = deps.clock ?? Date.now;
   return async (event, context) => {
     const startMs = clock();
@@ -93,6 +104,7 @@ export function createEvaluateHandler(deps: EvaluatorDeps): (event: ScheduledEve
       slos: 0,
       transitions: 0,
       failed: [],
+      skipped: [],
       rollup_chunks: 0,
       rollup_chunks_left: 0,
       timeout_ms: timeoutMs,
@@ -104,6 +116,12 @@ export function createEvaluateHandler(deps: EvaluatorDeps): (event: ScheduledEve
         const result = await deps.cycle(tenant, nowMs, { deadlineMs });
         summary.rollup_chunks += result.rollups?.chunks ?? 0;
         summary.rollup_chunks_left += result.rollups?.left ?? 0;
+        if (result.alreadyEvaluatedMs !== undefined) {
+          const skipped = { tenant, already_evaluated_at: new Date(result.alreadyEvaluatedMs).toISOString() };
+          summary.skipped.push(skipped);
+          log(`evaluate: tenant ${tenant} skipped at ${summary.at}: already evaluated at ${skipped.already_evaluated_at} (a retried, late or duplicate invocation)`);
+          continue;
+        }
         summary.slos += result.slos.length;
         summary.transitions += result.transitions.length;
         for (const f of result.slos) {

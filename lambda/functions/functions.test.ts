@@ -147,7 +147,7 @@ describe('Lambda entries', () => {
     const docs = lines.map((l) => JSON.parse(l));
     const published = sns.commandCalls(PublishCommand).map((c) => c.args[0].input);
     const { rollup_chunks, rollup_chunks_left, timeout_ms, elapsed_ms, ...counts } = summary;
-    assert.deepEqual(counts, { at: new Date(NOW).toISOString(), tenants: 2, slos: 2, transitions: published.length, failed: [] });
+    assert.deepEqual(counts, { at: new Date(NOW).toISOString(), tenants: 2, slos: 2, transitions: published.length, failed: [], skipped: [] });
     // Called without a Lambda context: no deadline, so every rollup chunk is read in this run.
     assert.deepEqual([rollup_chunks > 0, rollup_chunks_left, timeout_ms, elapsed_ms >= 0], [true, 0, null, true]);
     // 10 of 100 requests failed against 99.9%: burn rate 0.1 / 0.001 = 100 in every window, budget 1 − 100 = −99.
@@ -181,10 +181,11 @@ describe('Lambda entries', () => {
       if (t.to === 'firing') assert.deepEqual([t.hints_meta.status, t.hints_meta.to], ['pending', NOW / 1000]);
     }
     assert.equal([...dynamo.items.values()].filter((i) => i.pk === 'T#acme').length, published.length);
-    // The next run at the same minute starts from the state the first one stored: nothing new to say.
+    // The same minute again (a retried or duplicate invocation): the run guard refuses it, says so, publishes nothing.
     const again = await captureStdout(() => evaluate(scheduledEvent(new Date(NOW).toISOString())));
-    assert.equal(again.result.transitions, 0);
-    assert.equal(again.lines.length, 2);
+    assert.deepEqual([again.result.transitions, again.result.slos], [0, 0]);
+    assert.deepEqual(again.result.skipped.map((s) => [s.tenant, s.already_evaluated_at]), [['acme', new Date(NOW).toISOString()], ['o-corp', new Date(NOW).toISOString()]]);
+    assert.equal(again.lines.length, 0);
     assert.equal(sns.commandCalls(PublishCommand).length, published.length);
     const notScheduled = { ...scheduledEvent('2026-11-23T14:00:00Z'), 'detail-type': 'Object Created' } as unknown as ScheduledEvent;
     await assert.rejects(evaluate(notScheduled), /expected an EventBridge "Scheduled Event"/);

@@ -14,7 +14,8 @@ const ready = once(async () => {
   return createIngestQueryHandler({
     store,
     apiKeys: () => apiKeys.current(),
-    slo: new SloEngine({ metricStore: store, sloStore: sloStoreFromEnv() }),
+    // Read-only on rollups: the evaluator is their one writer; GET /v1/slos says how fresh (evaluated_at).
+    slo: new SloEngine({ metricStore: store, sloStore: sloStoreFromEnv(), refreshOnRead: false }),
     spanStore: spanStoreFromEnv(),
   });
 });

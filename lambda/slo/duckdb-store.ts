@@ -7,7 +7,7 @@ import { dirname } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { BIGINT, DuckDBInstance, INTEGER, LIST, listValue, VARCHAR, type DuckDBConnection, type DuckDBType } from '@duckdb/node-api';
 import type { AlertTransition } from '../notify/types.ts';
-import type { AlertRecord, DirtyMark, RollupBatch, RollupCoverage, SeriesPoint, SloStore, StoredSpec, WindowSum } from './store.ts';
+import { mergeCoverage, type AlertRecord, type DirtyMark, type EvaluationClaim, type RollupBatch, type RollupCoverage, type SeriesPoint, type SloStore, type StoredSpec, type WindowSum } from './store.ts';
 
 export const SLO_DUCKDB_FILE_NAME = 'burnwatch-slo.duckdb';
 
@@ -56,6 +56,10 @@ const SCHEMA = [
   // from slo_alerts, whose rows saveAlerts replaces whole.
   `CREATE TABLE IF NOT EXISTS slo_alert_hints (
      tenant VARCHAR NOT NULL, alert_id VARCHAR NOT NULL, body VARCHAR NOT NULL, PRIMARY KEY (tenant, alert_id))`,
+  // Which revision of an alert record is stored (AlertRecord.version; rows from before it: 0).
+  'ALTER TABLE slo_alerts ADD COLUMN IF NOT EXISTS version BIGINT DEFAULT 0',
+  // The latest evaluation claimed per tenant (claimEvaluation: the run guard).
+  `CREATE TABLE IF NOT EXISTS slo_evaluations (tenant VARCHAR NOT NULL PRIMARY KEY, at_ms BIGINT NOT NULL)`,
   'CREATE TEMP TABLE IF NOT EXISTS slo_rollups_stage AS SELECT * FROM slo_rollups LIMIT 0',
   'CREATE TEMP TABLE IF NOT EXISTS slo_alerts_stage AS SELECT * FROM slo_alerts LIMIT 0',
   'CREATE TEMP TABLE IF NOT EXISTS slo_ranges_stage (sli_key VARCHAR NOT NULL, from_ms BIGINT NOT NULL)',
@@ -122,6 +126,9 @@ export class DuckDbSloStore implements SloStore {
         appender.closeSync();
       }
       const minFrom = BigInt(Math.min(...batches.map((b) => b.fromMs)));
+      // Writes are serialised: the coverage read here is what the transaction replaces.
+      const before = await this.rollupCoverage(tenant);
+      const merged = batches.map((b) => [b.key, mergeCoverage(before.get(b.key), { fromMs: b.fromMs, toMs })] as const);
       await this.transaction(async () => {
         await this.conn.run(
           `DELETE FROM slo_rollups r USING slo_ranges_stage g
@@ -130,11 +137,9 @@ export class DuckDbSloStore implements SloStore {
           { min: BIGINT, to: BIGINT },
         );
         await this.conn.run(
-          `INSERT INTO slo_rollup_watermarks (tenant, sli_key, done_to_ms, covered_from_ms) SELECT $t, sli_key, $to, from_ms FROM slo_ranges_stage
-             ON CONFLICT (tenant, sli_key) DO UPDATE SET done_to_ms = excluded.done_to_ms,
-               covered_from_ms = least(coalesce(slo_rollup_watermarks.covered_from_ms, excluded.covered_from_ms), excluded.covered_from_ms)`,
-          { t: tenant, to: BigInt(toMs) },
-          { to: BIGINT },
+          'INSERT OR REPLACE INTO slo_rollup_watermarks (tenant, sli_key, done_to_ms, covered_from_ms) SELECT $t, unnest($keys), unnest($tos), unnest($froms)',
+          { t: tenant, keys: listValue(merged.map(([k]) => k)), tos: listValue(merged.map(([, c]) => BigInt(c.toMs))), froms: listValue(merged.map(([, c]) => BigInt(c.fromMs))) },
+          { keys: LIST(VARCHAR), tos: LIST(BIGINT), froms: LIST(BIGINT) },
         );
         await this.conn.run('INSERT INTO slo_rollups SELECT * FROM slo_rollups_stage');
         // Hours touched by the replaced buckets are summed again from them.
@@ -298,9 +303,18 @@ export class DuckDbSloStore implements SloStore {
     });
   }
 
+  claimEvaluation(tenant: string, atMs: number): Promise<EvaluationClaim> {
+    return this.serialised(async () => {
+      const [last] = await this.read<{ at_ms: bigint }>('SELECT at_ms FROM slo_evaluations WHERE tenant = $t', { t: tenant });
+      if (last !== undefined && Number(last.at_ms) >= atMs) return { claimed: false, lastEvaluatedMs: Number(last.at_ms) };
+      await this.conn.run('INSERT OR REPLACE INTO slo_evaluations VALUES ($t, $at)', { t: tenant, at: BigInt(atMs) }, { at: BIGINT });
+      return { claimed: true };
+    });
+  }
+
   async loadAlerts(tenant: string): Promise<AlertRecord[]> {
-    const rows = await this.read<{ record: string }>('SELECT record FROM slo_alerts WHERE tenant = $t ORDER BY slo_id, rule', { t: tenant });
-    const records = rows.map((r) => JSON.parse(r.record) as AlertRecord);
+    const rows = await this.read<{ record: string; version: bigint }>('SELECT record, version FROM slo_alerts WHERE tenant = $t ORDER BY slo_id, rule', { t: tenant });
+    const records = rows.map((r) => ({ ...(JSON.parse(r.record) as AlertRecord), version: Number(r.version) }));
     if (records.length === 0) return records;
     const attached = await this.read<{ alert_id: string; body: string }>(
       'SELECT alert_id, body FROM slo_alert_hints WHERE tenant = $t AND list_contains($ids, alert_id)',
@@ -325,17 +339,33 @@ export class DuckDbSloStore implements SloStore {
     });
   }
 
-  saveAlerts(tenant: string, records: readonly AlertRecord[], transitions: readonly AlertTransition[]): Promise<void> {
+  saveAlerts(tenant: string, records: readonly AlertRecord[], transitions: readonly AlertTransition[]): Promise<AlertTransition[]> {
     return this.serialised(async () => {
-      if (records.length === 0 && transitions.length === 0) return;
+      if (records.length === 0 && transitions.length === 0) return [];
+      // Writes are serialised, so what is read here is what the transaction below replaces.
+      const alertKey = (sloId: string, rule: string) => JSON.stringify([sloId, rule]);
+      const storedVersions = new Map(
+        (await this.read<{ slo_id: string; rule: string; version: bigint }>('SELECT slo_id, rule, version FROM slo_alerts WHERE tenant = $t', { t: tenant }))
+          .map((r) => [alertKey(r.slo_id, r.rule), Number(r.version)]),
+      );
+      // A record derived from a revision no longer stored: another evaluation changed it first.
+      const stale = new Set(records.filter((r) => storedVersions.get(alertKey(r.slo_id, r.rule)) !== r.version).map((r) => alertKey(r.slo_id, r.rule)));
+      const fresh = records.filter((r) => !stale.has(alertKey(r.slo_id, r.rule)));
+      const known = new Set(
+        transitions.length === 0
+          ? []
+          : (await this.read<{ id: string }>('SELECT id FROM slo_alert_events WHERE tenant = $t AND list_contains($ids, id)', { t: tenant, ids: listValue(transitions.map((t) => t.id)) }, { ids: LIST(VARCHAR) })).map((r) => r.id),
+      );
+      const stored = transitions.filter((t) => !stale.has(alertKey(t.slo_id, t.evidence.rule)) && !known.has(t.id));
       // Every active alert's figures change each cycle: staged with the appender, then one statement.
       const appender = await this.conn.createAppender('slo_alerts_stage', 'main', 'temp');
       try {
-        for (const r of records) {
+        for (const { version, ...r } of fresh) {
           appender.appendVarchar(tenant);
           appender.appendVarchar(r.slo_id);
           appender.appendVarchar(r.rule);
           appender.appendVarchar(JSON.stringify(r));
+          appender.appendBigInt(BigInt((version ?? 0) + 1));
           appender.endRow();
         }
         appender.flushSync();
@@ -344,7 +374,7 @@ export class DuckDbSloStore implements SloStore {
       }
       await this.transaction(async () => {
         await this.conn.run('INSERT OR REPLACE INTO slo_alerts SELECT * FROM slo_alerts_stage');
-        for (const tr of transitions) {
+        for (const tr of stored) {
           await this.conn.run(
             'INSERT OR IGNORE INTO slo_alert_events VALUES ($t, $id, $seq, $alert, $slo, $at, $body)',
             { t: tenant, id: tr.id, seq: BigInt(this.seq++), alert: tr.alert_id, slo: tr.slo_id, at: BigInt(Date.parse(tr.at)), body: JSON.stringify(tr) },
@@ -352,6 +382,7 @@ export class DuckDbSloStore implements SloStore {
           );
         }
       }).finally(() => this.conn.run('DELETE FROM slo_alerts_stage'));
+      return stored;
     });
   }
 

@@ -75,6 +75,12 @@ export interface SloEngineOptions {
   clock?: () => number;
   /** Rollup chunks read at once during a backfill (default 4). */
   backfillConcurrency?: number;
+  /**
+   * false: reads (statuses, detail) never write rollups and answer as of the end of the stored
+   * rollups (`evaluated_at`) — on AWS only the evaluator writes them, the gateway reads. Default
+   * true: a read brings rollups up to now first (the local stack, one process).
+   */
+  refreshOnRead?: boolean;
   log?: (line: string) => void;
 }
 
@@ -102,6 +108,11 @@ export interface SloReport {
   window_start: string;
   /** Seconds of the window since its first bucket with requests (a young SLO has seen little of it); null without any. */
   window_seen_seconds?: number | null;
+  /**
+   * Read-only engines (refreshOnRead false): the time the figures stand at — the end of the rollups
+   * the evaluator stored, never after the request — or null when it has not evaluated yet.
+   */
+  evaluated_at?: string | null;
   good: number;
   total: number;
   bad: number;
@@ -303,9 +314,27 @@ export class SloEngine {
     // A different window for this answer only (the gate's --window): rollups do not depend on the
     // window, but must reach back over it, so the refresh sees it (and backfills what is missing).
     if (opts.window) defs = defs.map((d) => ({ ...d, window: opts.window! }));
-    if (opts.refresh !== false) await this.refresh(tenant, nowMs, defs);
-    const { reports } = await this.compute(tenant, defs, nowMs);
-    return reports.map((r) => r.report);
+    if (opts.refresh === false) return (await this.compute(tenant, defs, nowMs)).reports.map((r) => r.report);
+    const at = await this.readAt(tenant, nowMs, defs);
+    const { reports } = await this.compute(tenant, defs, at.atMs);
+    return reports.map((r) => withEvaluatedAt(r.report, at));
+  }
+
+  /**
+   * The time a read answers at: now, after bringing rollups up to it — or, read-only, the end of
+   * the rollups the evaluator stored for these SLOs (the earliest, so every SLO's figures are
+   * complete there), never after now.
+   */
+  private async readAt(tenant: string, nowMs: number, defs: readonly SloDefinition[]): Promise<ReadTime> {
+    if (this.opts.refreshOnRead !== false) {
+      await this.refresh(tenant, nowMs, defs);
+      return { atMs: nowMs };
+    }
+    const coverage = await this.opts.sloStore.rollupCoverage(tenant);
+    const ends = defs.flatMap((slo) => coverage.get(sliKey(slo, this.resolutionMs))?.toMs ?? []);
+    if (ends.length === 0) return { atMs: nowMs, evaluatedAtMs: null };
+    const atMs = Math.min(nowMs, ...ends);
+    return { atMs, evaluatedAtMs: atMs };
   }
 
   /**
@@ -335,10 +364,13 @@ export class SloEngine {
     if (earliestLate !== undefined) await this.opts.sloStore.markDirty(tenant, earliestLate, late!.queryableByMs);
   }
 
-  async detail(tenant: string, id: string, nowMs: number): Promise<SloDetail> {
-    const defs = await this.refresh(tenant, nowMs);
+  async detail(tenant: string, id: string, requestMs: number): Promise<SloDetail> {
+    const defs = (await this.definitions(tenant, requestMs)).slos;
     const slo = defs.find((s) => s.id === id);
     if (!slo) throw new ApiError(404, 'not_found', `no SLO with id "${id}"`);
+    // Every SLO's rollups (a refresh clears dirty marks for all of them), and the list's time.
+    const at = await this.readAt(tenant, requestMs, defs);
+    const nowMs = at.atMs;
     const [{ report }] = (await this.compute(tenant, [slo], nowMs)).reports;
     const start = windowStartMs(slo.window, nowMs);
     const r = this.resolutionMs;
@@ -360,7 +392,7 @@ export class SloEngine {
       burnDown.push({ t: Math.min(t + step, nowMs) / 1000, budget_remaining: budget({ good, total }, slo.objective).remaining, good, total });
     }
     return {
-      ...report,
+      ...withEvaluatedAt(report, at),
       rules: slo.rules.map((x) => ({ name: x.name, severity: x.severity, factor: x.factor, long_window: formatDuration(x.longMs), short_window: formatDuration(x.shortMs), for: formatDuration(x.forMs) || '0s' })),
       burn_down: burnDown,
     };
@@ -388,7 +420,15 @@ export class SloEngine {
   /** Figures and alert transitions from the stored rollups as they are (no refresh): the cycle's second half. */
   async evaluate(tenant: string, nowMs: number, defs: readonly SloDefinition[]): Promise<Omit<CycleResult, 'specErrors'>> {
     const { reports, sums } = await this.compute(tenant, defs, nowMs);
-    const previous = new Map((await this.opts.sloStore.loadAlerts(tenant)).map((a) => [`${a.slo_id}\0${a.rule}`, a]));
+    const stored = await this.opts.sloStore.loadAlerts(tenant);
+    // An evaluation that overlapped a later one (a slow run, a late retry) must not step alert
+    // states back with its older clock: the later run's states stand.
+    const newest = Math.max(-Infinity, ...stored.map((a) => a.updated_ms));
+    if (newest > nowMs) {
+      this.log(`slo ${tenant}: alerts not stepped at ${new Date(nowMs).toISOString()}: an evaluation at ${new Date(newest).toISOString()} already stepped them`);
+      return { slos: reports.map(({ report }) => withAlerts(report, stored)), transitions: [] };
+    }
+    const previous = new Map(stored.map((a) => [`${a.slo_id}\0${a.rule}`, a]));
     const changed: AlertRecord[] = [];
     const transitions: AlertTransition[] = [];
     const firing: FiringAlert[] = [];
@@ -409,7 +449,7 @@ export class SloEngine {
           budgetRemaining: report.budget_remaining,
           nowMs,
         });
-        if (step.record && step.record !== prev) changed.push(step.record);
+        if (step.record && step.record !== prev) changed.push(revisionOf(step.record, prev));
         if (step.transition) transitions.push(step.transition);
         if (step.transition?.to === 'firing') firing.push({ transition: step.transition, record: step.record!, slo });
       }
@@ -426,17 +466,22 @@ export class SloEngine {
           nowMs,
           hysteresis: this.opts.hysteresis ?? DEFAULT_HYSTERESIS,
         });
-        if (step.record && step.record !== prev) changed.push(step.record);
+        if (step.record && step.record !== prev) changed.push(revisionOf(step.record, prev));
         if (step.transition) transitions.push(step.transition);
         if (step.transition?.to === 'firing') firing.push({ transition: step.transition, record: step.record!, slo, rule });
       }
     }
     // Hints before the transition is stored: a later read shows what was said when it fired.
     await this.addHints(tenant, firing, nowMs);
-    await this.opts.sloStore.saveAlerts(tenant, changed, transitions);
-    for (const t of transitions) await this.deliver(t);
+    // Only what this save stored is notified: a change another evaluation stored first went out with it.
+    const saved = await this.opts.sloStore.saveAlerts(tenant, changed, transitions);
+    if (saved.length < transitions.length) {
+      const ids = transitions.filter((t) => !saved.includes(t)).map((t) => t.id);
+      this.log(`slo ${tenant}: ${ids.length} transition(s) not notified, already stored or their alert changed by another evaluation: ${ids.join(', ')}`);
+    }
+    for (const t of saved) await this.deliver(t);
     const alerts = await this.opts.sloStore.loadAlerts(tenant);
-    return { slos: reports.map(({ report }) => withAlerts(report, alerts)), transitions };
+    return { slos: reports.map(({ report }) => withAlerts(report, alerts)), transitions: saved };
   }
 
   /**
@@ -622,6 +667,25 @@ interface FiringAlert {
   record: AlertRecord;
   slo: SloDefinition;
   rule?: BurnRateRule;
+}
+
+/** `record`, replacing `prev`, marked with the stored revision it derives from (saveAlerts' optimistic check). */
+function revisionOf(record: AlertRecord, prev: AlertRecord | undefined): AlertRecord {
+  // The same object the hints are then attached to: set in place.
+  record.version = prev?.version;
+  if (record.version === undefined) delete record.version;
+  return record;
+}
+
+/** Where a read stands (SloEngine.readAt); `evaluatedAtMs` only for read-only engines (null: never evaluated). */
+interface ReadTime {
+  atMs: number;
+  evaluatedAtMs?: number | null;
+}
+
+function withEvaluatedAt<T extends SloReport>(report: T, at: ReadTime): T {
+  if (at.evaluatedAtMs === undefined) return report;
+  return { ...report, evaluated_at: at.evaluatedAtMs === null ? null : new Date(at.evaluatedAtMs).toISOString() };
 }
 
 function withAlerts(report: SloReport, alerts: readonly AlertRecord[]): SloReport {

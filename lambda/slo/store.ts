@@ -44,6 +44,17 @@ export interface RollupCoverage {
 }
 
 /**
+ * What a key covers once `computed` is stored beside what it covered before: their union when
+ * they overlap or touch (so a run at an older time finishing last leaves the later end in
+ * place), else just `computed` — a backfill from further back resumes from its own end, and
+ * coverage never claims a bucket nobody computed.
+ */
+export function mergeCoverage(before: RollupCoverage | undefined, computed: RollupCoverage): RollupCoverage {
+  if (!before || before.fromMs >= before.toMs || computed.fromMs > before.toMs || computed.toMs < before.fromMs) return computed;
+  return { fromMs: Math.min(before.fromMs, computed.fromMs), toMs: Math.max(before.toMs, computed.toMs) };
+}
+
+/**
  * A rollup bucket that late points touched after it was computed (older than the engine's
  * late-data margin). `token` is new at every mark, so clearing the marks a refresh read never
  * clears one made again while it ran.
@@ -87,7 +98,21 @@ export interface AlertRecord {
   /** The hints of the episode's firing transition, as stored then (engine or attachHints). */
   hints?: Hint[];
   hints_meta?: AlertHintsMeta;
+  /**
+   * Which stored revision of this alert's record it was derived from: set by loadAlerts, carried
+   * by the engine onto the record that replaces it; absent when none was stored. saveAlerts writes
+   * a record only while that revision is still the stored one (optimistic concurrency).
+   */
+  version?: number;
 }
+
+export type EvaluationClaim = { claimed: true } | { claimed: false; lastEvaluatedMs: number };
+
+/**
+ * How long stored alert transitions are kept: a quarter, the longest SLO window the API reads
+ * (90 d) with the incidents in it reviewable. DynamoDB deletes them by TTL (`expires_at`).
+ */
+export const TRANSITION_RETENTION_MS = 90 * 86_400_000;
 
 export interface StoredSpec {
   id: string;
@@ -98,8 +123,11 @@ export interface StoredSpec {
 
 export interface SloStore {
   /**
-   * Replaces buckets per batch and records that each batch's key is complete over
-   * [min(its earlier start, fromMs), toMs); atomic.
+   * Replaces buckets per batch and records that each batch's key is complete over [fromMs, toMs)
+   * merged with what it covered before (mergeCoverage): an evaluation at an older time that
+   * finishes last never moves the watermark back. Safe beside a concurrent writer of the same
+   * keys (DuckDB: serialised, one transaction; DynamoDB: version-conditioned items, a lost race
+   * re-read).
    */
   putRollups(tenant: string, batches: readonly RollupBatch[], toMs: number): Promise<void>;
   /** How far each key's rollups reach (absent: never computed). */
@@ -124,9 +152,22 @@ export interface SloStore {
   /** Deletes buckets older than `beforeMs` (past every window still needed); coverage starts there at the earliest. */
   pruneRollups(tenant: string, beforeMs: number): Promise<void>;
 
+  /**
+   * Claims the evaluation of `tenant` at `atMs`: granted only when no evaluation at the same or a
+   * later time was claimed before (atomic), so a retried or delayed run carrying an old time does
+   * nothing; refused, it says which time was already evaluated.
+   */
+  claimEvaluation(tenant: string, atMs: number): Promise<EvaluationClaim>;
+
   loadAlerts(tenant: string): Promise<AlertRecord[]>;
-  /** Stores changed alert records and the transitions that changed them, in one transaction. */
-  saveAlerts(tenant: string, records: readonly AlertRecord[], transitions: readonly AlertTransition[]): Promise<void>;
+  /**
+   * Stores changed alert records and the transitions that changed them; returns the transitions
+   * this call stored, the only ones to notify. Per alert, record and transitions are stored
+   * together or not at all: not when the stored record is no longer the revision the new one was
+   * derived from (`version`: another evaluation changed it first). A transition whose id is
+   * already stored (a retried run) is not stored again nor returned; its record still is.
+   */
+  saveAlerts(tenant: string, records: readonly AlertRecord[], transitions: readonly AlertTransition[]): Promise<AlertTransition[]>;
   listTransitions(tenant: string, opts?: { sloId?: string; limit?: number }): Promise<AlertTransition[]>;
   /**
    * Records hints computed after a firing transition was stored (the AWS hints function): the
