@@ -3,7 +3,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { startPrometheus, type PrometheusServer } from './lib/prometheus-server.ts';
 import { burnwatch, freePort, startGatewayProcess, tempDir, type Managed } from './lib/processes.ts';
 import { DURATION, GatewayClient, expHistogramMetric, jsonBody, protobufBody, resourceMetrics } from './otlp-fixtures.ts';
@@ -65,9 +65,11 @@ test('a replayed point older than the out-of-order window is a partial success n
 
 test('burnwatch gateway and up refuse a --storage they cannot use, before touching anything', async () => {
   for (const command of ['gateway', 'up']) {
-    const p: Managed = burnwatch([command, '--data-dir', dataDir, '--storage', 'prometheus:localhost:9090']);
+    const untouched = `${dataDir}-${command}-never-created`;
+    const p: Managed = burnwatch([command, '--data-dir', untouched, '--storage', 'prometheus:localhost:9090']);
     const code = await new Promise<number | null>((resolve) => p.child.once('exit', resolve));
     assert.equal(code, 2, p.output());
     assert.match(p.output(), /--storage prometheus:URL needs an http\(s\) URL, got "localhost:9090"/);
+    assert.equal(existsSync(untouched), false, 'no data directory, no API key written');
   }
 });
