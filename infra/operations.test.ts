@@ -88,7 +88,7 @@ describe('first day in production (stage prod, email alerts)', () => {
   });
 
   test('magnetic-store rejections alarm: Timestream\'s per-table counts and each report put into the rejects bucket', () => {
-    const bucket = idOf(stack, stack.storage.rejectedBucket);
+    const bucket = idOf(stack, stack.storage.rejectedBucket!);
     assert.deepEqual(resources[bucket].Properties.MetricsConfigurations, [{ Id: REJECT_REPORTS_METRICS_ID }]);
     const alarm = ofType(resources, 'AWS::CloudWatch::Alarm').map(([, r]) => r.Properties).find((p) => JSON.stringify(p.Metrics ?? []).includes('MagneticStoreRejectedRecordCount'));
     assert.ok(alarm, 'an alarm on MagneticStoreRejectedRecordCount');
@@ -127,13 +127,13 @@ describe('first day in production (stage prod, email alerts)', () => {
   });
 
   test('the points table is partitioned on a dimension every record carries (metric by default, REQUIRED)', () => {
-    const points = resources[stack.getLogicalId(stack.storage.pointsTable)];
+    const points = resources[stack.getLogicalId(stack.storage.pointsTable!)];
     assert.deepEqual(points.Properties.Schema, { CompositePartitionKey: [{ Type: 'DIMENSION', Name: 'metric', EnforcementInRecord: 'REQUIRED' }] });
     const byTenant = synth({ pointsPartitionKey: 'tenant' });
-    assert.deepEqual(byTenant.resources[byTenant.stack.getLogicalId(byTenant.stack.storage.pointsTable)].Properties.Schema.CompositePartitionKey[0].Name, 'tenant');
+    assert.deepEqual(byTenant.resources[byTenant.stack.getLogicalId(byTenant.stack.storage.pointsTable!)].Properties.Schema.CompositePartitionKey[0].Name, 'tenant');
     // A table created before: keeps Timestream's default, stated.
     const kept = synth({ pointsPartitionKey: 'measure_name' });
-    assert.deepEqual(kept.resources[kept.stack.getLogicalId(kept.stack.storage.pointsTable)].Properties.Schema, { CompositePartitionKey: [{ Type: 'MEASURE' }] });
+    assert.deepEqual(kept.resources[kept.stack.getLogicalId(kept.stack.storage.pointsTable!)].Properties.Schema, { CompositePartitionKey: [{ Type: 'MEASURE' }] });
   });
 
   test('the hints role: one KMS grant serves the encrypted topic and the dead-letter queue (no second, narrower one)', () => {

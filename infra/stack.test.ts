@@ -131,7 +131,7 @@ describe('BurnwatchStack (stage prod, email alerts, 12 h memory retention)', () 
     ]);
     const slo = { 'Fn::GetAtt': [stack.getLogicalId(stack.storage.sloTable.node.defaultChild as never), 'Arn'] };
     assert.deepEqual(statements.find((s) => JSON.stringify(s.Action).includes('dynamodb:'))!.Resource, [slo, { Ref: 'AWS::NoValue' }].slice(0, 1).length ? statements.find((s) => JSON.stringify(s.Action).includes('dynamodb:'))!.Resource : slo);
-    const tables = [{ 'Fn::GetAtt': [stack.getLogicalId(stack.storage.pointsTable), 'Arn'] }, { 'Fn::GetAtt': [stack.getLogicalId(stack.storage.seriesTable), 'Arn'] }];
+    const tables = [{ 'Fn::GetAtt': [stack.getLogicalId(stack.storage.pointsTable!), 'Arn'] }, { 'Fn::GetAtt': [stack.getLogicalId(stack.storage.seriesTable!), 'Arn'] }];
     assert.deepEqual(statements.find((s) => s.Action === 'timestream:WriteRecords')!.Resource, tables);
     assert.deepEqual(statements.find((s) => s.Action === 'timestream:Select')!.Resource, tables);
     for (const s of statements.filter((x) => x.Action === 'timestream:DescribeEndpoints')) assert.equal(s.Resource, '*');

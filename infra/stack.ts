@@ -24,7 +24,7 @@ export class BurnwatchStack extends Stack {
   readonly queryComputeCap?: QueryComputeCap;
 
   constructor(scope: Construct, id: string, settings: Settings, props?: StackProps) {
-    super(scope, id, { description: `burnwatch backend (${settings.stage}): SLOs and burn-rate alerts over Timestream`, ...props });
+    super(scope, id, { description: `burnwatch backend (${settings.stage}): SLOs and burn-rate alerts over ${settings.storage === 'amp' ? 'Amazon Managed Service for Prometheus' : 'Timestream'}`, ...props });
     this.storage = new Storage(this, 'Storage', settings);
     this.apiKeys = new ApiKeys(this, 'ApiKeys', settings);
     this.alerting = new Alerting(this, 'Alerting', settings, this.storage.key);
@@ -44,13 +44,21 @@ export class BurnwatchStack extends Stack {
     this.alerting.watchFunction('Hints', this.hints.function.fn);
     this.alerting.watchHeartbeat('Evaluate', this.evaluator.function.fn);
     this.alerting.watchDeadLetters('Hints', this.hints.deadLetterQueue);
-    this.alerting.watchMagneticRejections(this.storage.databaseName, this.storage.tableNames, this.storage.rejectedBucket, REJECT_REPORTS_METRICS_ID);
-    this.alerting.watchQueryCompute();
-    if (settings.maxQueryTcu !== undefined) this.queryComputeCap = new QueryComputeCap(this, 'QueryComputeCap', { maxQueryTcu: settings.maxQueryTcu });
+    // Magnetic-store rejections and query compute are Timestream's alone (not with storage=amp).
+    if (this.storage.rejectedBucket) {
+      this.alerting.watchMagneticRejections(this.storage.databaseName, this.storage.tableNames, this.storage.rejectedBucket, REJECT_REPORTS_METRICS_ID);
+      this.alerting.watchQueryCompute();
+      if (settings.maxQueryTcu !== undefined) this.queryComputeCap = new QueryComputeCap(this, 'QueryComputeCap', { maxQueryTcu: settings.maxQueryTcu });
+    }
     new CfnOutput(this, 'ApiKeysSecretArn', { value: this.apiKeys.secret.secretArn, description: 'aws secretsmanager get-secret-value --secret-id <this> gives the API key(s)' });
     new CfnOutput(this, 'AlertTopicArn', { value: this.alerting.topic.topicArn });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alerting.alarmTopic.topicArn, description: 'CloudWatch alarms (subscribe people or a pager here)' });
-    new CfnOutput(this, 'TimestreamDatabase', { value: this.storage.databaseName });
+    if (this.storage.amp) {
+      new CfnOutput(this, 'AmpWorkspaceId', { value: this.storage.amp.workspace.attrWorkspaceId });
+      new CfnOutput(this, 'AmpPrometheusEndpoint', { value: this.storage.amp.workspace.attrPrometheusEndpoint, description: 'PromQL and remote write (SigV4, service aps) for other tools' });
+    } else {
+      new CfnOutput(this, 'TimestreamDatabase', { value: this.storage.databaseName });
+    }
     new CfnOutput(this, 'HintsDeadLetterQueueUrl', { value: this.hints.deadLetterQueue.queueUrl });
   }
 }

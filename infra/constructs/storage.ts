@@ -24,7 +24,9 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as timestream from 'aws-cdk-lib/aws-timestream';
 import { Construct } from 'constructs';
+import { TTL_ATTRIBUTE as SLO_TTL_ATTRIBUTE } from '../../lambda/aws/dynamodb-slo-store.ts';
 import type { PartitionKeyChoice, Settings } from '../settings.ts';
+import { AmpWorkspace } from './amp.ts';
 
 export const POINTS_TABLE = 'points';
 export const SERIES_TABLE = 'series';
@@ -45,12 +47,15 @@ function pointsSchema(key: PartitionKeyChoice): timestream.CfnTable.SchemaProper
 export class Storage extends Construct {
   readonly key: kms.Key;
   readonly databaseName: string;
-  readonly database: timestream.CfnDatabase;
-  readonly pointsTable: timestream.CfnTable;
-  readonly seriesTable: timestream.CfnTable;
+  // The Timestream resources exist with `storage=timestream` (the default), the AMP workspace with
+  // `storage=amp`: an account without Timestream must not have to create any of them.
+  readonly database?: timestream.CfnDatabase;
+  readonly pointsTable?: timestream.CfnTable;
+  readonly seriesTable?: timestream.CfnTable;
+  readonly amp?: AmpWorkspace;
   /** Hours each table keeps in its memory store; older writes go to the magnetic store. */
   readonly memoryRetentionHours: { points: number; series: number };
-  readonly rejectedBucket: s3.Bucket;
+  readonly rejectedBucket?: s3.Bucket;
   readonly sloTable: dynamodb.Table;
 
   constructor(scope: Construct, id: string, settings: Settings) {
@@ -62,52 +67,57 @@ export class Storage extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
     });
     this.databaseName = `burnwatch-${settings.stage}`;
-    this.database = new timestream.CfnDatabase(this, 'Database', { databaseName: this.databaseName, kmsKeyId: this.key.keyArn });
-    this.database.applyRemovalPolicy(dataRemoval);
-    Validations.of(this).acknowledge({
-      id: 'CloudFormation-Validate::W3697',
-      reason: 'Timestream for LiveAnalytics is closed to new customers since 2025-06-20 (docs/aws.md); this backend is for accounts that have it, and TimestreamStore is one MetricStore behind an interface that takes another.',
-    });
-
-    this.rejectedBucket = new s3.Bucket(this, 'MagneticRejects', {
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-      lifecycleRules: [{ expiration: Duration.days(30) }],
-      metrics: [{ id: REJECT_REPORTS_METRICS_ID }],
-      removalPolicy: dataRemoval,
-      autoDeleteObjects: false,
-    });
-    Validations.of(this.rejectedBucket).acknowledge({
-      id: 'AwsSolutions::AwsSolutions-S1',
-      reason: 'Only Timestream writes here (reports of asynchronously rejected magnetic-store records, expired after 30 days); CloudTrail data events cover access if needed, and an access-log bucket would need its own.',
-    });
-
-    const table = (tid: string, tableName: string, memoryHours: number, prefix: string, schema?: timestream.CfnTable.SchemaProperty) => {
-      const t = new timestream.CfnTable(this, tid, {
-        databaseName: this.databaseName,
-        tableName,
-        // These two properties are untyped (`any`) in aws-cdk-lib and pass to CloudFormation as
-        // written, so they take CloudFormation's PascalCase names (camelCase is silently invalid).
-        retentionProperties: {
-          MemoryStoreRetentionPeriodInHours: String(memoryHours),
-          MagneticStoreRetentionPeriodInDays: String(settings.magneticRetentionDays),
-        },
-        magneticStoreWriteProperties: {
-          EnableMagneticStoreWrites: true,
-          MagneticStoreRejectedDataLocation: {
-            S3Configuration: { BucketName: this.rejectedBucket.bucketName, EncryptionOption: 'SSE_S3', ObjectKeyPrefix: prefix },
-          },
-        },
-        schema,
-      });
-      t.addResourceDependency(this.database);
-      t.applyRemovalPolicy(dataRemoval);
-      return t;
-    };
     this.memoryRetentionHours = { points: settings.memoryRetentionHours, series: Math.max(settings.memoryRetentionHours, SERIES_MEMORY_RETENTION_HOURS) };
-    this.pointsTable = table('PointsTable', POINTS_TABLE, this.memoryRetentionHours.points, 'points/', pointsSchema(settings.pointsPartitionKey));
-    this.seriesTable = table('SeriesTable', SERIES_TABLE, this.memoryRetentionHours.series, 'series/');
+    if (settings.storage === 'amp') {
+      this.amp = new AmpWorkspace(this, 'Amp', settings);
+      this.amp.workspace.applyRemovalPolicy(dataRemoval);
+    } else {
+      const database = (this.database = new timestream.CfnDatabase(this, 'Database', { databaseName: this.databaseName, kmsKeyId: this.key.keyArn }));
+      database.applyRemovalPolicy(dataRemoval);
+      Validations.of(this).acknowledge({
+        id: 'CloudFormation-Validate::W3697',
+        reason: 'Timestream for LiveAnalytics is closed to new customers since 2025-06-20 (docs/aws.md); this backend is for accounts that have it, and TimestreamStore is one MetricStore behind an interface that takes another.',
+      });
+
+      const rejectedBucket = (this.rejectedBucket = new s3.Bucket(this, 'MagneticRejects', {
+        encryption: s3.BucketEncryption.S3_MANAGED,
+        blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+        enforceSSL: true,
+        lifecycleRules: [{ expiration: Duration.days(30) }],
+        metrics: [{ id: REJECT_REPORTS_METRICS_ID }],
+        removalPolicy: dataRemoval,
+        autoDeleteObjects: false,
+      }));
+      Validations.of(rejectedBucket).acknowledge({
+        id: 'AwsSolutions::AwsSolutions-S1',
+        reason: 'Only Timestream writes here (reports of asynchronously rejected magnetic-store records, expired after 30 days); CloudTrail data events cover access if needed, and an access-log bucket would need its own.',
+      });
+
+      const table = (tid: string, tableName: string, memoryHours: number, prefix: string, schema?: timestream.CfnTable.SchemaProperty) => {
+        const t = new timestream.CfnTable(this, tid, {
+          databaseName: this.databaseName,
+          tableName,
+          // These two properties are untyped (`any`) in aws-cdk-lib and pass to CloudFormation as
+          // written, so they take CloudFormation's PascalCase names (camelCase is silently invalid).
+          retentionProperties: {
+            MemoryStoreRetentionPeriodInHours: String(memoryHours),
+            MagneticStoreRetentionPeriodInDays: String(settings.magneticRetentionDays),
+          },
+          magneticStoreWriteProperties: {
+            EnableMagneticStoreWrites: true,
+            MagneticStoreRejectedDataLocation: {
+              S3Configuration: { BucketName: rejectedBucket.bucketName, EncryptionOption: 'SSE_S3', ObjectKeyPrefix: prefix },
+            },
+          },
+          schema,
+        });
+        t.addResourceDependency(database);
+        t.applyRemovalPolicy(dataRemoval);
+        return t;
+      };
+      this.pointsTable = table('PointsTable', POINTS_TABLE, this.memoryRetentionHours.points, 'points/', pointsSchema(settings.pointsPartitionKey));
+      this.seriesTable = table('SeriesTable', SERIES_TABLE, this.memoryRetentionHours.series, 'series/');
+    }
 
     this.sloTable = new dynamodb.Table(this, 'SloState', {
       partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
@@ -116,6 +126,8 @@ export class Storage extends Construct {
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       removalPolicy: dataRemoval,
       deletionProtection: settings.protectData,
+      // Stored alert transitions expire (DynamoSloStore writes the attribute; reads skip expired ones).
+      timeToLiveAttribute: SLO_TTL_ATTRIBUTE,
     });
   }
 
@@ -124,11 +136,12 @@ export class Storage extends Construct {
   }
 
   get tableArns(): string[] {
-    return [this.pointsTable.attrArn, this.seriesTable.attrArn];
+    return [this.pointsTable, this.seriesTable].flatMap((t) => (t ? [t.attrArn] : []));
   }
 
-  /** The environment TimestreamStore reads (lambda/aws/env.ts). */
+  /** The environment the functions open their point store and SLO store from (lambda/aws/env.ts). */
   environment(): Record<string, string> {
+    if (this.amp) return { ...this.amp.environment(), BURNWATCH_SLO_TABLE: this.sloTable.tableName };
     return {
       BURNWATCH_TIMESTREAM_DATABASE: this.databaseName,
       BURNWATCH_TIMESTREAM_POINTS_TABLE: POINTS_TABLE,
@@ -152,11 +165,13 @@ export class Storage extends Construct {
   }
 
   grantWrite(role: iam.IRole): void {
-    this.grant(role, ['timestream:WriteRecords'], 'Write');
+    if (this.amp) this.amp.grantWrite(role);
+    else this.grant(role, ['timestream:WriteRecords'], 'Write');
   }
 
   grantRead(role: iam.IRole): void {
-    this.grant(role, ['timestream:Select'], 'Read');
+    if (this.amp) this.amp.grantRead(role);
+    else this.grant(role, ['timestream:Select'], 'Read');
   }
 
   private grant(role: iam.IRole, actions: string[], what: string): void {
