@@ -10,6 +10,7 @@ import { Agent, BPF_OBJECT_DIR } from '../agent/agent.ts';
 import { GoCallsCollector } from '../agent/collectors/go-calls.ts';
 import { HttpServerCollector } from '../agent/collectors/http-server.ts';
 import { withElfFile } from '../agent/goinspect/elf.ts';
+import { inspectGoBinary } from '../agent/goinspect/index.ts';
 import { GO_METRIC, HTTP_SERVER_DURATION } from '../common/catalogue.ts';
 import { startGateway, LOCAL_TENANT, type RunningGateway } from '../lambda/local/server.ts';
 import { startTopology, get, type Topology } from './lib/go-topology.ts';
@@ -170,4 +171,15 @@ test('PIE: the goroutine count is read through the load bias', async () => {
   assert.ok(point, 'a goroutine count for the PIE frontend');
   const live = point.value as number;
   assert.ok(live >= user && live <= user + 16, `counted ${live}, runtime says ${user} user goroutines`);
+});
+
+test('PIE: a process gone before its load bias is read is refused and not left attached', async () => {
+  const info = await inspectGoBinary(topo.frontendBin);
+  assert.ok('probeSets' in info);
+  const gone = manage(spawn(topo.frontendBin, ['-backend-grpc', '127.0.0.1:1', '-backend-http', '127.0.0.1:1'], { stdio: 'ignore' }));
+  const pid = gone.child.pid!;
+  await gone.stop('SIGKILL');
+  await assert.rejects(calls.attach(pid, topo.frontendBin, info, 'gone'), /ENOENT|no such|not in/i);
+  assert.equal(calls.isAttached(pid), false);
+  assert.equal(calls.slotOf(pid), undefined);
 });

@@ -202,7 +202,13 @@ export class GoCallsCollector implements Collector {
   async attach(pid: number, binaryPath: string, info: GoBinaryInfo, service?: string): Promise<void> {
     if (this.links.has(pid)) return;
     this.links.set(pid, []);
-    const slot = await this.slotFor(pid, binaryPath, info);
+    let slot: BinarySlot;
+    try {
+      slot = await this.slotFor(pid, binaryPath, info);
+    } catch (err) {
+      this.links.delete(pid); // not attached (e.g. it exited before its maps could be read)
+      throw err;
+    }
     if (!this.links.has(pid)) {
       this.releaseSlotIfUnused(slot); // exited meanwhile
       return;
