@@ -107,6 +107,17 @@ static __always_inline void record(int gen, struct http_bucket_key *bk, __u64 du
 		s->max_ns = dur_ns;
 }
 
+/* The id of goroutine `g` (0 when unknown: no offset, or unreadable). */
+static __always_inline __u64 goroutine_id(__u64 cookie, __u64 g)
+{
+	__u32 slot = GO_COOKIE_SLOT(cookie);
+	struct go_http_offsets *off = bpf_map_lookup_elem(&go_http_offsets, &slot);
+	__u64 goid = 0;
+	if (off && off->g_goid)
+		bpf_probe_read_user(&goid, sizeof(goid), (void *)(g + off->g_goid));
+	return goid;
+}
+
 SEC("uprobe")
 int go_http_serve_start(struct pt_regs *ctx)
 {
@@ -118,8 +129,11 @@ int go_http_serve_start(struct pt_regs *ctx)
 	long err = bpf_map_update_elem(&http_inflight, &k, &v, BPF_NOEXIST);
 	if (err == -AGG_EEXIST) {
 		struct http_inflight *prev = bpf_map_lookup_elem(&http_inflight, &k);
-		if (prev && prev->h2_stream)
-			return 0; /* an x/net HTTP/2 stream started it: its own start stands */
+		/* An x/net HTTP/2 stream started on this very goroutine: its own start stands. The
+		 * same g under another id is a later goroutine (the runtime recycles g's): that
+		 * stream never finished. */
+		if (prev && prev->h2_stream && prev->goid && prev->goid == goroutine_id(cookie, k.g))
+			return 0;
 		count_drop(HTTP_DROP_INFLIGHT_UNFINISHED);
 		err = bpf_map_update_elem(&http_inflight, &k, &v, BPF_ANY);
 	}
@@ -136,7 +150,7 @@ int go_http2_stream_start(struct pt_regs *ctx)
 	if (go_probe_is_restart(ctx, cookie))
 		return 0;
 	struct go_goroutine_key k = go_current_goroutine(ctx);
-	struct http_inflight v = { .start_ns = bpf_ktime_get_ns(), .h2_stream = 1 };
+	struct http_inflight v = { .start_ns = bpf_ktime_get_ns(), .goid = goroutine_id(cookie, k.g), .h2_stream = 1 };
 	inflight_start(&http_inflight, &k, &v, &http_dropped, HTTP_DROP_INFLIGHT_FULL, HTTP_DROP_INFLIGHT_UNFINISHED);
 	return 0;
 }

@@ -70,13 +70,17 @@ struct go_http_offsets {
 	__u32 response_status;
 	__u32 valid;
 	struct go_http2_offsets h2[HTTP2_IMPLS];
+	__u32 g_goid; /* runtime.g.goid; 0 = unknown */
+	__u32 pad;
 };
 
 /* In-flight state of a request: when it started, and whether an HTTP/2 stream's own
- * start (x/net's runHandler) made it — the handler's ServeHTTP, when it runs on the same
- * goroutine (x/net behind net/http's TLS server), then leaves it alone. */
+ * start (x/net's runHandler) made it, on which goroutine — the handler's ServeHTTP, when it
+ * runs on that same goroutine (x/net behind net/http's TLS server), then leaves it alone.
+ * The goroutine id tells it apart from a later goroutine on the recycled g (key). */
 struct http_inflight {
 	__u64 start_ns;
+	__u64 goid;
 	__u32 h2_stream;
 	__u32 pad;
 };

@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
 import path from 'node:path';
@@ -43,9 +44,9 @@ async function makeCertificate(): Promise<typeof cert> {
   return { certFile, keyFile, ca: fs.readFileSync(certFile) };
 }
 
-async function startServer(args: string[], binary = bin): Promise<Server> {
+async function startServer(args: string[], binary = bin, env: Record<string, string> = {}): Promise<Server> {
   const portFile = path.join(tempDir('bw-h2-fixture'), 'port');
-  const m = manage(spawn(binary, ['-addr', '127.0.0.1:0', '-port-file', portFile, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const m = manage(spawn(binary, ['-addr', '127.0.0.1:0', '-port-file', portFile, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } }));
   running.push(m);
   const port = await waitFor('h2server to listen', () => {
     if (m.child.exitCode !== null) throw new Error(`h2server exited: ${m.output()}`);
@@ -263,6 +264,39 @@ describe('HTTP/2 and HTTPS servers', () => {
       assert.deepEqual([...c.takeDrops()], []);
     } finally {
       c.close();
+      await server.stop();
+    }
+  });
+
+  test('h2c: a panicked stream\'s start is not inherited by a later request on its recycled goroutine', async () => {
+    // One P: an exited goroutine's g is the next one a `go` statement gets (the P's free list).
+    const server = await startServer(['-h2c'], bin, { GOMAXPROCS: '1' });
+    const collector = serverCollector(server);
+    try {
+      const origin = `http://127.0.0.1:${server.port}`;
+      const rounds = 5;
+      for (let i = 0; i < rounds; i++) {
+        assert.deepEqual([...(await h2Requests(origin, ['/panic'], 1)).statuses], [[0, 1]]);
+        await new Promise((r) => setTimeout(r, 300));
+        // A new HTTP/1.1 connection: its `go c.serve()` takes a recycled g.
+        const status = await new Promise<number>((resolve, reject) => {
+          http.get(`${origin}/hello`, { agent: false }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode!));
+          }).on('error', reject);
+        });
+        assert.equal(status, 200);
+      }
+      const points = await collector.drainPoints(() => 'h2server');
+      assert.deepEqual(countsOf(points), new Map([['GET /hello 200', rounds]]));
+      const hello = points[0].histogram;
+      assert.ok(hello.max! < 0.25, `a /hello took ${hello.max} s: it inherited a start 300 ms older`);
+      // Each round left two starts that never finish (the panicked stream, the h2c connection's
+      // `PRI *`): counted when their g started another request, or still in flight.
+      const drops = collector.takeDrops();
+      assert.equal((drops.get('inflight_unfinished') ?? 0) + collector.inflightCount(), 2 * rounds, JSON.stringify([...drops]));
+    } finally {
+      collector.close();
       await server.stop();
     }
   });

@@ -26,8 +26,8 @@ const COOKIE_AT_JBE = 1n << 16n;
 /** HTTP2_COOKIE_XNET: the probe sits in golang.org/x/net/http2, not net/http's bundled copy. */
 const COOKIE_H2_XNET = 1n << 17n;
 const MAX_SLOTS = 256;
-/** sizeof(struct go_http_offsets): 6 u32, then two struct go_http2_offsets of 4 u32. */
-const OFFSETS_SIZE = 24 + 2 * 16;
+/** sizeof(struct go_http_offsets): 6 u32, two struct go_http2_offsets of 4 u32, g_goid, pad. */
+const OFFSETS_SIZE = 24 + 2 * 16 + 8;
 
 type HttpServerProbes = NonNullable<ResolvedProbeSets['httpServer']>;
 type Http2Probes = NonNullable<ResolvedProbeSets['http2Server']>;
@@ -247,7 +247,8 @@ export class HttpServerCollector implements Collector {
     const o = t.probes.offsets;
     const h2 = (p: Http2Probes | Http2XnetProbes | undefined) => (p ? [p.offsets.rwRws, p.offsets.rwsReq, p.offsets.rwsStatus, 1] : [0, 0, 0, 0]);
     // struct go_http2_offsets h2[]: indexed by HTTP2_IMPL_BUNDLED (0), HTTP2_IMPL_XNET (1).
-    [o.requestMethod, o.requestUrl, o.urlPath, o.responseReq, o.responseStatus, 1, ...h2(t.http2), ...h2(t.http2Xnet)].forEach((x, i) =>
+    const goid = t.http2Xnet?.offsets.gGoid ?? 0;
+    [o.requestMethod, o.requestUrl, o.urlPath, o.responseReq, o.responseStatus, 1, ...h2(t.http2), ...h2(t.http2Xnet), goid, 0].forEach((x, i) =>
       v.writeUInt32LE(x, i * 4),
     );
     const k = Buffer.alloc(4);

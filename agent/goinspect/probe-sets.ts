@@ -85,6 +85,8 @@ export const GO_PROBE_SETS = {
       rwRws: { struct: 'golang.org/x/net/http2.responseWriter', member: 'rws', module: 'golang.org/x/net' },
       rwsReq: { struct: 'golang.org/x/net/http2.responseWriterState', member: 'req', module: 'golang.org/x/net' },
       rwsStatus: { struct: 'golang.org/x/net/http2.responseWriterState', member: 'status', module: 'golang.org/x/net' },
+      // A stream's start is kept by a ServeHTTP of the same goroutine only: g's are recycled.
+      gGoid: { struct: 'runtime.g', member: 'goid' },
     },
   },
   // ---- issue 3: client calls, gRPC, runtime (bpf/go_calls.bpf.c; agent/collectors/go-calls.ts) ----
