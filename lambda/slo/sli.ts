@@ -104,7 +104,7 @@ export const DEFAULT_CHUNK_CONCURRENCY = 4;
 export interface RollupRunOptions {
   /** Stores rows of one chunk: each batch's key is complete over [batch.fromMs, toMs). Called in time order per key. */
   save: (batches: RollupBatch[], toMs: number) => Promise<void>;
-  /** Asked before every chunk but the first (which always runs, so each refresh progresses): false leaves the rest for later. */
+  /** Asked before every chunk but the up-to-date keys' and the backfill's first (those always run, so each refresh progresses): false leaves the rest for later. */
   mayStart?: () => boolean;
   /** Wraps each chunk (read, count, save): a budget measures it here. */
   time?: <T>(task: () => Promise<T>) => Promise<T>;
@@ -136,9 +136,8 @@ interface Chunk {
  * A backfill reads only from the first day with data (a new deployment has one, not 30), all
  * metrics of a chunk in one read, several chunks at once, and saves each chunk as soon as the
  * chunks before it (for the same key) are saved: the watermark moves with every chunk, and a
- * refresh stopped by its budget resumes where it stopped. Chunks are laid back from `toMs`, and
- * the one reaching it runs first, so keys already up to date are never starved by another's
- * backfill.
+ * refresh stopped by its budget resumes where it stopped. Keys already up to date get a chunk of
+ * their own that runs first, so another's backfill never starves them.
  */
 export async function runRollups(
   metricStore: MetricStore,
@@ -151,23 +150,36 @@ export async function runRollups(
   const chunkMs = opts.chunkMs ?? FETCH_CHUNK_MS;
   const live = jobs.filter((j) => j.fromMs < toMs);
   if (live.length === 0) return { chunks: 0, left: 0, unstarted: 0, readFromMs: undefined };
-  const minFrom = Math.min(...live.map((j) => j.fromMs));
-  let readFrom = minFrom;
-  if (minFrom < toMs - chunkMs) {
-    const metrics = [...new Set(live.flatMap((j) => j.slo.metrics))].sort();
-    const first = await firstPointNs(metricStore, { tenant, metrics, fromNs: msToNs(minFrom), toNs: msToNs(toMs) });
-    // No data at all: one empty chunk still records every job as complete.
-    readFrom = first === undefined ? Math.max(minFrom, toMs - chunkMs) : Math.max(minFrom, Math.floor(Number(first / 1_000_000n) / resolutionMs) * resolutionMs);
-  }
+  // Jobs within one chunk of `toMs` are up to date: one chunk of their own, run first, so a
+  // backfill never starves them. The others are behind: chunks from where their data begins.
+  const current = live.filter((j) => j.fromMs >= toMs - chunkMs);
+  const behind = live.filter((j) => j.fromMs < toMs - chunkMs);
   const chunks: Chunk[] = [];
-  for (let end = toMs; end > readFrom; end -= chunkMs) {
-    const from = Math.max(readFrom, end - chunkMs);
-    // A job starting before the data does is in the first chunk, whose save claims its empty start.
-    chunks.unshift({ fromMs: from, toMs: end, jobs: live.filter((j) => Math.max(j.fromMs, readFrom) < end) });
+  let readFrom: number | undefined;
+  if (behind.length > 0) {
+    const minFrom = Math.min(...behind.map((j) => j.fromMs));
+    // Where the data of the jobs that are behind begins (a service added today has a day of it).
+    const metrics = [...new Set(behind.flatMap((j) => j.slo.metrics))].sort();
+    const services = [...new Set(behind.map((j) => j.slo.service))].sort();
+    const first = await firstPointNs(metricStore, { tenant, metrics, services, fromNs: msToNs(minFrom), toNs: msToNs(toMs) });
+    // No data at all: one empty chunk still records every job as complete.
+    const from = first === undefined ? Math.max(minFrom, toMs - chunkMs) : Math.max(minFrom, Math.floor(Number(first / 1_000_000n) / resolutionMs) * resolutionMs);
+    readFrom = from;
+    // Laid forward from where reading starts, so each refresh resumes with a whole chunk.
+    for (let start = from; start < toMs; start += chunkMs) {
+      const end = Math.min(toMs, start + chunkMs);
+      // A job starting before the data does is in the first chunk, whose save claims its empty start.
+      chunks.push({ fromMs: start, toMs: end, jobs: behind.filter((j) => Math.max(j.fromMs, from) < end) });
+    }
   }
+  if (current.length > 0) {
+    const from = Math.min(...current.map((j) => j.fromMs));
+    readFrom = Math.min(readFrom ?? from, from);
+    chunks.unshift({ fromMs: from, toMs, jobs: current });
+  }
+  // The up-to-date chunk and the backfill's first always run: every refresh moves both.
+  const guaranteed = (current.length > 0 ? 1 : 0) + (behind.length > 0 ? 1 : 0);
   const order = chunks.map((_, i) => i);
-  const last = chunks.length - 1;
-  if (chunks[last].jobs.some((j) => j.fromMs >= chunks[last].fromMs)) order.unshift(order.pop()!);
 
   // Per key: its chunks in time order, and how many are saved.
   const keyChunks = new Map<string, number[]>();
@@ -197,7 +209,7 @@ export async function runRollups(
   const resolution = new ResolutionCache();
   const worker = async () => {
     while (next < order.length && !stopped) {
-      if (next > 0 && opts.mayStart && !opts.mayStart()) {
+      if (next >= guaranteed && opts.mayStart && !opts.mayStart()) {
         stopped = true;
         break;
       }

@@ -152,13 +152,15 @@ export class DuckDbStore implements MetricStore {
 
   async firstPointNs(q: FirstPointQuery): Promise<bigint | undefined> {
     this.assertOpen();
-    if (q.fromNs >= q.toNs || q.metrics.length === 0) return undefined;
+    if (q.fromNs >= q.toNs || q.metrics.length === 0 || q.services?.length === 0) return undefined;
     const metrics = metricParams(q.metrics);
+    const services = q.services && listParams('s', q.services);
     return this.withReader(async (conn) => {
       const reader = await conn.runAndReadAll(
         `SELECT min(p.end_ns) AS first FROM points p JOIN series s ON s.tenant = p.tenant AND s.series_id = p.series_id
-          WHERE p.tenant = $tenant AND s.metric IN (${metrics.sql}) AND p.end_ns >= $from AND p.end_ns < $to`,
-        { tenant: q.tenant, ...metrics.values, from: clampBigint(q.fromNs), to: clampBigint(q.toNs) },
+          WHERE p.tenant = $tenant AND s.metric IN (${metrics.sql}) AND p.end_ns >= $from AND p.end_ns < $to
+          ${services ? `AND s.service IN (${services.sql})` : ''}`,
+        { tenant: q.tenant, ...metrics.values, ...services?.values, from: clampBigint(q.fromNs), to: clampBigint(q.toNs) },
         { from: BIGINT, to: BIGINT },
       );
       const first = reader.getRowObjectsJS()[0]?.first;
@@ -355,7 +357,12 @@ function histogramStats(row: PointRow): { sum?: number; min?: number; max?: numb
 /** Query bounds may be open-ended; stored times are validated to fit a BIGINT. */
 /** Named parameters $m0, $m1, … for an IN list of metrics. */
 function metricParams(metrics: readonly string[]): { sql: string; values: Record<string, string> } {
-  return { sql: metrics.map((_, i) => `$m${i}`).join(', '), values: Object.fromEntries(metrics.map((m, i) => [`m${i}`, m])) };
+  return listParams('m', metrics);
+}
+
+/** Named parameters $<prefix>0, $<prefix>1, … for an IN list. */
+function listParams(prefix: string, values: readonly string[]): { sql: string; values: Record<string, string> } {
+  return { sql: values.map((_, i) => `$${prefix}${i}`).join(', '), values: Object.fromEntries(values.map((v, i) => [`${prefix}${i}`, v])) };
 }
 
 function clampBigint(v: bigint): bigint {

@@ -93,6 +93,11 @@ test('listSeries with a range reads only the days it covers; firstPointNs gives 
   assert.equal(first, (T0 / DAY_NS) * DAY_NS, 'the first day with data inside the range, not the window start');
   assert.equal(await store.firstPointNs({ tenant: 'acme', metrics: ['m'], fromNs: T0 - 50n * DAY_NS, toNs: T0 - 39n * DAY_NS }), T0 - 40n * DAY_NS - ((T0 - 40n * DAY_NS) % DAY_NS));
   assert.equal(await store.firstPointNs({ tenant: 'acme', metrics: ['m'], fromNs: T0 - 20n * DAY_NS, toNs: T0 - DAY_NS }), undefined);
+  // Per service: a service added today has today's data, whatever older ones have.
+  const wide = { tenant: 'acme', metrics: ['m'], fromNs: T0 - 50n * DAY_NS, toNs: T0 + DAY_NS };
+  assert.equal(await store.firstPointNs({ ...wide, services: ['recent'] }), (T0 / DAY_NS) * DAY_NS);
+  assert.equal(await store.firstPointNs({ ...wide, services: ['old', 'recent'] }), ((T0 - 40n * DAY_NS) / DAY_NS) * DAY_NS);
+  assert.equal(await store.firstPointNs({ ...wide, services: ['nobody'] }), undefined);
 });
 
 test('reading stops past the point limit instead of loading the whole range', async () => {

@@ -289,7 +289,9 @@ export class TimestreamStore implements MetricStore {
   async firstPointNs(q: FirstPointQuery): Promise<bigint | undefined> {
     if (q.fromNs >= q.toNs || q.metrics.length === 0) return undefined;
     const from = seriesDay(clampTime(q.fromNs)) * DAY_NS;
-    const rows = await this.select(firstSeriesDayQuery(this.opts, `tenant = ${sqlString(q.tenant)} AND ${metricFilter(q.metrics)}`, from, clampTime(q.toNs)));
+    if (q.services?.length === 0) return undefined;
+    const services = q.services === undefined ? '' : ` AND service IN (${q.services.map(sqlString).join(', ')})`;
+    const rows = await this.select(firstSeriesDayQuery(this.opts, `tenant = ${sqlString(q.tenant)} AND ${metricFilter(q.metrics)}${services}`, from, clampTime(q.toNs)));
     const first = rows[0]?.first;
     if (first === null || first === undefined) return undefined;
     const ns = parseTimestreamTime(first);

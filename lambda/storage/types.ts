@@ -144,6 +144,8 @@ export interface SeriesQuery {
 export interface FirstPointQuery {
   tenant: string;
   metrics: readonly string[];
+  /** Only series of these services (resource `service.name`); absent: any. */
+  services?: readonly string[];
   fromNs: bigint;
   toNs: bigint;
 }
