@@ -41,7 +41,7 @@ export interface AgentOptions {
 export function defaultCollectors(log: (line: string) => void): Collector[] {
   const out: Collector[] = [];
   const factories: [string, () => Collector][] = [
-    ['http-server', () => new HttpServerCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'http_server.bpf.o') })],
+    ['http-server', () => new HttpServerCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'http_server.bpf.o'), log })],
     ['go-calls', () => new GoCallsCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'go_calls.bpf.o'), log, ...slowThresholdsFromEnv(process.env) })],
     ...KERNEL_COLLECTOR_FACTORIES.map(([name, make]): [string, () => Collector] => [name, () => make({ objectDir: BPF_OBJECT_DIR, log })]),
   ];

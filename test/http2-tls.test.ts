@@ -301,6 +301,26 @@ describe('HTTP/2 and HTTPS servers', () => {
     }
   });
 
+  test('a binary whose HTTP/2 server did not resolve: HTTP/1 still measured, one log line per binary, a drop per process', async () => {
+    const { http2Server: _, ...sets } = info.probeSets;
+    const reason = `${bin}: net/http.http2responseWriter.rws: no DWARF offset and no offsets-table entry for go1.99`;
+    const unresolved: GoBinaryInfo = { ...info, probeSets: sets, skipped: [...info.skipped, { probeSet: 'http2Server', reason }] };
+    const lines: string[] = [];
+    const c = new HttpServerCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'http_server.bpf.o'), log: (l) => lines.push(l) });
+    const servers = [await startServer(tlsArgs()), await startServer(tlsArgs())];
+    try {
+      for (const s of servers) c.attachGo({ pid: s.pid, exePath: `/proc/${s.pid}/exe`, serviceName: 'h2server' } as Parameters<HttpServerCollector['attachGo']>[0], unresolved);
+      assert.equal(lines.length, 1, lines.join('\n'));
+      assert.match(lines[0], new RegExp(`pid ${servers[0].pid} \\(h2server\\): HTTP/2 requests not measured: .*no offsets-table entry`));
+      assert.deepEqual(sorted(await https1Requests(`https://127.0.0.1:${servers[0].port}`, repeat(['/hello'], 3))), new Map([[200, 3]]));
+      assert.deepEqual(countsOf(await c.drainPoints(() => 'h2server')), new Map([['GET /hello 200', 3]]));
+      assert.equal(c.takeDrops().get('skipped_http2Server'), 2);
+    } finally {
+      c.close();
+      for (const s of servers) await s.stop();
+    }
+  });
+
   test('an h2 handler that panics never finishes: its start is swept and counted, the other streams are exact', async () => {
     const server = await startServer(tlsArgs());
     const collector = serverCollector(server, { inflightMaxAgeNs: 300_000_000n });

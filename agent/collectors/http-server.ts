@@ -61,6 +61,8 @@ export interface HttpServerCollectorOptions {
   inflightMaxAgeNs?: bigint;
   /** Map sizes other than the object's own (e.g. a small http_inflight). */
   maxEntries?: Record<string, number>;
+  /** One line per problem worth an operator's attention (an HTTP/2 server left unprobed). */
+  log?: (line: string) => void;
 }
 
 interface SeriesAccumulator {
@@ -88,12 +90,16 @@ export class HttpServerCollector implements Collector {
   private readonly inflightMaxAgeNs: bigint;
   /** http_known keys written per process (hex), bounded by maxSeriesPerProcess. */
   private readonly known = new Map<number, Set<string>>();
+  private readonly log: (line: string) => void;
+  /** Binaries whose unresolved HTTP/2 server was already reported. */
+  private readonly reportedHttp2 = new Set<string>();
 
   constructor(opts: HttpServerCollectorOptions) {
     this.scale = opts.scale ?? 5;
     this.routes = new RouteLimiter(opts.maxRoutesPerService ?? 100);
     this.maxSeriesPerProcess = opts.maxSeriesPerProcess ?? MAX_SERIES_PER_PROCESS;
     this.inflightMaxAgeNs = opts.inflightMaxAgeNs ?? INFLIGHT_MAX_AGE_NS;
+    this.log = opts.log ?? ((l) => console.error(`[agent] ${l}`));
     this.obj = BpfObject.open(opts.objectPath);
     try {
       this.obj.setRodata({ hist_scale: this.scale, max_series_per_process: this.maxSeriesPerProcess });
@@ -117,10 +123,26 @@ export class HttpServerCollector implements Collector {
       const why = info.skipped.find((s) => s.probeSet === 'httpServer')?.reason ?? 'no net/http server in the binary';
       throw new Error(why);
     }
+    this.reportUnprobedHttp2(proc, info);
     this.attach({
       pid: proc.pid, binaryPath: proc.exePath, binaryKey: info.fileKey, probes,
       http2: info.probeSets.http2Server, http2Xnet: info.probeSets.http2XnetServer,
     });
+  }
+
+  /**
+   * Every net/http server links the bundled HTTP/2 server; when its set did not resolve (e.g. a
+   * stripped binary of a Go version the offsets table lacks) its h2 requests would go uncounted
+   * without a word: one log line per binary and a `skipped_http2Server` drop each time.
+   */
+  private reportUnprobedHttp2(proc: DiscoveredProcess, info: GoBinaryInfo): void {
+    const skip = info.skipped.find((s) => s.probeSet === 'http2Server');
+    // Not linked: the binary cannot serve HTTP/2 with net/http, nothing goes unmeasured.
+    if (!skip || / not found \(in \.symtab or \.gopclntab\)/.test(skip.reason)) return;
+    this.drops.add('skipped_http2Server', 1);
+    if (this.reportedHttp2.has(info.fileKey)) return;
+    this.reportedHttp2.add(info.fileKey);
+    this.log(`http-server: pid ${proc.pid} (${proc.serviceName}): HTTP/2 requests not measured: ${skip.reason}`);
   }
 
   processExited(pid: number): void {
