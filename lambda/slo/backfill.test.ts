@@ -60,6 +60,12 @@ test('a past deadline backfills one chunk a refresh (beside the up-to-date chunk
       assert.ok(cycle.rollups!.left >= 7 && cycle.rollups!.left <= 10, JSON.stringify(cycle.rollups));
       // Its backfill has begun: figures stop where the watermark is, and no alert steps on them.
       assert.ok(cycle.slos.filter((s) => s.service === 'new').every((r) => r.covered_to !== undefined), JSON.stringify(cycle.slos));
+      // A read-only reader (the AWS gateway) answers at the evaluator's time, not at the backfill's watermark.
+      const read = await new SloEngine({ metricStore, sloStore, refreshOnRead: false }).statuses('t', at + 30_000);
+      for (const r of read) {
+        assert.equal(r.evaluated_at, new Date(at).toISOString(), r.id);
+        assert.equal(r.covered_to !== undefined, r.service === 'new', r.id);
+      }
     }
     if (cycle.rollups!.left === 0) break;
   }

@@ -322,8 +322,8 @@ export class SloEngine {
 
   /**
    * The time a read answers at: now, after bringing rollups up to it — or, read-only, the end of
-   * the rollups the evaluator stored for these SLOs (the earliest, so every SLO's figures are
-   * complete there), never after now.
+   * the rollups the evaluator stored for these SLOs (the latest: its last run; an SLO whose
+   * backfill is not done yet says so with covered_to), never after now.
    */
   private async readAt(tenant: string, nowMs: number, defs: readonly SloDefinition[]): Promise<ReadTime> {
     if (this.opts.refreshOnRead !== false) {
@@ -333,7 +333,10 @@ export class SloEngine {
     const coverage = await this.opts.sloStore.rollupCoverage(tenant);
     const ends = defs.flatMap((slo) => coverage.get(sliKey(slo, this.resolutionMs))?.toMs ?? []);
     if (ends.length === 0) return { atMs: nowMs, evaluatedAtMs: null };
-    const atMs = Math.min(nowMs, ...ends);
+    // The evaluator's last run: the latest end. An SLO whose rollups end well before it is still
+    // backfilling (over several runs) and says so with covered_to, rather than holding every
+    // other SLO's answer back by days.
+    const atMs = Math.min(nowMs, Math.max(...ends));
     return { atMs, evaluatedAtMs: atMs };
   }
 
