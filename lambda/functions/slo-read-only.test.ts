@@ -85,6 +85,10 @@ test('GET /v1/slos on the Function URL writes no rollup: before the first evalua
   assert.deepEqual([list.evaluated_at, list.good, list.total], [new Date(NOW).toISOString(), 45, 50]);
   const detail = (await get('/v1/slos/cart:availability')).slo;
   assert.deepEqual([detail.evaluated_at, detail.good, detail.total], [new Date(NOW).toISOString(), 45, 50]);
+  // A longer window than the evaluator keeps (gate --window) is not backfilled by the request: the
+  // answer says from where its figures count.
+  const longer = (await get('/v1/slos?window=90d')).slos.find((s: { id: string }) => s.id === 'cart:availability');
+  assert.deepEqual([longer.window, longer.covered_from, longer.total], ['90d', new Date(NOW - 30 * 86_400_000).toISOString(), 50]);
   // The reads changed nothing the evaluator owns.
   assert.equal(rollupItems(), stored);
 });
