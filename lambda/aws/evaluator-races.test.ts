@@ -14,6 +14,7 @@ import { scheduledEvent } from '../../test/lib/lambda-events.ts';
 import { DURATION, expHistogramMetric, protobufBody, resourceMetrics } from '../../test/otlp-fixtures.ts';
 import { createGatewayApp } from '../gateway/app.ts';
 import type { AlertTransition, Notifier } from '../notify/types.ts';
+import { SloEngine } from '../slo/engine.ts';
 import { DuckDbStore } from '../storage/duckdb.ts';
 import { DynamoSloStore } from './dynamodb-slo-store.ts';
 import { createEvaluateHandler, engineCycle, type EvaluationSummary } from './evaluator.ts';
@@ -141,6 +142,17 @@ describe('evaluator runs out of order and overlapping (SLO state on DynamoDB, em
     const serialIds = new Set(evaluatorIds('slo-serial'));
     assert.deepEqual([...sent].sort(), [...serialIds].sort(), `notified: ${sent.join(', ')}`);
     assert.deepEqual(state('slo-overlap'), state('slo-serial'));
+  });
+
+  test('a run that passed the guard but finds alert states stepped by a later run does not step them back', async () => {
+    // As when minute 61 claimed before minute 62, but was slow enough to read the alerts after 62 stored them.
+    const logs: string[] = [];
+    const engine = new SloEngine({ metricStore, sloStore: new DynamoSloStore({ tableName: 'slo-serial' }), notifiers: [new RecordingNotifier()], log: (l) => logs.push(l) });
+    const alertsBefore = structuredClone(itemsOf('slo-serial', `A#${TENANT}`));
+    const result = await engine.cycle(TENANT, T0 + 61 * MIN);
+    assert.deepEqual(result.transitions, []);
+    assert.deepEqual(itemsOf('slo-serial', `A#${TENANT}`), alertsBefore);
+    assert.ok(logs.some((l) => l.includes(`alerts not stepped at ${new Date(T0 + 61 * MIN).toISOString()}: an evaluation at ${new Date(T0 + 62 * MIN).toISOString()} already stepped them`)), logs.join('\n'));
   });
 
   const evaluatorIds = (table: string) => itemsOf(table, `U#${TENANT}`).map((i) => i.sk);
