@@ -1,4 +1,5 @@
-// API keys for the Lambda gateway: read from Secrets Manager, never from code or a clear-text
+// API keys for the Lambda gateway (and the evaluator's tenant list: every tenant holding a key):
+// read from Secrets Manager, never from code or a clear-text
 // environment variable (the environment holds only the secret's ARN). The secret is JSON
 // `{"<tenant>": "<key>" | ["<key>", …]}` — tenant first, so a key can be generated into it (infra/
 // does that for the first tenant) and rotated per tenant.
@@ -79,6 +80,11 @@ export class ApiKeyCache {
     return this.loading;
   }
 
+  /** The tenants holding a key, sorted (the evaluator's list), as current() keeps them. */
+  async tenants(): Promise<string[]> {
+    return [...new Set((await this.current()).values())].sort();
+  }
+
   private async reload(): Promise<Map<string, string>> {
     try {
       const keys = await loadApiKeys(this.opts.secretId, this.client);
@@ -90,7 +96,7 @@ export class ApiKeyCache {
       if (this.keys === undefined) throw err;
       const retryMs = this.opts.retryMs ?? API_KEYS_RETRY_MS;
       this.nextLoadMs = this.now() + retryMs;
-      this.log(JSON.stringify({ message: `burnwatch gateway: API keys not reloaded, the last good ones stay in use: ${(err as Error).message}`, secret: this.opts.secretId, retry_in_s: retryMs / 1000 }));
+      this.log(JSON.stringify({ message: `burnwatch: API keys not reloaded, the last good ones stay in use: ${(err as Error).message}`, secret: this.opts.secretId, retry_in_s: retryMs / 1000 }));
       return this.keys;
     }
   }

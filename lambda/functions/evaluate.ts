@@ -5,21 +5,14 @@ import type { Context, ScheduledEvent } from 'aws-lambda';
 import { SnsNotifier } from '../notify/sns.ts';
 import { ENV, once, requireEnv, sloStoreFromEnv, metricStoreFromEnv } from '../aws/env.ts';
 import { createEvaluateHandler, engineCycle } from '../aws/evaluator.ts';
-import { loadApiKeys } from '../aws/secrets.ts';
-
-// Tenants are re-read every few minutes, so a key added to the secret is evaluated without a redeploy.
-const TENANTS_TTL_MS = 5 * 60_000;
-let tenants: { readAtMs: number; list: string[] } | undefined;
+import { ApiKeyCache } from '../aws/secrets.ts';
 
 const ready = once(async () => {
-  const secret = requireEnv(ENV.apiKeysSecret);
+  // The tenants are those holding a key, read through the gateway's cache: a key added to the
+  // secret is evaluated within its TTL, and a Secrets Manager outage keeps the last good list.
+  const apiKeys = new ApiKeyCache({ secretId: requireEnv(ENV.apiKeysSecret) });
   return createEvaluateHandler({
-    tenants: async () => {
-      if (!tenants || Date.now() - tenants.readAtMs > TENANTS_TTL_MS) {
-        tenants = { readAtMs: Date.now(), list: [...new Set((await loadApiKeys(secret)).values())].sort() };
-      }
-      return tenants.list;
-    },
+    tenants: () => apiKeys.tenants(),
     cycle: engineCycle({
       metricStore: metricStoreFromEnv(),
       sloStore: sloStoreFromEnv(),
