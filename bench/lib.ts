@@ -31,10 +31,10 @@ export function cpuSeconds(pid: number): number {
   return ticks / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
 }
 
-export async function startPinnedFixture(): Promise<Managed & { pid: number; url: string }> {
+export async function startPinnedFixture(name = 'httpserver'): Promise<Managed & { pid: number; url: string }> {
   const portFile = path.join(tempDir('bw-bench'), 'port');
   const m = manage(
-    spawn('taskset', ['-c', '0', path.join(FIXTURE_BIN, 'httpserver'), '-addr', '127.0.0.1:0', '-port-file', portFile], {
+    spawn('taskset', ['-c', '0', path.join(FIXTURE_BIN, name), '-addr', '127.0.0.1:0', '-port-file', portFile], {
       env: { ...process.env, OTEL_SERVICE_NAME: 'bench-fixture', GOMAXPROCS: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     }),

@@ -9,6 +9,7 @@ import * as hints from './hints.ts';
 import * as dashboard from './dashboard.ts';
 import * as prometheus from './prometheus.ts';
 import * as amp from './amp.ts';
+import * as peers from './peers.ts';
 
 const BENCHMARKS: Record<string, { run(): Promise<string[]> }> = {
   'agent-overhead': agentOverhead,
@@ -20,6 +21,7 @@ const BENCHMARKS: Record<string, { run(): Promise<string[]> }> = {
   dashboard,
   prometheus,
   amp,
+  peers,
 };
 
 const wanted = process.argv.slice(2);

@@ -13,6 +13,7 @@ export interface PrometheusServer {
   /** The remote-write receiver (`/api/v1/write`). */
   remoteWriteUrl: string;
   version: string;
+  pid: number;
   output(): string;
   stop(): Promise<void>;
 }
@@ -25,13 +26,18 @@ export interface PrometheusServerOptions {
   outOfOrderWindow?: string;
   /** `--enable-feature=native-histograms` (default true). */
   nativeHistograms?: boolean;
+  /** One scrape job (the benchmarks' in-process peer); by default nothing is scraped. */
+  scrape?: { job: string; targets: string[]; interval: string };
 }
 
 export async function startPrometheus(opts: PrometheusServerOptions = {}): Promise<PrometheusServer> {
   const dir = tempDir('burnwatch-prometheus');
   const config = path.join(dir, 'prometheus.yml');
-  // No scrape jobs: everything arrives by remote write.
-  writeFileSync(config, `storage:\n  tsdb:\n    out_of_order_time_window: ${opts.outOfOrderWindow ?? '60d'}\n`);
+  // No scrape jobs unless asked: the suites' data arrives by remote write.
+  const scrape = opts.scrape
+    ? `scrape_configs:\n  - job_name: ${JSON.stringify(opts.scrape.job)}\n    scrape_interval: ${opts.scrape.interval}\n    static_configs:\n      - targets: ${JSON.stringify(opts.scrape.targets)}\n`
+    : '';
+  writeFileSync(config, `storage:\n  tsdb:\n    out_of_order_time_window: ${opts.outOfOrderWindow ?? '60d'}\n${scrape}`);
   const port = await freePort();
   const child: Managed = manage(
     spawn(
@@ -71,6 +77,7 @@ export async function startPrometheus(opts: PrometheusServerOptions = {}): Promi
     url,
     remoteWriteUrl: `${url}/api/v1/write`,
     version: info.data.version,
+    pid: child.child.pid!,
     output: () => child.output(),
     async stop() {
       process.off('exit', killOnExit);
