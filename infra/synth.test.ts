@@ -166,7 +166,7 @@ describe('cdk synth (CLI, offline, real bundling)', () => {
       // The hints bundle over the same stand-ins answers an SNS-delivered firing alert: its service has no data there, so no hint is made up.
       const before = calls.length;
       const hinted = (await runBundle(bundle('burnwatch root-cause hints'), `return handler(${JSON.stringify(snsEvent([JSON.stringify(transition)]))});`, env)) as { results: { status: string; message: string }[] };
-      assert.deepEqual(hinted.results.map((r) => [r.status, r.message]), [['no_data', 'service "checkout": no data has been received for it']]);
+      assert.deepEqual(hinted.results.map((r) => [r.status, r.message]), [['no_data', 'service "checkout": no data has been received for it from 2026-11-23T12:45:00.000Z to 2026-11-23T14:00:00.000Z (the window and the hour before it)']]);
       // …keeps that with the stored transition and publishes the alert enriched, hints attached.
       const later = calls.slice(before);
       const update = later.find((c) => c.target === 'DynamoDB_20120810.UpdateItem');

@@ -93,7 +93,7 @@ describe('GET /v1/hints and burnwatch hints', () => {
       ['service=backend&from=-3d', 400, /^from: the window may span at most 24h$/],
       ['service=backend&colour=red', 400, /^colour: unknown parameter/],
       ['service=backend&service=frontend', 400, /^service: given more than once$/],
-      ['service=nobody', 404, /^service "nobody": no data has been received for it$/],
+      ['service=nobody', 404, /^service "nobody": no data has been received for it from \S+Z to \S+Z \(the window and the hour before it\)$/],
     ];
     for (const [qs, status, message] of cases) {
       const res = await get(qs);

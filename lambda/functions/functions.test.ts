@@ -193,12 +193,15 @@ describe('Lambda entries', () => {
 
   test('hints: a firing alert from SNS gets its hints computed over Timestream; a bad one fails for the DLQ', async () => {
     const result = await hints(snsEvent([JSON.stringify(transition)], { to: 'firing' }));
-    // checkout has data (the ingest test above) but none around the alert: nothing changed, nothing made up.
+    // checkout has data (the ingest test above) but none around the alert, days earlier: nothing made up, and it says where it looked.
     assert.deepEqual(result.results.map((r) => ({ ...r, hints: r.hints.map((h) => h.kind) })), [
-      { alert_id: transition.alert_id, slo_id: 'checkout:availability', tenant: 'acme', service: 'checkout', status: 'computed', from: Date.parse('2026-11-23T13:45:00Z') / 1000, to: Date.parse(transition.at) / 1000, hints: ['none'] },
+      {
+        alert_id: transition.alert_id, slo_id: 'checkout:availability', tenant: 'acme', service: 'checkout', status: 'no_data', from: Date.parse('2026-11-23T13:45:00Z') / 1000, to: Date.parse(transition.at) / 1000, hints: [],
+        message: 'service "checkout": no data has been received for it from 2026-11-23T12:45:00.000Z to 2026-11-23T14:00:00.000Z (the window and the hour before it)',
+      },
     ]);
     // Invoked directly (aws lambda invoke) with the transition itself; a service never seen has no data.
-    assert.equal((await hints(transition)).results[0].status, 'computed');
+    assert.equal((await hints(transition)).results[0].status, 'no_data');
     assert.match(String((await hints({ ...transition, service: 'nobody' })).results[0].message), /service "nobody": no data has been received for it/);
     await assert.rejects(hints(snsEvent(['{"id": 1}'])), /Records\[0\]\.Sns\.Message\.id: must be a non-empty string/);
     await assert.rejects(hints(snsEvent(['not json'])), /Records\[0\]\.Sns\.Message: not JSON/);

@@ -104,7 +104,7 @@ class HintsRun {
   }
 
   private listeners(): Promise<Listener[]> {
-    return (this.listenerList ??= listeners(this.stores.metricStore, this.frame.tenant));
+    return (this.listenerList ??= listeners(this.stores.metricStore, this.frame.tenant, baselineFromNs(this.frame), this.frame.toNs));
   }
 }
 
@@ -132,9 +132,9 @@ export async function computeHints(stores: HintStores, tenant: string, service: 
   const to = Math.min(toMs, nowMs);
   if (!(fromMs < to)) throw invalidParameter('from', 'must be before to (and before now)');
   if (to - fromMs > MAX_WINDOW_MS) throw invalidParameter('from', `the window may span at most ${MAX_WINDOW_MS / 3600_000}h`);
-  await requireKnown(stores, tenant, service);
   const fromNs = msToNs(fromMs);
   const toNs = msToNs(to);
+  await requireKnown(stores, tenant, service, fromNs - MAX_BASELINE_NS, toNs);
   // The baseline reaches back as far as the service's requests do (≤ 1 h, ≥ 1 min).
   const reach = makeFrame(tenant, fromNs, toNs, fromNs - MAX_BASELINE_NS);
   const sliPoints = await fetchServerPoints(stores.metricStore, reach, service);
@@ -193,12 +193,18 @@ function noneHint(service: string, f: Frame, sli: Sli): Hint {
   };
 }
 
-async function requireKnown(stores: HintStores, tenant: string, service: string): Promise<void> {
+/**
+ * A 404 unless the service has data where the analysis looks: the window and the longest
+ * baseline before it. Bounded because a series read is billed by what it scans (Timestream) and
+ * every firing alert asks; data outside that range could not change the hints anyway.
+ */
+async function requireKnown(stores: HintStores, tenant: string, service: string, fromNs: bigint, toNs: bigint): Promise<void> {
   for (const metric of [...SERVER_METRICS, KERNEL_METRIC.cpuTime]) {
-    const series = await stores.metricStore.listSeries({ tenant, metric });
+    const series = await stores.metricStore.listSeries({ tenant, metric, fromNs, toNs });
     if (series.some((s) => serviceOf(s) === service)) return;
   }
-  throw new ApiError(404, 'not_found', `service "${service}": no data has been received for it`);
+  const iso = (ns: bigint) => new Date(nsToSeconds(ns) * 1000).toISOString();
+  throw new ApiError(404, 'not_found', `service "${service}": no data has been received for it from ${iso(fromNs)} to ${iso(toNs)} (the window and the hour before it)`);
 }
 
 function round(x: number, digits: number): number {

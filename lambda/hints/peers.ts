@@ -29,9 +29,10 @@ export function peerKey(address: string, port: number | string): string {
   return `${normalAddress(address)}:${port}`;
 }
 
-export async function listeners(store: MetricStore, tenant: string): Promise<Listener[]> {
+/** The services that accepted connections in [fromNs, toNs) (the frame analysed: a listener gone before it is no candidate). */
+export async function listeners(store: MetricStore, tenant: string, fromNs: bigint, toNs: bigint): Promise<Listener[]> {
   const seen = new Map<string, Listener>();
-  for (const series of (await Promise.all(INBOUND_METRICS.map((metric) => store.listSeries({ tenant, metric })))).flat()) {
+  for (const series of (await Promise.all(INBOUND_METRICS.map((metric) => store.listSeries({ tenant, metric, fromNs, toNs })))).flat()) {
     const l = listenerOf(series);
     if (l) seen.set(JSON.stringify([l.service, l.host, l.port]), l);
   }

@@ -78,7 +78,7 @@ export async function serviceGraph(store: MetricStore, q: { tenant: string; from
     Promise.all(SERVER_METRICS.map(fetch)),
     Promise.all(CLIENT_METRICS.map((c) => fetch(c.metric))),
     fetch(KERNEL_METRIC.tcpConnectDuration),
-    listeners(store, q.tenant),
+    listeners(store, q.tenant, q.fromNs, q.toNs),
   ]);
 
   const nodes = new Map<string, Tally>();

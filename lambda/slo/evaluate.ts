@@ -18,8 +18,10 @@ import { fetchDeltas } from '../query/deltas.ts';
 import { msToNs } from '../query/time.ts';
 import { serviceOf } from '../storage/series.ts';
 import type { MetricStore } from '../storage/types.ts';
-import { defaultSlos, type SloDefinition, type SloKind } from './definitions.ts';
+import { BUILTIN_DEFAULTS, defaultSlos, type SloDefinition, type SloKind } from './definitions.ts';
 import { windowLabel, windowStartMs } from './math.ts';
+
+const DAY_MS = 86_400_000;
 
 function windowMs(slo: SloDefinition): number | string {
   return slo.window.kind === 'rolling' ? slo.window.ms : slo.window.kind;
@@ -52,15 +54,20 @@ export interface EvaluateOptions {
   nowMs: number;
 }
 
-/** Every service that ever reported HTTP server requests, sorted. */
-export async function servicesSeen(store: MetricStore, tenant: string): Promise<string[]> {
-  const series = await store.listSeries({ tenant, metric: HTTP_SERVER_DURATION });
+/**
+ * Every service that reported HTTP server requests from `fromMs` on, sorted. Up to a day ahead of
+ * `nowMs`: a sender whose clock runs ahead is still seen. Bounded: a series read is billed by what
+ * it scans (Timestream), and a service silent for a whole window would only show no data.
+ */
+export async function servicesSeen(store: MetricStore, tenant: string, fromMs: number, nowMs: number): Promise<string[]> {
+  const series = await store.listSeries({ tenant, metric: HTTP_SERVER_DURATION, fromNs: msToNs(fromMs), toNs: msToNs(nowMs + DAY_MS) });
   return [...new Set(series.map(serviceOf).filter((s): s is string => s !== undefined))].sort();
 }
 
-/** The default SLOs of every service seen, evaluated at `nowMs`. */
+/** The default SLOs of every service seen within their window, evaluated at `nowMs`. */
 export async function evaluateSlos(store: MetricStore, opts: EvaluateOptions): Promise<SloStatus[]> {
-  const slos = (await servicesSeen(store, opts.tenant)).flatMap((svc) => defaultSlos(svc));
+  const seen = await servicesSeen(store, opts.tenant, windowStartMs(BUILTIN_DEFAULTS.window, opts.nowMs), opts.nowMs);
+  const slos = seen.flatMap((svc) => defaultSlos(svc, BUILTIN_DEFAULTS));
   return evaluateDefinitions(store, opts, slos);
 }
 
