@@ -32,6 +32,7 @@ export const ATTR = {
 export const AGENT_METRIC = {
   sentBatches: 'burnwatch.agent.export.sent_batches',
   rejectedBatches: 'burnwatch.agent.export.rejected_batches',
+  warnedBatches: 'burnwatch.agent.export.warned_batches',
   retries: 'burnwatch.agent.export.retries',
   droppedBatches: 'burnwatch.agent.spool.dropped_batches',
   droppedBytes: 'burnwatch.agent.spool.dropped_bytes',
@@ -295,6 +296,13 @@ export const METRICS: Readonly<Record<string, MetricDescriptor>> = {
     unit: '{batch}',
     kind: 'counter',
     description: 'OTLP batches the endpoint refused as bad input (4xx); set aside in the spool\'s rejected/ directory, not retried.',
+    attributes: [],
+  },
+  [AGENT_METRIC.warnedBatches]: {
+    name: AGENT_METRIC.warnedBatches,
+    unit: '{batch}',
+    kind: 'counter',
+    description: 'OTLP batches delivered whole whose 2xx carried a warning (a partial success with no rejected point, e.g. points readable only later); the agent logs each kind of warning once per 5 minutes.',
     attributes: [],
   },
   [AGENT_METRIC.retries]: {

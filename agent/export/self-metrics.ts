@@ -1,4 +1,5 @@
-// The agent's own health as OTLP data: what the export path sent, retried, rejected and dropped.
+// The agent's own health as OTLP data: what the export path sent, retried, rejected, was warned
+// about and dropped.
 // It travels in the same batches as the collectors' data, so a gateway that sees a service also
 // sees whether the agent watching it is losing anything.
 //
@@ -29,6 +30,7 @@ type DropReason = 'size' | 'age' | 'disk_full' | 'corrupt';
 interface Totals {
   sent: number;
   rejected: number;
+  warned: number;
   retries: number;
   droppedBatches: Record<DropReason, number>;
   droppedBytes: Record<DropReason, number>;
@@ -37,6 +39,7 @@ interface Totals {
 const ZERO: Totals = {
   sent: 0,
   rejected: 0,
+  warned: 0,
   retries: 0,
   droppedBatches: { size: 0, age: 0, disk_full: 0, corrupt: 0 },
   droppedBytes: { size: 0, age: 0, disk_full: 0, corrupt: 0 },
@@ -87,6 +90,7 @@ export class AgentSelfMetrics {
     const rm = resourceMetrics(this.resource, [
       single(AGENT_METRIC.sentBatches, now.sent - was.sent),
       single(AGENT_METRIC.rejectedBatches, now.rejected - was.rejected),
+      single(AGENT_METRIC.warnedBatches, now.warned - was.warned),
       single(AGENT_METRIC.retries, now.retries - was.retries),
       byReason(AGENT_METRIC.droppedBatches, 'droppedBatches'),
       byReason(AGENT_METRIC.droppedBytes, 'droppedBytes'),
@@ -138,6 +142,7 @@ export class AgentSelfMetrics {
     return {
       sent: shipper.sentBatches,
       rejected: shipper.rejectedBatches,
+      warned: shipper.warnedBatches,
       retries: shipper.retries,
       droppedBatches: {
         size: spool.droppedBatches - spool.droppedForAge - spool.droppedForDiskFull,

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { after, mock, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import protobuf from 'protobufjs';
 import { HTTP_SERVER_DURATION, METRICS } from '../../common/catalogue.ts';
@@ -296,6 +296,45 @@ test('a partial success (2xx with rejected points) removes the batch and counts 
     assert.equal(r.logs.filter((l) => l.includes('point(s) rejected: 3 points too old')).length, 2);
   } finally {
     await teardown(r);
+  }
+});
+
+test('a partial success with nothing rejected is a warning: counted per batch, logged once per kind per interval (the numbers in it may differ)', async () => {
+  mock.timers.enable({ apis: ['Date'], now: Date.UTC(2026, 10, 30, 10) });
+  const r = await rig({ warningLogIntervalMs: 300_000 });
+  try {
+    const late = (n: number, by: string) => ({ rejectedDataPoints: 0, errorMessage: `${n} point(s) stored but readable only by ${by} (SLOs count them then): older than the memory store keeps` });
+    const ok = (encoding: 'protobuf' | 'json', partial?: { rejectedDataPoints: number; errorMessage: string }) => ({
+      status: 200,
+      headers: { 'Content-Type': encoding === 'json' ? 'application/json' : 'application/x-protobuf' },
+      body: metricsResponseBody(encoding, partial),
+    });
+    r.receiver.script.push(
+      ok('protobuf', late(12, '2026-11-30T16:00:00.000Z')),
+      ok('json', late(3, '2026-11-30T16:00:10.000Z')),
+      ok('protobuf', { rejectedDataPoints: 0, errorMessage: 'tenant near its active-series limit' }),
+      ok('protobuf', late(7, '2026-11-30T16:00:20.000Z')),
+      ok('protobuf'),
+    );
+    for (let i = 0; i < 5; i++) await r.spool.put(batch(i));
+    assert.equal(await r.shipper.flush(5000), true);
+    const warned = () => r.logs.filter((l) => l.includes('with a warning from'));
+    assert.deepEqual([r.shipper.stats().warnedBatches, r.shipper.stats().sentBatches, r.shipper.stats().partiallyRejectedPoints], [4, 5, 0]);
+    assert.equal(warned().length, 2, warned().join('\n'));
+    assert.match(warned()[0], /: 200 with a warning from http:\/\/127\.0\.0\.1:\d+: 12 point\(s\) stored but readable only by 2026-11-30T16:00:00\.000Z \(SLOs count them then\): older than the memory store keeps$/);
+    assert.match(warned()[1], /with a warning from .*: tenant near its active-series limit$/);
+
+    // Past the interval, the next one of a kind is logged again, saying how many went unlogged.
+    mock.timers.tick(300_000);
+    r.receiver.script.push(ok('protobuf', late(1, '2026-11-30T16:05:00.000Z')));
+    await r.spool.put(batch(5));
+    assert.equal(await r.shipper.flush(5000), true);
+    assert.equal(warned().length, 3);
+    assert.match(warned()[2], /1 point\(s\) stored but readable only by 2026-11-30T16:05:00\.000Z .* \(and 2 more batch\(es\) warned alike since it was last logged\)$/);
+    assert.equal(r.shipper.stats().warnedBatches, 5);
+  } finally {
+    await teardown(r);
+    mock.timers.reset();
   }
 });
 

@@ -15,6 +15,7 @@ import { ProtobufMetricsSerializer } from '@opentelemetry/otlp-transformer';
 import protobuf from 'protobufjs';
 import { AGENT_VERSION } from './otlp.ts';
 import type { Spool, SpoolEntry } from './spool.ts';
+import { WarningLog } from './warning-log.ts';
 
 export interface ShipperOptions {
   /** Base URL; batches go to `${endpoint}${path}`. */
@@ -30,6 +31,8 @@ export interface ShipperOptions {
   /** Upper bound on a server's Retry-After we are willing to wait. Default 5 min. */
   maxRetryAfterMs?: number;
   log?: (line: string) => void;
+  /** A warning the endpoint repeats (same words, other numbers) is logged once per this. Default 5 min. */
+  warningLogIntervalMs?: number;
 }
 
 export interface ShipperStats {
@@ -41,6 +44,11 @@ export interface ShipperStats {
   rejectedBatches: number;
   /** Points a 2xx response reported as rejected (OTLP partial success). */
   partiallyRejectedPoints: number;
+  /**
+   * Batches delivered whole whose 2xx carried a warning: an OTLP partial success with no rejected
+   * point but a message (e.g. the gateway's "stored but readable only by …" for late points).
+   */
+  warnedBatches: number;
   /** Failed attempts since the last response that settled a batch. */
   consecutiveFailures: number;
   lastError?: { message: string; status?: number; atMs: number };
@@ -102,7 +110,8 @@ export class Shipper {
   private sleeper: { done: () => void; interruptible: boolean } | undefined;
   private inflight: AbortController | undefined;
   private readonly flushWaiters = new Set<(empty: boolean) => void>();
-  private readonly counters = { sentBatches: 0, sentBytes: 0, retries: 0, rejectedBatches: 0, partiallyRejectedPoints: 0, consecutiveFailures: 0 };
+  private readonly counters = { sentBatches: 0, sentBytes: 0, retries: 0, rejectedBatches: 0, partiallyRejectedPoints: 0, warnedBatches: 0, consecutiveFailures: 0 };
+  private readonly warnings: WarningLog;
   private lastError: ShipperStats['lastError'];
 
   /** Starts shipping what the spool holds at once, and whatever is put into it later. */
@@ -140,6 +149,8 @@ export class Shipper {
         // nothing sensible to do with a failing logger
       }
     };
+    // A warning comes back with every batch while its cause lasts (late data: every batch for hours).
+    this.warnings = new WarningLog(this.log, options.warningLogIntervalMs ?? 300_000);
     this.transport = base.protocol === 'https:' ? https : http;
     this.agent = new this.transport.Agent({ keepAlive: true, maxSockets: 1 });
     this.unsubscribe = this.spool.onPut(() => this.wake());
@@ -303,6 +314,11 @@ export class Shipper {
     if (partial && partial.rejected > 0) {
       this.counters.partiallyRejectedPoints += partial.rejected;
       this.log(`batch ${id}: ${result.status} but ${partial.rejected} point(s) rejected: ${partial.message || '(no message)'}`);
+    } else if (partial && partial.message !== '') {
+      // OTLP: a partial success with nothing rejected is a warning; the batch is delivered whole.
+      this.counters.warnedBatches++;
+      const message = shorten(partial.message);
+      this.warnings.warn(message, (repeats) => `batch ${id}: ${result.status} with a warning from ${this.url.origin}: ${message}${repeats > 0 ? ` (and ${repeats} more batch(es) warned alike since it was last logged)` : ''}`);
     }
   }
 
