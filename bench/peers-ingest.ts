@@ -20,6 +20,7 @@ import { startPrometheus } from '../test/lib/prometheus-server.ts';
 import { burnwatch, FIXTURE_BIN, startFixture, tempDir, waitFor } from '../test/lib/processes.ts';
 import { BENCH_KEY, startBenchGateway } from './lib.ts';
 import { otlpRequest, partsOfProcess, remoteWriteSeries, retimed } from './peers-data.ts';
+import { storeStages } from './peers-store-stages.ts';
 
 const run$ = promisify(execFile);
 const EXPORT_SECONDS = Number(process.env.BENCH_EXPORT_SECONDS ?? 30);
@@ -130,8 +131,11 @@ async function inFlight<T>(items: T[], send: (item: T) => Promise<void>): Promis
   return (performance.now() - t0) / 1000;
 }
 
-async function gatewayIngest(requests: Interval[][]): Promise<{ points: number; seconds: number; bytes: number }> {
-  const bodies = requests.map((group) => gzipSync(Buffer.concat(group.map((g) => otlpRequest(g.resource, g.metrics)))));
+function otlpBodies(requests: Interval[][]): Buffer[] {
+  return requests.map((group) => gzipSync(Buffer.concat(group.map((g) => otlpRequest(g.resource, g.metrics)))));
+}
+
+async function gatewayIngest(requests: Interval[][], bodies: Buffer[]): Promise<{ points: number; seconds: number; bytes: number }> {
   const points = requests.flat().reduce((n, g) => n + g.points, 0);
   const { endpoint, gateway } = await startBenchGateway();
   try {
@@ -189,10 +193,13 @@ export async function run(): Promise<string[]> {
   const template = agent.template.scopes.flatMap((s) => s.metrics);
   say(`ingest template (the fixture's largest export): ${template.map((m) => `${m.name} ×${m.points.length}`).join(', ')}; resource keys ${Object.keys(agent.template.attributes).join(', ')}`);
   const requests = syntheticRequests(agent.template);
-  const gw = await gatewayIngest(requests);
+  const bodies = otlpBodies(requests);
+  const gw = await gatewayIngest(requests, bodies);
   say(`ingest: gateway → DuckDB: ${gw.points} points in ${requests.length} gzip OTLP requests (${(gw.bytes / requests.length).toFixed(0)} B each), ${(gw.points / gw.seconds).toFixed(0)} points/s`);
   const prom = await prometheusIngest(requests);
   say(`ingest: Prometheus ${prom.version} remote write: the same ${prom.points} points as ${prom.samples} samples (${(prom.bytes / requests.length).toFixed(0)} B snappy each), ${(prom.points / prom.seconds).toFixed(0)} points/s = ${(prom.samples / prom.seconds).toFixed(0)} samples/s`);
   say(`ingest: Prometheus/burnwatch points/s ×${(prom.points / prom.seconds / (gw.points / gw.seconds)).toFixed(1)}`);
+  const stages = await storeStages(bodies);
+  say(`ingest stages, in this process, per request of ${(stages.points / stages.requests).toFixed(0)} points: gunzip + OTLP decode ${stages.decodeMsPerRequest.toFixed(2)} ms, DuckDbStore.write ${stages.writeMsPerRequest.toFixed(2)} ms (${(stages.points / stages.requests / stages.writeMsPerRequest * 1000).toFixed(0)} points/s) of which ${stages.statements.map(([k, ms]) => `${k} ${ms.toFixed(2)} ms`).join(', ')}; the same points in 500-point writes: ${stages.bigBatchPointsPerS.toFixed(0)} points/s`);
   return lines;
 }
