@@ -131,11 +131,11 @@ async function inFlight<T>(items: T[], send: (item: T) => Promise<void>): Promis
   return (performance.now() - t0) / 1000;
 }
 
-function otlpBodies(requests: Interval[][]): Buffer[] {
+function otlpBodies(requests: Interval[][]): ReturnType<typeof gzipSync>[] {
   return requests.map((group) => gzipSync(Buffer.concat(group.map((g) => otlpRequest(g.resource, g.metrics)))));
 }
 
-async function gatewayIngest(requests: Interval[][], bodies: Buffer[]): Promise<{ points: number; seconds: number; bytes: number }> {
+async function gatewayIngest(requests: Interval[][], bodies: ReturnType<typeof gzipSync>[]): Promise<{ points: number; seconds: number; bytes: number }> {
   const points = requests.flat().reduce((n, g) => n + g.points, 0);
   const { endpoint, gateway } = await startBenchGateway();
   try {
