@@ -5,8 +5,10 @@ import { Agent } from '../agent/agent.ts';
 import { parseCommandArgs, durationOption, UsageError } from './args.ts';
 import { untilSignal } from './signals.ts';
 import { agentApiKey } from './api-key.ts';
+import { runAgentInstall, runAgentUninstall } from './agent-install.ts';
 
 const HELP = `Usage: burnwatch agent --endpoint URL [--api-key-file FILE] [--interval 10s] [--spool-dir DIR]
+       burnwatch agent install|uninstall ...   (the agent as a systemd service; install --help)
 
 Watches every Go process on this host with eBPF (run as root) and ships OTLP/HTTP
 metrics to the gateway at URL (e.g. http://127.0.0.1:8787). Batches are spooled to
@@ -23,6 +25,8 @@ Options:
   -h, --help         this help`;
 
 export async function runAgent(argv: string[]): Promise<number> {
+  if (argv[0] === 'install') return runAgentInstall(argv.slice(1));
+  if (argv[0] === 'uninstall') return runAgentUninstall(argv.slice(1));
   const { values } = parseCommandArgs(argv, {
     endpoint: { type: 'string' },
     'api-key': { type: 'string' },
