@@ -5,7 +5,7 @@
 /**
  * The least capabilities the agent runs with, proven by test/agent-capabilities.test.ts (the agent
  * as a non-root uid with exactly these loads its programs, counts a Go service's requests exactly
- * and reads its kernel signals and goroutines; without CAP_SYS_ADMIN its uprobes are refused):
+ * and reads its kernel signals and goroutines; without any one of them that test sees what breaks):
  * - CAP_SYS_ADMIN: creating a uprobe perf event. perf_uprobe_event_init checks
  *   capable(CAP_SYS_ADMIN) again since a 2025 fix to c9e0924e5c2b ("perf/core: open access to
  *   probes for CAP_PERFMON privileged process"), backported to stable: CAP_PERFMON alone gets EACCES. bpf_capable() and perfmon_capable() accept

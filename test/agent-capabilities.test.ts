@@ -2,7 +2,8 @@
 // exactly those capabilities (ambient, inheritable and bounding set, no_new_privs — what
 // DynamicUser + AmbientCapabilities + CapabilityBoundingSet + NoNewPrivileges give it) by
 // util-linux's setpriv loads its BPF programs, counts a root-owned Go service's requests exactly,
-// and reads its kernel signals and goroutine count; without CAP_SYS_ADMIN its uprobes are refused.
+// and reads its kernel signals and goroutine count; and without each one of them something the
+// agent needs fails (uprobes refused, a service's name lost, other users' processes unwatched).
 // systemd itself cannot run the unit here (PID 1 is not systemd), so setpriv stands in for it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -121,4 +122,42 @@ test('without CAP_SYS_ADMIN the uprobes are refused (CAP_BPF and CAP_PERFMON do 
     return agent.output().split('\n').find((l) => l.includes(`not attaching to pid ${fixture.pid} `));
   }, 60_000, 100);
   assert.match(refused, /failed to create uprobe .* perf event: Permission denied/);
+});
+
+test('without CAP_DAC_READ_SEARCH a root-owned service\'s environment is unreadable (0400): its OTEL_SERVICE_NAME is lost', { timeout: 120_000 }, async (t) => {
+  const port = await freePort();
+  const gateway = await startGatewayProcess(port, tempDir('bw-caps-gw'), KEY);
+  t.after(() => gateway.stop());
+  const service = `caps-nodac-${process.pid}`;
+  const fixture = await startFixture('httpserver', { OTEL_SERVICE_NAME: service });
+  t.after(() => fixture.stop());
+  const agent = agentWithCapabilities(AGENT_CAPABILITIES.filter((c) => c !== 'CAP_DAC_READ_SEARCH'), `http://127.0.0.1:${port}`);
+  t.after(() => agent.stop());
+  const line = await waitFor(`the agent to instrument pid ${fixture.pid}`, () => {
+    if (agent.child.exitCode !== null) throw new Error(`agent exited: ${agent.output()}`);
+    return agent.output().split('\n').find((l) => l.includes(`instrumenting pid ${fixture.pid} `));
+  }, 60_000, 100);
+  assert.match(line, /\(httpserver, go/, 'named after its executable');
+  assert.ok(!line.includes(service));
+});
+
+test('without CAP_SYS_PTRACE only the agent\'s own user\'s processes are watched', { timeout: 120_000 }, async (t) => {
+  const port = await freePort();
+  const gateway = await startGatewayProcess(port, tempDir('bw-caps-gw'), KEY);
+  t.after(() => gateway.stop());
+  const rootOwned = await startFixture('httpserver', { OTEL_SERVICE_NAME: `caps-root-${process.pid}` });
+  t.after(() => rootOwned.stop());
+  const agent = agentWithCapabilities(AGENT_CAPABILITIES.filter((c) => c !== 'CAP_SYS_PTRACE'), `http://127.0.0.1:${port}`);
+  t.after(() => agent.stop());
+  // A Go process of the agent's own uid, started after the root-owned one: once it is
+  // instrumented, discovery has passed over the root-owned one too.
+  const dir = tempDir('bw-caps-own');
+  fs.chownSync(dir, NOBODY, NOBODY);
+  const own = manage(spawn('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--', path.join(ROOT, 'test/fixtures/go/bin/httpserver'), '-addr', '127.0.0.1:0'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }));
+  t.after(() => own.stop());
+  await waitFor(`the agent to instrument its own user's pid ${own.child.pid}`, () => {
+    if (agent.child.exitCode !== null) throw new Error(`agent exited: ${agent.output()}`);
+    return agent.output().includes(`instrumenting pid ${own.child.pid} `) ? true : undefined;
+  }, 60_000, 100);
+  assert.ok(!agent.output().includes(`instrumenting pid ${rootOwned.pid} `), agent.output());
 });
