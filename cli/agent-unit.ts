@@ -1,6 +1,8 @@
 // The systemd unit that runs the agent as a service: what it holds and how each value is
 // written so systemd reads back exactly what was meant (specifiers and variables escaped).
 // Why each capability is there: docs/agent-service.md.
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 /**
  * The least capabilities the agent runs with, proven by test/agent-capabilities.test.ts (the agent
@@ -72,7 +74,7 @@ export function agentUnit(o: AgentUnitOptions): string {
   return `# Written by \`burnwatch agent install\`; \`burnwatch agent uninstall\` removes it.
 [Unit]
 Description=burnwatch agent (SLOs of this host's Go services, from eBPF)
-Documentation=https://github.com/burnwatch/burnwatch/blob/main/docs/agent-service.md
+Documentation=${specifierSafe(pathToFileURL(path.resolve(path.dirname(o.cli), '../docs/agent-service.md')).href)}
 Wants=network-online.target
 After=network-online.target
 
