@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AGENT_CAPABILITIES, UNIT_NAME, execWord } from './agent-unit.ts';
-import { stateDirectoryName } from './agent-install.ts';
+import { checkReadableByOthers, stateDirectoryName } from './agent-install.ts';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bin/burnwatch.js');
 const KEY = 'bw_unit-test-key-0123456789';
@@ -134,4 +134,19 @@ test('agent --help names install and uninstall; each has its own help', async ()
   const uninstall = await run(['agent', 'uninstall', '--help']);
   assert.equal(uninstall.code, 0);
   assert.match(uninstall.stdout, /^Usage: burnwatch agent uninstall/);
+});
+
+test('a CLI the service\'s own user cannot reach (a checkout under a 0700 directory) is refused, naming the directory', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bw-unit-private-'));
+  const inner = path.join(dir, 'checkout', 'bin');
+  fs.mkdirSync(inner, { recursive: true, mode: 0o755 });
+  const cli = path.join(inner, 'burnwatch.js');
+  fs.writeFileSync(cli, '', { mode: 0o644 });
+  fs.chmodSync(path.join(dir, 'checkout'), 0o755);
+  fs.chmodSync(dir, 0o700);
+  assert.throws(() => checkReadableByOthers(cli), (err: Error) => err.message.includes(`${dir} is not searchable by other users (mode 700)`));
+  fs.chmodSync(dir, 0o755);
+  checkReadableByOthers(cli);
+  fs.chmodSync(cli, 0o600);
+  assert.throws(() => checkReadableByOthers(cli), /is not readable by other users \(mode 600\)/);
 });

@@ -69,7 +69,7 @@ function endpointOption(value: string | undefined): string {
  * The service runs as a user of its own, which must be able to read node, the CLI and its
  * modules: a checkout under /root (0700) is not, and the service would fail at every start.
  */
-function checkReadableByOthers(file: string): void {
+export function checkReadableByOthers(file: string): void {
   for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
     const mode = fs.statSync(dir).mode;
     if (!(mode & 0o001)) throw new UsageError(`${dir} is not searchable by other users (mode ${(mode & 0o777).toString(8)}), so the service's own user cannot run ${file}; install burnwatch elsewhere or chmod o+x ${dir}`);
