@@ -8,14 +8,15 @@ import assert from 'node:assert/strict';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
-import { ENV } from '../aws/env.ts';
 import { API_KEYS_TTL_MS } from '../aws/secrets.ts';
 import { DynamoDbEmulator } from '../../test/lib/dynamodb-emulator.ts';
+import { deploymentEnv, deploymentNames } from '../../test/lib/lambda-deployment.ts';
 import { TimestreamEmulator } from '../../test/lib/timestream-emulator.ts';
 import { lambdaContext, scheduledEvent } from '../../test/lib/lambda-events.ts';
 import { handler as evaluate } from './evaluate.ts';
 
-const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:burnwatch-prod-ApiKeys-AbCdEf';
+const NAMES = deploymentNames();
+const SECRET_ARN = NAMES.secretArn;
 const MIN = 60_000;
 const T0 = Math.floor(Date.now() / MIN) * MIN;
 
@@ -29,21 +30,10 @@ const logged: string[] = [];
 
 before(() => {
   emulator = new TimestreamEmulator('classes');
-  dynamo = new DynamoDbEmulator('burnwatch-prod-slo', 'burnwatch-prod-spans');
+  dynamo = new DynamoDbEmulator(NAMES.sloTable, NAMES.spansTable);
   sns.on(PublishCommand).resolves({ MessageId: 'm-1' });
   secrets.on(GetSecretValueCommand, { SecretId: SECRET_ARN }).resolves({ SecretString: JSON.stringify({ acme: 'k-acme-0123456789abcdefghij', 'o-corp': 'k-ocorp-0123456789abcdefghij' }) });
-  Object.assign(process.env, {
-    AWS_REGION: 'eu-west-1',
-    [ENV.database]: 'burnwatch-prod',
-    [ENV.pointsTable]: 'points',
-    [ENV.seriesTable]: 'series',
-    [ENV.apiKeysSecret]: SECRET_ARN,
-    [ENV.metricsNamespace]: 'Burnwatch/prod',
-    [ENV.stage]: 'prod',
-    [ENV.sloTable]: 'burnwatch-prod-slo',
-    [ENV.spansTable]: 'burnwatch-prod-spans',
-    [ENV.alertTopic]: 'arn:aws:sns:eu-west-1:123456789012:burnwatch-prod-AlertingTopic',
-  });
+  Object.assign(process.env, deploymentEnv(NAMES));
   mock.timers.enable({ apis: ['Date'], now: T0 });
   // The function's log (stderr): what the cache says about the outage.
   process.stderr.write = ((chunk: string) => (logged.push(String(chunk)), true)) as typeof process.stderr.write;

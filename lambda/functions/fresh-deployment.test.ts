@@ -8,14 +8,15 @@ import assert from 'node:assert/strict';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
-import { ENV } from '../aws/env.ts';
 import { DynamoDbEmulator } from '../../test/lib/dynamodb-emulator.ts';
+import { deploymentEnv, deploymentNames } from '../../test/lib/lambda-deployment.ts';
 import { TimestreamEmulator } from '../../test/lib/timestream-emulator.ts';
 import { functionUrlEvent, lambdaContext, scheduledEvent } from '../../test/lib/lambda-events.ts';
 import { handler as ingestQuery } from './ingest-query.ts';
 import { handler as evaluate } from './evaluate.ts';
 
-const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:burnwatch-prod-ApiKeys-AbCdEf';
+const NAMES = deploymentNames();
+const SECRET_ARN = NAMES.secretArn;
 const KEY = 'k-acme-0123456789abcdefghij';
 const NOW = Math.floor(Date.now() / 60_000) * 60_000;
 
@@ -28,21 +29,10 @@ describe('a fresh deployment, before the first write', () => {
 
   before(() => {
     emulator = new TimestreamEmulator('classes');
-    dynamo = new DynamoDbEmulator('burnwatch-prod-slo', 'burnwatch-prod-spans');
+    dynamo = new DynamoDbEmulator(NAMES.sloTable, NAMES.spansTable);
     sns.on(PublishCommand).resolves({ MessageId: 'm-1' });
     secrets.on(GetSecretValueCommand, { SecretId: SECRET_ARN }).resolves({ SecretString: JSON.stringify({ acme: [KEY] }) });
-    Object.assign(process.env, {
-      AWS_REGION: 'eu-west-1',
-      [ENV.database]: 'burnwatch-prod',
-      [ENV.pointsTable]: 'points',
-      [ENV.seriesTable]: 'series',
-      [ENV.apiKeysSecret]: SECRET_ARN,
-      [ENV.metricsNamespace]: 'Burnwatch/prod',
-      [ENV.stage]: 'prod',
-      [ENV.sloTable]: 'burnwatch-prod-slo',
-      [ENV.spansTable]: 'burnwatch-prod-spans',
-      [ENV.alertTopic]: 'arn:aws:sns:eu-west-1:123456789012:burnwatch-prod-AlertingTopic',
-    });
+    Object.assign(process.env, deploymentEnv(NAMES));
   });
 
   after(() => {

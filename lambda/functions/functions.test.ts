@@ -11,10 +11,10 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { RejectedRecordsException } from '@aws-sdk/client-timestream-write';
 import { mockClient } from 'aws-sdk-client-mock';
-import { ENV } from '../aws/env.ts';
 import type { AlertTransition } from '../notify/types.ts';
 import { transition } from '../../test/lib/alert-fixtures.ts';
 import { DynamoDbEmulator } from '../../test/lib/dynamodb-emulator.ts';
+import { deploymentEnv, deploymentNames } from '../../test/lib/lambda-deployment.ts';
 import { TimestreamEmulator } from '../../test/lib/timestream-emulator.ts';
 import { functionUrlEvent, lambdaContext, scheduledEvent, snsEvent } from '../../test/lib/lambda-events.ts';
 import { DURATION, expHistogramMetric, jsonBody, protobufBody, resourceMetrics } from '../../test/otlp-fixtures.ts';
@@ -22,9 +22,10 @@ import { handler as ingestQuery } from './ingest-query.ts';
 import { handler as evaluate } from './evaluate.ts';
 import { handler as hints } from './hints.ts';
 
-const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:burnwatch-prod-ApiKeys-AbCdEf';
+const NAMES = deploymentNames();
+const SECRET_ARN = NAMES.secretArn;
 const KEY = 'k-acme-0123456789abcdefghij';
-const TOPIC = 'arn:aws:sns:eu-west-1:123456789012:burnwatch-prod-AlertingTopic';
+const TOPIC = NAMES.alertTopicArn;
 const NOW = Math.floor(Date.now() / 60_000) * 60_000;
 const MIN = 60_000;
 
@@ -50,21 +51,10 @@ describe('Lambda entries', () => {
 
   before(() => {
     emulator = new TimestreamEmulator('classes');
-    dynamo = new DynamoDbEmulator('burnwatch-prod-slo', 'burnwatch-prod-spans');
+    dynamo = new DynamoDbEmulator(NAMES.sloTable, NAMES.spansTable);
     sns.on(PublishCommand).resolves({ MessageId: 'm-1' });
     secrets.on(GetSecretValueCommand, { SecretId: SECRET_ARN }).resolves({ SecretString: JSON.stringify({ acme: [KEY], 'o-corp': 'k-ocorp-0123456789abcdefghij' }) });
-    Object.assign(process.env, {
-      AWS_REGION: 'eu-west-1',
-      [ENV.database]: 'burnwatch-prod',
-      [ENV.pointsTable]: 'points',
-      [ENV.seriesTable]: 'series',
-      [ENV.apiKeysSecret]: SECRET_ARN,
-      [ENV.metricsNamespace]: 'Burnwatch/prod',
-      [ENV.stage]: 'prod',
-      [ENV.sloTable]: 'burnwatch-prod-slo',
-      [ENV.spansTable]: 'burnwatch-prod-spans',
-      [ENV.alertTopic]: TOPIC,
-    });
+    Object.assign(process.env, deploymentEnv(NAMES));
   });
 
   after(() => {

@@ -9,21 +9,22 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { encodeSpans } from '../../agent/export/spans.ts';
-import { ENV } from '../aws/env.ts';
 import { API_KEYS_TTL_MS } from '../aws/secrets.ts';
 import { conditions, healthy, INTERVAL_MS, redisDominatedSlowRequests, writeWorld } from '../hints/testkit.ts';
 import { TimestreamStore } from '../storage/timestream.ts';
 import { transition } from '../../test/lib/alert-fixtures.ts';
 import { DynamoDbEmulator } from '../../test/lib/dynamodb-emulator.ts';
 import { functionUrlEvent, lambdaContext, snsEvent, type UrlRequest } from '../../test/lib/lambda-events.ts';
+import { deploymentEnv, deploymentNames } from '../../test/lib/lambda-deployment.ts';
 import { TimestreamEmulator } from '../../test/lib/timestream-emulator.ts';
 import { handler as hints } from './hints.ts';
 import { handler as ingestQuery } from './ingest-query.ts';
 
-const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:burnwatch-prod-ApiKeys-AbCdEf';
+const NAMES = deploymentNames();
+const SECRET_ARN = NAMES.secretArn;
 const KEY = 'k-acme-0123456789abcdefghij';
 const REVOKED = 'k-acme-revoked-0123456789';
-const SPANS_TABLE = 'burnwatch-prod-spans';
+const SPANS_TABLE = NAMES.spansTable;
 const END = Math.floor(Date.now() / 60_000) * 60_000 - 60_000;
 const FAULT_AT = END - 6 * 60_000;
 
@@ -37,20 +38,10 @@ describe('Lambda entries: spans, keys and /metrics on AWS', () => {
 
   before(() => {
     timestream = new TimestreamEmulator('classes');
-    dynamo = new DynamoDbEmulator('burnwatch-prod-slo', SPANS_TABLE);
+    dynamo = new DynamoDbEmulator(NAMES.sloTable, SPANS_TABLE);
     sns.on(PublishCommand).resolves({ MessageId: 'm-1' });
     secret({ acme: [KEY, REVOKED] });
-    Object.assign(process.env, {
-      AWS_REGION: 'eu-west-1',
-      [ENV.database]: 'burnwatch-prod',
-      [ENV.pointsTable]: 'points',
-      [ENV.seriesTable]: 'series',
-      [ENV.apiKeysSecret]: SECRET_ARN,
-      [ENV.stage]: 'prod',
-      [ENV.sloTable]: 'burnwatch-prod-slo',
-      [ENV.spansTable]: SPANS_TABLE,
-      [ENV.alertTopic]: 'arn:aws:sns:eu-west-1:123456789012:burnwatch-prod-AlertingTopic',
-    });
+    Object.assign(process.env, deploymentEnv(NAMES));
   });
 
   after(() => {

@@ -8,17 +8,18 @@ import assert from 'node:assert/strict';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
-import { ENV } from '../aws/env.ts';
 import { DynamoDbEmulator } from '../../test/lib/dynamodb-emulator.ts';
+import { deploymentEnv, deploymentNames } from '../../test/lib/lambda-deployment.ts';
 import { TimestreamEmulator } from '../../test/lib/timestream-emulator.ts';
 import { functionUrlEvent, lambdaContext, scheduledEvent } from '../../test/lib/lambda-events.ts';
 import { DURATION, expHistogramMetric, protobufBody, resourceMetrics } from '../../test/otlp-fixtures.ts';
 import { handler as ingestQuery } from './ingest-query.ts';
 import { handler as evaluate } from './evaluate.ts';
 
-const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:burnwatch-test-ApiKeys-AbCdEf';
+const NAMES = deploymentNames('test');
+const SECRET_ARN = NAMES.secretArn;
 const KEY = 'k-readonly-0123456789abcdefghij';
-const TABLE = 'burnwatch-test-slo';
+const TABLE = NAMES.sloTable;
 const MIN = 60_000;
 const NOW = Math.floor(Date.now() / MIN) * MIN;
 
@@ -30,21 +31,10 @@ const saved = { ...process.env };
 
 before(() => {
   timestream = new TimestreamEmulator('classes');
-  dynamo = new DynamoDbEmulator(TABLE, 'burnwatch-test-spans');
+  dynamo = new DynamoDbEmulator(TABLE, NAMES.spansTable);
   sns.on(PublishCommand).resolves({ MessageId: 'm-1' });
   secrets.on(GetSecretValueCommand, { SecretId: SECRET_ARN }).resolves({ SecretString: JSON.stringify({ shop: [KEY] }) });
-  Object.assign(process.env, {
-    AWS_REGION: 'eu-west-1',
-    [ENV.database]: 'burnwatch-test',
-    [ENV.pointsTable]: 'points',
-    [ENV.seriesTable]: 'series',
-    [ENV.apiKeysSecret]: SECRET_ARN,
-    [ENV.metricsNamespace]: 'Burnwatch/test',
-    [ENV.stage]: 'test',
-    [ENV.sloTable]: TABLE,
-    [ENV.spansTable]: 'burnwatch-test-spans',
-    [ENV.alertTopic]: 'arn:aws:sns:eu-west-1:123456789012:burnwatch-test-AlertingTopic',
-  });
+  Object.assign(process.env, deploymentEnv(NAMES));
 });
 
 after(() => {
