@@ -5,7 +5,7 @@
 // DuckDB file in the same run. The ratio says what a hint costs in units of a chart.
 import path from 'node:path';
 import { computeHints } from '../lambda/hints/engine.ts';
-import { conditions, healthy, INTERVAL_MS, writeWorld } from '../lambda/hints/testkit.ts';
+import { writeSlowRedisWorld } from '../lambda/hints/testkit.ts';
 import { runQuery } from '../lambda/query/engine.ts';
 import { DuckDbStore } from '../lambda/storage/duckdb.ts';
 import { tempDir } from '../test/lib/processes.ts';
@@ -25,15 +25,7 @@ export async function run(): Promise<string[]> {
   const file = path.join(tempDir('burnwatch-bench-hints-'), 'burnwatch.duckdb');
   const writer = await DuckDbStore.open({ path: file });
   try {
-    await writeWorld(writer, TENANT, {
-      endMs: end,
-      intervals: (2 * HOUR) / INTERVAL_MS,
-      at: (_i, endMs) => {
-        const t = healthy();
-        if (endMs > end - 20 * 60_000) t.redisLatency = 0.3;
-        return conditions(t);
-      },
-    });
+    await writeSlowRedisWorld(writer, TENANT, { endMs: end, faultAtMs: end - 20 * 60_000, minutes: 120 });
   } finally {
     await writer.close();
   }

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { encodeSpans } from '../agent/export/spans.ts';
 import { buildDashboard } from '../lambda/dashboard/build.ts';
-import { conditions, healthy, INTERVAL_MS, REDIS, redisDominatedSlowRequests, writeWorld } from '../lambda/hints/testkit.ts';
+import { INTERVAL_MS, REDIS, redisDominatedSlowRequests, writeSlowRedisWorld } from '../lambda/hints/testkit.ts';
 import { startGateway, type RunningGateway } from '../lambda/local/server.ts';
 import type { Alert } from '../lambda/dashboard/client/types.ts';
 import { ROOT, tempDir } from './lib/processes.ts';
@@ -33,15 +33,7 @@ describe('incident page in headless Chromium', { timeout: 120_000 }, () => {
     gw = await startGateway({ port: 0, dataDir: tempDir('bw-dashboard-incident'), apiKeys: { [KEY]: TENANT }, log: () => undefined });
     const end = Math.floor(Date.now() / INTERVAL_MS) * INTERVAL_MS - INTERVAL_MS;
     const faultAt = end - 6 * 60_000;
-    await writeWorld(gw.store, TENANT, {
-      endMs: end,
-      intervals: (25 * 60_000) / INTERVAL_MS,
-      at: (_i, endMs) => {
-        const t = healthy();
-        if (endMs > faultAt) t.redisLatency = 0.35;
-        return conditions(t);
-      },
-    });
+    await writeSlowRedisWorld(gw.store, TENANT, { endMs: end, faultAtMs: faultAt, minutes: 25, redisLatencyS: 0.35 });
     const spans = redisDominatedSlowRequests(Array.from({ length: SLOW_REQUESTS }, (_, k) => faultAt + 60_000 + k * 30_000), 350, 360);
     const res = await fetch(`${gw.url}/v1/traces`, { method: 'POST', body: Buffer.from(encodeSpans(spans)), headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/x-protobuf' } });
     assert.equal(res.status, 200, await res.text());

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeSpans } from '../agent/export/spans.ts';
 import { HINT_KINDS, type HintsReport } from '../lambda/hints/types.ts';
-import { conditions, healthy, INTERVAL_MS, redisDominatedSlowRequests, writeWorld } from '../lambda/hints/testkit.ts';
+import { redisDominatedSlowRequests, writeSlowRedisWorld } from '../lambda/hints/testkit.ts';
 import { startGateway, type RunningGateway } from '../lambda/local/server.ts';
 import { ROOT } from './lib/processes.ts';
 
@@ -27,15 +27,7 @@ describe('GET /v1/hints and burnwatch hints', () => {
   before(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'burnwatch-hints-'));
     gw = await startGateway({ port: 0, dataDir, apiKeys: { [KEY]: TENANT }, now: () => NOW, log: () => undefined });
-    await writeWorld(gw.store, TENANT, {
-      endMs: END,
-      intervals: (20 * 60_000) / INTERVAL_MS,
-      at: (_i, endMs) => {
-        const t = healthy();
-        if (endMs > FAULT_AT) t.redisLatency = 0.3;
-        return conditions(t);
-      },
-    });
+    await writeSlowRedisWorld(gw.store, TENANT, { endMs: END, faultAtMs: FAULT_AT, minutes: 20 });
     // The backend's slow requests during the fault, as the agent exports them: Redis dominates each.
     const spans = redisDominatedSlowRequests(Array.from({ length: 4 }, (_, k) => FAULT_AT + 60_000 + k * 30_000), 300, 310);
     const res = await fetch(`${gw.url}/v1/traces`, { method: 'POST', body: Buffer.from(encodeSpans(spans)), headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/x-protobuf' } });

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHintsHandler } from '../lambda/aws/hints.ts';
 import { PrometheusStore } from '../lambda/storage/prometheus.ts';
-import { conditions, healthy, INTERVAL_MS, writeWorld } from '../lambda/hints/testkit.ts';
+import { writeSlowRedisWorld } from '../lambda/hints/testkit.ts';
 import { transition } from './lib/alert-fixtures.ts';
 import { snsEvent } from './lib/lambda-events.ts';
 import { startPrometheus, type PrometheusServer } from './lib/prometheus-server.ts';
@@ -23,15 +23,7 @@ test('a firing alert on the frontend gets the Redis peer behind the backend as h
   const store = new PrometheusStore({ remoteWriteUrl: server.remoteWriteUrl, queryUrl: server.url });
   const end = Math.floor(Date.now() / 60_000) * 60_000 - 60_000;
   const faultAt = end - 6 * 60_000;
-  await writeWorld(store, 'acme', {
-    endMs: end,
-    intervals: (25 * 60_000) / INTERVAL_MS,
-    at: (_i, endMs) => {
-      const t = healthy();
-      if (endMs > faultAt) t.redisLatency = 0.3;
-      return conditions(t);
-    },
-  });
+  await writeSlowRedisWorld(store, 'acme', { endMs: end, faultAtMs: faultAt, minutes: 25 });
   const alert = { ...transition, service: 'frontend', slo_id: 'frontend:latency', since: new Date(faultAt + 2 * 60_000).toISOString(), at: new Date(end).toISOString() };
   const lines: string[] = [];
   const { results } = await createHintsHandler(() => ({ metricStore: store }), (l) => lines.push(l))(snsEvent([JSON.stringify(alert)]));

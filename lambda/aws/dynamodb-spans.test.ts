@@ -7,7 +7,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { encodeSpans } from '../../agent/export/spans.ts';
 import { createGatewayApp } from '../gateway/app.ts';
-import { conditions, healthy, INTERVAL_MS, redisDominatedSlowRequests, writeWorld } from '../hints/testkit.ts';
+import { redisDominatedSlowRequests, writeSlowRedisWorld } from '../hints/testkit.ts';
 import type { StoredSpan } from '../storage/spans.ts';
 import { TimestreamStore } from '../storage/timestream.ts';
 import { transition } from '../../test/lib/alert-fixtures.ts';
@@ -125,15 +125,7 @@ test('the AWS hints function reads slow requests from DynamoDB: the seed rule sp
     const metricStore = new TimestreamStore({ database: 'burnwatch-test', pointsTable: 'points', seriesTable: 'series', writeClient: timestream.writeClient, queryClient: timestream.queryClient });
     const end = Math.floor(Date.now() / 60_000) * 60_000 - 60_000;
     const faultAt = end - 6 * 60_000;
-    await writeWorld(metricStore, 'acme', {
-      endMs: end,
-      intervals: (20 * 60_000) / INTERVAL_MS,
-      at: (_i, endMs) => {
-        const t = healthy();
-        if (endMs > faultAt) t.redisLatency = 0.3;
-        return conditions(t);
-      },
-    });
+    await writeSlowRedisWorld(metricStore, 'acme', { endMs: end, faultAtMs: faultAt, minutes: 20 });
     const spanStore = new DynamoSpanStore({ tableName: TABLE });
     const app = createGatewayApp({ store: metricStore, spanStore, apiKeys: { 'k-0123456789abcdef': 'acme' }, log: () => undefined });
     const spans = redisDominatedSlowRequests(Array.from({ length: 4 }, (_, k) => faultAt + 60_000 + k * 30_000), 300, 310);

@@ -10,7 +10,7 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { encodeSpans } from '../../agent/export/spans.ts';
 import { API_KEYS_TTL_MS } from '../aws/secrets.ts';
-import { conditions, healthy, INTERVAL_MS, redisDominatedSlowRequests, writeWorld } from '../hints/testkit.ts';
+import { redisDominatedSlowRequests, writeSlowRedisWorld } from '../hints/testkit.ts';
 import { TimestreamStore } from '../storage/timestream.ts';
 import { transition } from '../../test/lib/alert-fixtures.ts';
 import { DynamoDbEmulator } from '../../test/lib/dynamodb-emulator.ts';
@@ -72,15 +72,7 @@ describe('Lambda entries: spans, keys and /metrics on AWS', () => {
 
   test('the hints function reads those slow requests: the seed rule is in the Redis hint\'s evidence', async () => {
     const store = new TimestreamStore({ database: 'burnwatch-prod', pointsTable: 'points', seriesTable: 'series' });
-    await writeWorld(store, 'acme', {
-      endMs: END,
-      intervals: (20 * 60_000) / INTERVAL_MS,
-      at: (_i, endMs) => {
-        const t = healthy();
-        if (endMs > FAULT_AT) t.redisLatency = 0.3;
-        return conditions(t);
-      },
-    });
+    await writeSlowRedisWorld(store, 'acme', { endMs: END, faultAtMs: FAULT_AT, minutes: 20 });
     const alert = { ...transition, service: 'backend', slo_id: 'backend:latency', since: new Date(FAULT_AT + 2 * 60_000).toISOString(), at: new Date(END).toISOString() };
     const { results } = await hints(snsEvent([JSON.stringify(alert)], { to: 'firing' }));
     const first = results[0].hints[0];

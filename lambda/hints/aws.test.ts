@@ -13,7 +13,7 @@ import { snsEvent } from '../../test/lib/lambda-events.ts';
 import { TimestreamEmulator } from '../../test/lib/timestream-emulator.ts';
 import { computeHints } from './engine.ts';
 import { MAX_BASELINE_NS } from './frame.ts';
-import { conditions, healthy, INTERVAL_MS, writeWorld } from './testkit.ts';
+import { conditions, healthy, INTERVAL_MS, writeSlowRedisWorld, writeWorld } from './testkit.ts';
 
 const DAY_NS = 86_400_000_000_000n;
 
@@ -39,15 +39,7 @@ test('a firing alert on the frontend gets the Redis peer behind the backend as h
     const store = new TimestreamStore({ database: 'burnwatch-test', pointsTable: 'points', seriesTable: 'series', writeClient: emulator.writeClient, queryClient: emulator.queryClient });
     const end = Math.floor(Date.now() / 60_000) * 60_000 - 60_000;
     const faultAt = end - 6 * 60_000;
-    await writeWorld(store, 'acme', {
-      endMs: end,
-      intervals: (25 * 60_000) / INTERVAL_MS,
-      at: (_i, endMs) => {
-        const t = healthy();
-        if (endMs > faultAt) t.redisLatency = 0.3;
-        return conditions(t);
-      },
-    });
+    await writeSlowRedisWorld(store, 'acme', { endMs: end, faultAtMs: faultAt, minutes: 25 });
     const alert = { ...transition, service: 'frontend', slo_id: 'frontend:latency', since: new Date(faultAt + 2 * 60_000).toISOString(), at: new Date(end).toISOString() };
     const lines: string[] = [];
     const { results } = await createHintsHandler(() => ({ metricStore: store }), (l) => lines.push(l))(snsEvent([JSON.stringify(alert)]));

@@ -190,6 +190,19 @@ export async function writeWorld(store: MetricStore, tenant: string, opts: { end
 
 // ---- The fixture topology of the tests: frontend → backend → PostgreSQL and Redis. ----
 
+/** The topology's history with Redis slow (`redisLatencyS` a call) behind the backend from `faultAtMs`: the world most hints tests explain. */
+export function writeSlowRedisWorld(store: MetricStore, tenant: string, opts: { endMs: number; faultAtMs: number; minutes: number; redisLatencyS?: number }): Promise<void> {
+  return writeWorld(store, tenant, {
+    endMs: opts.endMs,
+    intervals: (opts.minutes * 60_000) / INTERVAL_MS,
+    at: (_i, endMs) => {
+      const t = healthy();
+      if (endMs > opts.faultAtMs) t.redisLatency = opts.redisLatencyS ?? 0.3;
+      return conditions(t);
+    },
+  });
+}
+
 export const BACKEND = { address: '127.0.0.1', port: 9090 };
 export const POSTGRES = { address: '127.0.0.1', port: 5432 };
 export const REDIS = { address: '127.0.0.1', port: 6379 };
