@@ -6,14 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiError } from '../errors.ts';
-import { createHintsHandler } from '../aws/hints.ts';
 import { TimestreamStore } from '../storage/timestream.ts';
-import { transition } from '../../test/lib/alert-fixtures.ts';
-import { snsEvent } from '../../test/lib/lambda-events.ts';
+import { checkFrontendAlertHints } from '../../test/lib/alert-hints-check.ts';
 import { TimestreamEmulator } from '../../test/lib/timestream-emulator.ts';
 import { computeHints } from './engine.ts';
 import { MAX_BASELINE_NS } from './frame.ts';
-import { conditions, healthy, INTERVAL_MS, writeSlowRedisWorld, writeWorld } from './testkit.ts';
+import { conditions, healthy, INTERVAL_MS, writeWorld } from './testkit.ts';
 
 const DAY_NS = 86_400_000_000_000n;
 
@@ -29,7 +27,8 @@ function lowerBoundsNs(queries: readonly string[]): bigint[] {
 /** Nothing read before the UTC day holding the baseline's earliest start. */
 function assertBoundedReads(queries: readonly string[], windowFromMs: number): void {
   const floor = ((BigInt(windowFromMs) * 1_000_000n - MAX_BASELINE_NS) / DAY_NS) * DAY_NS;
-  const early = queries.filter((_, i) => lowerBoundsNs(queries)[i] < floor);
+  const bounds = lowerBoundsNs(queries);
+  const early = queries.filter((_, i) => bounds[i] < floor);
   assert.deepEqual(early, [], `reads before ${floor} ns`);
 }
 
@@ -37,23 +36,10 @@ test('a firing alert on the frontend gets the Redis peer behind the backend as h
   const emulator = new TimestreamEmulator();
   try {
     const store = new TimestreamStore({ database: 'burnwatch-test', pointsTable: 'points', seriesTable: 'series', writeClient: emulator.writeClient, queryClient: emulator.queryClient });
-    const end = Math.floor(Date.now() / 60_000) * 60_000 - 60_000;
-    const faultAt = end - 6 * 60_000;
-    await writeSlowRedisWorld(store, 'acme', { endMs: end, faultAtMs: faultAt, minutes: 25 });
-    const alert = { ...transition, service: 'frontend', slo_id: 'frontend:latency', since: new Date(faultAt + 2 * 60_000).toISOString(), at: new Date(end).toISOString() };
-    const lines: string[] = [];
-    const { results } = await createHintsHandler(() => ({ metricStore: store }), (l) => lines.push(l))(snsEvent([JSON.stringify(alert)]));
-    assert.equal(results.length, 1);
-    const r = results[0];
-    assert.equal(r.status, 'computed');
-    // The window: from 10 minutes before the episode began (≥ 15 minutes) to the transition.
-    assert.deepEqual([r.from, r.to], [(end - 15 * 60_000) / 1000, end / 1000]);
-    assert.ok(r.hints.length >= 1 && r.hints.length <= 3);
-    assert.deepEqual([r.hints[0].kind, r.hints[0].service, r.hints[0].peer, r.hints[0].chain], ['slow_dependency', 'backend', '127.0.0.1:6379', ['frontend', 'backend']]);
-    assert.match(lines[0], /burnwatch hints: slow_dependency: redis GET on 127\.0\.0\.1:6379 from backend/);
+    const { windowFromMs } = await checkFrontendAlertHints(store);
     // The service check, the listeners behind the backend's port and the frame's reads alike.
     assert.ok(emulator.queries.some((q) => q.includes('"series"')), 'series were read');
-    assertBoundedReads(emulator.queries, end - 15 * 60_000);
+    assertBoundedReads(emulator.queries, windowFromMs);
   } finally {
     emulator.restore();
   }
