@@ -99,14 +99,3 @@ function histogramMessage(h: NativeHistogramSample) {
     timestamp: h.timestampMs,
   };
 }
-
-/** The inverse (float samples only), for tests and proxies that inspect what was sent. */
-export function decodeWriteRequest(body: Uint8Array): TimeSeries[] {
-  const message = WriteRequest.toObject(WriteRequest.decode(snappy.uncompress(body)), { longs: Number }) as {
-    timeseries?: { labels?: { name: string; value: string }[]; samples?: { value?: number; timestamp?: number }[] }[];
-  };
-  return (message.timeseries ?? []).map((ts) => ({
-    labels: Object.fromEntries((ts.labels ?? []).map((l) => [l.name, l.value])),
-    samples: (ts.samples ?? []).map((s) => ({ value: s.value ?? 0, timestampMs: s.timestamp ?? 0 })),
-  }));
-}
