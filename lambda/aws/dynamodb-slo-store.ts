@@ -140,7 +140,7 @@ export class DynamoSloStore implements SloStore {
       // DynamoDB has no max(): the due time is set only when it is not earlier than the stored one.
       await this.db.send(update('SET #token = :token, #due = :due', 'attribute_not_exists(#due) OR #due <= :due'));
     } catch (err) {
-      if ((err as Error).name !== 'ConditionalCheckFailedException') throw err;
+      if (!isConditionFailure(err)) throw err;
       // A later due time is stored: keep it, but mark the bucket again (a new token).
       await this.db.send(update('SET #token = :token'));
     }
