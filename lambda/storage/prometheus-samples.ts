@@ -75,7 +75,7 @@ export function kindLabels(p: PointValue): Record<string, string> {
 
 /** The point's end in Prometheus milliseconds (floor, so the remainder is never negative). */
 export function endMs(p: MetricPoint): number {
-  return Number(floorDiv(p.endNs, NS_PER_MS));
+  return floorMs(p.endNs);
 }
 
 /**
@@ -130,7 +130,7 @@ export function pointFields(p: MetricPoint, native: boolean): FieldSample[] {
 
 /** The start time and the sub-millisecond parts, which a millisecond timestamp cannot carry. */
 function addTimes(p: MetricPoint, add: (field: string, value: number) => void): void {
-  if (p.startNs !== 0n) add('start_ms', Number(floorDiv(p.startNs, NS_PER_MS)));
+  if (p.startNs !== 0n) add('start_ms', floorMs(p.startNs));
   // Both sub-millisecond parts in one sample (each < 1e6, so the pair < 1e12: exact in float64).
   const rem = Number(floorMod(p.endNs, NS_PER_MS)) * 1e6 + Number(floorMod(p.startNs, NS_PER_MS));
   if (rem !== 0) add('ns_rem', rem);
@@ -224,6 +224,11 @@ export function pointFromFields(series: SeriesRef, labels: Record<string, string
     default:
       return undefined;
   }
+}
+
+/** The millisecond a nanosecond time falls in (rounded down, also before the epoch). */
+export function floorMs(ns: bigint): number {
+  return Number(floorDiv(ns, NS_PER_MS));
 }
 
 function floorDiv(a: bigint, b: bigint): bigint {

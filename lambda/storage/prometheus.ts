@@ -17,7 +17,7 @@ import { seriesId } from './series.ts';
 import { LABEL, prometheusMetricName, seriesFromLabels, seriesLabels } from './prometheus-labels.ts';
 import { rangeSelector, regexLiteral, tenantSelector, type Matcher } from './prometheus-promql.ts';
 import { encodeWriteRequest, REMOTE_WRITE_HEADERS, type TimeSeries } from './prometheus-remote-write.ts';
-import { endMs, kindLabels, MAIN_FIELDS, nativeHistogramFields, pointFields, pointFromFields, type NativeHistogramJson, type PointSamples } from './prometheus-samples.ts';
+import { endMs, floorMs, kindLabels, MAIN_FIELDS, nativeHistogramFields, pointFields, pointFromFields, type NativeHistogramJson, type PointSamples } from './prometheus-samples.ts';
 import type { FirstPointQuery, MetricPoint, MetricsPointQuery, MetricStore, PointQuery, SeriesQuery, SeriesRef, StoreRejection, WriteResult } from './types.ts';
 
 export interface PrometheusStoreOptions {
@@ -201,8 +201,8 @@ export class PrometheusStore implements MetricStore {
   /** The points of one piece of a range: one range selector, then the exact [fromNs, toNs) filter. */
   private async fetchPiece(q: MetricsPointQuery): Promise<MetricPoint[]> {
     if (q.fromNs >= q.toNs) return [];
-    const fromMs = clampMs(floorDivMs(q.fromNs));
-    const toMs = clampMs(floorDivMs(q.toNs - 1n)); // the last millisecond an end time < toNs can be in
+    const fromMs = clampMs(floorMs(q.fromNs));
+    const toMs = clampMs(floorMs(q.toNs - 1n)); // the last millisecond an end time < toNs can be in
     if (toMs < fromMs) return [];
     const matchers: Matcher[] = [metricMatcher(q.metrics)];
     if (q.service !== undefined) matchers.push({ label: LABEL.service, op: '=', value: q.service });
@@ -258,8 +258,8 @@ export class PrometheusStore implements MetricStore {
     // ranges): wider than asked, which SeriesQuery allows.
     const data = await this.api<Record<string, string>[]>('/api/v1/series', {
       'match[]': match,
-      start: (clampMs(floorDivMs(q.fromNs ?? 0n)) / 1000).toFixed(3),
-      end: (clampMs(q.toNs === undefined ? MAX_QUERY_MS : floorDivMs(q.toNs)) / 1000).toFixed(3),
+      start: (clampMs(floorMs(q.fromNs ?? 0n)) / 1000).toFixed(3),
+      end: (clampMs(q.toNs === undefined ? MAX_QUERY_MS : floorMs(q.toNs)) / 1000).toFixed(3),
     });
     const out = new Map<string, SeriesRef>();
     for (const labels of data) {
@@ -276,8 +276,8 @@ export class PrometheusStore implements MetricStore {
   async firstPointNs(q: FirstPointQuery): Promise<bigint | undefined> {
     if (q.metrics.length === 0 || q.fromNs >= q.toNs) return undefined;
     const dayMs = 86_400_000;
-    const fromMs = clampMs(floorDivMs(q.fromNs));
-    const toMs = clampMs(floorDivMs(q.toNs - 1n));
+    const fromMs = clampMs(floorMs(q.fromNs));
+    const toMs = clampMs(floorMs(q.toNs - 1n));
     // Float fields only (count_over_time counts no native histogram samples in 2.42): `offset`
     // stands for an exponential histogram in either form.
     const selector = tenantSelector(q.tenant, [metricMatcher(q.metrics), { label: LABEL.field, op: '=~', value: 'value|count|offset' }]);
@@ -443,11 +443,6 @@ function maxBigint(a: bigint, b: bigint): bigint {
 
 function minBigint(a: bigint, b: bigint): bigint {
   return a < b ? a : b;
-}
-
-function floorDivMs(ns: bigint): number {
-  const q = ns / 1_000_000n;
-  return Number(ns % 1_000_000n < 0n ? q - 1n : q);
 }
 
 function clampMs(ms: number): number {
