@@ -180,28 +180,20 @@ static __always_inline void finish(struct pt_regs *ctx, struct go_http_offsets *
 	record(generation_current(&http_control), &bk, dur_ns);
 }
 
-/* The goroutine's in-flight request, removed: its duration in *dur_ns; 0 when it has none. */
-static __always_inline int take_inflight(struct go_goroutine_key *k, __u64 now, __u64 *dur_ns)
+/* The common start of an end probe: not a restarted stack, the goroutine's in-flight request
+ * removed (its duration in *dur_ns) and the binary's offsets; 0 when any is missing. */
+static __always_inline struct go_http_offsets *end_inflight(struct pt_regs *ctx, __u64 cookie, struct go_goroutine_key *k,
+							     __u64 *dur_ns)
 {
+	if (go_probe_is_restart(ctx, cookie))
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	*k = go_current_goroutine(ctx);
 	struct http_inflight *v = bpf_map_lookup_elem(&http_inflight, k);
 	if (!v)
 		return 0;
 	*dur_ns = now - v->start_ns;
 	bpf_map_delete_elem(&http_inflight, k);
-	return 1;
-}
-
-SEC("uprobe")
-int go_http_finish_request(struct pt_regs *ctx)
-{
-	__u64 cookie = bpf_get_attach_cookie(ctx);
-	if (go_probe_is_restart(ctx, cookie))
-		return 0;
-	__u64 now = bpf_ktime_get_ns();
-	struct go_goroutine_key k = go_current_goroutine(ctx);
-	__u64 dur_ns = 0;
-	if (!take_inflight(&k, now, &dur_ns))
-		return 0;
 
 	__u32 slot = GO_COOKIE_SLOT(cookie);
 	struct go_http_offsets *off = bpf_map_lookup_elem(&go_http_offsets, &slot);
@@ -209,6 +201,17 @@ int go_http_finish_request(struct pt_regs *ctx)
 		count_drop(HTTP_DROP_NO_OFFSETS);
 		return 0;
 	}
+	return off;
+}
+
+SEC("uprobe")
+int go_http_finish_request(struct pt_regs *ctx)
+{
+	struct go_goroutine_key k;
+	__u64 dur_ns = 0;
+	struct go_http_offsets *off = end_inflight(ctx, bpf_get_attach_cookie(ctx), &k, &dur_ns);
+	if (!off)
+		return 0;
 	__u64 resp = GO_PARAM1(ctx);
 	__u64 req = 0;
 	if (bpf_probe_read_user(&req, sizeof(req), (void *)(resp + off->response_req)) != 0) {
@@ -224,18 +227,13 @@ SEC("uprobe")
 int go_http2_handler_done(struct pt_regs *ctx)
 {
 	__u64 cookie = bpf_get_attach_cookie(ctx);
-	if (go_probe_is_restart(ctx, cookie))
-		return 0;
-	__u64 now = bpf_ktime_get_ns();
-	struct go_goroutine_key k = go_current_goroutine(ctx);
+	struct go_goroutine_key k;
 	__u64 dur_ns = 0;
-	if (!take_inflight(&k, now, &dur_ns))
+	struct go_http_offsets *off = end_inflight(ctx, cookie, &k, &dur_ns);
+	if (!off)
 		return 0;
-
-	__u32 slot = GO_COOKIE_SLOT(cookie);
-	struct go_http_offsets *off = bpf_map_lookup_elem(&go_http_offsets, &slot);
 	__u32 impl = (cookie & HTTP2_COOKIE_XNET) ? HTTP2_IMPL_XNET : HTTP2_IMPL_BUNDLED;
-	if (!off || !off->valid || !off->h2[impl].valid) {
+	if (!off->h2[impl].valid) {
 		count_drop(HTTP_DROP_NO_OFFSETS);
 		return 0;
 	}
