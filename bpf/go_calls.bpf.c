@@ -410,27 +410,40 @@ int go_req_http_start(struct pt_regs *ctx)
 	return 0;
 }
 
-SEC("uprobe")
-int go_req_http_end(struct pt_regs *ctx)
+/* The common start of an HTTP server end probe: not a restarted stack, and the goroutine's
+ * request ended (its slow record, or 0 when it was not slow or had none). */
+static __always_inline struct slow_record *end_http_request(struct pt_regs *ctx, __u64 cookie)
 {
-	__u64 cookie = bpf_get_attach_cookie(ctx);
 	if (go_probe_is_restart(ctx, cookie))
 		return 0;
 	struct go_goroutine_key k = go_current_goroutine(ctx);
 	__u64 dur = 0;
-	struct slow_record *rec = end_request(&k, CALL_HTTP_SERVER, &dur);
+	return end_request(&k, CALL_HTTP_SERVER, &dur);
+}
+
+/* The request's status (read at status_addr), method and path into the slow record. */
+static __always_inline void fill_http_record(struct slow_record *rec, struct go_calls_offsets *off, __u64 req,
+					     __u64 status_addr)
+{
+	__s64 status = 0;
+	bpf_probe_read_user(&status, sizeof(status), (void *)status_addr);
+	rec->status = status == 0 ? 200 : (__u16)status;
+	go_read_string(rec->method, CALL_METHOD_MAX, req + off->request_method);
+	__u64 url = read_u64(req + off->request_url);
+	go_read_string(rec->route, CALL_ROUTE_MAX, url + off->url_path);
+}
+
+SEC("uprobe")
+int go_req_http_end(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	struct slow_record *rec = end_http_request(ctx, cookie);
 	if (!rec)
 		return 0;
 	struct go_calls_offsets *off = offsets_for(cookie);
 	if (off) {
 		__u64 resp = GO_PARAM1(ctx);
-		__u64 req = read_u64(resp + off->resp_req);
-		__s64 status = 0;
-		bpf_probe_read_user(&status, sizeof(status), (void *)(resp + off->resp_status));
-		rec->status = status == 0 ? 200 : (__u16)status;
-		go_read_string(rec->method, CALL_METHOD_MAX, req + off->request_method);
-		__u64 url = read_u64(req + off->request_url);
-		go_read_string(rec->route, CALL_ROUTE_MAX, url + off->url_path);
+		fill_http_record(rec, off, read_u64(resp + off->resp_req), resp + off->resp_status);
 	}
 	bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
 	return 0;
@@ -442,24 +455,14 @@ SEC("uprobe")
 int go_req_http2_end(struct pt_regs *ctx)
 {
 	__u64 cookie = bpf_get_attach_cookie(ctx);
-	if (go_probe_is_restart(ctx, cookie))
-		return 0;
-	struct go_goroutine_key k = go_current_goroutine(ctx);
-	__u64 dur = 0;
-	struct slow_record *rec = end_request(&k, CALL_HTTP_SERVER, &dur);
+	struct slow_record *rec = end_http_request(ctx, cookie);
 	if (!rec)
 		return 0;
 	struct go_calls_offsets *off = offsets_for(cookie);
 	__u32 impl = (cookie & GO_CALLS_COOKIE_H2_XNET) ? 1 : 0;
 	if (off && off->h2[impl].valid) {
 		__u64 rws = read_u64(GO_PARAM1(ctx) + off->h2[impl].rw_rws);
-		__u64 req = read_u64(rws + off->h2[impl].rws_req);
-		__s64 status = 0;
-		bpf_probe_read_user(&status, sizeof(status), (void *)(rws + off->h2[impl].rws_status));
-		rec->status = status == 0 ? 200 : (__u16)status;
-		go_read_string(rec->method, CALL_METHOD_MAX, req + off->request_method);
-		__u64 url = read_u64(req + off->request_url);
-		go_read_string(rec->route, CALL_ROUTE_MAX, url + off->url_path);
+		fill_http_record(rec, off, read_u64(rws + off->h2[impl].rws_req), rws + off->h2[impl].rws_status);
 	}
 	bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
 	return 0;
