@@ -8,13 +8,12 @@ import { ApiError } from '../errors.ts';
 import { alertWindow, hintsForAlertOrReason, withHints, type AlertHints } from '../hints/alert.ts';
 import type { Hint, HintStores } from '../hints/types.ts';
 import type { AlertHintsMeta, AlertState, AlertTransition, BurnRates, Notifier } from '../notify/types.ts';
-import { msToNs } from '../query/time.ts';
-import { serviceOf } from '../storage/series.ts';
 import type { LateWrite, MetricPoint, MetricStore } from '../storage/types.ts';
 import { isSilent, stepAlert, stepNoData, DEFAULT_HYSTERESIS } from './alerts.ts';
 import { BUILTIN_DEFAULTS, DEFAULT_SLI_METRICS, NO_DATA_RULE, sloSet, type BurnRateRule, type SloDefaults, type SloDefinition, type SloWindow } from './definitions.ts';
 import { budget, timeToExhaustionMs, windowFigures, windowLabel, windowPeriodMs, windowStartMs, type WindowFigures } from './math.ts';
 import { TimeBudget } from './budget.ts';
+import { servicesSeen } from './evaluate.ts';
 import { runRollups, sliKey, type RollupJob, type RollupRunResult } from './sli.ts';
 import { hintWindow, hintWindowReadFromMs } from './hint-window.ts';
 import { loadSpecDir, parseSpecText, SpecError } from './spec.ts';
@@ -239,8 +238,9 @@ export class SloEngine {
       for (const e of errors) this.log(`slo spec rejected: ${e.message}`);
     }
     // A service without a request in its default window would only show no_data.
-    const seenFromMs = nowMs === undefined ? undefined : nowMs - Math.max(windowPeriodMs(defaults.window, nowMs), 3 * DAY) - DAY;
-    return { slos: sloSet(await this.servicesSeen(tenant, seenFromMs, nowMs), user, defaults), errors };
+    const range = nowMs === undefined ? undefined : { fromMs: nowMs - Math.max(windowPeriodMs(defaults.window, nowMs), 3 * DAY) - DAY, nowMs };
+    const seen = await servicesSeen(this.opts.metricStore, tenant, range, DEFAULT_SLI_METRICS);
+    return { slos: sloSet(seen, user, defaults), errors };
   }
 
   /** Validates and stores specs sent to the API; returns the ids defined. Throws a 400 naming file, path and reason. */
@@ -646,13 +646,6 @@ export class SloEngine {
       return { slo, report: withAlerts(report, alerts) };
     });
     return { reports, sums };
-  }
-
-  private async servicesSeen(tenant: string, fromMs?: number, nowMs?: number): Promise<string[]> {
-    // Up to a day ahead of now: a sender whose clock runs ahead is still seen.
-    const range = fromMs === undefined || nowMs === undefined ? {} : { fromNs: msToNs(fromMs), toNs: msToNs(nowMs + DAY) };
-    const all = await Promise.all(DEFAULT_SLI_METRICS.map((metric) => this.opts.metricStore.listSeries({ tenant, metric, ...range })));
-    return [...new Set(all.flat().map(serviceOf).filter((s): s is string => s !== undefined))].sort();
   }
 
   /** Runs `fn` after any earlier call with the same name finished: one refresh or cycle per tenant at a time. */

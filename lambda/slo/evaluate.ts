@@ -55,18 +55,25 @@ export interface EvaluateOptions {
 }
 
 /**
- * Every service that reported HTTP server requests from `fromMs` on, sorted. Up to a day ahead of
- * `nowMs`: a sender whose clock runs ahead is still seen. Bounded: a series read is billed by what
- * it scans (Timestream), and a service silent for a whole window would only show no data.
+ * Every service that reported one of `metrics` (HTTP server requests unless told) from
+ * `range.fromMs` on, sorted. Up to a day ahead of `range.nowMs`: a sender whose clock runs ahead is
+ * still seen. Bounded: a series read is billed by what it scans (Timestream), and a service silent
+ * for a whole window would only show no data. Without `range`, every service ever seen.
  */
-export async function servicesSeen(store: MetricStore, tenant: string, fromMs: number, nowMs: number): Promise<string[]> {
-  const series = await store.listSeries({ tenant, metric: HTTP_SERVER_DURATION, fromNs: msToNs(fromMs), toNs: msToNs(nowMs + DAY_MS) });
-  return [...new Set(series.map(serviceOf).filter((s): s is string => s !== undefined))].sort();
+export async function servicesSeen(
+  store: MetricStore,
+  tenant: string,
+  range?: { fromMs: number; nowMs: number },
+  metrics: readonly string[] = [HTTP_SERVER_DURATION],
+): Promise<string[]> {
+  const bounds = range === undefined ? {} : { fromNs: msToNs(range.fromMs), toNs: msToNs(range.nowMs + DAY_MS) };
+  const all = await Promise.all(metrics.map((metric) => store.listSeries({ tenant, metric, ...bounds })));
+  return [...new Set(all.flat().map(serviceOf).filter((s): s is string => s !== undefined))].sort();
 }
 
 /** The default SLOs of every service seen within their window, evaluated at `nowMs`. */
 export async function evaluateSlos(store: MetricStore, opts: EvaluateOptions): Promise<SloStatus[]> {
-  const seen = await servicesSeen(store, opts.tenant, windowStartMs(BUILTIN_DEFAULTS.window, opts.nowMs), opts.nowMs);
+  const seen = await servicesSeen(store, opts.tenant, { fromMs: windowStartMs(BUILTIN_DEFAULTS.window, opts.nowMs), nowMs: opts.nowMs });
   const slos = seen.flatMap((svc) => defaultSlos(svc, BUILTIN_DEFAULTS));
   return evaluateDefinitions(store, opts, slos);
 }
