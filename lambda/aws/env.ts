@@ -32,7 +32,6 @@ export const ENV = {
 } as const;
 
 export const STORAGE_KINDS = ['timestream', 'amp'] as const;
-export type StorageKind = (typeof STORAGE_KINDS)[number];
 
 export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {
   const v = env[name];
