@@ -5,35 +5,22 @@
 
 import { after, before, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { mockClient } from 'aws-sdk-client-mock';
+import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { API_KEYS_TTL_MS } from '../aws/secrets.ts';
-import { DynamoDbEmulator } from '../../test/lib/dynamodb-emulator.ts';
-import { deploymentEnv, deploymentNames } from '../../test/lib/lambda-deployment.ts';
-import { TimestreamEmulator } from '../../test/lib/timestream-emulator.ts';
+import { deploymentNames, FakeDeployment } from '../../test/lib/lambda-deployment.ts';
 import { lambdaContext, scheduledEvent } from '../../test/lib/lambda-events.ts';
 import { handler as evaluate } from './evaluate.ts';
 
 const NAMES = deploymentNames();
-const SECRET_ARN = NAMES.secretArn;
 const MIN = 60_000;
 const T0 = Math.floor(Date.now() / MIN) * MIN;
 
-let emulator: TimestreamEmulator;
-let dynamo: DynamoDbEmulator;
-const secrets = mockClient(SecretsManagerClient);
-const sns = mockClient(SNSClient);
-const saved = { ...process.env };
+const aws = new FakeDeployment(NAMES);
 const stderr = process.stderr.write;
 const logged: string[] = [];
 
 before(() => {
-  emulator = new TimestreamEmulator('classes');
-  dynamo = new DynamoDbEmulator(NAMES.sloTable, NAMES.spansTable);
-  sns.on(PublishCommand).resolves({ MessageId: 'm-1' });
-  secrets.on(GetSecretValueCommand, { SecretId: SECRET_ARN }).resolves({ SecretString: JSON.stringify({ acme: 'k-acme-0123456789abcdefghij', 'o-corp': 'k-ocorp-0123456789abcdefghij' }) });
-  Object.assign(process.env, deploymentEnv(NAMES));
+  aws.start({ acme: 'k-acme-0123456789abcdefghij', 'o-corp': 'k-ocorp-0123456789abcdefghij' });
   mock.timers.enable({ apis: ['Date'], now: T0 });
   // The function's log (stderr): what the cache says about the outage.
   process.stderr.write = ((chunk: string) => (logged.push(String(chunk)), true)) as typeof process.stderr.write;
@@ -42,11 +29,7 @@ before(() => {
 after(() => {
   process.stderr.write = stderr;
   mock.timers.reset();
-  emulator.restore();
-  dynamo.restore();
-  secrets.restore();
-  sns.restore();
-  process.env = saved;
+  aws.stop();
 });
 
 const run = (atMs: number) => evaluate(scheduledEvent(new Date(atMs).toISOString()), lambdaContext('burnwatch-prod-Evaluate'));
@@ -54,9 +37,9 @@ const run = (atMs: number) => evaluate(scheduledEvent(new Date(atMs).toISOString
 test('Secrets Manager failing after the first read: the evaluator keeps evaluating every tenant it knew', async () => {
   const first = await run(T0);
   assert.deepEqual([first.tenants, first.failed], [2, []]);
-  assert.equal(secrets.commandCalls(GetSecretValueCommand).length, 1);
+  assert.equal(aws.secrets.commandCalls(GetSecretValueCommand).length, 1);
 
-  secrets.on(GetSecretValueCommand).rejects(new Error('connect ETIMEDOUT 10.0.0.1:443'));
+  aws.secrets.on(GetSecretValueCommand).rejects(new Error('connect ETIMEDOUT 10.0.0.1:443'));
   for (let i = 1; i <= 3; i++) {
     // Each run after the keys' TTL: the cache tries the secret again, fails, and keeps the last list.
     mock.timers.tick(API_KEYS_TTL_MS + MIN);
@@ -64,6 +47,6 @@ test('Secrets Manager failing after the first read: the evaluator keeps evaluati
     const summary = await run(at);
     assert.deepEqual([summary.at, summary.tenants, summary.failed, summary.skipped], [new Date(at).toISOString(), 2, [], []], JSON.stringify(summary));
   }
-  assert.ok(secrets.commandCalls(GetSecretValueCommand).length >= 4, 'the secret was read again after each TTL');
+  assert.ok(aws.secrets.commandCalls(GetSecretValueCommand).length >= 4, 'the secret was read again after each TTL');
   assert.ok(logged.some((l) => l.includes('API keys not reloaded, the last good ones stay in use: connect ETIMEDOUT')), logged.join(''));
 });

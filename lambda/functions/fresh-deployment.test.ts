@@ -5,52 +5,34 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { mockClient } from 'aws-sdk-client-mock';
-import { DynamoDbEmulator } from '../../test/lib/dynamodb-emulator.ts';
-import { deploymentEnv, deploymentNames } from '../../test/lib/lambda-deployment.ts';
-import { TimestreamEmulator } from '../../test/lib/timestream-emulator.ts';
+import { PublishCommand } from '@aws-sdk/client-sns';
+import { deploymentNames, FakeDeployment } from '../../test/lib/lambda-deployment.ts';
 import { functionUrlEvent, lambdaContext, scheduledEvent } from '../../test/lib/lambda-events.ts';
 import { handler as ingestQuery } from './ingest-query.ts';
 import { handler as evaluate } from './evaluate.ts';
 
 const NAMES = deploymentNames();
-const SECRET_ARN = NAMES.secretArn;
 const KEY = 'k-acme-0123456789abcdefghij';
 const NOW = Math.floor(Date.now() / 60_000) * 60_000;
 
 describe('a fresh deployment, before the first write', () => {
-  let emulator: TimestreamEmulator;
-  let dynamo: DynamoDbEmulator;
-  const secrets = mockClient(SecretsManagerClient);
-  const sns = mockClient(SNSClient);
-  const saved = { ...process.env };
-
+  const aws = new FakeDeployment(NAMES);
   before(() => {
-    emulator = new TimestreamEmulator('classes');
-    dynamo = new DynamoDbEmulator(NAMES.sloTable, NAMES.spansTable);
-    sns.on(PublishCommand).resolves({ MessageId: 'm-1' });
-    secrets.on(GetSecretValueCommand, { SecretId: SECRET_ARN }).resolves({ SecretString: JSON.stringify({ acme: [KEY] }) });
-    Object.assign(process.env, deploymentEnv(NAMES));
+    aws.start({ acme: [KEY] });
   });
 
   after(() => {
-    emulator.restore();
-    dynamo.restore();
-    secrets.restore();
-    sns.restore();
-    process.env = saved;
+    aws.stop();
   });
 
   /** Queries the emulator refused for a missing column: proof the reads met what Timestream answers. */
-  const refusedQueries = () => emulator.failedQueries.filter((q) => q.error.message.includes('does not exist')).length;
+  const refusedQueries = () => aws.timestream.failedQueries.filter((q) => q.error.message.includes('does not exist')).length;
 
   test('the evaluator runs and evaluates nothing', async () => {
     const summary = await evaluate(scheduledEvent(new Date(NOW).toISOString()), lambdaContext('burnwatch-prod-Evaluate'));
     assert.deepEqual([summary.tenants, summary.slos, summary.transitions, summary.failed], [1, 0, 0, []]);
     assert.ok(refusedQueries() > 0, 'the series reads met the ValidationException');
-    assert.equal(sns.commandCalls(PublishCommand).length, 0);
+    assert.equal(aws.sns.commandCalls(PublishCommand).length, 0);
   });
 
   test('the query API answers empty: /v1/services, /v1/query, /v1/slos', async () => {

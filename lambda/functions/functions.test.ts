@@ -7,15 +7,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ScheduledEvent } from 'aws-lambda';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { PublishCommand } from '@aws-sdk/client-sns';
 import { RejectedRecordsException } from '@aws-sdk/client-timestream-write';
-import { mockClient } from 'aws-sdk-client-mock';
 import type { AlertTransition } from '../notify/types.ts';
 import { transition } from '../../test/lib/alert-fixtures.ts';
-import { DynamoDbEmulator } from '../../test/lib/dynamodb-emulator.ts';
-import { deploymentEnv, deploymentNames } from '../../test/lib/lambda-deployment.ts';
-import { TimestreamEmulator } from '../../test/lib/timestream-emulator.ts';
+import { deploymentNames, FakeDeployment } from '../../test/lib/lambda-deployment.ts';
 import { functionUrlEvent, lambdaContext, scheduledEvent, snsEvent } from '../../test/lib/lambda-events.ts';
 import { DURATION, expHistogramMetric, jsonBody, protobufBody, resourceMetrics } from '../../test/otlp-fixtures.ts';
 import { handler as ingestQuery } from './ingest-query.ts';
@@ -23,7 +20,6 @@ import { handler as evaluate } from './evaluate.ts';
 import { handler as hints } from './hints.ts';
 
 const NAMES = deploymentNames();
-const SECRET_ARN = NAMES.secretArn;
 const KEY = 'k-acme-0123456789abcdefghij';
 const TOPIC = NAMES.alertTopicArn;
 const NOW = Math.floor(Date.now() / 60_000) * 60_000;
@@ -43,26 +39,13 @@ async function captureStdout<T>(fn: () => Promise<T>): Promise<{ result: T; line
 }
 
 describe('Lambda entries', () => {
-  let emulator: TimestreamEmulator;
-  let dynamo: DynamoDbEmulator;
-  const secrets = mockClient(SecretsManagerClient);
-  const sns = mockClient(SNSClient);
-  const saved = { ...process.env };
-
+  const aws = new FakeDeployment(NAMES);
   before(() => {
-    emulator = new TimestreamEmulator('classes');
-    dynamo = new DynamoDbEmulator(NAMES.sloTable, NAMES.spansTable);
-    sns.on(PublishCommand).resolves({ MessageId: 'm-1' });
-    secrets.on(GetSecretValueCommand, { SecretId: SECRET_ARN }).resolves({ SecretString: JSON.stringify({ acme: [KEY], 'o-corp': 'k-ocorp-0123456789abcdefghij' }) });
-    Object.assign(process.env, deploymentEnv(NAMES));
+    aws.start({ acme: [KEY], 'o-corp': 'k-ocorp-0123456789abcdefghij' });
   });
 
   after(() => {
-    emulator.restore();
-    dynamo.restore();
-    secrets.restore();
-    sns.restore();
-    process.env = saved;
+    aws.stop();
   });
 
   const call = (req: Parameters<typeof functionUrlEvent>[0]) => ingestQuery(functionUrlEvent(req, NOW), lambdaContext('burnwatch-prod-IngestQuery'));
@@ -81,7 +64,7 @@ describe('Lambda entries', () => {
     assert.equal(res.statusCode, 200, String(res.body));
     assert.equal(res.headers?.['content-type'], 'application/x-protobuf');
     // What reached Timestream: the tenant from the key, one record per point, nanosecond times.
-    const points = emulator.writeInputs().filter((w) => w.TableName === 'points');
+    const points = aws.timestream.writeInputs().filter((w) => w.TableName === 'points');
     assert.equal(points.length, 1);
     assert.equal(points[0].DatabaseName, 'burnwatch-prod');
     assert.deepEqual(points[0].CommonAttributes?.Dimensions, [{ Name: 'tenant', Value: 'acme', DimensionValueType: 'VARCHAR' }]);
@@ -100,12 +83,12 @@ describe('Lambda entries', () => {
       ],
     });
     // The secret was read once, at the cold start.
-    assert.equal(secrets.commandCalls(GetSecretValueCommand).length, 1);
+    assert.equal(aws.secrets.commandCalls(GetSecretValueCommand).length, 1);
   });
 
   test('ingest-query: a point Timestream refuses for good comes back as an OTLP partial success', async () => {
     const reason = 'The record timestamp is outside the time range [2026-11-22T14:00:00Z, 2026-11-23T14:15:00Z) of the memory store.';
-    emulator.tableFaults.set('points', [
+    aws.timestream.tableFaults.set('points', [
       new RejectedRecordsException({ $metadata: {}, message: 'One or more records have been rejected.', RejectedRecords: [{ RecordIndex: 0, Reason: reason }] }),
     ]);
     const body = jsonBody(resourceMetrics({ 'service.name': 'checkout', 'host.name': 'h9' }, [
@@ -135,7 +118,7 @@ describe('Lambda entries', () => {
   test('evaluate: a scheduled event evaluates every tenant at the schedule time and publishes EMF', async () => {
     const { result: summary, lines } = await captureStdout(() => evaluate(scheduledEvent(new Date(NOW).toISOString())));
     const docs = lines.map((l) => JSON.parse(l));
-    const published = sns.commandCalls(PublishCommand).map((c) => c.args[0].input);
+    const published = aws.sns.commandCalls(PublishCommand).map((c) => c.args[0].input);
     const { rollup_chunks, rollup_chunks_left, timeout_ms, elapsed_ms, ...counts } = summary;
     assert.deepEqual(counts, { at: new Date(NOW).toISOString(), tenants: 2, slos: 2, transitions: published.length, failed: [], skipped: [] });
     // Called without a Lambda context: no deadline, so every rollup chunk is read in this run.
@@ -170,13 +153,13 @@ describe('Lambda entries', () => {
       assert.equal('hints' in t, false);
       if (t.to === 'firing') assert.deepEqual([t.hints_meta.status, t.hints_meta.to], ['pending', NOW / 1000]);
     }
-    assert.equal([...dynamo.items.values()].filter((i) => i.pk === 'T#acme').length, published.length);
+    assert.equal([...aws.dynamo.items.values()].filter((i) => i.pk === 'T#acme').length, published.length);
     // The same minute again (a retried or duplicate invocation): the run guard refuses it, says so, publishes nothing.
     const again = await captureStdout(() => evaluate(scheduledEvent(new Date(NOW).toISOString())));
     assert.deepEqual([again.result.transitions, again.result.slos], [0, 0]);
     assert.deepEqual(again.result.skipped.map((s) => [s.tenant, s.already_evaluated_at]), [['acme', new Date(NOW).toISOString()], ['o-corp', new Date(NOW).toISOString()]]);
     assert.equal(again.lines.length, 0);
-    assert.equal(sns.commandCalls(PublishCommand).length, published.length);
+    assert.equal(aws.sns.commandCalls(PublishCommand).length, published.length);
     const notScheduled = { ...scheduledEvent('2026-11-23T14:00:00Z'), 'detail-type': 'Object Created' } as unknown as ScheduledEvent;
     await assert.rejects(evaluate(notScheduled), /expected an EventBridge "Scheduled Event"/);
   });
@@ -200,14 +183,14 @@ describe('Lambda entries', () => {
   });
 
   test('hints: the evaluator\'s firing alert is enriched — kept with the stored transition, published again with hints attached (not to itself), shown by /v1/alerts; /v1/hints answers on the Function URL', async () => {
-    const raw = sns.commandCalls(PublishCommand).map((c) => c.args[0].input).find((p) => p.MessageAttributes!.to.StringValue === 'firing' && p.MessageAttributes!.hints.StringValue === 'pending')!;
+    const raw = aws.sns.commandCalls(PublishCommand).map((c) => c.args[0].input).find((p) => p.MessageAttributes!.to.StringValue === 'firing' && p.MessageAttributes!.hints.StringValue === 'pending')!;
     const pending = JSON.parse(JSON.parse(raw.Message!).lambda) as AlertTransition;
-    const before = sns.commandCalls(PublishCommand).length;
+    const before = aws.sns.commandCalls(PublishCommand).length;
     const { results } = await hints(snsEvent([JSON.parse(raw.Message!).lambda], { to: 'firing', hints: 'pending' }));
     assert.deepEqual(results.map((r) => [r.alert_id, r.status, r.from, r.to]), [[pending.alert_id, 'computed', pending.hints_meta!.from, pending.hints_meta!.to]]);
     assert.ok(results[0].hints.length >= 1 && results[0].hints.length <= 3);
     // Published once more: the same transition with its hints, an attribute the hints subscription refuses.
-    const out = sns.commandCalls(PublishCommand).slice(before).map((c) => c.args[0].input);
+    const out = aws.sns.commandCalls(PublishCommand).slice(before).map((c) => c.args[0].input);
     assert.equal(out.length, 1);
     assert.deepEqual([out[0].TopicArn, out[0].MessageAttributes!.to.StringValue, out[0].MessageAttributes!.hints.StringValue], [TOPIC, 'firing', 'attached']);
     const enriched = JSON.parse(JSON.parse(out[0].Message!).lambda) as AlertTransition;
@@ -215,7 +198,7 @@ describe('Lambda entries', () => {
     assert.match(JSON.parse(out[0].Message!).email, new RegExp(`Likely cause: ${results[0].hints[0].kind}: `));
     // Delivered again by a filter that lets it through: no second computation, nothing published.
     await hints(snsEvent([JSON.stringify(enriched)]));
-    assert.equal(sns.commandCalls(PublishCommand).length, before + 1);
+    assert.equal(aws.sns.commandCalls(PublishCommand).length, before + 1);
     // Kept in DynamoDB: /v1/alerts and /v1/alerts/events on the Function URL show what was said.
     const alerts = await call({ method: 'GET', path: '/v1/alerts', headers: auth, query: { service: 'checkout', state: 'firing' } });
     const alert = JSON.parse(alerts.body!).alerts.find((a: { id: string }) => a.id === pending.alert_id);

@@ -5,23 +5,18 @@
 
 import { after, before, describe, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { mockClient } from 'aws-sdk-client-mock';
+import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { encodeSpans } from '../../agent/export/spans.ts';
 import { API_KEYS_TTL_MS } from '../aws/secrets.ts';
 import { redisDominatedSlowRequests, writeSlowRedisWorld } from '../hints/testkit.ts';
 import { TimestreamStore } from '../storage/timestream.ts';
 import { transition } from '../../test/lib/alert-fixtures.ts';
-import { DynamoDbEmulator } from '../../test/lib/dynamodb-emulator.ts';
 import { functionUrlEvent, lambdaContext, snsEvent, type UrlRequest } from '../../test/lib/lambda-events.ts';
-import { deploymentEnv, deploymentNames } from '../../test/lib/lambda-deployment.ts';
-import { TimestreamEmulator } from '../../test/lib/timestream-emulator.ts';
+import { deploymentNames, FakeDeployment } from '../../test/lib/lambda-deployment.ts';
 import { handler as hints } from './hints.ts';
 import { handler as ingestQuery } from './ingest-query.ts';
 
 const NAMES = deploymentNames();
-const SECRET_ARN = NAMES.secretArn;
 const KEY = 'k-acme-0123456789abcdefghij';
 const REVOKED = 'k-acme-revoked-0123456789';
 const SPANS_TABLE = NAMES.spansTable;
@@ -29,28 +24,15 @@ const END = Math.floor(Date.now() / 60_000) * 60_000 - 60_000;
 const FAULT_AT = END - 6 * 60_000;
 
 describe('Lambda entries: spans, keys and /metrics on AWS', () => {
-  let timestream: TimestreamEmulator;
-  let dynamo: DynamoDbEmulator;
-  const secrets = mockClient(SecretsManagerClient);
-  const sns = mockClient(SNSClient);
-  const saved = { ...process.env };
-  const secret = (doc: Record<string, string[]>) => secrets.on(GetSecretValueCommand, { SecretId: SECRET_ARN }).resolves({ SecretString: JSON.stringify(doc) });
-
+  const aws = new FakeDeployment(NAMES);
+  const secret = (doc: Record<string, string[]>) => aws.setKeys(doc);
   before(() => {
-    timestream = new TimestreamEmulator('classes');
-    dynamo = new DynamoDbEmulator(NAMES.sloTable, SPANS_TABLE);
-    sns.on(PublishCommand).resolves({ MessageId: 'm-1' });
-    secret({ acme: [KEY, REVOKED] });
-    Object.assign(process.env, deploymentEnv(NAMES));
+    aws.start({ acme: [KEY, REVOKED] });
   });
 
   after(() => {
     mock.timers.reset();
-    timestream.restore();
-    dynamo.restore();
-    secrets.restore();
-    sns.restore();
-    process.env = saved;
+    aws.stop();
   });
 
   const call = (req: UrlRequest) => ingestQuery(functionUrlEvent(req), lambdaContext('burnwatch-prod-IngestQuery'));
@@ -60,7 +42,7 @@ describe('Lambda entries: spans, keys and /metrics on AWS', () => {
     const spans = redisDominatedSlowRequests([FAULT_AT + 60_000, FAULT_AT + 90_000], 300, 310);
     const posted = await call({ method: 'POST', path: '/v1/traces', headers: { ...bearer(KEY), 'content-type': 'application/x-protobuf' }, body: encodeSpans(spans), gzip: true });
     assert.equal(posted.statusCode, 200, String(posted.body));
-    assert.equal(dynamo.itemsOf(SPANS_TABLE).size, spans.length + 2, 'each span, and an entry per root');
+    assert.equal(aws.dynamo.itemsOf(SPANS_TABLE).size, spans.length + 2, 'each span, and an entry per root');
     const slow = await call({ method: 'GET', path: '/v1/slow', headers: bearer(KEY), query: { service: 'backend', from: String(FAULT_AT / 1000), to: String(END / 1000) } });
     assert.equal(slow.statusCode, 200, String(slow.body));
     const { requests } = JSON.parse(slow.body!);
@@ -98,15 +80,15 @@ describe('Lambda entries: spans, keys and /metrics on AWS', () => {
 
   test('a key removed from the secret stops working once the keys are older than their TTL; the new ones start', async () => {
     assert.equal((await call({ method: 'GET', path: '/v1/services', headers: bearer(REVOKED) })).statusCode, 200);
-    const reads = secrets.commandCalls(GetSecretValueCommand).length;
+    const reads = aws.secrets.commandCalls(GetSecretValueCommand).length;
     secret({ acme: [KEY] });
     mock.timers.enable({ apis: ['Date'], now: Date.now() });
     assert.equal((await call({ method: 'GET', path: '/v1/services', headers: bearer(REVOKED) })).statusCode, 200, 'within the TTL the cached keys answer');
-    assert.equal(secrets.commandCalls(GetSecretValueCommand).length, reads);
+    assert.equal(aws.secrets.commandCalls(GetSecretValueCommand).length, reads);
     mock.timers.tick(API_KEYS_TTL_MS);
     const revoked = await call({ method: 'GET', path: '/v1/services', headers: bearer(REVOKED) });
     assert.equal(revoked.statusCode, 401);
     assert.equal((await call({ method: 'GET', path: '/v1/services', headers: bearer(KEY) })).statusCode, 200);
-    assert.equal(secrets.commandCalls(GetSecretValueCommand).length, reads + 1);
+    assert.equal(aws.secrets.commandCalls(GetSecretValueCommand).length, reads + 1);
   });
 });

@@ -5,44 +5,24 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { mockClient } from 'aws-sdk-client-mock';
-import { DynamoDbEmulator } from '../../test/lib/dynamodb-emulator.ts';
-import { deploymentEnv, deploymentNames } from '../../test/lib/lambda-deployment.ts';
-import { TimestreamEmulator } from '../../test/lib/timestream-emulator.ts';
+import { deploymentNames, FakeDeployment } from '../../test/lib/lambda-deployment.ts';
 import { functionUrlEvent, lambdaContext, scheduledEvent } from '../../test/lib/lambda-events.ts';
 import { DURATION, expHistogramMetric, protobufBody, resourceMetrics } from '../../test/otlp-fixtures.ts';
 import { handler as ingestQuery } from './ingest-query.ts';
 import { handler as evaluate } from './evaluate.ts';
 
 const NAMES = deploymentNames('test');
-const SECRET_ARN = NAMES.secretArn;
 const KEY = 'k-readonly-0123456789abcdefghij';
-const TABLE = NAMES.sloTable;
 const MIN = 60_000;
 const NOW = Math.floor(Date.now() / MIN) * MIN;
 
-let timestream: TimestreamEmulator;
-let dynamo: DynamoDbEmulator;
-const secrets = mockClient(SecretsManagerClient);
-const sns = mockClient(SNSClient);
-const saved = { ...process.env };
-
+const aws = new FakeDeployment(NAMES);
 before(() => {
-  timestream = new TimestreamEmulator('classes');
-  dynamo = new DynamoDbEmulator(TABLE, NAMES.spansTable);
-  sns.on(PublishCommand).resolves({ MessageId: 'm-1' });
-  secrets.on(GetSecretValueCommand, { SecretId: SECRET_ARN }).resolves({ SecretString: JSON.stringify({ shop: [KEY] }) });
-  Object.assign(process.env, deploymentEnv(NAMES));
+  aws.start({ shop: [KEY] });
 });
 
 after(() => {
-  timestream.restore();
-  dynamo.restore();
-  secrets.restore();
-  sns.restore();
-  process.env = saved;
+  aws.stop();
 });
 
 const get = async (path: string) => {
@@ -51,7 +31,7 @@ const get = async (path: string) => {
   return JSON.parse(String(res.body));
 };
 /** The tenant's rollup chunks and watermarks as stored, revisions included: any write changes them. */
-const rollupItems = () => JSON.stringify([...dynamo.items.values()].filter((i) => i.pk.startsWith('R#shop#') || i.pk === 'W#shop').sort((a, b) => (a.pk + a.sk < b.pk + b.sk ? -1 : 1)));
+const rollupItems = () => JSON.stringify([...aws.dynamo.items.values()].filter((i) => i.pk.startsWith('R#shop#') || i.pk === 'W#shop').sort((a, b) => (a.pk + a.sk < b.pk + b.sk ? -1 : 1)));
 
 test('GET /v1/slos on the Function URL writes no rollup: before the first evaluation it says so, after it answers as of the evaluation', async () => {
   // 10 requests a minute for 5 minutes, one of them failing each minute.
