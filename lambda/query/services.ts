@@ -16,6 +16,7 @@ export const SERVICES_WINDOW_MS = 5 * 60_000;
  * month at most). Bounded because a series read is billed by what it scans (Timestream).
  */
 export const SERVICES_SEEN_MS = 32 * 86_400_000;
+const DAY_MS = 86_400_000;
 
 export interface ServiceSummary {
   name: string;
@@ -36,13 +37,29 @@ export interface ServicesOptions {
   windowMs?: number;
 }
 
+/**
+ * Every service that reported one of `metrics` (HTTP server requests unless told) from
+ * `range.fromMs` on, sorted. Up to a day ahead of `range.nowMs`: a sender whose clock runs ahead is
+ * still seen. Bounded: a series read is billed by what it scans (Timestream), and a service silent
+ * for a whole window would only show no data. Without `range`, every service ever seen.
+ */
+export async function servicesSeen(
+  store: MetricStore,
+  tenant: string,
+  range?: { fromMs: number; nowMs: number },
+  metrics: readonly string[] = [HTTP_SERVER_DURATION],
+): Promise<string[]> {
+  const bounds = range === undefined ? {} : { fromNs: msToNs(range.fromMs), toNs: msToNs(range.nowMs + DAY_MS) };
+  const all = await Promise.all(metrics.map((metric) => store.listSeries({ tenant, metric, ...bounds })));
+  return [...new Set(all.flat().map(serviceOf).filter((s): s is string => s !== undefined))].sort();
+}
+
 /** Services seen within SERVICES_SEEN_MS, sorted by name; the numbers cover [now − window, now). */
 export async function listServices(store: MetricStore, opts: ServicesOptions): Promise<ServiceSummary[]> {
   const toNs = msToNs(opts.nowMs);
   const fromNs = msToNs(opts.nowMs - (opts.windowMs ?? SERVICES_WINDOW_MS));
-  const [series, deltas] = await Promise.all([
-    // Up to a day ahead: a sender whose clock runs ahead is still seen.
-    store.listSeries({ tenant: opts.tenant, metric: HTTP_SERVER_DURATION, fromNs: msToNs(opts.nowMs - SERVICES_SEEN_MS), toNs: msToNs(opts.nowMs + 86_400_000) }),
+  const [seen, deltas] = await Promise.all([
+    servicesSeen(store, opts.tenant, { fromMs: opts.nowMs - SERVICES_SEEN_MS, nowMs: opts.nowMs }),
     fetchDeltas(store, { tenant: opts.tenant, metric: HTTP_SERVER_DURATION, fromNs, toNs }),
   ]);
   const byService = new Map<string, { acc: Accumulator; hosts: Set<string> }>();
@@ -54,10 +71,7 @@ export async function listServices(store: MetricStore, opts: ServicesOptions): P
     }
     return e;
   };
-  for (const s of series) {
-    const name = serviceOf(s);
-    if (name !== undefined) entry(name);
-  }
+  for (const name of seen) entry(name);
   for (const p of deltas) {
     const name = serviceOf(p.series);
     if (name === undefined) continue;

@@ -15,13 +15,12 @@
 import { HTTP_SERVER_DURATION } from '../../common/catalogue.ts';
 import { Accumulator } from '../query/accumulate.ts';
 import { fetchDeltas } from '../query/deltas.ts';
-import { msToNs } from '../query/time.ts';
+import { servicesSeen } from '../query/services.ts';
 import { serviceOf } from '../storage/series.ts';
+import { msToNs } from '../query/time.ts';
 import type { MetricStore } from '../storage/types.ts';
 import { BUILTIN_DEFAULTS, defaultSlos, type SloDefinition, type SloKind } from './definitions.ts';
 import { windowLabel, windowStartMs } from './math.ts';
-
-const DAY_MS = 86_400_000;
 
 function windowMs(slo: SloDefinition): number | string {
   return slo.window.kind === 'rolling' ? slo.window.ms : slo.window.kind;
@@ -52,23 +51,6 @@ export interface SloStatus {
 export interface EvaluateOptions {
   tenant: string;
   nowMs: number;
-}
-
-/**
- * Every service that reported one of `metrics` (HTTP server requests unless told) from
- * `range.fromMs` on, sorted. Up to a day ahead of `range.nowMs`: a sender whose clock runs ahead is
- * still seen. Bounded: a series read is billed by what it scans (Timestream), and a service silent
- * for a whole window would only show no data. Without `range`, every service ever seen.
- */
-export async function servicesSeen(
-  store: MetricStore,
-  tenant: string,
-  range?: { fromMs: number; nowMs: number },
-  metrics: readonly string[] = [HTTP_SERVER_DURATION],
-): Promise<string[]> {
-  const bounds = range === undefined ? {} : { fromNs: msToNs(range.fromMs), toNs: msToNs(range.nowMs + DAY_MS) };
-  const all = await Promise.all(metrics.map((metric) => store.listSeries({ tenant, metric, ...bounds })));
-  return [...new Set(all.flat().map(serviceOf).filter((s): s is string => s !== undefined))].sort();
 }
 
 /** The default SLOs of every service seen within their window, evaluated at `nowMs`. */
