@@ -12,6 +12,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { ProtobufMetricsSerializer } from '@opentelemetry/otlp-transformer';
+import { parseRetryAfter } from '../../common/retry-after.ts';
 import protobuf from 'protobufjs';
 import { AGENT_VERSION } from './otlp.ts';
 import type { Spool, SpoolEntry } from './spool.ts';
@@ -65,15 +66,6 @@ export function classifyStatus(status: number): ResponseClass {
   if (status === 401 || status === 403 || status === 404 || status === 407) return 'retry';
   if (status >= 400) return 'reject';
   return 'retry'; // 1xx/3xx: a misconfigured endpoint (node:http follows no redirects)
-}
-
-/** Retry-After as milliseconds (delay-seconds or an HTTP-date), or undefined when absent/invalid. */
-export function parseRetryAfter(value: string | undefined, nowMs = Date.now()): number | undefined {
-  if (!value) return undefined;
-  const v = value.trim();
-  if (/^\d+$/.test(v)) return Number(v) * 1000;
-  const at = Date.parse(v);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
 }
 
 interface HttpResult {

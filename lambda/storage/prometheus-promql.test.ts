@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { prometheusLabelName, prometheusMetricName, seriesFromLabels, seriesLabels } from './prometheus-labels.ts';
 import { promqlString, rangeSelector, tenantSelector } from './prometheus-promql.ts';
-import { parseRetryAfter, sampleValue } from './prometheus.ts';
+import { parseRetryAfter } from '../../common/retry-after.ts';
+import { sampleValue } from './prometheus.ts';
 
 test('no selector can be built without a tenant, and the tenant cannot be set twice', () => {
   assert.throws(() => tenantSelector(''), /needs a tenant/);

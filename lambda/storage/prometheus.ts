@@ -13,6 +13,7 @@
 // reported (WriteResult.rejected, or as duplicates when an identical identity holds other
 // values: the first write wins, as in DuckDB) and everything else is stored.
 
+import { parseRetryAfter } from '../../common/retry-after.ts';
 import { seriesId } from './series.ts';
 import { LABEL, prometheusMetricName, seriesFromLabels, seriesLabels } from './prometheus-labels.ts';
 import { rangeSelector, regexLiteral, tenantSelector, type Matcher } from './prometheus-promql.ts';
@@ -398,14 +399,6 @@ export class PrometheusStore implements MetricStore {
 interface WriteOutcome {
   rejected: StoreRejection[];
   conflicts: StoreRejection[];
-}
-
-/** Retry-After in ms: delta-seconds or an HTTP-date (RFC 9110 §10.2.3); undefined when absent or unreadable. */
-export function parseRetryAfter(value: string | null, nowMs: number): number | undefined {
-  if (value === null || value.trim() === '') return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(at - nowMs, 0);
 }
 
 /** The remote-write series of some points: one series per (burnwatch series, kind, field). */
