@@ -116,7 +116,7 @@ export class DuckDbStore implements MetricStore {
     if (q.fromNs >= q.toNs || q.metrics.length === 0) return [];
     const from = clampBigint(q.fromNs);
     const to = clampBigint(q.toNs);
-    const metrics = metricParams(q.metrics);
+    const metrics = listParams('m', q.metrics);
     return this.withReader(async (conn) => {
       const reader = await conn.runAndReadAll(
         `SELECT s.series_id, s.metric, s.unit, s.resource, s.attributes,
@@ -153,7 +153,7 @@ export class DuckDbStore implements MetricStore {
   async firstPointNs(q: FirstPointQuery): Promise<bigint | undefined> {
     this.assertOpen();
     if (q.fromNs >= q.toNs || q.metrics.length === 0 || q.services?.length === 0) return undefined;
-    const metrics = metricParams(q.metrics);
+    const metrics = listParams('m', q.metrics);
     const services = q.services && listParams('s', q.services);
     return this.withReader(async (conn) => {
       const reader = await conn.runAndReadAll(
@@ -355,11 +355,6 @@ function histogramStats(row: PointRow): { sum?: number; min?: number; max?: numb
 }
 
 /** Query bounds may be open-ended; stored times are validated to fit a BIGINT. */
-/** Named parameters $m0, $m1, … for an IN list of metrics. */
-function metricParams(metrics: readonly string[]): { sql: string; values: Record<string, string> } {
-  return listParams('m', metrics);
-}
-
 /** Named parameters $<prefix>0, $<prefix>1, … for an IN list. */
 function listParams(prefix: string, values: readonly string[]): { sql: string; values: Record<string, string> } {
   return { sql: values.map((_, i) => `$${prefix}${i}`).join(', '), values: Object.fromEntries(values.map((v, i) => [`${prefix}${i}`, v])) };
