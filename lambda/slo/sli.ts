@@ -179,7 +179,6 @@ export async function runRollups(
   }
   // The up-to-date chunk and the backfill's first always run: every refresh moves both.
   const guaranteed = (current.length > 0 ? 1 : 0) + (behind.length > 0 ? 1 : 0);
-  const order = chunks.map((_, i) => i);
 
   // Per key: its chunks in time order, and how many are saved.
   const keyChunks = new Map<string, number[]>();
@@ -208,12 +207,12 @@ export async function runRollups(
   let stopped = false;
   const resolution = new ResolutionCache();
   const worker = async () => {
-    while (next < order.length && !stopped) {
+    while (next < chunks.length && !stopped) {
       if (next >= guaranteed && opts.mayStart && !opts.mayStart()) {
         stopped = true;
         break;
       }
-      const i = order[next++];
+      const i = next++;
       await time(async () => {
         computed.set(i, await countChunk(metricStore, tenant, chunks[i], resolutionMs, resolution));
         await flush();
@@ -224,7 +223,7 @@ export async function runRollups(
   await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? DEFAULT_CHUNK_CONCURRENCY) }, worker));
   await saving;
   const unstarted = [...keyChunks.keys()].filter((k) => !saved.get(k)).length;
-  return { chunks: done, left: order.length - done, unstarted, readFromMs: readFrom };
+  return { chunks: done, left: chunks.length - done, unstarted, readFromMs: readFrom };
 }
 
 /** Good/total per bucket of one chunk, for each of its jobs (buckets from the job's start on). */
