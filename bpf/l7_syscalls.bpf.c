@@ -1,0 +1,496 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Application-level RED for any language, from syscall tracepoints only (no kprobes):
+ * requests and responses on a process's TCP connections matched in the kernel, their
+ * duration measured there, aggregated like the Go uprobe path (same series scheme, same
+ * in-kernel path masking, same per-process series cap and overflow series).
+ *
+ *   tp_btf/sys_enter  accept/accept4/connect: remember the call (per thread);
+ *                     read/readv/recvfrom/recvmsg, write/writev/sendto/sendmsg on a tracked
+ *                     (tgid, fd): remember the buffer; close: forget the connection
+ *   tp_btf/sys_exit   accept*: a new inbound connection (TCP only) → tracked as server;
+ *                     connect (0 or EINPROGRESS): tracked as client, with its peer;
+ *                     a read/write that moved bytes: its first L7_PEEK bytes are parsed
+ *                     (lib/l7_proto.bpf.h) and matched against the connection's state
+ *
+ * Why the two raw syscall tracepoints and not sys_enter_read & co: they need no tracefs,
+ * one program pair covers every call, and the first instructions drop every syscall that
+ * is not one of ours by number (measured in the report: bench/syscall-l7.ts).
+ *
+ * Matching, per connection: the process as server reads a request and writes its response;
+ * as client it writes the request and reads the response. A request starts at the
+ * read/write that carries its first line; it ends at the response's status line, or, for a
+ * chunked body, at the read/write that ends with the zero-size chunk. Keep-alive needs
+ * nothing more. Pipelined requests (a request while one is in flight, or bytes after a
+ * request's head that are not its body) are never matched: the connection is marked and
+ * each request seen on it is counted as L7_DROP_PIPELINED instead of being measured.
+ * Connections accepted or connected before the programs were attached are not tracked.
+ * TLS and HTTP/2 connections are recognised on their first bytes and only counted
+ * (connections, bytes). A process whose HTTP or DB calls Go uprobes measure (l7_coverage)
+ * is skipped for those kinds, so nothing is counted twice. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "exphist.bpf.h"
+#include "aggregate.bpf.h"
+#include "l7_syscalls.h"
+#include "http_path.bpf.h"
+#include "l7_proto.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+const volatile int hist_scale = 5;
+const volatile __u64 max_series_per_process = 512;
+/* The agent's own process: its traffic (the OTLP export) is not a service's. */
+const volatile __u32 agent_tgid = 0;
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define SOCK_STREAM 1
+#define EINPROGRESS 115
+
+#if defined(__TARGET_ARCH_x86)
+#define NR_READ 0
+#define NR_WRITE 1
+#define NR_CLOSE 3
+#define NR_READV 19
+#define NR_WRITEV 20
+#define NR_CONNECT 42
+#define NR_ACCEPT 43
+#define NR_SENDTO 44
+#define NR_RECVFROM 45
+#define NR_SENDMSG 46
+#define NR_RECVMSG 47
+#define NR_ACCEPT4 288
+#define SYSCALL_NR(regs) ((regs)->orig_ax)
+#define SYSCALL_ARG1(regs) ((regs)->di)
+#define SYSCALL_ARG2(regs) ((regs)->si)
+#define SYSCALL_ARG3(regs) ((regs)->dx)
+#elif defined(__TARGET_ARCH_arm64)
+#define NR_READ 63
+#define NR_WRITE 64
+#define NR_CLOSE 57
+#define NR_READV 65
+#define NR_WRITEV 66
+#define NR_CONNECT 203
+#define NR_ACCEPT 202
+#define NR_SENDTO 206
+#define NR_RECVFROM 207
+#define NR_SENDMSG 211
+#define NR_RECVMSG 212
+#define NR_ACCEPT4 242
+#define SYSCALL_NR(regs) ((regs)->syscallno)
+#define SYSCALL_ARG1(regs) ((regs)->orig_x0)
+#define SYSCALL_ARG2(regs) ((regs)->regs[1])
+#define SYSCALL_ARG3(regs) ((regs)->regs[2])
+#else
+#error "unsupported architecture"
+#endif
+
+/* How a pending call's buffer is described. */
+#define BUF_PLAIN 0 /* a pointer */
+#define BUF_IOVEC 1 /* a struct iovec array (readv/writev) */
+#define BUF_MSGHDR 2 /* a struct user_msghdr (recvmsg/sendmsg) */
+#define IOV_MAX_SEEN 8
+
+#define CALL_READ 0
+#define CALL_WRITE 1
+#define CALL_ACCEPT 2
+#define CALL_CONNECT 3
+
+/* A syscall between its enter and exit, per thread. */
+struct l7_pending {
+	__u64 buf;
+	__u32 fd;
+	__u8 call;     /* CALL_* */
+	__u8 buf_kind; /* BUF_* */
+	__u16 iovcnt;
+};
+
+struct l7_iov {
+	__u64 base;
+	__u64 len;
+};
+
+/* What one event needs beside the stack: the peeked bytes, the parsed message, iovecs. */
+struct l7_scratch {
+	__u8 buf[L7_PEEK];
+	struct l7_message msg;
+	struct l7_iov iov[IOV_MAX_SEEN];
+	struct l7_series series;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct l7_scratch);
+} l7_scratch SEC(".maps");
+
+INFLIGHT_MAP(l7_pending, __u64, struct l7_pending, 16384);
+/* Tracked connections: a full map refuses (and counts) a new one. The agent removes the
+ * entries of exited processes (a process may exit without closing). */
+INFLIGHT_MAP(l7_conns, struct l7_conn_key, struct l7_conn, 65536);
+
+/* Written by the agent: tgid → L7_COVER_* bits of what Go uprobes measure for it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, __u32);
+} l7_coverage SEC(".maps");
+
+GENERATION_CONTROL_MAP(l7_control);
+DROP_COUNTER_MAP(l7_dropped, L7_DROP_REASONS);
+GENERATION_HASH_MAPS(l7_buckets, struct l7_bucket_key, __u64, 32768);
+GENERATION_HASH_MAPS(l7_stats, struct l7_series, struct http_stats, 8192);
+GENERATION_HASH_MAPS(l7_opaque, struct l7_opaque_key, struct l7_opaque_stats, 4096);
+/* pid → new series created in the generation */
+GENERATION_COUNTER_MAPS(l7_new_series, __u32, 8192);
+
+static __always_inline int is_our_syscall(long nr)
+{
+	return nr == NR_READ || nr == NR_WRITE || nr == NR_CLOSE || nr == NR_READV || nr == NR_WRITEV || nr == NR_CONNECT ||
+	       nr == NR_ACCEPT || nr == NR_SENDTO || nr == NR_RECVFROM || nr == NR_SENDMSG || nr == NR_RECVMSG ||
+	       nr == NR_ACCEPT4;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(l7_sys_enter, struct pt_regs *regs, long nr)
+{
+	if (!is_our_syscall(nr))
+		return 0;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	if (tgid == agent_tgid)
+		return 0;
+	struct l7_pending p = {};
+	p.fd = (__u32)SYSCALL_ARG1(regs);
+	if (nr == NR_ACCEPT || nr == NR_ACCEPT4 || nr == NR_CONNECT) {
+		p.call = nr == NR_CONNECT ? CALL_CONNECT : CALL_ACCEPT;
+		inflight_start(&l7_pending, &id, &p, &l7_dropped, L7_DROP_PENDING_MAP_FULL, L7_DROP_PENDING_MAP_FULL);
+		return 0;
+	}
+	struct l7_conn_key ck = { .tgid = tgid, .fd = p.fd };
+	if (nr == NR_CLOSE) {
+		struct l7_conn *c = bpf_map_lookup_elem(&l7_conns, &ck);
+		if (!c)
+			return 0;
+		if (c->state == L7_CONN_REQUEST || c->state == L7_CONN_BODY)
+			drop_count(&l7_dropped, L7_DROP_UNFINISHED);
+		bpf_map_delete_elem(&l7_conns, &ck);
+		return 0;
+	}
+	/* The cheap filter every read/write on the host goes through. */
+	if (!bpf_map_lookup_elem(&l7_conns, &ck))
+		return 0;
+	p.buf = SYSCALL_ARG2(regs);
+	p.iovcnt = 1;
+	if (nr == NR_READ || nr == NR_RECVFROM || nr == NR_WRITE || nr == NR_SENDTO) {
+		p.buf_kind = BUF_PLAIN;
+	} else if (nr == NR_READV || nr == NR_WRITEV) {
+		p.buf_kind = BUF_IOVEC;
+		p.iovcnt = (__u16)SYSCALL_ARG3(regs);
+	} else {
+		p.buf_kind = BUF_MSGHDR;
+	}
+	p.call = (nr == NR_WRITE || nr == NR_SENDTO || nr == NR_WRITEV || nr == NR_SENDMSG) ? CALL_WRITE : CALL_READ;
+	inflight_start(&l7_pending, &id, &p, &l7_dropped, L7_DROP_PENDING_MAP_FULL, L7_DROP_PENDING_MAP_FULL);
+	return 0;
+}
+
+/* The TCP socket behind the current process's `fd`, or NULL. */
+static __always_inline struct sock *tcp_sock_of_fd(__u32 fd)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
+	unsigned int max = BPF_CORE_READ(task, files, fdt, max_fds);
+	if (!fds || fd >= max)
+		return 0;
+	struct file *f = 0;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	if (!f)
+		return 0;
+	/* A socket file's private_data is its struct socket, which points back at the file. */
+	struct socket *so = BPF_CORE_READ(f, private_data);
+	if (!so || BPF_CORE_READ(so, file) != f || BPF_CORE_READ(so, type) != SOCK_STREAM)
+		return 0;
+	struct sock *sk = BPF_CORE_READ(so, sk);
+	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	return sk;
+}
+
+static __always_inline void track_connection(__u32 tgid, __u32 fd, __u8 role)
+{
+	struct sock *sk = tcp_sock_of_fd(fd);
+	if (!sk)
+		return;
+	struct l7_conn c = {};
+	c.role = role;
+	c.family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (c.family == AF_INET)
+		BPF_CORE_READ_INTO(&c.addr, sk, __sk_common.skc_daddr);
+	else
+		BPF_CORE_READ_INTO(&c.addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	c.port = role == L7_ROLE_SERVER ? BPF_CORE_READ(sk, __sk_common.skc_num) : bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	struct l7_conn_key ck = { .tgid = tgid, .fd = fd };
+	/* An fd number reused without a close we saw (close_range, dup2) starts afresh. */
+	if (bpf_map_update_elem(&l7_conns, &ck, &c, BPF_ANY))
+		drop_count(&l7_dropped, L7_DROP_CONN_MAP_FULL);
+}
+
+/* Whether one more distinct series may be created for `pid` in this generation. */
+static __always_inline void record(int gen, struct l7_series *series, __u64 dur_ns)
+{
+	void *stats = GENERATION_SELECT(gen, l7_stats);
+	struct http_stats *s = bpf_map_lookup_elem(stats, series);
+	if (!s) {
+		if (!cardinality_admit(GENERATION_SELECT(gen, l7_new_series), series->pid, max_series_per_process, &l7_dropped,
+				       L7_DROP_SERIES_COUNTER_FULL)) {
+			__builtin_memset(series->path, 0, HTTP_PATH_MAX);
+			series->path_len = HTTP_PATH_LEN_OVERFLOW;
+			drop_count(&l7_dropped, L7_DROP_SERIES_OVERFLOW);
+		}
+		struct http_stats zero = {};
+		s = lookup_or_init(stats, series, &zero, &l7_dropped, L7_DROP_STATS_MAP_FULL);
+	}
+	struct l7_bucket_key bk = { .bucket = exphist_index(dur_ns, hist_scale) };
+	__builtin_memcpy(&bk.series, series, sizeof(*series));
+	count_one(GENERATION_SELECT(gen, l7_buckets), &bk, &l7_dropped, L7_DROP_BUCKET_MAP_FULL);
+	if (!s)
+		return;
+	if (s->count == 0 || dur_ns < s->min_ns)
+		s->min_ns = dur_ns;
+	s->count += 1;
+	s->sum_ns += dur_ns;
+	if (dur_ns > s->max_ns)
+		s->max_ns = dur_ns;
+}
+
+static __always_inline __u8 kind_of(const struct l7_conn *c)
+{
+	if (c->protocol == L7_PROTO_HTTP1)
+		return c->role == L7_ROLE_SERVER ? L7_KIND_HTTP_SERVER : L7_KIND_HTTP_CLIENT;
+	return L7_KIND_DB_CLIENT;
+}
+
+static __always_inline __u32 coverage_bit(__u8 kind)
+{
+	return kind == L7_KIND_HTTP_SERVER ? L7_COVER_HTTP_SERVER : kind == L7_KIND_HTTP_CLIENT ? L7_COVER_HTTP_CLIENT : L7_COVER_DB;
+}
+
+/* The request in flight on `c` ended now with `status`/`error`. */
+static __always_inline void end_request(struct l7_scratch *x, __u32 tgid, struct l7_conn *c, __u16 status, __u8 error, __u64 now)
+{
+	struct l7_series *s = &x->series;
+	__builtin_memset(s, 0, sizeof(*s));
+	s->pid = tgid;
+	s->kind = kind_of(c);
+	s->protocol = c->protocol;
+	s->status = status;
+	s->error = error;
+	__builtin_memcpy(s->op, c->op, L7_OP_MAX);
+	if (s->kind == L7_KIND_HTTP_SERVER || s->kind == L7_KIND_HTTP_CLIENT) {
+		__builtin_memcpy(s->path, c->path, HTTP_PATH_MAX);
+		s->path_len = c->path_len;
+	}
+	if (s->kind != L7_KIND_HTTP_SERVER) {
+		s->family = c->family;
+		s->port = c->port;
+		__builtin_memcpy(s->addr, c->addr, 16);
+	}
+	__u64 dur = now - c->start_ns;
+	c->state = L7_CONN_IDLE;
+	c->start_ns = 0;
+	record(generation_current(&l7_control), s, dur);
+}
+
+/* The last 5 bytes of what the call moved (`total` bytes): the zero-size chunk ends a chunked body. */
+static __always_inline int ends_last_chunk(struct l7_scratch *x, const struct l7_pending *p, __u64 total)
+{
+	__u8 tail[5] = {};
+	if (total < 5)
+		return 0;
+	if (p->buf_kind == BUF_PLAIN) {
+		if (bpf_probe_read_user(tail, 5, (void *)(p->buf + total - 5)))
+			return 0;
+	} else {
+		/* Walk the iovecs to the one holding the end; the 5 bytes must lie in it. */
+		__u64 left = total;
+		int found = 0;
+		for (int j = 0; j < IOV_MAX_SEEN; j++) {
+			if (j >= p->iovcnt)
+				break;
+			__u64 len = x->iov[j].len;
+			if (left <= len) {
+				if (left < 5 || bpf_probe_read_user(tail, 5, (void *)(x->iov[j].base + left - 5)))
+					return 0;
+				found = 1;
+				break;
+			}
+			left -= len;
+		}
+		if (!found)
+			return 0;
+	}
+	return tail[0] == '0' && tail[1] == '\r' && tail[2] == '\n' && tail[3] == '\r' && tail[4] == '\n';
+}
+
+static __always_inline void count_opaque(__u32 tgid, const struct l7_conn *c, int is_new, int sent, __u64 bytes)
+{
+	struct l7_opaque_key k = { .pid = tgid, .protocol = c->protocol, .role = c->role };
+	struct l7_opaque_stats zero = {};
+	struct l7_opaque_stats *s = lookup_or_init(GENERATION_MAP(&l7_control, l7_opaque), &k, &zero, &l7_dropped, L7_DROP_OPAQUE_MAP_FULL);
+	if (!s)
+		return;
+	s->connections += is_new;
+	if (sent)
+		s->bytes_sent += bytes;
+	else
+		s->bytes_received += bytes;
+}
+
+static __always_inline void on_data(__u32 tgid, struct l7_conn *c, const struct l7_pending *p, __u64 total)
+{
+	__u32 zero = 0;
+	struct l7_scratch *x = bpf_map_lookup_elem(&l7_scratch, &zero);
+	if (!x)
+		return;
+	int sent = p->call == CALL_WRITE;
+	if (c->protocol == L7_PROTO_TLS || c->protocol == L7_PROTO_HTTP2) {
+		count_opaque(tgid, c, 0, sent, total);
+		return;
+	}
+	if (c->protocol == L7_PROTO_OTHER)
+		return;
+
+	/* The first bytes: from the buffer, the first iovec, or the msghdr's first iovec. */
+	__u64 base = p->buf, len = total;
+	if (p->buf_kind != BUF_PLAIN) {
+		__u64 iov = p->buf;
+		__u32 cnt = p->iovcnt;
+		if (p->buf_kind == BUF_MSGHDR) {
+			struct user_msghdr mh;
+			if (bpf_probe_read_user(&mh, sizeof(mh), (void *)p->buf))
+				return;
+			iov = (__u64)mh.msg_iov;
+			cnt = mh.msg_iovlen;
+			((struct l7_pending *)p)->iovcnt = cnt > 0xffff ? 0xffff : cnt;
+		}
+		if (bpf_probe_read_user(x->iov, sizeof(x->iov), (void *)iov))
+			__builtin_memset(x->iov, 0, sizeof(x->iov));
+		base = x->iov[0].base;
+		len = x->iov[0].len < total ? x->iov[0].len : total;
+	}
+	__u32 n = len > L7_PEEK ? L7_PEEK : (__u32)len;
+	if (n == 0 || bpf_probe_read_user(x->buf, n & (L7_PEEK - 1) ? n & (L7_PEEK - 1) : L7_PEEK, (void *)base))
+		return;
+
+	if (c->protocol == L7_PROTO_UNKNOWN) {
+		__u8 opaque = l7_opaque_protocol(x->buf, n);
+		if (opaque) {
+			c->protocol = opaque;
+			count_opaque(tgid, c, 1, sent, total);
+			return;
+		}
+	}
+	__u64 now = bpf_ktime_get_ns();
+	int request_dir = (c->role == L7_ROLE_SERVER) != sent;
+	struct l7_message *m = &x->msg;
+	if (request_dir) {
+		if (!l7_parse_request(c->protocol, x->buf, n, m)) {
+			if (c->protocol == L7_PROTO_UNKNOWN)
+				c->protocol = L7_PROTO_OTHER;
+			return; /* a request's body, or bytes of no protocol we parse */
+		}
+		c->protocol = m->protocol;
+		if (c->state == L7_CONN_PIPELINED) {
+			drop_count(&l7_dropped, L7_DROP_PIPELINED);
+			return;
+		}
+		__u32 *covered = bpf_map_lookup_elem(&l7_coverage, &tgid);
+		if (covered && (*covered & coverage_bit(kind_of(c)))) {
+			c->state = L7_CONN_IDLE;
+			c->start_ns = 0;
+			return;
+		}
+		/* Bytes after this request's head that are not its body: another request. */
+		int more = (m->flags & L7_MSG_MORE) && !(m->flags & L7_MSG_CHUNKED) &&
+			   (m->body_len < 0 || (__u64)m->body_at + m->body_len < total);
+		if (c->state != L7_CONN_IDLE || more) {
+			/* The one in flight and this one are not measured; nor is any later one. */
+			drop_count(&l7_dropped, L7_DROP_PIPELINED);
+			if (c->state != L7_CONN_IDLE)
+				drop_count(&l7_dropped, L7_DROP_PIPELINED);
+			c->state = L7_CONN_PIPELINED;
+			c->start_ns = 0;
+			return;
+		}
+		c->state = L7_CONN_REQUEST;
+		c->start_ns = now;
+		__builtin_memcpy(c->op, m->op, L7_OP_MAX);
+		c->head = m->op[0] == 'H' && m->op[1] == 'E' && m->op[2] == 'A' && m->op[3] == 'D' && m->op[4] == 0;
+		c->path_len = 0;
+		if (m->protocol == L7_PROTO_HTTP1) {
+			__builtin_memcpy(c->path, m->path, HTTP_PATH_MAX);
+			c->path_len = http_path_mask(c->path, m->path_len);
+		}
+		return;
+	}
+
+	/* The response direction. */
+	if (c->state == L7_CONN_BODY) {
+		if (ends_last_chunk(x, p, total))
+			end_request(x, tgid, c, c->status, c->error, now);
+		return;
+	}
+	if (c->state != L7_CONN_REQUEST || !l7_parse_response(c->protocol, x->buf, n, m))
+		return;
+	if (m->flags & L7_MSG_INFORMATIONAL)
+		return; /* 100 Continue: the final response follows */
+	if ((m->flags & L7_MSG_CHUNKED) && !(m->flags & L7_MSG_NO_BODY) && !c->head && !ends_last_chunk(x, p, total)) {
+		c->state = L7_CONN_BODY;
+		c->status = m->status;
+		c->error = m->error;
+		return;
+	}
+	end_request(x, tgid, c, m->status, m->error, now);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(l7_sys_exit, struct pt_regs *regs, long ret)
+{
+	long nr = SYSCALL_NR(regs);
+	if (!is_our_syscall(nr) || nr == NR_CLOSE)
+		return 0;
+	__u64 id = bpf_get_current_pid_tgid();
+	struct l7_pending *pp = bpf_map_lookup_elem(&l7_pending, &id);
+	if (!pp)
+		return 0;
+	struct l7_pending p = *pp;
+	bpf_map_delete_elem(&l7_pending, &id);
+	__u32 tgid = id >> 32;
+	if (p.call == CALL_ACCEPT) {
+		if (ret >= 0)
+			track_connection(tgid, (__u32)ret, L7_ROLE_SERVER);
+		return 0;
+	}
+	if (p.call == CALL_CONNECT) {
+		if (ret == 0 || ret == -EINPROGRESS)
+			track_connection(tgid, p.fd, L7_ROLE_CLIENT);
+		return 0;
+	}
+	if (ret <= 0)
+		return 0;
+	struct l7_conn_key ck = { .tgid = tgid, .fd = p.fd };
+	struct l7_conn *c = bpf_map_lookup_elem(&l7_conns, &ck);
+	if (c)
+		on_data(tgid, c, &p, (__u64)ret);
+	return 0;
+}
