@@ -5,8 +5,10 @@ import { runGateway } from './gateway.ts';
 import { runSlo } from './slo.ts';
 import { runGate } from './gate.ts';
 import { runHints } from './hints.ts';
+import { runDoctor } from './doctor.ts';
 import { UsageError } from './args.ts';
 import { DirectoryLockedError } from '../agent/export/dir-lock.ts';
+import { UnsupportedKernelError } from '../agent/kernel-support.ts';
 
 const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<number> }> = {
   up: { summary: 'run the whole stack on this host (gateway, agent, SLOs, live table)', run: runUp },
@@ -15,6 +17,7 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
   slo: { summary: 'SLO status as a table (slo status [SERVICE])', run: runSlo },
   gate: { summary: 'release gate: exit 1 when SERVICE burned more than --max-burn of its budget', run: runGate },
   hints: { summary: 'root-cause hints for SERVICE over a window (hints SERVICE [--from --to])', run: runHints },
+  doctor: { summary: 'what the agent can measure on this kernel (BTF, uprobes, tracepoints)', run: runDoctor },
 };
 
 const USAGE = `burnwatch — SLOs and error-budget burn for Go services, from eBPF
@@ -49,7 +52,7 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     const code = (err as NodeJS.ErrnoException).code;
-    if (err instanceof DirectoryLockedError) {
+    if (err instanceof DirectoryLockedError || err instanceof UnsupportedKernelError) {
       console.error(`burnwatch ${command}: ${err.message}`);
     } else if (code === 'EADDRINUSE') {
       console.error(`burnwatch ${command}: ${(err as Error).message} — another process has that port; choose one with --port`);

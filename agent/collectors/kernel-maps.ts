@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { BpfObject, RingBufferReader, type BpfLink, type BpfMap } from '../bpf.ts';
 import type { Collector, CollectWindow, CollectedMetrics } from './types.ts';
+import { btfHasTracepoint } from '../kernel-btf.ts';
 
 export interface KernelProgram {
   /** The program's name in the object (its C function). */
@@ -33,7 +34,7 @@ export function kernelHasTracepoint(name: string): boolean {
     // Several MB: kept only while the collectors are being loaded (synchronously, one after the other).
     setImmediate(() => (kernelBtf = undefined));
   }
-  return kernelBtf.includes(Buffer.from(`\0btf_trace_${name}\0`));
+  return btfHasTracepoint(kernelBtf, name);
 }
 
 /**
