@@ -234,9 +234,10 @@ static __always_inline void track_connection(__u32 tgid, __u32 fd, __u8 role)
 	struct l7_conn c = {};
 	c.role = role;
 	c.family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if (c.family == AF_INET)
-		BPF_CORE_READ_INTO(&c.addr, sk, __sk_common.skc_daddr);
-	else
+	if (c.family == AF_INET) {
+		__u32 daddr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(c.addr, &daddr, 4);
+	} else
 		BPF_CORE_READ_INTO(&c.addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
 	c.port = role == L7_ROLE_SERVER ? BPF_CORE_READ(sk, __sk_common.skc_num) : bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	struct l7_conn_key ck = { .tgid = tgid, .fd = fd };

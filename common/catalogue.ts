@@ -68,6 +68,7 @@ export const KERNEL_METRIC = {
   blockIoErrors: 'burnwatch.block.io.errors',
   processStarts: 'burnwatch.process.starts',
   processExits: 'burnwatch.process.exits',
+  futexWait: 'burnwatch.futex.wait',
 } as const;
 
 export const KERNEL_ATTR = {
@@ -93,6 +94,8 @@ export const KERNEL_ATTR = {
   exitSignal: 'burnwatch.exit.signal',
   /** The memory cgroup's path, e.g. '/system.slice/x.service'. */
   cgroupPath: 'burnwatch.cgroup.path',
+  /** The futex wait operation: 'wait' (FUTEX_WAIT, WAIT_BITSET, WAIT_REQUEUE_PI) or 'lock_pi' (LOCK_PI, LOCK_PI2). */
+  futexOp: 'burnwatch.futex.op',
 } as const;
 
 const TCP_PEER_ATTRS = [KERNEL_ATTR.serverAddress, KERNEL_ATTR.serverPort, KERNEL_ATTR.clientAddress] as const;
@@ -189,6 +192,14 @@ const KERNEL_METRICS: Record<string, MetricDescriptor> = {
     description: 'Processes that ended (sched:sched_process_exit, last thread), with exit code or killing signal: repeated exits are a crash loop.',
     attributes: [KERNEL_ATTR.buildId, KERNEL_ATTR.executableName, KERNEL_ATTR.exitCode, KERNEL_ATTR.exitSignal],
   },
+  [KERNEL_METRIC.futexWait]: {
+    name: KERNEL_METRIC.futexWait,
+    unit: 's',
+    kind: 'exponential_histogram',
+    description:
+      "Time the process's threads slept in futex waits (syscalls:sys_enter_futex/sys_exit_futex, any language): contended pthread mutexes and Python locks, but also idle threads on condition variables, so a change against the baseline is the signal, not the level.",
+    attributes: [KERNEL_ATTR.futexOp],
+  },
 };
 
 // ---- Go client calls, gRPC, runtime (issue 3): bpf/go_calls.bpf.c, agent/collectors/go-calls.ts.
@@ -203,6 +214,9 @@ export const GO_METRIC = {
   gcPause: 'burnwatch.go.gc.pause',
   gcCycles: 'burnwatch.go.gc.cycles',
   goroutines: 'go.goroutine.count',
+  // issue 22: bpf/go_waits.bpf.c, agent/collectors/go-waits.ts
+  lockWait: 'burnwatch.go.lock.wait',
+  gcAssist: 'burnwatch.go.gc.assist',
 } as const;
 
 export const GO_ATTR = {
@@ -216,6 +230,8 @@ export const GO_ATTR = {
   dbOperation: 'db.operation.name',
   errorType: 'error.type',
   gcPhase: 'burnwatch.go.gc.phase',
+  /** The function that waited (OpenTelemetry's code.function.name), e.g. "main.(*cache).get". */
+  codeFunction: 'code.function.name',
 } as const;
 
 const PEER_ATTRS = [GO_ATTR.serverAddress, GO_ATTR.serverPort] as const;
@@ -239,7 +255,7 @@ export const GO_METRICS: Readonly<Record<string, MetricDescriptor>> = {
     name: GO_METRIC.httpClientDuration,
     unit: 's',
     kind: 'exponential_histogram',
-    description: 'Duration of outbound HTTP requests (net/http Transport.roundTrip), per peer.',
+    description: 'Duration of outbound HTTP requests, per peer: Go net/http Transport.roundTrip (uprobes), or for any process from the write of the request line to the read of the response status line (or of a chunked body\'s last chunk; syscall tracepoints).',
     attributes: [ATTR.httpMethod, ATTR.httpStatus, GO_ATTR.errorType, ...PEER_ATTRS],
   },
   [GO_METRIC.dbClientDuration]: {
@@ -270,16 +286,68 @@ export const GO_METRICS: Readonly<Record<string, MetricDescriptor>> = {
     description: 'Live goroutines per process at the end of the interval (runtime and user goroutines; read from the process memory, no probe).',
     attributes: [],
   },
+  [GO_METRIC.lockWait]: {
+    name: GO_METRIC.lockWait,
+    unit: 's',
+    kind: 'exponential_histogram',
+    description:
+      'Time goroutines waited parked on a contended sync.Mutex or sync.RWMutex (read or write), per process and waiting function (the first caller outside package sync); uncontended acquisitions are not seen and cost nothing.',
+    attributes: [GO_ATTR.codeFunction],
+  },
+  [GO_METRIC.gcAssist]: {
+    name: GO_METRIC.gcAssist,
+    unit: 's',
+    kind: 'exponential_histogram',
+    description:
+      'Time allocating goroutines spent in GC assist (runtime.gcAssistAlloc: marking, or parked until background credit pays their debt), per process: allocation stalls that come before any stop-the-world pause shows.',
+    attributes: [],
+  },
+};
+
+// ---- Any language from syscall tracepoints (issue 20): bpf/l7_syscalls.bpf.c,
+// agent/collectors/syscall-l7.ts. Parsed requests reuse the names above
+// (http.server.request.duration, http.client.request.duration, db.client.operation.duration);
+// connections whose bytes cannot or need not be parsed (TLS, HTTP/2) are only counted. ----
+export const L7_METRIC = {
+  unparsedConnections: 'burnwatch.l7.unparsed.connections',
+  unparsedBytes: 'burnwatch.l7.unparsed.bytes',
+} as const;
+
+export const L7_ATTR = {
+  /** 'tls' (a TLS record on the connection's first bytes) or 'http2' (the HTTP/2 client preface). */
+  protocol: 'burnwatch.l7.protocol',
+  /** 'server' (the process accepted the connection) or 'client' (it connected). */
+  role: 'burnwatch.connection.role',
+  /** 'receive' or 'transmit' (OpenTelemetry's network.io.direction). */
+  ioDirection: 'network.io.direction',
+} as const;
+
+const L7_METRICS: Readonly<Record<string, MetricDescriptor>> = {
+  [L7_METRIC.unparsedConnections]: {
+    name: L7_METRIC.unparsedConnections,
+    unit: '{connection}',
+    kind: 'counter',
+    description: 'TCP connections of the process recognised on their first bytes as TLS or HTTP/2 and therefore not parsed (syscall tracepoints cannot read TLS plaintext; Go TLS servers are measured by uprobes).',
+    attributes: [L7_ATTR.protocol, L7_ATTR.role],
+  },
+  [L7_METRIC.unparsedBytes]: {
+    name: L7_METRIC.unparsedBytes,
+    unit: 'By',
+    kind: 'counter',
+    description: 'Bytes read and written on the TLS and HTTP/2 connections counted by burnwatch.l7.unparsed.connections (after their first read or write).',
+    attributes: [L7_ATTR.protocol, L7_ATTR.role, L7_ATTR.ioDirection],
+  },
 };
 
 export const METRICS: Readonly<Record<string, MetricDescriptor>> = {
   ...KERNEL_METRICS,
   ...GO_METRICS,
+  ...L7_METRICS,
   [HTTP_SERVER_DURATION]: {
     name: HTTP_SERVER_DURATION,
     unit: 's',
     kind: 'exponential_histogram',
-    description: 'Duration of HTTP server requests, measured in the kernel from handler entry to response finish.',
+    description: 'Duration of HTTP server requests, measured in the kernel: for Go from handler entry to response finish (uprobes), for any other process from the read of the request line to the write of the response status line (or of a chunked body\'s last chunk; syscall tracepoints).',
     attributes: [ATTR.httpMethod, ATTR.httpRoute, ATTR.httpStatus],
   },
 

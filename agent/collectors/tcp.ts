@@ -40,16 +40,14 @@ export interface TcpPeer {
 export function decodePeer(k: Buffer): TcpPeer {
   const family = k.readUInt16LE(4);
   const port = k.readUInt16LE(6);
-  const addr = k.subarray(8, 24);
-  let address: string;
-  if (family === AF_INET) {
-    address = [...addr.subarray(0, 4)].join('.');
-  } else if (addr.subarray(0, 10).every((b) => b === 0) && addr[10] === 0xff && addr[11] === 0xff) {
-    address = [...addr.subarray(12, 16)].join('.');
-  } else {
-    address = ipv6String(addr);
-  }
-  return { tgid: k.readUInt32LE(0), inbound: k[24] === DIR_INBOUND, address, port };
+  return { tgid: k.readUInt32LE(0), inbound: k[24] === DIR_INBOUND, address: socketAddress(family, k.subarray(8, 24)), port };
+}
+
+/** The text form of a kernel socket address (`addr`: 16 bytes, IPv4 in the first 4). IPv4-mapped IPv6 is shown as IPv4. */
+export function socketAddress(family: number, addr: Buffer): string {
+  if (family === AF_INET) return [...addr.subarray(0, 4)].join('.');
+  if (addr.subarray(0, 10).every((b) => b === 0) && addr[10] === 0xff && addr[11] === 0xff) return [...addr.subarray(12, 16)].join('.');
+  return ipv6String(addr);
 }
 
 /** RFC 5952 text form: lower case, the longest run of two or more zero groups as '::'. */

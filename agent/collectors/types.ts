@@ -23,10 +23,22 @@ export interface CollectedMetrics {
   identity?: ProcessIdentity;
 }
 
+/** What Go uprobes measure for a process, so the syscall path (any language) must not count it again. */
+export type UprobeCoverage = { httpServer: boolean; httpClient: boolean; db: boolean };
+
 export interface Collector {
   readonly name: string;
   /** A Go process appeared and was inspected; attach what applies. Throwing skips only this collector for it. */
   attachGo?(proc: DiscoveredProcess, info: GoBinaryInfo): void;
+  /** What this collector's uprobes measure once attachGo succeeded for a process. */
+  readonly uprobeCoverage?: Partial<UprobeCoverage>;
+  /** Told what the uprobes measure for `pid` (all false: nothing any more), to leave it uncounted. */
+  setUprobeCoverage?(pid: number, covered: UprobeCoverage): void;
+  /**
+   * Attach (`on`) or detach the collector's costly probes for one process it attached (the
+   * probe mode, agent/deep-probes.ts, decides when); resolves once done.
+   */
+  setDeepProbes?(pid: number, on: boolean): Promise<void>;
   /** The process is gone: detach and forget its per-process state (its last data is still collected). */
   processExited?(pid: number): void;
   /** Everything recorded since the previous call, exactly once. */

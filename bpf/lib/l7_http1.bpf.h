@@ -33,6 +33,7 @@ struct l7_http1_scan {
 	__u32 chunked;
 	__u32 body_at;    /* 0 until the header block's end is seen */
 	__u32 cl_digits;
+	__u32 from;       /* offset the scan starts at */
 };
 
 struct {
@@ -74,6 +75,7 @@ static long l7_http1_scan_byte(__u64 i, void *data)
 	struct l7_http1_loop *ctx = data;
 	struct l7_http1_scan *s = ctx->s;
 	const __u8 *buf = ctx->buf;
+	i += s->from;
 	if (i >= s->n || i >= L7_PEEK)
 		return 1;
 	__u8 c = L7_AT(buf, i);
@@ -145,8 +147,9 @@ static __always_inline int l7_http1_scan(const __u8 *buf, __u32 n, __u32 from, _
 	s->chunked = 0;
 	s->body_at = 0;
 	s->cl_digits = 0;
+	s->from = from;
 	struct l7_http1_loop loop = { .s = s, .buf = buf, .m = m };
-	bpf_loop(L7_PEEK, l7_http1_scan_byte, &loop, 0);
+	bpf_loop(s->n > from ? s->n - from : 0, l7_http1_scan_byte, &loop, 0);
 	if (phase == L7_HTTP1_PATH) {
 		if (s->phase == L7_HTTP1_PATH && s->path_n < s->n - from)
 			return 0; /* the path ended in a line break */
