@@ -1,52 +1,169 @@
-// The agent's overhead on a Go service, measured side by side in one run. The fixture is
-// pinned to CPU 0 and wrk (closed loop: a fixed number of connections, each sending its
-// next request when the last one is answered) to CPU 1;
-// runs alternate without / with the agent, and the figure is the ratio of the means.
-// Absolute numbers on a shared VM are noise; only the ratio is reported as a result.
-import { burnwatch, tempDir, waitFor } from '../test/lib/processes.ts';
-import { BENCH_KEY, CONNECTIONS, ROUNDS, RUN_SECONDS, cpuSeconds, mean, signed, startBenchGateway, startPinnedFixture, wrk } from './lib.ts';
+// What the whole agent, at default settings, costs the services on its host (issue 20 item 4),
+// measured side by side in one run. Services on CPU 0: the Go fixture (GOMAXPROCS=1) and a Node
+// `http` server; load on CPU 1: wrk (closed loop: throughput) and test/fixtures/go/fixedrate
+// (open loop at a fixed rate: latency, and what the agent spends per request).
+//
+// The agent runs on CPU 1 beside the load generators (BENCH_AGENT_CPU=any leaves it to the
+// scheduler, BENCH_AGENT_CPU=0 puts it on the service's core). CPU 0 is the measured service's:
+// the throughput ratio is then what the agent costs *inside* the service (its uprobe and
+// tracepoint programs run in the service's threads), and the agent's own CPU is a separate
+// figure, as the targets separate them. Unpinned, the scheduler puts the agent's drains on
+// whichever core is idle for a moment, the service's included, and the two costs mix.
+//
+// Each round runs every setup once (none, the agent, the agent with deep probes), the order
+// rotated a step per round; a fresh agent per setup. Ratios are taken within a round, then the
+// median and (min–max) over the rounds.
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { manage, tempDir, waitFor, type Managed } from '../test/lib/processes.ts';
+import { BENCH_KEY, CONNECTIONS, ROUNDS, RUN_SECONDS, cpuSeconds, fixedRate, startBenchGateway, startPinnedFixture, wrk } from './lib.ts';
+import { median, roundRatios, spread, targetCheck } from './stats.ts';
+import { processBpfRunTime, withBpfStats } from './bpf-run-time.ts';
 
-/** Runs the benchmark and returns its result lines (also printed as they come). */
-export async function run(): Promise<string[]> {
-  const { endpoint, gateway } = await startBenchGateway();
-  const fixture = await startPinnedFixture();
-  const routes = [
-    { name: 'hello-world route', path: '/hello' },
-    { name: 'route with 1 ms of work', path: '/work' },
-  ];
-  const results: string[] = [];
-  try {
-    for (const route of routes) {
-      const url = fixture.url + route.path;
-      wrk(url); // warm-up: connections, Go's scheduler, page cache
-      const off: number[] = [];
-      const on: number[] = [];
-      const agentShare: number[] = [];
-      for (let round = 0; round < ROUNDS; round++) {
-        off.push(wrk(url).requestsPerSecond);
-        const agent = burnwatch(['agent', '--endpoint', endpoint, '--interval', '1s', '--spool-dir', tempDir('bw-bench-spool')], { BURNWATCH_API_KEY: BENCH_KEY });
-        await waitFor('agent attach', () => (agent.output().includes(`instrumenting pid ${fixture.pid} `) ? true : undefined), 20_000, 50);
-        const cpu0 = cpuSeconds(agent.child.pid!);
-        const t0 = process.hrtime.bigint();
-        on.push(wrk(url).requestsPerSecond);
-        const wall = Number(process.hrtime.bigint() - t0) / 1e9;
-        agentShare.push((cpuSeconds(agent.child.pid!) - cpu0) / wall);
-        await agent.stop('SIGINT');
-      }
-      off.push(wrk(url).requestsPerSecond);
-      const ratio = mean(on) / mean(off);
-      const perRequestUs = (1 / mean(on) - 1 / mean(off)) * 1e6;
-      results.push(
-        `${route.name.padEnd(24)} with/without agent = ${ratio.toFixed(3)}  ` +
-          `(${mean(on).toFixed(0)} vs ${mean(off).toFixed(0)} req/s, ${signed(perRequestUs, 1)} µs a request on one core); ` +
-          `agent CPU = ${(mean(agentShare) * 100).toFixed(1)}% of one core`,
-      );
-      console.log(results[results.length - 1]);
-    }
-  } finally {
-    await fixture.stop();
-    await gateway.stop();
-  }
-  return [`Go 1.19 net/http fixture on CPU 0 (GOMAXPROCS=1), wrk -t1 -c${CONNECTIONS} -d${RUN_SECONDS}s on CPU 1, ${ROUNDS} alternating rounds:`, ...results];
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const FIXED_RATE = Number(process.env.BENCH_FIXED_RATE ?? 20_000);
+/** Two of the agent's default 10-s intervals: its CPU comes in a burst per interval. */
+const FIXED_SECONDS = Number(process.env.BENCH_FIXED_SECONDS ?? 20);
+const AGENT_CPU = process.env.BENCH_AGENT_CPU ?? '1';
+
+interface Setup {
+  name: string;
+  /** undefined: no agent. */
+  agentArgs?: string[];
 }
 
+interface Measured {
+  goHello: number;
+  goWork: number;
+  nodeHello: number;
+  p50Us: number;
+  p99Us: number;
+  fixedRequests: number;
+  serviceCpuUsPerRequest: number;
+  agentCpuShare: number;
+  bpfShare: number;
+  bpfNsPerRequest: number;
+  bpfRunsPerRequest: number;
+}
+
+/** Deep probes as this build turns them on: `--probes always` where the agent has the option. */
+function deepProbeArgs(): string[] | undefined {
+  const help = execFileSync(process.execPath, [path.join(ROOT, 'bin/burnwatch.js'), 'agent', '--help'], { encoding: 'utf8' });
+  return /--probes\b/.test(help) ? ['--probes', 'always'] : undefined;
+}
+
+function startAgent(endpoint: string, extraArgs: string[]): Managed {
+  const args = [path.join(ROOT, 'bin/burnwatch.js'), 'agent', '--endpoint', endpoint, '--spool-dir', tempDir('bw-bench-spool'), ...extraArgs];
+  const command = AGENT_CPU === 'any' ? [process.execPath, ...args] : ['taskset', '-c', AGENT_CPU, process.execPath, ...args];
+  return manage(spawn(command[0], command.slice(1), { cwd: ROOT, env: { ...process.env, BURNWATCH_API_KEY: BENCH_KEY }, stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+async function startNodeServer(): Promise<Managed & { pid: number; url: string }> {
+  const portFile = path.join(tempDir('bw-bench-node'), 'port');
+  const m = manage(
+    spawn('taskset', ['-c', '0', process.execPath, '--import', 'tsx', path.join(ROOT, 'bench/node-http-server.ts'), portFile], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }),
+  );
+  const port = await waitFor('node server', () => (fs.existsSync(portFile) && fs.readFileSync(portFile, 'utf8')) || undefined, 20_000, 50);
+  return { ...m, pid: m.child.pid!, url: `http://127.0.0.1:${port}` };
+}
+
+async function measure(setup: Setup, endpoint: string, go: { pid: number; url: string }, node: { url: string }): Promise<Measured> {
+  const agent = setup.agentArgs && startAgent(endpoint, setup.agentArgs);
+  try {
+    if (agent) await waitFor(`agent attach (${setup.name})`, () => (agent.output().includes(`instrumenting pid ${go.pid} `) ? true : undefined), 60_000, 50);
+    const goHello = wrk(`${go.url}/hello`).requestsPerSecond;
+    const goWork = wrk(`${go.url}/work`).requestsPerSecond;
+    const nodeHello = wrk(`${node.url}/hello`).requestsPerSecond;
+    return await withBpfStats(() => {
+      const agentCpu0 = agent ? cpuSeconds(agent.child.pid!) : 0;
+      const bpf0 = agent ? processBpfRunTime(agent.child.pid!) : undefined;
+      const service0 = cpuSeconds(go.pid);
+      const t0 = process.hrtime.bigint();
+      const fixed = fixedRate(`${go.url}/hello`, FIXED_RATE, FIXED_SECONDS);
+      const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+      const bpf1 = agent ? processBpfRunTime(agent.child.pid!) : undefined;
+      const bpfNs = bpf0 && bpf1 ? Number(bpf1.runTimeNs - bpf0.runTimeNs) : 0;
+      const bpfRuns = bpf0 && bpf1 ? Number(bpf1.runCount - bpf0.runCount) : 0;
+      return {
+        goHello,
+        goWork,
+        nodeHello,
+        p50Us: fixed.p50_us,
+        p99Us: fixed.p99_us,
+        fixedRequests: fixed.requests,
+        serviceCpuUsPerRequest: ((cpuSeconds(go.pid) - service0) / fixed.requests) * 1e6,
+        agentCpuShare: agent ? (cpuSeconds(agent.child.pid!) - agentCpu0) / wall : 0,
+        bpfShare: bpfNs / 1e9 / wall,
+        bpfNsPerRequest: bpfNs / fixed.requests,
+        bpfRunsPerRequest: bpfRuns / fixed.requests,
+      };
+    });
+  } finally {
+    await agent?.stop('SIGINT');
+  }
+}
+
+export async function run(): Promise<string[]> {
+  const deep = deepProbeArgs();
+  const setups: Setup[] = [
+    { name: 'none' },
+    { name: 'agent', agentArgs: [] },
+    ...(deep ? [{ name: 'agent, deep probes', agentArgs: deep }] : []),
+  ];
+  const { endpoint, gateway } = await startBenchGateway();
+  const go = await startPinnedFixture();
+  const node = await startNodeServer();
+  const rounds = new Map<string, Measured[]>(setups.map((s) => [s.name, []]));
+  try {
+    for (const url of [`${go.url}/hello`, `${go.url}/work`, `${node.url}/hello`]) wrk(url, 1); // warm-up
+    for (let r = 0; r < ROUNDS; r++) {
+      for (let i = 0; i < setups.length; i++) {
+        const setup = setups[(i + r) % setups.length];
+        const m = await measure(setup, endpoint, go, node);
+        rounds.get(setup.name)!.push(m);
+        console.log(
+          `  round ${r + 1} ${setup.name}: Go /hello ${m.goHello.toFixed(0)}, /work ${m.goWork.toFixed(0)}, Node /hello ${m.nodeHello.toFixed(0)} req/s; ` +
+            `at ${FIXED_RATE}/s p50 ${m.p50Us.toFixed(0)} µs p99 ${m.p99Us.toFixed(0)} µs, service ${m.serviceCpuUsPerRequest.toFixed(1)} µs CPU/req, ` +
+            `agent ${(m.agentCpuShare * 100).toFixed(2)}% of a core, BPF ${(m.bpfShare * 100).toFixed(2)}% (${m.bpfNsPerRequest.toFixed(0)} ns/req, ${m.bpfRunsPerRequest.toFixed(1)} runs/req)`,
+        );
+      }
+    }
+  } finally {
+    await node.stop();
+    await go.stop();
+    await gateway.stop();
+  }
+  return report(setups, rounds, deep);
+}
+
+function report(setups: Setup[], rounds: Map<string, Measured[]>, deep: string[] | undefined): string[] {
+  const none = rounds.get('none')!;
+  const lines = [
+    `Services on CPU 0 (Go 1.19 net/http fixture GOMAXPROCS=1; Node ${process.version} http), load on CPU 1 (wrk -t1 -c${CONNECTIONS} -d${RUN_SECONDS}s; ` +
+      `fixedrate ${FIXED_RATE}/s for ${FIXED_SECONDS}s), agent at default settings on CPU ${AGENT_CPU}; ${ROUNDS} rounds, setups rotated; median (min–max) of per-round ratios`,
+    `none: Go /hello ${spread(none.map((m) => m.goHello), 0)} req/s, Go /work ${spread(none.map((m) => m.goWork), 0)}, Node /hello ${spread(none.map((m) => m.nodeHello), 0)}; ` +
+      `at ${FIXED_RATE}/s p50 ${spread(none.map((m) => m.p50Us), 0)} µs, p99 ${spread(none.map((m) => m.p99Us), 0)} µs, service ${spread(none.map((m) => m.serviceCpuUsPerRequest), 1)} µs CPU/req`,
+  ];
+  for (const setup of setups) {
+    if (!setup.agentArgs) continue;
+    const ms = rounds.get(setup.name)!;
+    const ratio = (pick: (m: Measured) => number) => roundRatios(ms.map(pick), none.map(pick));
+    const hello = ratio((m) => m.goHello);
+    const work = ratio((m) => m.goWork);
+    const nodeHello = ratio((m) => m.nodeHello);
+    const agentCpu = ms.map((m) => m.agentCpuShare * 100);
+    const checks = setup.name === 'agent';
+    lines.push(
+      `${setup.name}: Go /hello ratio ${spread(hello, 3)}${checks ? ` [${targetCheck(median(hello), 0.8, 'atLeast', 2)}]` : ''}; ` +
+        `Go /work ratio ${spread(work, 3)}${checks ? ` [${targetCheck(median(work), 0.99, 'atLeast', 2)}]` : ''}; ` +
+        `Node /hello ratio ${spread(nodeHello, 3)}`,
+      `${setup.name}: at ${FIXED_RATE}/s on Go /hello: agent process CPU ${spread(agentCpu, 2)}% of a core${checks ? ` [${targetCheck(median(agentCpu), 2, 'atMost', 1)}]` : ''}; ` +
+        `in-kernel BPF run time ${spread(ms.map((m) => m.bpfShare * 100), 2)}% of a core = ${spread(ms.map((m) => m.bpfNsPerRequest), 0)} ns/req over ${spread(ms.map((m) => m.bpfRunsPerRequest), 1)} program runs/req; ` +
+        `service ${spread(ms.map((m) => m.serviceCpuUsPerRequest), 1)} µs CPU/req; p50 ${spread(ms.map((m) => m.p50Us), 0)} µs, p99 ${spread(ms.map((m) => m.p99Us), 0)} µs`,
+    );
+  }
+  if (!deep) lines.push('agent, deep probes: not measured (this build has no `burnwatch agent --probes`; its default attaches every probe)');
+  return lines;
+}

@@ -16,11 +16,38 @@ interface WrkResult {
   requestsPerSecond: number;
 }
 
-export function wrk(url: string): WrkResult {
-  const out = execFileSync('taskset', ['-c', '1', 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${RUN_SECONDS}s`, url], { encoding: 'utf8' });
+/** Closed-loop throughput on CPU 1; a run with errors is no measurement and throws. */
+export function wrk(url: string, seconds = RUN_SECONDS): WrkResult {
+  const out = execFileSync('taskset', ['-c', '1', 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, url], { encoding: 'utf8' });
   const m = /Requests\/sec:\s+([\d.]+)/.exec(out);
   if (!m) throw new Error(`unexpected wrk output:\n${out}`);
+  if (/Non-2xx|Socket errors/.test(out)) throw new Error(`wrk saw errors:\n${out}`);
   return { requestsPerSecond: Number(m[1]) };
+}
+
+export interface FixedRateResult {
+  requests: number;
+  errors: number;
+  achieved_rps: number;
+  p50_us: number;
+  p99_us: number;
+  p999_us: number;
+  max_us: number;
+}
+
+/**
+ * Open-loop load on CPU 1 (test/fixtures/go/fixedrate): latency counted from when each request
+ * was due, so a stalled server is charged for every request it delayed.
+ */
+export function fixedRate(url: string, rate: number, seconds: number, connections = 16): FixedRateResult {
+  const out = execFileSync(
+    'taskset',
+    ['-c', '1', path.join(FIXTURE_BIN, 'fixedrate'), '-url', url, '-rate', String(rate), '-duration', `${seconds}s`, '-conns', String(connections)],
+    { encoding: 'utf8', env: { ...process.env, GOMAXPROCS: '1' } },
+  );
+  const r = JSON.parse(out) as FixedRateResult;
+  if (r.errors) throw new Error(`fixed-rate load saw ${r.errors} errors of ${r.requests}`);
+  return r;
 }
 
 /** CPU seconds (user + system) a process has used, from /proc/PID/stat. */
