@@ -8,7 +8,7 @@ import { stat } from 'node:fs/promises';
 import { registerAbiProblem } from './abi.ts';
 import { GO_BUILD_ID_NOTE, UnsupportedBuildInfoError, isGoElf, readGoBuildInfo, type GoBuildInfo } from './buildinfo.ts';
 import { EM_AARCH64, EM_X86_64, ElfFile, ElfFormatError, fileKeyOf } from './elf.ts';
-import { functionEntryProbe, functionReturnOffsets } from './instructions.ts';
+import { functionCallSites, functionEntryProbe, functionReturnOffsets } from './instructions.ts';
 import { lookupMemberOffsets, unresolvedOffsetsMessage, type GoArch, type OffsetContext } from './offsets.ts';
 import { findGoFunctions, type GoFunction } from './pclntab.ts';
 import {
@@ -23,7 +23,7 @@ import {
 export type { GoArch } from './offsets.ts';
 export type { EntryProbe, EntryProbeKind } from './instructions.ts';
 export type { GoBuildInfo, GoModule } from './buildinfo.ts';
-export { GO_PROBE_SETS, type ProbeSetName, type ResolvedProbeSet, type ResolvedProbeSets, type ReturnProbes } from './probe-sets.ts';
+export { GO_PROBE_SETS, type CallSiteProbes, type ProbeSetName, type ResolvedProbeSet, type ResolvedProbeSets, type ReturnProbes } from './probe-sets.ts';
 export { isGoBinary } from './buildinfo.ts';
 
 const NT_GNU_BUILD_ID = 3;
@@ -110,7 +110,9 @@ async function inspectElf(elf: ElfFile): Promise<GoBinaryInfo | NotInstrumentabl
   const ctx: OffsetContext = { path, arch, buildInfo };
 
   const sets = GO_PROBE_SETS as Record<ProbeSetName, ProbeSetSpec>;
-  const symbols = [...new Set(Object.values(sets).flatMap((s) => Object.values(s.points).map((p) => p.symbol)))];
+  const symbols = [
+    ...new Set(Object.values(sets).flatMap((s) => Object.values(s.points).flatMap((p) => ('callee' in p ? [p.symbol, p.callee] : [p.symbol])))),
+  ];
   const functions = await findGoFunctions(elf, symbols);
   const fields = allProbeFields(sets);
   const { results, dwarfProblem } = lookupMemberOffsets(ctx, fields);
@@ -152,8 +154,13 @@ async function resolveProbeSet(
   for (const [key, p] of Object.entries(spec.points)) {
     const fn = functions.get(p.symbol);
     if (!fn) throw new Error(`${elf.path}: function ${p.symbol} not found (in .symtab or .gopclntab)`);
-    points[key] =
-      p.at === 'entry' ? await functionEntryProbe(elf, fn) : { symbol: p.symbol, fileOffsets: await functionReturnOffsets(elf, fn) };
+    if (p.at === 'entry') points[key] = await functionEntryProbe(elf, fn);
+    else if (p.at === 'returns') points[key] = { symbol: p.symbol, fileOffsets: await functionReturnOffsets(elf, fn) };
+    else {
+      const callee = functions.get(p.callee);
+      if (!callee) throw new Error(`${elf.path}: function ${p.callee} not found (in .symtab or .gopclntab)`);
+      points[key] = { symbol: p.symbol, callee: p.callee, ...(await functionCallSites(elf, fn, callee, p.at)) };
+    }
   }
   const offsets: Record<string, number> = {};
   const offsetSources: Record<string, string> = {};

@@ -108,6 +108,48 @@ export async function functionEntryProbe(elf: ElfFile, fn: GoFunction): Promise<
   };
 }
 
+/**
+ * The `call`s of `callee` in `fn` ('calls'), or the instruction after each ('after-calls'):
+ * link-time addresses and file offsets. x86-64 only (a direct `call rel32`); throws when there
+ * is none, since a probe set that cannot see its event must not attach half-blind.
+ */
+export async function functionCallSites(
+  elf: ElfFile,
+  fn: GoFunction,
+  callee: GoFunction,
+  at: 'calls' | 'after-calls',
+): Promise<{ addresses: number[]; fileOffsets: number[] }> {
+  if (elf.machine !== EM_X86_64) throw new DisassemblyError(elf.path, fn.name, `call sites are found on x86-64 only (machine ${elf.machine})`);
+  const { bytes, fileOffset } = await readFunctionCode(elf, fn);
+  const sites = x86CallSites(bytes, fn.address, callee.address, (a) => {
+    throw new DisassemblyError(elf.path, fn.name, `undecodable instruction at 0x${a.toString(16)}`);
+  });
+  if (sites.length === 0) throw new DisassemblyError(elf.path, fn.name, `no call of ${callee.name}`);
+  const addresses = sites.map((s) => (at === 'calls' ? s.call : s.next));
+  return { addresses, fileOffsets: addresses.map((a) => a - fn.address + fileOffset) };
+}
+
+/** Direct calls of `target` in x86-64 `code` loaded at `address`: each call's address and the next instruction's. */
+export function x86CallSites(code: Uint8Array, address: number, target: number, onInvalid: (address: number) => never): { call: number; next: number }[] {
+  const decoder = new Decoder(64, code, DecoderOptions.None);
+  const instr = new Instruction();
+  try {
+    decoder.ip = BigInt(address);
+    const out: { call: number; next: number }[] = [];
+    while (decoder.canDecode) {
+      decoder.decodeOut(instr);
+      if (instr.code === Code.INVALID) onInvalid(Number(instr.ip));
+      if (instr.mnemonic === Mnemonic.Call && instr.opKind(0) === OpKind.NearBranch64 && instr.nearBranchTarget === BigInt(target)) {
+        out.push({ call: Number(instr.ip), next: Number(instr.nextIP) });
+      }
+    }
+    return out;
+  } finally {
+    instr.free();
+    decoder.free();
+  }
+}
+
 function returnAddresses(elf: ElfFile, symbol: string, bytes: Uint8Array, address: number): number[] {
   switch (elf.machine) {
     case EM_X86_64:

@@ -19,10 +19,15 @@ const MAGIC_GO118 = 0xfffffff0;
 const MAGIC_GO120 = 0xfffffff1;
 const SECTION_NAMES = ['.gopclntab', '.data.rel.ro.gopclntab'];
 
-/** Looks `names` up in `.gopclntab`; absent names are missing from the result. */
-export async function findPclntabFunctions(elf: ElfFile, names: readonly string[]): Promise<Map<string, GoFunction>> {
-  const found = new Map<string, GoFunction>();
-  if (names.length === 0) return found;
+interface PclntabView {
+  tab: Buffer;
+  nfunc: number;
+  textStart: number;
+  funcnameOff: number;
+  pclnOff: number;
+}
+
+async function readPclntab(elf: ElfFile): Promise<PclntabView> {
   const section = SECTION_NAMES.map((n) => elf.section(n)).find((s) => s !== undefined);
   if (!section) throw new ElfFormatError(elf.path, 'no .gopclntab section (not a Go binary, or an unsupported layout)');
   const tab = await elf.readSection(section);
@@ -46,7 +51,14 @@ export async function findPclntabFunctions(elf: ElfFile, names: readonly string[
   const funcnameOff = word(3);
   const pclnOff = word(7);
   if (pclnOff + (nfunc + 1) * 8 > tab.length) throw new ElfFormatError(elf.path, `.gopclntab functab overruns the section`);
+  return { tab, nfunc, textStart, funcnameOff, pclnOff };
+}
 
+/** Looks `names` up in `.gopclntab`; absent names are missing from the result. */
+export async function findPclntabFunctions(elf: ElfFile, names: readonly string[]): Promise<Map<string, GoFunction>> {
+  const found = new Map<string, GoFunction>();
+  if (names.length === 0) return found;
+  const { tab, nfunc, textStart, funcnameOff, pclnOff } = await readPclntab(elf);
   const wanted = new Map(names.map((n) => [n, Buffer.from(n, 'utf8')]));
   for (let i = 0; i < nfunc && found.size < wanted.size; i++) {
     const entryOff = tab.readUInt32LE(pclnOff + i * 8);
@@ -82,4 +94,40 @@ export async function findGoFunctions(elf: ElfFile, names: readonly string[]): P
     for (const [n, f] of await findPclntabFunctions(elf, missing)) result.set(n, f);
   }
   return result;
+}
+
+/**
+ * Names the function holding a code address, as the runtime does for its stack traces (an
+ * inlined call's PC names the function it was inlined into). Reads `.gopclntab` once.
+ */
+export class GoFunctionTable {
+  private constructor(
+    private readonly entries: Uint32Array,
+    private readonly view: PclntabView,
+  ) {}
+
+  static async read(elf: ElfFile): Promise<GoFunctionTable> {
+    const view = await readPclntab(elf);
+    const entries = new Uint32Array(view.nfunc + 1);
+    for (let i = 0; i <= view.nfunc; i++) entries[i] = view.tab.readUInt32LE(view.pclnOff + i * 8);
+    return new GoFunctionTable(entries, view);
+  }
+
+  /** The function containing link-time address `pc`, or undefined outside the Go text. */
+  nameAt(pc: number): string | undefined {
+    const { tab, nfunc, textStart, funcnameOff, pclnOff } = this.view;
+    const off = pc - textStart;
+    if (off < this.entries[0] || off >= this.entries[nfunc]) return undefined;
+    let lo = 0;
+    let hi = nfunc - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.entries[mid] <= off) lo = mid;
+      else hi = mid - 1;
+    }
+    const rec = pclnOff + tab.readUInt32LE(pclnOff + lo * 8 + 4);
+    const nameStart = funcnameOff + tab.readInt32LE(rec + 4);
+    const end = tab.indexOf(0, nameStart);
+    return tab.toString('utf8', nameStart, end < 0 ? tab.length : end);
+  }
 }

@@ -19,7 +19,18 @@ export interface ReturnsPointSpec {
   at: 'returns';
 }
 
-export type PointSpec = EntryPointSpec | ReturnsPointSpec;
+/**
+ * Probe the `call` instructions in `symbol` that call `callee` ('calls'), or the instruction
+ * after each ('after-calls': the callee has returned). A call is emulated by the kernel (cheap);
+ * the instruction after one usually is not, so 'after-calls' costs what a RET probe costs.
+ */
+export interface CallSitesPointSpec {
+  symbol: string;
+  at: 'calls' | 'after-calls';
+  callee: string;
+}
+
+export type PointSpec = EntryPointSpec | ReturnsPointSpec | CallSitesPointSpec;
 
 /** A struct member whose byte offset a BPF program needs. */
 export interface FieldSpec {
@@ -228,6 +239,37 @@ export const GO_PROBE_SETS = {
       gAtomicstatus: { struct: 'runtime.g', member: 'atomicstatus' },
     },
   },
+  // ---- issue 22: lock contention and GC assist (bpf/go_waits.bpf.c; agent/collectors/go-waits.ts) ----
+  /**
+   * Goroutines waiting on a contended sync.Mutex / sync.RWMutex. Up to Go 1.19 all three
+   * (Mutex.lockSlow, RWMutex.RLock's and Lock's waits) park in `runtime.semacquire1` through
+   * `sync.runtime_SemacquireMutex`. Inside semacquire1, `acquireSudog` is called only once the
+   * uncontended fast path failed and `releaseSudog` once the semaphore is held: the wait lies
+   * between those two calls, and only contended acquisitions reach either. A semacquire1 that
+   * serves something else (WaitGroup, the runtime's own semaphores) is told apart by its return
+   * address: the instruction after SemacquireMutex's call of it.
+   */
+  goLockWait: {
+    points: {
+      waitStart: { symbol: 'runtime.semacquire1', at: 'calls', callee: 'runtime.acquireSudog' },
+      waitEnd: { symbol: 'runtime.semacquire1', at: 'calls', callee: 'runtime.releaseSudog' },
+      fromMutex: { symbol: 'sync.runtime_SemacquireMutex', at: 'after-calls', callee: 'runtime.semacquire1' },
+    },
+    fields: {},
+  },
+  /**
+   * GC assist: mallocgc calls `gcAssistAlloc(gp)` when the allocating goroutine is in debt to
+   * the marker; the goroutine scans (or parks until background credit arrives) until it has
+   * paid. It starts at gcAssistAlloc's entry and ends at the instruction after mallocgc's call
+   * of it (one exact end, where gcAssistAlloc has several RETs).
+   */
+  goGcAssist: {
+    points: {
+      assistStart: { symbol: 'runtime.gcAssistAlloc', at: 'entry' },
+      assistEnd: { symbol: 'runtime.mallocgc', at: 'after-calls', callee: 'runtime.gcAssistAlloc' },
+    },
+    fields: {},
+  },
 } as const satisfies Record<string, ProbeSetSpec>;
 
 export type ProbeSetName = keyof typeof GO_PROBE_SETS;
@@ -238,7 +280,16 @@ export interface ReturnProbes {
   fileOffsets: number[];
 }
 
-export type ResolvedPoint<P extends PointSpec> = P extends { at: 'entry' } ? EntryProbe : ReturnProbes;
+/** The call sites of `callee` in `symbol` ('calls'), or the instructions after them ('after-calls'). */
+export interface CallSiteProbes {
+  symbol: string;
+  callee: string;
+  /** Link-time virtual addresses of the probed instructions. */
+  addresses: number[];
+  fileOffsets: number[];
+}
+
+export type ResolvedPoint<P extends PointSpec> = P extends { at: 'entry' } ? EntryProbe : P extends { at: 'returns' } ? ReturnProbes : CallSiteProbes;
 
 export interface ResolvedProbeSet<S extends ProbeSetSpec> {
   points: { [K in keyof S['points']]: ResolvedPoint<S['points'][K]> };
