@@ -54,7 +54,8 @@ async function readPorts(file: string, n: number): Promise<number[]> {
   });
 }
 
-async function startPostgres(dir: string): Promise<{ port: number; stop: () => Promise<void> }> {
+/** A PostgreSQL server in dir/pg; with `password`, user postgres must authenticate (SCRAM) instead of being trusted. */
+export async function startPostgres(dir: string, opts: { password?: string } = {}): Promise<{ port: number; stop: () => Promise<void> }> {
   const port = await freePort();
   const data = path.join(dir, 'pg');
   fs.mkdirSync(data);
@@ -62,7 +63,13 @@ async function startPostgres(dir: string): Promise<{ port: number; stop: () => P
   const asPg = process.getuid?.() === 0 ? ['runuser', '-u', 'postgres', '--'] : [];
   if (asPg.length) fs.chownSync(data, Number((await run('id', ['-u', 'postgres'])).stdout), Number((await run('id', ['-g', 'postgres'])).stdout));
   const cmd = (bin: string, args: string[]) => (asPg.length ? run(asPg[0], [...asPg.slice(1), path.join(PG_BIN, bin), ...args]) : run(path.join(PG_BIN, bin), args));
-  await cmd('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
+  const auth = ['-A', 'trust'];
+  if (opts.password !== undefined) {
+    const pwfile = path.join(dir, 'pg.pw');
+    fs.writeFileSync(pwfile, `${opts.password}\n`, { mode: 0o644 });
+    auth.splice(0, 2, '-A', 'scram-sha-256', '--pwfile', pwfile);
+  }
+  await cmd('initdb', ['-D', data, ...auth, '-U', 'postgres', '--no-sync']);
   await cmd('pg_ctl', ['-D', data, '-w', '-l', path.join(data, 'log'), '-o', `-p ${port} -k ${data} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start']);
   return {
     port,

@@ -1,0 +1,295 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* PostgreSQL frontend/backend protocol 3.0
+ * (https://www.postgresql.org/docs/current/protocol-message-formats.html) seen from syscalls:
+ * the operation word of a query and whether its answer holds an ErrorResponse.
+ *
+ * After start-up every message is a type byte and a big-endian int32 length that counts
+ * itself but not the type byte. A request is one round trip the client starts with:
+ *  - a simple query, 'Q' + the statement text: the word is the statement's first word;
+ *  - an extended query, Parse ('P': name, text) / Bind / Describe / Execute ('E') / Sync
+ *    sent together (libpq's PQexecParams, node-postgres, JDBC): the word comes from the
+ *    Parse; an Execute of an already prepared statement (no Parse in the buffer) is
+ *    "EXECUTE" — its text is not on the wire; a Parse cut off by the end of the peeked
+ *    bytes counts as an extended query too (its Execute lies further on).
+ * The start-up packet, SSLRequest/GSSENCRequest, CancelRequest (no type byte: length then
+ * a magic code), the authentication exchange ('p'), a bare Parse/Describe/Sync that only
+ * prepares (no Execute: nothing ran) and Terminate are not queries: unrecognised, so
+ * never counted. The SSLRequest is answered by one byte: 'S', then the TLS handshake,
+ * which the connection tracking recognises as TLS; or 'N', then plaintext start-up.
+ *
+ * The word is SQL's first keyword upper-cased (SELECT, INSERT, WITH, BEGIN…), letters
+ * only and never a literal, as agent/collectors/go-calls.ts's operationWord does for the
+ * Go path; a statement that does not start with one (a comment, a parenthesis, a word
+ * longer than L7_OP_MAX - 1) leaves op empty, which user space reports as UNKNOWN.
+ *
+ * A response is the first read of the server's answer: it starts with a message that
+ * answers a query (RowDescription, CommandComplete, ErrorResponse, ParseComplete…);
+ * authentication requests, ParameterStatus, BackendKeyData (start-up) and asynchronous
+ * notifications do not. m->error is set when an ErrorResponse ('E') is among the messages
+ * that lie within the peeked bytes (an error after more than L7_PEEK bytes of rows is
+ * not seen). Two queries in one buffer (a second 'Q', or messages after the Sync) set
+ * L7_MSG_MORE: pipelined. */
+#ifndef BURNWATCH_L7_POSTGRES_BPF_H
+#define BURNWATCH_L7_POSTGRES_BPF_H
+
+/* Messages walked in one buffer. */
+#define L7_PG_WALK 12
+/* The server's own bound on a message (PQ_LARGE_MESSAGE_LIMIT, MaxAllocSize - 1): a larger
+ * "length" means these bytes are not PostgreSQL (e.g. Redis's inline "PING" reads as
+ * 'P' + 0x494e470d). */
+#define L7_PG_MAX_LEN 0x3fffffff
+/* Bytes of a prepared statement's name skipped to reach a Parse's text. */
+#define L7_PG_NAME_MAX 64
+
+static __always_inline __u8 l7_pg_at(const __u8 *buf, __u32 i)
+{
+	return buf[i & (L7_PEEK - 1)];
+}
+
+static __always_inline __u32 l7_pg_u32(const __u8 *buf, __u32 i)
+{
+	return ((__u32)l7_pg_at(buf, i) << 24) | ((__u32)l7_pg_at(buf, i + 1) << 16) |
+	       ((__u32)l7_pg_at(buf, i + 2) << 8) | (__u32)l7_pg_at(buf, i + 3);
+}
+
+/* Message types a client sends after start-up. */
+static __always_inline int l7_pg_frontend_type(__u8 t)
+{
+	switch (t) {
+	case 'Q': case 'P': case 'B': case 'D': case 'E': case 'S': case 'H': case 'C':
+	case 'X': case 'p': case 'F': case 'd': case 'c': case 'f':
+		return 1;
+	}
+	return 0;
+}
+
+/* Message types a server sends that answer a query (the first message of a response). */
+static __always_inline int l7_pg_answer_type(__u8 t)
+{
+	switch (t) {
+	case 'T': case 'D': case 'C': case 'E': case 'I': case 'N': case 'n': case 's': case 't':
+	case '1': case '2': case '3': case 'G': case 'H': case 'W': case 'V':
+		return 1;
+	}
+	return 0;
+}
+
+/* Message types a server may send at all (any later message of a response). */
+static __always_inline int l7_pg_backend_type(__u8 t)
+{
+	return l7_pg_answer_type(t) || t == 'Z' || t == 'S' || t == 'K' || t == 'R' || t == 'A' || t == 'd' || t == 'c' || t == 'v';
+}
+
+/* The statement's first word at buf[at..), upper-cased, into m->op (left empty when the
+ * text does not start with a whole word within the peeked bytes). */
+static __always_inline void l7_pg_sql_word(const __u8 *buf, __u32 n, __u32 at, struct l7_message *m)
+{
+	char word[L7_OP_MAX] = {};
+	__u32 len = 0;
+
+	for (int k = 0; k < 8; k++) { /* leading white space, as psql sends after a blank line */
+		__u8 c;
+
+		if (at >= n)
+			return;
+		c = l7_pg_at(buf, at);
+		if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+			break;
+		at++;
+	}
+	for (__u32 k = 0; k < L7_OP_MAX; k++) {
+		__u8 c;
+
+		if (at + k >= n)
+			return; /* the word may go on past the peeked bytes */
+		c = l7_pg_at(buf, at + k);
+		if (c >= 'a' && c <= 'z')
+			c = c - 'a' + 'A';
+		if (c < 'A' || c > 'Z')
+			break;
+		if (k == L7_OP_MAX - 1)
+			return; /* longer than any keyword we keep */
+		word[k] = c;
+		len = k + 1;
+	}
+	if (len)
+		__builtin_memcpy(m->op, word, sizeof(word));
+}
+
+/* Offset of a Parse's statement text: after its NUL-terminated statement name. */
+static __always_inline __u32 l7_pg_parse_text(const __u8 *buf, __u32 n, __u32 body)
+{
+	for (__u32 k = 0; k < L7_PG_NAME_MAX; k++) {
+		if (body + k >= n)
+			return 0;
+		if (l7_pg_at(buf, body + k) == 0)
+			return body + k + 1;
+	}
+	return 0;
+}
+
+/* What a walk over a buffer's messages found: state in a per-CPU map value, as lib/l7_redis.bpf.h does. */
+struct l7_pg_walk {
+	__u32 n;
+	__u32 pos;        /* the next message's type byte */
+	__u32 response;   /* walking a server's bytes */
+	__u32 queries;    /* request: round trips that ran a statement (a 'Q', or an Execute then Sync) */
+	__u32 syncs;
+	__u32 execute;    /* an Execute seen */
+	__u32 parse_at;   /* offset of the first Parse's body, 0: none */
+	__u32 query_at;   /* offset of the first simple query's text, 0: none */
+	__u32 cut;        /* the walk ended in a message that goes on past the peeked bytes */
+	__u32 messages;
+	__u32 more;       /* bytes of a second round trip follow */
+	__u32 error;      /* response: an ErrorResponse */
+	__s32 verdict;    /* -1: not PostgreSQL; 0: not a query (start-up, authentication…); 1 */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct l7_pg_walk);
+} l7_pg_scratch SEC(".maps");
+
+struct l7_pg_loop {
+	struct l7_pg_walk *w;
+	const __u8 *buf;
+};
+
+/* One message: its type and length checked, what it tells noted, pos moved past it. */
+static long l7_pg_step(__u64 i, void *data)
+{
+	struct l7_pg_loop *l = data;
+	struct l7_pg_walk *w = l->w;
+	const __u8 *buf = l->buf;
+	__u32 at = w->pos, len;
+	__u8 t;
+
+	if (w->verdict || i >= L7_PG_WALK)
+		return 1;
+	if (at + 5 > w->n) {
+		w->cut = at < w->n;
+		return 1;
+	}
+	t = l7_pg_at(buf, at);
+	len = l7_pg_u32(buf, at + 1);
+	if (len < 4 || len > L7_PG_MAX_LEN || !(w->response ? l7_pg_backend_type(t) : l7_pg_frontend_type(t))) {
+		/* Start-up packets (no type byte) and other protocols: the first message decides;
+		 * after it, these are bytes we do not follow. */
+		if (!w->messages)
+			w->verdict = -1;
+		return 1;
+	}
+	w->messages++;
+	if (w->response) {
+		if (t == 'E')
+			w->error = 1;
+		if (t == 'Z') { /* ReadyForQuery ends the answer */
+			w->more = at + 1 + len < w->n;
+			return 1;
+		}
+	} else {
+		if (w->queries && (w->syncs || t == 'Q')) {
+			w->more = 1; /* a second round trip in the same buffer: pipelined */
+			return 1;
+		}
+		switch (t) {
+		case 'Q':
+			/* A whole simple query ends with its text's NUL. */
+			if (at + 1 + len <= w->n && l7_pg_at(buf, at + len) != 0) {
+				w->verdict = -1;
+				return 1;
+			}
+			w->queries++;
+			w->syncs++; /* its own round trip */
+			if (!w->query_at)
+				w->query_at = at + 5;
+			break;
+		case 'P':
+			if (!w->parse_at)
+				w->parse_at = at + 5;
+			break;
+		case 'E':
+			w->execute = 1;
+			break;
+		case 'S':
+			if (w->execute) {
+				w->queries++;
+				w->syncs++;
+			}
+			break;
+		case 'p': /* password, SASL: the authentication exchange */
+		case 'X': /* Terminate */
+			w->verdict = -1;
+			return 1;
+		}
+	}
+	if (at + 1 + len > w->n) {
+		w->cut = 1;
+		return 1;
+	}
+	w->pos = at + 1 + len;
+	return 0;
+}
+
+static __always_inline struct l7_pg_walk *l7_pg_walk(const __u8 *buf, __u32 n, __u32 response)
+{
+	__u32 zero = 0;
+	struct l7_pg_loop l;
+	struct l7_pg_walk *w = bpf_map_lookup_elem(&l7_pg_scratch, &zero);
+
+	if (!w)
+		return NULL;
+	__builtin_memset(w, 0, sizeof(*w));
+	w->n = n;
+	w->response = response;
+	l.w = w;
+	l.buf = buf;
+	bpf_loop(L7_PG_WALK, l7_pg_step, &l, 0);
+	return w;
+}
+
+static __always_inline int l7_postgres_request(const __u8 *buf, __u32 n, struct l7_message *m)
+{
+	struct l7_pg_walk *w;
+	__u32 text;
+
+	if (n < 5)
+		return 0;
+	w = l7_pg_walk(buf, n, 0);
+	if (!w || w->verdict < 0)
+		return 0;
+	/* A Parse cut off by the end of the peeked bytes: its Execute lies further on. */
+	if (!w->queries && !w->execute && !(w->cut && w->parse_at))
+		return 0;
+	if (w->query_at) {
+		l7_pg_sql_word(buf, n, w->query_at, m);
+	} else if (w->parse_at) {
+		text = l7_pg_parse_text(buf, n, w->parse_at);
+		if (text)
+			l7_pg_sql_word(buf, n, text, m);
+	} else {
+		__builtin_memcpy(m->op, "EXECUTE", 8);
+	}
+	if (w->more)
+		m->flags |= L7_MSG_MORE;
+	return 1;
+}
+
+static __always_inline int l7_postgres_response(const __u8 *buf, __u32 n, struct l7_message *m)
+{
+	struct l7_pg_walk *w;
+
+	if (n < 5 || !l7_pg_answer_type(buf[0]))
+		return 0;
+	w = l7_pg_walk(buf, n, 1);
+	if (!w || w->verdict < 0)
+		return 0;
+	m->error = w->error;
+	if (w->more)
+		m->flags |= L7_MSG_MORE;
+	return 1;
+}
+
+#endif /* BURNWATCH_L7_POSTGRES_BPF_H */
