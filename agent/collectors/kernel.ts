@@ -7,6 +7,7 @@ import { TcpCollector } from './tcp.ts';
 import { MemoryCollector } from './memory.ts';
 import { BlockCollector } from './block.ts';
 import { LifecycleCollector } from './lifecycle.ts';
+import { FutexCollector } from './futex.ts';
 
 export type { KernelCollectorOptions };
 
@@ -16,4 +17,5 @@ export const KERNEL_COLLECTOR_FACTORIES: readonly [name: string, make: (opts: Ke
   ['memory', (o) => new MemoryCollector(o)],
   ['block', (o) => new BlockCollector(o)],
   ['lifecycle', (o) => new LifecycleCollector(o)],
+  ['futex', (o) => new FutexCollector(o)],
 ];
