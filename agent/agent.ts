@@ -9,6 +9,7 @@ import { ProcessDiscovery, type DiscoveredProcess } from './discovery.ts';
 import { inspectGoBinary } from './goinspect/index.ts';
 import { HttpServerCollector } from './collectors/http-server.ts';
 import { GoCallsCollector, slowThresholdsFromEnv } from './collectors/go-calls.ts';
+import { GoWaitsCollector } from './collectors/go-waits.ts';
 import { encodeSpans, slowRequestSpans } from './export/spans.ts';
 import { KERNEL_COLLECTOR_FACTORIES } from './collectors/kernel.ts';
 import { ProcessResources } from './process-identity.ts';
@@ -43,6 +44,7 @@ export function defaultCollectors(log: (line: string) => void): Collector[] {
   const factories: [string, () => Collector][] = [
     ['http-server', () => new HttpServerCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'http_server.bpf.o'), log })],
     ['go-calls', () => new GoCallsCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'go_calls.bpf.o'), log, ...slowThresholdsFromEnv(process.env) })],
+    ['go-waits', () => new GoWaitsCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'go_waits.bpf.o'), log })],
     ...KERNEL_COLLECTOR_FACTORIES.map(([name, make]): [string, () => Collector] => [name, () => make({ objectDir: BPF_OBJECT_DIR, log })]),
   ];
   for (const [name, make] of factories) {
