@@ -347,7 +347,7 @@ static __always_inline __u16 grpc_code_of(struct go_calls_offsets *off, __u64 it
 
 /* ---- server requests (the roots of sub-call attribution) ---- */
 
-static __always_inline void start_request(struct pt_regs *ctx)
+static __always_inline void start_request(struct pt_regs *ctx, __u32 kind)
 {
 	struct go_goroutine_key k = go_current_goroutine(ctx);
 	__u32 zero = 0;
@@ -360,6 +360,7 @@ static __always_inline void start_request(struct pt_regs *ctx)
 	st->seq = (*seq << 8) | (bpf_get_smp_processor_id() & 0xff);
 	st->start_ns = bpf_ktime_get_ns();
 	st->nsub = 0;
+	st->kind = kind;
 	inflight_start(&requests, &k, st, &calls_dropped, CALL_DROP_INFLIGHT_FULL, CALL_DROP_INFLIGHT_UNFINISHED);
 }
 
@@ -406,7 +407,7 @@ int go_req_http_start(struct pt_regs *ctx)
 {
 	if (go_probe_is_restart(ctx, bpf_get_attach_cookie(ctx)))
 		return 0;
-	start_request(ctx);
+	start_request(ctx, CALL_HTTP_SERVER);
 	return 0;
 }
 
@@ -475,7 +476,7 @@ int go_grpc_server_start(struct pt_regs *ctx)
 {
 	if (go_probe_is_restart(ctx, bpf_get_attach_cookie(ctx)))
 		return 0;
-	start_request(ctx);
+	start_request(ctx, CALL_GRPC_SERVER);
 	return 0;
 }
 

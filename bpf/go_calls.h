@@ -70,7 +70,8 @@ struct request_state {
 	__u64 start_ns;
 	__u64 seq;
 	__u32 nsub; /* sub-calls seen; more than SLOW_SUBCALLS_MAX are counted, not kept */
-	__u32 pad;
+	__u32 kind; /* CALL_HTTP_SERVER (a deep probe's root) or CALL_GRPC_SERVER (always on): the
+		     * agent removes the deep ones of a process when its deep probes detach */
 	struct subcall subs[SLOW_SUBCALLS_MAX];
 };
 

@@ -37,6 +37,8 @@ const COOKIE_H2_XNET = 1n << 17n;
 const KIND = { httpClient: 1, grpcClient: 2, sql: 3, redis: 4, grpcServer: 5, httpServer: 6, gcPause: 7 } as const;
 const DROP_REASONS = ['bucket_map_full', 'stats_map_full', 'inflight_full', 'no_offsets', 'ringbuf_full', 'subcalls_over', 'inflight_unfinished'] as const;
 const COOKIE_AT_JBE = 1n << 16n;
+/** Where struct request_state's kind (CALL_HTTP_SERVER / CALL_GRPC_SERVER) is. */
+const REQUEST_KIND_AT = 20;
 const MAX_SLOTS = 256;
 const MAX_PENDING_SLOW = 10_000;
 
@@ -66,6 +68,22 @@ export interface GoCallsCollectorOptions {
   ringPollMs?: number;
   /** In-flight calls older than this are swept (and counted as inflight_stale); long streams count too. */
   inflightMaxAgeNs?: bigint;
+  /**
+   * Whether attach() also attaches the costly probes (default true). The agent passes false and
+   * turns them on per process (setDeepProbes) as its probe mode decides (agent/probe-mode.ts).
+   */
+  deepProbes?: boolean;
+}
+
+/** A process's costly probes: entry probes and the probes that end what they started. */
+interface DeepLinks {
+  starts: BpfLink[];
+  ends: BpfLink[];
+}
+
+/** Detaches and empties the list. */
+function detachAll(links: BpfLink[]): void {
+  for (let l = links.pop(); l; l = links.pop()) l.detach();
 }
 
 interface BinarySlot {
@@ -136,9 +154,16 @@ interface SeriesAcc {
 
 export class GoCallsCollector implements Collector {
   readonly name = 'go-calls';
+  readonly uprobeCoverage = { httpClient: true, db: true };
   private readonly obj: BpfObject;
   private readonly ring: RingBufferReader;
+  /** Always-on probes per process (and the mark that a process is attached). */
   private readonly links = new Map<number, BpfLink[]>();
+  /** Costly probes per process, while they are on. */
+  private readonly deepLinks = new Map<number, DeepLinks>();
+  /** What attach was given per attached process: the deep probes attach later from it. */
+  private readonly targets = new Map<number, { binaryPath: string; info: GoBinaryInfo }>();
+  private readonly deepByDefault: boolean;
   private readonly slots = new Map<string, Promise<BinarySlot>>();
   private readonly slotOfPid = new Map<number, BinarySlot>();
   private readonly serviceOfPid = new Map<number, string>();
@@ -160,6 +185,7 @@ export class GoCallsCollector implements Collector {
     this.log = opts.log ?? ((l) => console.error(`[agent] ${l}`));
     this.thresholds = opts.slowThresholdsByService ?? {};
     this.inflightMaxAgeNs = opts.inflightMaxAgeNs ?? INFLIGHT_MAX_AGE_NS;
+    this.deepByDefault = opts.deepProbes ?? true;
     this.obj = BpfObject.open(opts.objectPath);
     this.obj.setRodata({ hist_scale: this.scale, slow_default_ns: opts.slowThresholdNs ?? 200_000_000n });
     this.obj.load();
@@ -198,8 +224,11 @@ export class GoCallsCollector implements Collector {
   }
   private readonly attaching = new Map<number, Promise<void>>();
 
-  /** Attaches every program whose probe set resolved for the binary; resolves when done. */
-  async attach(pid: number, binaryPath: string, info: GoBinaryInfo, service?: string): Promise<void> {
+  /**
+   * Attaches the always-on programs whose probe set resolved for the binary (gRPC server RED, GC
+   * pauses) and, when `deep`, the costly ones (see setDeepProbes); resolves when done.
+   */
+  async attach(pid: number, binaryPath: string, info: GoBinaryInfo, service?: string, deep = this.deepByDefault): Promise<void> {
     if (this.links.has(pid)) return;
     this.links.set(pid, []);
     let slot: BinarySlot;
@@ -214,69 +243,161 @@ export class GoCallsCollector implements Collector {
       return;
     }
     this.slotOfPid.set(pid, slot);
+    this.targets.set(pid, { binaryPath, info });
     if (service !== undefined) {
       this.serviceOfPid.set(pid, service);
       const t = this.thresholds[service];
       if (t !== undefined) this.setSlowThreshold(pid, t);
     }
-    const links = this.links.get(pid)!;
+    try {
+      this.attachFamilies(pid, 'red', this.links.get(pid)!);
+    } catch (err) {
+      this.detach(pid);
+      throw err;
+    }
+    if (deep) this.attachDeep(pid);
+  }
+
+  /**
+   * Attaches (`on`) or detaches the costly probes of one attached process: client calls (HTTP,
+   * gRPC, SQL, Redis, with their RET probes), HTTP request roots and goroutine lineage (the
+   * slow-request breakdown). Calls queue per process; resolves once the probes are in place or
+   * gone. A process not attached (or gone) is a no-op.
+   */
+  setDeepProbes(pid: number, on: boolean): Promise<void> {
+    const prev = Promise.all([this.attaching.get(pid), this.deepChange.get(pid)?.catch(() => undefined)]);
+    const next = prev.then(() => (on ? this.attachDeep(pid) : this.detachDeep(pid)));
+    this.deepChange.set(pid, next);
+    return next;
+  }
+  private readonly deepChange = new Map<number, Promise<void>>();
+
+  /** Processes with their deep probes attached now. */
+  deepPids(): number[] {
+    return [...this.deepLinks.keys()];
+  }
+
+  /** What the uprobes measure for a process now: its calls, while the deep probes are on and the binary has them. */
+  coverageOf(pid: number): { httpClient: boolean; db: boolean } {
+    const s = this.deepLinks.has(pid) ? this.targets.get(pid)?.info.probeSets : undefined;
+    return { httpClient: Boolean(s?.httpClient), db: Boolean(s && (s.sqlClient || s.redigo || s.redisV5)) };
+  }
+
+  private attachDeep(pid: number): void {
+    if (this.deepLinks.has(pid) || !this.links.has(pid) || !this.targets.has(pid)) return;
+    const links: DeepLinks = { starts: [], ends: [] };
+    try {
+      this.attachFamilies(pid, 'deep', links);
+    } catch (err) {
+      detachAll(links.starts);
+      detachAll(links.ends);
+      this.purgeDeepInflight(pid);
+      throw err;
+    }
+    this.deepLinks.set(pid, links);
+  }
+
+  /**
+   * Every entry probe goes first, so nothing new starts; then the ends, so calls in flight still
+   * end; then the state of calls and requests that will never see their end is removed, so a
+   * later attach cannot end them with a wrong duration. Each uprobe detach waits for the kernel
+   * (an RCU grace period, tens of ms here): the event loop gets a turn between them.
+   */
+  private async detachDeep(pid: number): Promise<void> {
+    const links = this.deepLinks.get(pid);
+    if (!links) return;
+    this.deepLinks.delete(pid);
+    this.detachingDeep.set(pid, links);
+    try {
+      for (const list of [links.starts, links.ends]) {
+        // Popped one by one: detach(pid) or close() meanwhile take whatever is left.
+        for (let l = list.pop(); l; l = list.pop()) {
+          l.detach();
+          await new Promise((r) => setImmediate(r));
+        }
+      }
+      if (this.links.has(pid)) this.purgeDeepInflight(pid);
+    } finally {
+      this.detachingDeep.delete(pid);
+    }
+  }
+  private readonly detachingDeep = new Map<number, DeepLinks>();
+
+  /** Removes one process's in-flight client calls and HTTP request roots (the gRPC server's requests are always-on state). */
+  private purgeDeepInflight(pid: number): void {
+    const calls = this.obj.map('call_inflight');
+    for (const k of calls.keys()) if (k.readUInt32LE(0) === pid) calls.delete(k);
+    const requests = this.obj.map('requests');
+    for (const k of requests.keys()) {
+      if (k.readUInt32LE(0) !== pid) continue;
+      if (requests.lookup(k)?.readUInt32LE(REQUEST_KIND_AT) === KIND.httpServer) requests.delete(k);
+    }
+  }
+
+  /**
+   * The programs of one family for a process. Within a family the end probes attach before the
+   * entry probes, so no call that starts while they attach is left without its end.
+   */
+  private attachFamilies(pid: number, family: 'red' | 'deep', into: BpfLink[] | DeepLinks): void {
+    const { binaryPath, info } = this.targets.get(pid)!;
+    const slot = this.slotOfPid.get(pid)!;
     const s = info.probeSets;
+    const listOf = (program: string) => (Array.isArray(into) ? into : /_(end|ret)$/.test(program) ? into.ends : into.starts);
     const entry = (program: string, probe: EntryProbe, extra = 0n) =>
-      links.push(
+      listOf(program).push(
         this.obj.program(program).attachUprobe({
           binaryPath, fileOffset: probe.fileOffset, pid,
           cookie: BigInt(slot.slot) | (probe.kind === 'stack-check-jbe' ? COOKIE_AT_JBE : 0n) | extra,
         }),
       );
     const returns = (program: string, offsets: number[]) => {
-      for (const fileOffset of offsets) links.push(this.obj.program(program).attachUprobe({ binaryPath, fileOffset, pid, cookie: BigInt(slot.slot) }));
+      for (const fileOffset of offsets) listOf(program).push(this.obj.program(program).attachUprobe({ binaryPath, fileOffset, pid, cookie: BigInt(slot.slot) }));
     };
+    if (family === 'red') {
+      // The cheapest exact RED of a gRPC server (two jbe probes a call) and GC pauses (a few a cycle).
+      if (s.grpcServer) {
+        entry('go_grpc_server_end', s.grpcServer.points.writeStatus);
+        entry('go_grpc_server_start', s.grpcServer.points.handleStream);
+      }
+      if (s.goRuntime) {
+        entry('go_gc_stw_end', s.goRuntime.points.startTheWorld);
+        entry('go_gc_stw_start', s.goRuntime.points.stopTheWorld);
+      }
+      return;
+    }
     // Request roots and goroutine lineage only serve the sub-call breakdown: a binary that
     // makes none of the calls we see pays neither (the HTTP server's own histogram is the
     // http-server collector's, which probes the same two points).
     const hasSubcalls = Boolean(s.grpcClient || s.httpClient || s.sqlClient || s.redigo || s.redisV5);
-    try {
-      if (s.httpServer && hasSubcalls) {
-        entry('go_req_http_start', s.httpServer.points.serveHttp);
-        entry('go_req_http_end', s.httpServer.points.finishRequest);
-        // h2 over TLS runs ServeHTTP on the stream's goroutine but never finishRequest.
-        if (s.http2Server) entry('go_req_http2_end', s.http2Server.points.handlerDone);
-        if (s.http2XnetServer) entry('go_req_http2_end', s.http2XnetServer.points.handlerDone, COOKIE_H2_XNET);
-      }
-      if (s.grpcServer) {
-        entry('go_grpc_server_start', s.grpcServer.points.handleStream);
-        entry('go_grpc_server_end', s.grpcServer.points.writeStatus);
-      }
-      if (s.grpcClient) {
-        entry('go_grpc_client_start', s.grpcClient.points.newAttempt);
-        entry('go_grpc_client_end', s.grpcClient.points.finish);
-      }
-      if (s.httpClient) {
-        entry('go_http_client_start', s.httpClient.points.roundTrip);
-        returns('go_http_client_ret', s.httpClient.points.roundTripReturns.fileOffsets);
-      }
-      if (s.sqlClient) {
-        entry('go_sql_query_start', s.sqlClient.points.queryDC);
-        entry('go_sql_exec_start', s.sqlClient.points.execDC);
-        entry('go_sql_end', s.sqlClient.points.putConn);
-      }
-      if (s.redigo) {
-        entry('go_redis_start', s.redigo.points.doWithTimeout);
-        returns('go_redis_ret', s.redigo.points.doWithTimeoutReturns.fileOffsets);
-      }
-      if (s.redisV5) {
-        entry('go_redis5_start', s.redisV5.points.process);
-        returns('go_redis5_ret', s.redisV5.points.processReturns.fileOffsets);
-      }
-      if (s.goRuntime) {
-        entry('go_gc_stw_start', s.goRuntime.points.stopTheWorld);
-        entry('go_gc_stw_end', s.goRuntime.points.startTheWorld);
-        if (hasSubcalls) entry('go_lineage', s.goRuntime.points.gostartcallfn);
-      }
-    } catch (err) {
-      this.detach(pid);
-      throw err;
+    if (s.httpServer && hasSubcalls) {
+      entry('go_req_http_end', s.httpServer.points.finishRequest);
+      // h2 over TLS runs ServeHTTP on the stream's goroutine but never finishRequest.
+      if (s.http2Server) entry('go_req_http2_end', s.http2Server.points.handlerDone);
+      if (s.http2XnetServer) entry('go_req_http2_end', s.http2XnetServer.points.handlerDone, COOKIE_H2_XNET);
+      entry('go_req_http_start', s.httpServer.points.serveHttp);
     }
+    if (s.grpcClient) {
+      entry('go_grpc_client_end', s.grpcClient.points.finish);
+      entry('go_grpc_client_start', s.grpcClient.points.newAttempt);
+    }
+    if (s.httpClient) {
+      returns('go_http_client_ret', s.httpClient.points.roundTripReturns.fileOffsets);
+      entry('go_http_client_start', s.httpClient.points.roundTrip);
+    }
+    if (s.sqlClient) {
+      entry('go_sql_end', s.sqlClient.points.putConn);
+      entry('go_sql_query_start', s.sqlClient.points.queryDC);
+      entry('go_sql_exec_start', s.sqlClient.points.execDC);
+    }
+    if (s.redigo) {
+      returns('go_redis_ret', s.redigo.points.doWithTimeoutReturns.fileOffsets);
+      entry('go_redis_start', s.redigo.points.doWithTimeout);
+    }
+    if (s.redisV5) {
+      returns('go_redis5_ret', s.redisV5.points.processReturns.fileOffsets);
+      entry('go_redis5_start', s.redisV5.points.process);
+    }
+    if (s.goRuntime && hasSubcalls) entry('go_lineage', s.goRuntime.points.gostartcallfn);
   }
 
   /** The slow threshold of one process (ns); others keep the default. */
@@ -293,8 +414,16 @@ export class GoCallsCollector implements Collector {
   }
 
   detach(pid: number): void {
+    for (const deep of [this.deepLinks.get(pid), this.detachingDeep.get(pid)]) {
+      if (!deep) continue;
+      detachAll(deep.starts);
+      detachAll(deep.ends);
+    }
+    this.deepLinks.delete(pid);
+    this.deepChange.delete(pid);
     for (const l of this.links.get(pid) ?? []) l.detach();
     this.links.delete(pid);
+    this.targets.delete(pid);
     this.attaching.delete(pid);
     // Its last data is still to be collected (and decoded with its binary's slot).
     this.exitedPids.add(pid);
