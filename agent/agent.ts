@@ -166,6 +166,7 @@ export class Agent {
     };
     if (info.buildId) resource[ATTR.buildId] = info.buildId;
     if (proc.containerId) resource[ATTR.containerId] = proc.containerId;
+    if (proc.k8s) Object.assign(resource, proc.k8s);
     this.watched.set(proc.pid, { proc, resource });
     this.log(`instrumenting pid ${proc.pid} (${proc.serviceName}, ${info.goVersion}): ${attached.join(', ')}`);
   }

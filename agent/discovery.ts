@@ -12,6 +12,7 @@ import { readFile, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { isGoBinary } from './goinspect/buildinfo.ts';
 import { fileKeyOf } from './goinspect/elf.ts';
+import { K8S_ATTR, kubernetesAttributes } from './kubernetes.ts';
 
 export interface DiscoveredProcess {
   pid: number;
@@ -26,11 +27,16 @@ export interface DiscoveredProcess {
   exeDeleted: boolean;
   /** "dev:inode:mtimeNs" of the executable: processes of one binary share it (uprobes are per inode). */
   fileKey: string;
-  /** `service.name`: OTEL_SERVICE_NAME, else service.name in OTEL_RESOURCE_ATTRIBUTES, else the executable's name. */
+  /**
+   * `service.name`: OTEL_SERVICE_NAME, else service.name in OTEL_RESOURCE_ATTRIBUTES, else the name of
+   * its Kubernetes container (stable across replicas and restarts, unlike a pod's), else the executable's name.
+   */
   serviceName: string;
-  serviceNameSource: 'OTEL_SERVICE_NAME' | 'OTEL_RESOURCE_ATTRIBUTES' | 'executable';
+  serviceNameSource: 'OTEL_SERVICE_NAME' | 'OTEL_RESOURCE_ATTRIBUTES' | 'k8s.container.name' | 'executable';
   /** The 64-hex container id in the process's cgroup path, when there is one. */
   containerId?: string;
+  /** k8s.* attributes of the pod it runs in (agent/kubernetes.ts). */
+  k8s?: Record<string, string>;
   /** Clock ticks since boot (/proc/PID/stat field 22). */
   startTime: number;
   /** Start time as Unix milliseconds (boot time + start ticks). */
@@ -176,15 +182,18 @@ export class ProcessDiscovery extends EventEmitter<DiscoveryEvents> {
     const exeTarget = exeDeleted ? target.slice(0, -' (deleted)'.length) : target;
     const named = serviceNameFromEnviron(environ);
     const containerId = cgroup === undefined ? undefined : containerIdFromCgroup(cgroup);
+    const k8s = cgroup === undefined ? undefined : kubernetesAttributes(cgroup);
+    const k8sName = k8s?.[K8S_ATTR.containerName];
     return {
       pid,
       exePath,
       exeTarget,
       exeDeleted,
       fileKey,
-      serviceName: named?.name ?? path.basename(exeTarget),
-      serviceNameSource: named?.source ?? 'executable',
+      serviceName: named?.name ?? k8sName ?? path.basename(exeTarget),
+      serviceNameSource: named?.source ?? (k8sName ? 'k8s.container.name' : 'executable'),
       ...(containerId ? { containerId } : {}),
+      ...(k8s ? { k8s } : {}),
       startTime,
       startTimeUnixMs: this.#bootTimeMs! + (startTime * 1000) / CLOCK_TICKS_PER_SECOND,
     };

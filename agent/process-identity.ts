@@ -9,6 +9,7 @@ import { ATTR } from '../common/catalogue.ts';
 import { containerIdFromCgroup, parseProcStat, serviceNameFromEnviron } from './discovery.ts';
 import { fileKeyOf, withElfFile } from './goinspect/elf.ts';
 import { buildIds } from './goinspect/index.ts';
+import { K8S_ATTR, kubernetesAttributes } from './kubernetes.ts';
 
 export interface ProcessIdentity {
   pid: number;
@@ -19,6 +20,8 @@ export interface ProcessIdentity {
   exeTarget?: string;
   buildId?: string;
   containerId?: string;
+  /** k8s.* attributes of the pod it runs in (agent/kubernetes.ts). */
+  k8s?: Record<string, string>;
 }
 
 /** The resource attributes of an identified process. */
@@ -32,6 +35,7 @@ export function resourceOfIdentity(id: ProcessIdentity, hostName: string): Recor
   if (id.exeTarget) r[ATTR.executablePath] = id.exeTarget;
   if (id.buildId) r[ATTR.buildId] = id.buildId;
   if (id.containerId) r[ATTR.containerId] = id.containerId;
+  if (id.k8s) Object.assign(r, id.k8s);
   return r;
 }
 
@@ -86,14 +90,16 @@ export async function identifyProcess(pid: number): Promise<ProcessIdentity | un
   if (procStat(pid)?.startTime !== st.startTime) return undefined;
   const exeTarget = target?.replace(/ \(deleted\)$/, '');
   const containerId = cgroup === undefined ? undefined : containerIdFromCgroup(cgroup);
+  const k8s = cgroup === undefined ? undefined : kubernetesAttributes(cgroup);
   return {
     pid,
     startTime: st.startTime,
     comm: st.comm,
-    serviceName: serviceNameFromEnviron(environ)?.name ?? (exeTarget ? path.basename(exeTarget) : st.comm),
+    serviceName: serviceNameFromEnviron(environ)?.name ?? k8s?.[K8S_ATTR.containerName] ?? (exeTarget ? path.basename(exeTarget) : st.comm),
     ...(exeTarget ? { exeTarget } : {}),
     ...(buildId ? { buildId } : {}),
     ...(containerId ? { containerId } : {}),
+    ...(k8s ? { k8s } : {}),
   };
 }
 
