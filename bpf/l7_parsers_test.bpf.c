@@ -31,8 +31,10 @@ struct l7_parsers_test_ctx {
 	__u8 buf[L7_PEEK];
 };
 
+/* The bytes and the message live in map memory, as in bpf/l7_syscalls.bpf.c's l7_scratch. */
 struct l7_parsers_test_buf {
 	__u8 b[L7_PEEK];
+	struct l7_message m;
 };
 
 struct {
@@ -46,7 +48,7 @@ SEC("syscall")
 int l7_parsers_test(struct l7_parsers_test_ctx *ctx)
 {
 	struct l7_parsers_test_buf *b;
-	struct l7_message m = {};
+	struct l7_message *m;
 	__u32 zero = 0, n = ctx->n;
 	int ret;
 
@@ -57,20 +59,23 @@ int l7_parsers_test(struct l7_parsers_test_ctx *ctx)
 		return -2;
 	if (bpf_probe_read_kernel(b->b, sizeof(b->b), ctx->buf))
 		return -3;
+	m = &b->m;
+	/* The real scratch holds the previous event's message: a parser must not leave any of it. */
+	__builtin_memset(m, 'Z', sizeof(*m));
 	switch (ctx->parser) {
 	case L7_TEST_DISPATCH:
-		ret = ctx->response ? l7_parse_response(ctx->proto, b->b, n, &m) : l7_parse_request(ctx->proto, b->b, n, &m);
+		ret = ctx->response ? l7_parse_response(ctx->proto, b->b, n, m) : l7_parse_request(ctx->proto, b->b, n, m);
 		break;
 	case L7_TEST_REDIS:
-		ret = ctx->response ? l7_redis_response(b->b, n, &m) : l7_redis_request(b->b, n, &m);
+		ret = ctx->response ? l7_redis_response(b->b, n, m) : l7_redis_request(b->b, n, m);
 		break;
 	case L7_TEST_POSTGRES:
-		ret = ctx->response ? l7_postgres_response(b->b, n, &m) : l7_postgres_request(b->b, n, &m);
+		ret = ctx->response ? l7_postgres_response(b->b, n, m) : l7_postgres_request(b->b, n, m);
 		break;
 	default:
 		return -4;
 	}
 	ctx->ret = ret;
-	__builtin_memcpy(&ctx->m, &m, sizeof(m));
+	__builtin_memcpy(&ctx->m, m, sizeof(*m));
 	return 0;
 }

@@ -23,8 +23,9 @@ import { rng } from './lib/exphist-reference.ts';
 const OBJECT = fileURLToPath(new URL('../bpf/build/l7_parsers_test.bpf.o', import.meta.url));
 /** L7_PEEK in bpf/lib/l7_proto.bpf.h: the bytes of a read/write the syscall programs copy. */
 const PEEK = 256;
-/** L7_MSG_MORE (bpf/lib/l7_proto.bpf.h). */
-const MSG_MORE = 0x4;
+/** L7_MSG_* (bpf/lib/l7_proto.bpf.h), L7_PROTO_* (bpf/l7_syscalls.h). */
+const MSG = { more: 0x4, setup: 0x20, negotiate: 0x40 } as const;
+const PROTO = { unknown: 0, http1: 1, redis: 2, postgres: 3 } as const;
 /** L7_TEST_* in bpf/l7_parsers_test.bpf.c. */
 const PARSER = { dispatch: 0, redis: 1, postgres: 2 } as const;
 
@@ -49,6 +50,9 @@ interface Parsed {
   protocol: number;
   error: boolean;
   more: boolean;
+  /** Connection set-up (start-up, SSLRequest): the protocol, but no request. */
+  setup: boolean;
+  negotiate: boolean;
   op: string;
 }
 
@@ -74,7 +78,9 @@ function parse(parser: keyof typeof PARSER, direction: Direction, bytes: Buffer,
     ret: out.readInt32LE(ctxLayout.at.ret),
     protocol: out.readUInt8(m + msgLayout.at.protocol),
     error: out.readUInt8(m + msgLayout.at.error) !== 0,
-    more: (out.readUInt32LE(m + msgLayout.at.flags) & MSG_MORE) !== 0,
+    more: (out.readUInt32LE(m + msgLayout.at.flags) & MSG.more) !== 0,
+    setup: (out.readUInt32LE(m + msgLayout.at.flags) & MSG.setup) !== 0,
+    negotiate: (out.readUInt32LE(m + msgLayout.at.flags) & MSG.negotiate) !== 0,
     op: op.toString('latin1', 0, op.indexOf(0) < 0 ? op.length : op.indexOf(0)),
   };
 }
@@ -293,7 +299,10 @@ function pgQueries(rounds: Exchange[]): [string, boolean][] {
     const types = msgs.map(([t]) => t).join('');
     const runs = typed && (types.includes('Q') || types.includes('E') || (request.length > PEEK && types.startsWith('P')));
     const q = parse('postgres', 'request', request);
-    assert.equal(q.ret, runs ? 1 : 0, `round trip ${i} (${types || 'start-up'}) ${runs ? 'is' : 'is not'} a query`);
+    assert.equal(q.ret === 1 && !q.setup, runs, `round trip ${i} (${types || 'start-up'}) ${runs ? 'is' : 'is not'} a query`);
+    // Start-up packets are PostgreSQL's set-up; an SSLRequest leaves what follows to its answer.
+    assert.equal(q.setup, !typed, `round trip ${i}: set-up exactly for the untyped start-up packets`);
+    assert.equal(q.negotiate, !typed && request.length === 8 && request.readUInt32BE(4) === 80877103, `round trip ${i}: SSLRequest`);
     const first = responses[0];
     const r = first ? parse('postgres', 'response', first) : undefined;
     if (!runs) {
@@ -414,6 +423,31 @@ test('garbage, mutated captures and other protocols: no made-up words; HTTP, TLS
     const other = proto === 'redis' ? 'postgres' : 'redis';
     if (chunk.direction === 'request') assert.equal(parse(other, 'request', chunk.bytes).ret, 0, `${other} does not take a ${proto} request`);
   }
+});
+
+test('dispatch: the first request names the protocol (an SSLRequest leaves it open); answers are parsed as the connection\'s protocol only', async () => {
+  const seen = { redis: 0, postgres: 0 };
+  for (const { proto, chunk } of captured) {
+    const own = parse(proto, chunk.direction, chunk.bytes);
+    if (chunk.direction === 'request') {
+      const d = parse('dispatch', 'request', chunk.bytes, PROTO.unknown);
+      assert.equal(d.ret, own.ret, `dispatch recognises what the ${proto} parser does`);
+      if (d.ret !== 1) continue;
+      assert.equal(d.op, own.op);
+      assert.equal(d.protocol, own.negotiate ? PROTO.unknown : PROTO[proto], `a ${proto} request names ${proto}`);
+      seen[proto]++;
+    } else {
+      const d = parse('dispatch', 'response', chunk.bytes, PROTO[proto]);
+      assert.deepEqual([d.ret, d.error], [own.ret, own.error]);
+      const other = proto === 'redis' ? PROTO.postgres : PROTO.redis;
+      if (own.ret === 1) assert.equal(d.protocol, PROTO[proto]);
+      assert.equal(parse('dispatch', 'response', chunk.bytes, PROTO.unknown).ret, 0, 'no answer is parsed before a request named the protocol');
+      assertWordFromBuffer(parse('dispatch', 'response', chunk.bytes, other), chunk.bytes, 'an answer read as the other protocol');
+    }
+  }
+  assert.ok(seen.redis > 10 && seen.postgres > 10, JSON.stringify(seen));
+  const http = parse('dispatch', 'request', Buffer.from('GET /orders/7 HTTP/1.1\r\nHost: x\r\n\r\n'), PROTO.unknown);
+  assert.deepEqual([http.ret, http.protocol, http.op], [1, PROTO.http1, 'GET'], 'HTTP/1 still comes first');
 });
 
 /** The first bytes a TLS client sends (a ClientHello), from Node's own TLS stack. */

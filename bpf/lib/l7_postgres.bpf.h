@@ -11,11 +11,12 @@
  *    Parse; an Execute of an already prepared statement (no Parse in the buffer) is
  *    "EXECUTE" — its text is not on the wire; a Parse cut off by the end of the peeked
  *    bytes counts as an extended query too (its Execute lies further on).
- * The start-up packet, SSLRequest/GSSENCRequest, CancelRequest (no type byte: length then
- * a magic code), the authentication exchange ('p'), a bare Parse/Describe/Sync that only
- * prepares (no Execute: nothing ran) and Terminate are not queries: unrecognised, so
- * never counted. The SSLRequest is answered by one byte: 'S', then the TLS handshake,
- * which the connection tracking recognises as TLS; or 'N', then plaintext start-up.
+ * The start-up packet, SSLRequest/GSSENCRequest and CancelRequest (no type byte: a length
+ * then a code) are recognised as set-up (L7_MSG_SETUP: PostgreSQL, but no query); an
+ * SSLRequest also says L7_MSG_NEGOTIATE, because its one-byte answer decides what follows:
+ * 'S' then a TLS handshake (the connection tracking counts TLS), or 'N' then the plaintext
+ * start-up. The authentication exchange ('p'), a bare Parse/Describe/Sync that only prepares
+ * (no Execute: nothing ran) and Terminate are not queries: unrecognised, never counted.
  *
  * The word is SQL's first keyword upper-cased (SELECT, INSERT, WITH, BEGIN…), letters
  * only and never a literal, as agent/collectors/go-calls.ts's operationWord does for the
@@ -38,6 +39,12 @@
  * "length" means these bytes are not PostgreSQL (e.g. Redis's inline "PING" reads as
  * 'P' + 0x494e470d). */
 #define L7_PG_MAX_LEN 0x3fffffff
+/* Start-up packet codes (no type byte: length, code) and the server's bound on their length
+ * (MAX_STARTUP_PACKET_LENGTH). A protocol-3 StartupMessage's code is 3 << 16 | minor. */
+#define L7_PG_SSL_REQUEST 80877103
+#define L7_PG_GSSENC_REQUEST 80877104
+#define L7_PG_CANCEL_REQUEST 80877102
+#define L7_PG_STARTUP_MAX 10000
 /* Bytes of a prepared statement's name skipped to reach a Parse's text. */
 #define L7_PG_NAME_MAX 64
 
@@ -250,13 +257,33 @@ static __always_inline struct l7_pg_walk *l7_pg_walk(const __u8 *buf, __u32 n, _
 	return w;
 }
 
+/* Start-up packets: a length, then a code (no type byte). The protocol is PostgreSQL from
+ * here on, but nothing is asked that a response answers as a query. */
+static __always_inline int l7_pg_startup(const __u8 *buf, __u32 n, struct l7_message *m)
+{
+	__u32 len = l7_pg_u32(buf, 0), code = l7_pg_u32(buf, 4);
+
+	if (len == 8 && (code == L7_PG_SSL_REQUEST || code == L7_PG_GSSENC_REQUEST)) {
+		m->flags |= L7_MSG_SETUP | L7_MSG_NEGOTIATE;
+		return 1;
+	}
+	if ((len == 16 && code == L7_PG_CANCEL_REQUEST) || (len > 8 && len <= L7_PG_STARTUP_MAX && (code >> 16) == 3)) {
+		m->flags |= L7_MSG_SETUP;
+		return 1;
+	}
+	return 0;
+}
+
 static __always_inline int l7_postgres_request(const __u8 *buf, __u32 n, struct l7_message *m)
 {
 	struct l7_pg_walk *w;
 	__u32 text;
 
-	if (n < 5)
+	__builtin_memset(m, 0, sizeof(*m));
+	if (n < 8)
 		return 0;
+	if (buf[0] == 0)
+		return l7_pg_startup(buf, n, m);
 	w = l7_pg_walk(buf, n, 0);
 	if (!w || w->verdict < 0)
 		return 0;
@@ -281,6 +308,7 @@ static __always_inline int l7_postgres_response(const __u8 *buf, __u32 n, struct
 {
 	struct l7_pg_walk *w;
 
+	__builtin_memset(m, 0, sizeof(*m));
 	if (n < 5 || !l7_pg_answer_type(buf[0]))
 		return 0;
 	w = l7_pg_walk(buf, n, 1);

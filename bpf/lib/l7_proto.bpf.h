@@ -43,14 +43,26 @@ struct l7_message {
 #define L7_MSG_MORE 0x4      /* more bytes follow the message's headers in this buffer (pipelined requests) */
 #define L7_MSG_HEAD_DONE 0x8 /* the header block ended within the peeked bytes */
 #define L7_MSG_INFORMATIONAL 0x10 /* HTTP 1xx: the final response is still to come */
+#define L7_MSG_SETUP 0x20    /* connection set-up (PostgreSQL start-up, SSLRequest): the protocol is known, no request starts */
+#define L7_MSG_NEGOTIATE 0x40 /* a request to encrypt (PostgreSQL SSLRequest): what follows, a TLS handshake or plaintext, decides */
 
 #include "l7_http1.bpf.h"
+#include "l7_postgres.bpf.h"
+#include "l7_redis.bpf.h"
 
 /* The start of a request of `proto` (L7_PROTO_UNKNOWN: of any protocol) in buf[0..n). */
 static __always_inline int l7_parse_request(__u8 proto, const __u8 *buf, __u32 n, struct l7_message *m)
 {
 	if ((proto == L7_PROTO_UNKNOWN || proto == L7_PROTO_HTTP1) && l7_http1_request(buf, n, m)) {
 		m->protocol = L7_PROTO_HTTP1;
+		return 1;
+	}
+	if ((proto == L7_PROTO_UNKNOWN || proto == L7_PROTO_POSTGRES) && l7_postgres_request(buf, n, m)) {
+		m->protocol = (m->flags & L7_MSG_NEGOTIATE) ? proto : L7_PROTO_POSTGRES;
+		return 1;
+	}
+	if ((proto == L7_PROTO_UNKNOWN || proto == L7_PROTO_REDIS) && l7_redis_request(buf, n, m)) {
+		m->protocol = L7_PROTO_REDIS;
 		return 1;
 	}
 	return 0;
@@ -61,6 +73,14 @@ static __always_inline int l7_parse_response(__u8 proto, const __u8 *buf, __u32 
 {
 	if (proto == L7_PROTO_HTTP1 && l7_http1_response(buf, n, m)) {
 		m->protocol = L7_PROTO_HTTP1;
+		return 1;
+	}
+	if (proto == L7_PROTO_POSTGRES && l7_postgres_response(buf, n, m)) {
+		m->protocol = L7_PROTO_POSTGRES;
+		return 1;
+	}
+	if (proto == L7_PROTO_REDIS && l7_redis_response(buf, n, m)) {
+		m->protocol = L7_PROTO_REDIS;
 		return 1;
 	}
 	return 0;

@@ -251,6 +251,7 @@ static __always_inline int l7_redis_request(const __u8 *buf, __u32 n, struct l7_
 	struct l7_redis_walk *w;
 	__u32 len = 0;
 
+	__builtin_memset(m, 0, sizeof(*m));
 	if (n < 3)
 		return 0;
 	if (buf[0] == '*') {
@@ -296,6 +297,7 @@ static __always_inline int l7_redis_response(const __u8 *buf, __u32 n, struct l7
 	struct l7_redis_walk *w;
 	__u8 type;
 
+	__builtin_memset(m, 0, sizeof(*m));
 	if (n < 3)
 		return 0;
 	type = buf[0];
