@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'invalid_protobuf'
   | 'invalid_json'
   | 'invalid_otlp'
+  | 'invalid_snappy'
+  | 'invalid_remote_write'
   | 'invalid_parameter'
   | 'not_found'
   | 'storage_unavailable'

@@ -13,6 +13,7 @@ import type { LateWrite, MetricPoint, MetricStore } from '../storage/types.ts';
 import { requireApiKey, type ApiKeys, type ApiKeySource, type TenantEnv } from './auth.ts';
 import { DEFAULT_BODY_LIMITS, type BodyLimits } from './body.ts';
 import { ingestMetrics } from './ingest.ts';
+import { receiveRemoteWrite } from './remote-write.ts';
 import { WriteAdmission, type AdmissionLimits } from './admission.ts';
 import { ActiveSeriesLimit, type SeriesLimits } from './series-limit.ts';
 import { SelfMetrics } from './self-metrics.ts';
@@ -68,6 +69,8 @@ export function createGatewayApp(deps: GatewayDeps): Hono<TenantEnv> {
   // (those the store cannot read yet, for when it can).
   const afterWrite = async (tenant: string, points: readonly MetricPoint[], late?: LateWrite) => (await sloEngine()).noteWrites(tenant, points, now(), late);
   app.post('/v1/metrics', (c) => ingestMetrics(c, { store: deps.store, limits, selfMetrics, log, admission, seriesLimit, afterWrite }));
+  // Prometheus remote write, at the path Prometheus servers themselves use.
+  app.post('/api/v1/write', auth, (c) => receiveRemoteWrite(c, { store: deps.store, limits, selfMetrics, log, admission, seriesLimit, afterWrite }));
   app.get('/v1/services', async (c) => c.json({ services: await listServices(deps.store, { tenant: c.var.tenant, nowMs: now() }) }));
   app.get('/v1/query', async (c) => {
     const query = parseQueryParams(new URL(c.req.url).searchParams, now());

@@ -14,7 +14,7 @@ import type { TenantEnv } from './auth.ts';
 import { contentEncodingOf, decodeBody, readBody, type BodyLimits } from './body.ts';
 import type { WriteAdmission } from './admission.ts';
 import type { SelfMetrics } from './self-metrics.ts';
-import type { ActiveSeriesLimit } from './series-limit.ts';
+import type { ActiveSeriesLimit, SeriesAdmission } from './series-limit.ts';
 
 export interface IngestDeps {
   store: MetricStore;
@@ -49,22 +49,8 @@ export async function ingestMetrics(c: Context<TenantEnv>, deps: IngestDeps): Pr
   if (rejected > 0 && batch.points.length === 0) {
     throw new ApiError(400, 'invalid_otlp', `no data point could be accepted: ${describeRejections(batch.rejections)}`);
   }
-  const admitted = deps.seriesLimit.admit(c.var.tenant, batch.points);
-  let written: WriteResult;
-  try {
-    written = admitted.accepted.length === 0 ? { inserted: 0, duplicates: 0 } : await deps.admission.run(() => deps.store.write(c.var.tenant, admitted.accepted));
-    if (admitted.accepted.length > 0) await deps.afterWrite?.(c.var.tenant, admitted.accepted, written.late);
-  } catch (err) {
-    if (err instanceof ApiError) throw err; // 429 from admission: not a storage failure
-    deps.log(`burnwatch gateway: storage write failed: ${(err as Error).stack ?? err}`);
-    throw new ApiError(503, 'storage_unavailable', 'storage is unavailable; retry later', { retryAfter: STORAGE_RETRY_AFTER_S, cause: err });
-  }
-  deps.selfMetrics.pointsAccepted += written.inserted;
-  deps.selfMetrics.pointsDuplicate += written.duplicates;
-  // Points the store refused for good (e.g. older than Timestream's retention) are reported like
-  // decoding rejections: a retry could not store them either.
+  const { admitted, written } = await storePoints(c.var.tenant, batch.points, deps);
   const refused = written.rejected ?? [];
-  deps.selfMetrics.pointsRejected += refused.length;
   const messages = [
     ...(rejected > 0 ? [describeRejections(batch.rejections)] : []),
     ...(admitted.message ? [admitted.message] : []),
@@ -76,8 +62,32 @@ export async function ingestMetrics(c: Context<TenantEnv>, deps: IngestDeps): Pr
   return c.body(metricsResponseBody(encoding, partial), 200, { 'content-type': CONTENT_TYPES[encoding] });
 }
 
+/**
+ * Points through the tenant's series limit into the store, then `afterWrite`; counted in the self
+ * metrics. Shared by every ingest route (OTLP, Prometheus remote write). A storage failure is a 503
+ * with Retry-After; the admission's 429 passes through.
+ */
+export async function storePoints(tenant: string, points: readonly MetricPoint[], deps: IngestDeps): Promise<{ admitted: SeriesAdmission; written: WriteResult }> {
+  const admitted = deps.seriesLimit.admit(tenant, points);
+  let written: WriteResult;
+  try {
+    written = admitted.accepted.length === 0 ? { inserted: 0, duplicates: 0 } : await deps.admission.run(() => deps.store.write(tenant, admitted.accepted));
+    if (admitted.accepted.length > 0) await deps.afterWrite?.(tenant, admitted.accepted, written.late);
+  } catch (err) {
+    if (err instanceof ApiError) throw err; // 429 from admission: not a storage failure
+    deps.log(`burnwatch gateway: storage write failed: ${(err as Error).stack ?? err}`);
+    throw new ApiError(503, 'storage_unavailable', 'storage is unavailable; retry later', { retryAfter: STORAGE_RETRY_AFTER_S, cause: err });
+  }
+  deps.selfMetrics.pointsAccepted += written.inserted;
+  deps.selfMetrics.pointsDuplicate += written.duplicates;
+  // Points the store refused for good (e.g. older than Timestream's retention) are reported like
+  // decoding rejections: a retry could not store them either.
+  deps.selfMetrics.pointsRejected += (written.rejected ?? []).length;
+  return { admitted, written };
+}
+
 /** The first reason, then each other distinct one once (a few at most), so every field over a limit is named. */
-function describeRefusals(refused: readonly StoreRejection[]): string {
+export function describeRefusals(refused: readonly StoreRejection[]): string {
   const others = [...new Set(refused.map((r) => r.reason))].slice(1);
   const shown = others.slice(0, 3).join('; ');
   return `first: ${refused[0].reason}${others.length === 0 ? '' : `; also: ${shown}${others.length > 3 ? `; and ${others.length - 3} other reason(s)` : ''}`}`;

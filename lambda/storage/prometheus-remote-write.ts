@@ -3,8 +3,9 @@
 // The message subset is written from the remote-write specification
 // (prometheus/prompb/types.proto, remote.proto, as of Prometheus 2.42); field numbers are
 // protocol facts. Float samples and integer native histograms are sent; float-count histograms,
-// negative buckets, exemplars and metadata are left out. The spec requires labels sorted by name
-// and samples of one series in timestamp order.
+// negative buckets, exemplars and metadata are left out (the float and negative fields are in the
+// schema so the gateway's receiver, lambda/remote-write, can tell them apart and refuse them). The
+// spec requires labels sorted by name and samples of one series in timestamp order.
 
 import protobuf from 'protobufjs';
 import snappy from 'snappyjs';
@@ -19,12 +20,18 @@ message Sample { double value = 1; int64 timestamp = 2; }
 message BucketSpan { sint32 offset = 1; uint32 length = 2; }
 message Histogram {
   uint64 count_int = 1;
+  double count_float = 2;
   double sum = 3;
   sint32 schema = 4;
   double zero_threshold = 5;
   uint64 zero_count_int = 6;
+  double zero_count_float = 7;
+  repeated BucketSpan negative_spans = 8;
+  repeated sint64 negative_deltas = 9;
+  repeated double negative_counts = 10;
   repeated BucketSpan positive_spans = 11;
   repeated sint64 positive_deltas = 12;
+  repeated double positive_counts = 13;
   ResetHint reset_hint = 14;
   int64 timestamp = 15;
 }

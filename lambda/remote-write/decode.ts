@@ -1,0 +1,123 @@
+// A Prometheus remote-write 1.0 body → series with plain labels and samples, or a 4xx naming the
+// problem. The body is a snappy block holding a `prometheus.WriteRequest` (the message schema is
+// written once, in lambda/storage/prometheus-remote-write.ts, which the Prometheus store sends with).
+//
+// What makes the whole request unreadable (not snappy, over the size limit, not protobuf) is an
+// error here; what is wrong with one series (no metric name, a bad label) is returned beside the
+// good series, so the caller stores the rest.
+
+import snappy from 'snappyjs';
+import { ApiError } from '../errors.ts';
+import type { BodyLimits } from '../gateway/body.ts';
+import { WriteRequest } from '../storage/prometheus-remote-write.ts';
+
+export interface RemoteSample {
+  value: number;
+  timestampMs: number;
+}
+
+/** A native histogram sample, integer counts, buckets as Prometheus sends them (spans and deltas). */
+export interface RemoteNativeHistogram {
+  timestampMs: number;
+  count: number;
+  sum: number;
+  schema: number;
+  zeroThreshold: number;
+  zeroCount: number;
+  positiveSpans: { offset: number; length: number }[];
+  positiveDeltas: number[];
+  /** Negative buckets, float counts or a gauge reset hint: what burnwatch does not take. */
+  unsupported?: string;
+}
+
+export interface RemoteSeries {
+  labels: Record<string, string>;
+  samples: RemoteSample[];
+  histograms: RemoteNativeHistogram[];
+}
+
+export interface SeriesProblem {
+  /** Which series: its name, or its index when it has none. */
+  series: string;
+  reason: string;
+  /** Samples and histograms it held (all refused). */
+  points: number;
+}
+
+export interface DecodedWriteRequest {
+  series: RemoteSeries[];
+  problems: SeriesProblem[];
+}
+
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+export function decodeRemoteWrite(body: Uint8Array, limits: BodyLimits): DecodedWriteRequest {
+  let raw: Uint8Array;
+  try {
+    raw = snappy.uncompress(body, limits.maxDecompressedBytes);
+  } catch (err) {
+    const message = (err as Error).message;
+    if (/too big/.test(message)) throw new ApiError(413, 'payload_too_large', `the snappy-decompressed body is larger than the limit of ${limits.maxDecompressedBytes} bytes`);
+    throw new ApiError(400, 'invalid_snappy', `Content-Encoding is snappy but the body is not a snappy block (remote write uses block format, not framed): ${message}`);
+  }
+  let message: Record<string, any>;
+  try {
+    message = WriteRequest.toObject(WriteRequest.decode(raw), { longs: String, enums: String, defaults: true, arrays: true });
+  } catch (err) {
+    throw new ApiError(400, 'invalid_protobuf', `the body is not a prometheus.WriteRequest protobuf: ${(err as Error).message}`);
+  }
+  const out: DecodedWriteRequest = { series: [], problems: [] };
+  (message.timeseries as Record<string, any>[]).forEach((ts, i) => {
+    const points = ts.samples.length + ts.histograms.length;
+    const labels: Record<string, string> = {};
+    let problem: string | undefined;
+    for (const { name, value } of ts.labels as { name: string; value: string }[]) {
+      if (!LABEL_NAME.test(name)) problem ??= `label name "${name}" is not a Prometheus label name`;
+      else if (name in labels) problem ??= `label "${name}" appears twice`;
+      labels[name] = value;
+    }
+    const metric = labels.__name__;
+    const where = metric ? `${metric}${describeLabels(labels)}` : `timeseries[${i}]`;
+    if (!metric) problem ??= 'no __name__ label (every series needs its metric name)';
+    const samples: RemoteSample[] = [];
+    for (const s of ts.samples as { value: number; timestamp: string }[]) {
+      const timestampMs = Number(s.timestamp);
+      if (!Number.isSafeInteger(timestampMs) || timestampMs <= 0) problem ??= `sample timestamp ${s.timestamp} is not milliseconds since the epoch`;
+      samples.push({ value: s.value, timestampMs });
+    }
+    const histograms = (ts.histograms as Record<string, any>[]).map((h) => nativeHistogram(h));
+    for (const h of histograms) if (!Number.isSafeInteger(h.timestampMs) || h.timestampMs <= 0) problem ??= `histogram timestamp ${h.timestampMs} is not milliseconds since the epoch`;
+    if (problem) out.problems.push({ series: where, reason: problem, points });
+    else out.series.push({ labels, samples, histograms });
+  });
+  return out;
+}
+
+function nativeHistogram(h: Record<string, any>): RemoteNativeHistogram {
+  const unsupported = [
+    h.count_float !== 0 || h.positive_counts.length > 0 ? 'float counts' : undefined,
+    h.negative_spans.length > 0 ? 'negative buckets' : undefined,
+    h.reset_hint === 'GAUGE' ? 'a gauge histogram' : undefined,
+  ].filter((x) => x !== undefined);
+  return {
+    timestampMs: Number(h.timestamp),
+    count: Number(h.count_int),
+    sum: h.sum,
+    schema: h.schema,
+    zeroThreshold: h.zero_threshold,
+    zeroCount: Number(h.zero_count_int),
+    positiveSpans: h.positive_spans.map((s: { offset: number; length: number }) => ({ offset: s.offset, length: s.length })),
+    positiveDeltas: h.positive_deltas.map(Number),
+    ...(unsupported.length ? { unsupported: unsupported.join(', ') } : {}),
+  };
+}
+
+/** `{a="1",b="2"}` without the name, for messages; long label sets are cut. */
+export function describeLabels(labels: Record<string, string>): string {
+  const text = Object.keys(labels)
+    .filter((k) => k !== '__name__')
+    .sort()
+    .map((k) => `${k}=${JSON.stringify(labels[k])}`)
+    .join(',');
+  return `{${text.length > 200 ? `${text.slice(0, 200)}…` : text}}`;
+}
