@@ -1,16 +1,20 @@
 // What this kernel lets the agent do, found before any program is loaded: the bpf() syscall,
-// BTF (every object is CO-RE and every kernel signal is a tp_btf program), uprobes (every Go
-// signal) and each tracepoint the kernel-signal collectors attach to. `burnwatch doctor`
+// BTF (every object is CO-RE; most kernel signals are tp_btf programs), uprobes (every Go
+// signal), tracefs (perf-event tracepoints) and each tracepoint the collectors attach to. `burnwatch doctor`
 // prints it; `burnwatch agent` refuses to start when nothing could work and says what
 // will not otherwise. The paths probed are injectable so the verdicts can be tested.
 import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { TCP_PROGRAMS } from './collectors/tcp.ts';
 import { SCHED_PROGRAMS } from './collectors/sched.ts';
 import { MEMORY_PROGRAMS } from './collectors/memory.ts';
 import { BLOCK_PROGRAMS } from './collectors/block.ts';
 import { LIFECYCLE_PROGRAMS } from './collectors/lifecycle.ts';
+import { FUTEX_PROGRAMS } from './collectors/futex.ts';
+import { SYSCALL_L7_PROGRAMS } from './collectors/syscall-l7.ts';
 import type { KernelProgram } from './collectors/kernel-maps.ts';
 import { btfHasTracepoint, btfStrings } from './kernel-btf.ts';
+import { ensureTracefs } from './bpf.ts';
 
 export interface KernelPaths {
   /** The kernel's own BTF. */
@@ -19,8 +23,11 @@ export interface KernelPaths {
   bpfSysctl: string;
   /** The uprobe perf PMU libbpf attaches through (CONFIG_UPROBE_EVENTS). */
   uprobePmu: string;
-  /** tracefs's uprobe_events files: libbpf's fallback on kernels without the PMU. */
-  uprobeEvents: readonly string[];
+  /**
+   * Where tracefs may be mounted: perf-event tracepoints look their ids up in it, and its
+   * uprobe_events is libbpf's fallback on kernels without the uprobe PMU.
+   */
+  tracefs: readonly string[];
   osRelease: string;
 }
 
@@ -28,11 +35,11 @@ export const HOST_KERNEL_PATHS: KernelPaths = {
   btf: '/sys/kernel/btf/vmlinux',
   bpfSysctl: '/proc/sys/kernel/unprivileged_bpf_disabled',
   uprobePmu: '/sys/bus/event_source/devices/uprobe/type',
-  uprobeEvents: ['/sys/kernel/tracing/uprobe_events', '/sys/kernel/debug/tracing/uprobe_events'],
+  tracefs: ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'],
   osRelease: '/proc/sys/kernel/osrelease',
 };
 
-export type Facility = 'bpf' | 'btf' | 'uprobes';
+export type Facility = 'bpf' | 'btf' | 'uprobes' | 'tracefs';
 
 export interface SignalRequirement {
   /** The collector's name, as the agent logs it. */
@@ -40,18 +47,24 @@ export interface SignalRequirement {
   /** What the user loses without it. */
   measures: string;
   needs: readonly Facility[];
+  /** tp_btf programs: found by their btf_trace_<name> type. */
   tracepoints?: readonly KernelProgram[];
+  /** Perf-event tracepoints: found as tracefs events/<category>/<tracepoint>. */
+  perfTracepoints?: readonly { category: string; tracepoint: string }[];
 }
 
 /** Every signal the agent collects and what it needs from the kernel; the tracepoints are the collectors' own lists. */
 export const SIGNAL_REQUIREMENTS: readonly SignalRequirement[] = [
   { signal: 'http-server', measures: 'Go net/http server requests (RED metrics, the SLIs)', needs: ['bpf', 'btf', 'uprobes'] },
   { signal: 'go-calls', measures: 'Go gRPC, outbound HTTP, SQL and Redis calls, GC, goroutines, slow-request breakdowns', needs: ['bpf', 'btf', 'uprobes'] },
+  { signal: 'go-waits', measures: 'Go lock waits and GC assists', needs: ['bpf', 'btf', 'uprobes'] },
   { signal: 'tcp', measures: 'TCP retransmits, resets, connect latency and RTT per peer', needs: ['bpf', 'btf'], tracepoints: TCP_PROGRAMS },
   { signal: 'sched', measures: 'run-queue latency and CPU time per process', needs: ['bpf', 'btf'], tracepoints: SCHED_PROGRAMS },
   { signal: 'memory', measures: 'page faults and OOM kills', needs: ['bpf', 'btf'], tracepoints: MEMORY_PROGRAMS },
   { signal: 'block', measures: 'block I/O latency and errors', needs: ['bpf', 'btf'], tracepoints: BLOCK_PROGRAMS },
   { signal: 'lifecycle', measures: 'process starts and exits (deploys, crash loops)', needs: ['bpf', 'btf'], tracepoints: LIFECYCLE_PROGRAMS },
+  { signal: 'futex', measures: 'futex wait time per process (contended locks in any language)', needs: ['bpf', 'btf', 'tracefs'], perfTracepoints: FUTEX_PROGRAMS },
+  { signal: 'syscall-l7', measures: 'HTTP/1, Redis and PostgreSQL from syscalls, for any language', needs: ['bpf', 'btf'], tracepoints: SYSCALL_L7_PROGRAMS },
 ];
 
 export interface FacilityCheck {
@@ -84,6 +97,19 @@ function readText(file: string): string | undefined {
   }
 }
 
+/**
+ * The check as the agent will find the kernel: tracefs mounted first when missing (and root may
+ * mount it), as the collectors that need it would do anyway; what cannot be mounted is reported.
+ */
+export function checkKernelSupportForAgent(): KernelSupport {
+  try {
+    ensureTracefs();
+  } catch {
+    // not root, or no tracefs in this kernel: the check says so
+  }
+  return checkKernelSupport();
+}
+
 export function checkKernelSupport(paths: KernelPaths = HOST_KERNEL_PATHS): KernelSupport {
   const release = readText(paths.osRelease) ?? 'unknown';
   const bpf: FacilityCheck = existsSync(paths.bpfSysctl)
@@ -101,20 +127,35 @@ export function checkKernelSupport(paths: KernelPaths = HOST_KERNEL_PATHS): Kern
     btf = { ok: false, detail: `no kernel BTF: ${paths.btf} ${why}; CO-RE programs cannot be relocated` };
   }
 
-  const uprobeVia = existsSync(paths.uprobePmu) ? paths.uprobePmu : paths.uprobeEvents.find((f) => existsSync(f));
+  const tracefsDir = paths.tracefs.find((d) => existsSync(path.join(d, 'events')));
+  const tracefs: FacilityCheck = tracefsDir
+    ? { ok: true, detail: `tracefs at ${tracefsDir}` }
+    : {
+        ok: false,
+        detail: `tracefs not mounted (${paths.tracefs.join(', ')}): the agent mounts it at ${paths.tracefs[0]} when it starts as root; mount -t tracefs nodev ${paths.tracefs[0]} to check now`,
+      };
+
+  const uprobeEvents = paths.tracefs.map((d) => path.join(d, 'uprobe_events'));
+  const uprobeVia = existsSync(paths.uprobePmu) ? paths.uprobePmu : uprobeEvents.find((f) => existsSync(f));
   const uprobes: FacilityCheck = uprobeVia
     ? { ok: true, detail: `uprobes through ${uprobeVia}` }
     : {
         ok: false,
-        detail: `no uprobes (neither ${[paths.uprobePmu, ...paths.uprobeEvents].join(' nor ')}: kernel built without CONFIG_UPROBE_EVENTS)`,
+        detail: `no uprobes (neither ${[paths.uprobePmu, ...uprobeEvents].join(' nor ')}: kernel built without CONFIG_UPROBE_EVENTS)`,
       };
 
-  const facilities: Record<Facility, FacilityCheck> = { bpf, btf, uprobes };
+  const facilities: Record<Facility, FacilityCheck> = { bpf, btf, uprobes, tracefs };
   const signals = SIGNAL_REQUIREMENTS.map((req): SignalVerdict => {
     const lacking = req.needs.filter((f) => !facilities[f].ok);
     if (lacking.length) return { signal: req.signal, measures: req.measures, works: 'no', missing: lacking.map((f) => `no ${f}`) };
-    const absent = (req.tracepoints ?? []).filter((p) => !btfHasTracepoint(strings!, p.tracepoint)).map((p) => `tracepoint ${p.tracepoint}`);
-    const works = absent.length === 0 ? 'yes' : absent.length === req.tracepoints!.length ? 'no' : 'partly';
+    const absent = [
+      ...(req.tracepoints ?? []).filter((p) => !btfHasTracepoint(strings!, p.tracepoint)).map((p) => `tracepoint ${p.tracepoint}`),
+      ...(req.perfTracepoints ?? [])
+        .filter((p) => !existsSync(path.join(tracefsDir!, 'events', p.category, p.tracepoint)))
+        .map((p) => `tracepoint ${p.category}:${p.tracepoint}`),
+    ];
+    const all = (req.tracepoints?.length ?? 0) + (req.perfTracepoints?.length ?? 0);
+    const works = absent.length === 0 ? 'yes' : absent.length === all ? 'no' : 'partly';
     return { signal: req.signal, measures: req.measures, works, missing: absent };
   });
   return { release, facilities, signals, usable: signals.some((s) => s.works !== 'no') };

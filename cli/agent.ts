@@ -6,7 +6,7 @@ import { parseCommandArgs, durationOption, UsageError } from './args.ts';
 import { untilSignal } from './signals.ts';
 import { agentApiKey } from './api-key.ts';
 import { runAgentInstall, runAgentUninstall } from './agent-install.ts';
-import { checkKernelSupport, requireUsableKernel } from '../agent/kernel-support.ts';
+import { checkKernelSupportForAgent, requireUsableKernel } from '../agent/kernel-support.ts';
 
 const HELP = `Usage: burnwatch agent --endpoint URL [--api-key-file FILE] [--interval 10s] [--spool-dir DIR]
        burnwatch agent install|uninstall ...   (the agent as a systemd service; install --help)
@@ -42,7 +42,7 @@ export async function runAgent(argv: string[]): Promise<number> {
   if (!values.endpoint) throw new UsageError('--endpoint is required');
   const apiKey = agentApiKey({ flag: values['api-key'], file: values['api-key-file'] }, process.env, (line) => console.error(`[agent] warning: ${line}`));
   // Before anything loads: an unsupported kernel is refused with the list of what works and what not.
-  for (const line of requireUsableKernel(checkKernelSupport())) console.error(`[agent] ${line}`);
+  for (const line of requireUsableKernel(checkKernelSupportForAgent())) console.error(`[agent] ${line}`);
   const agent = new Agent({
     endpoint: values.endpoint,
     apiKey,

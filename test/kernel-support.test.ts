@@ -15,6 +15,7 @@ import {
   type KernelPaths,
 } from '../agent/kernel-support.ts';
 import { kernelHasTracepoint } from '../agent/collectors/kernel-maps.ts';
+import { KERNEL_COLLECTOR_FACTORIES } from '../agent/collectors/kernel.ts';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bin/burnwatch.js');
 const ALL_TRACEPOINTS = SIGNAL_REQUIREMENTS.flatMap((r) => (r.tracepoints ?? []).map((p) => p.tracepoint));
@@ -37,8 +38,13 @@ interface FakeKernel {
   btf?: Buffer;
   bpf?: boolean;
   uprobePmu?: boolean;
+  /** tracefs mounted (at the debugfs copy), with these perf-event tracepoints ('category/name'). */
+  tracefs?: readonly string[];
+  /** tracefs's uprobe_events (needs `tracefs`). */
   uprobeEvents?: boolean;
 }
+
+const PERF_TRACEPOINTS = SIGNAL_REQUIREMENTS.flatMap((r) => (r.perfTracepoints ?? []).map((p) => `${p.category}/${p.tracepoint}`));
 
 /** A fake tree of the files the check probes, holding only what `k` says the kernel has. */
 function fakeKernel(dir: string, k: FakeKernel): KernelPaths {
@@ -46,7 +52,7 @@ function fakeKernel(dir: string, k: FakeKernel): KernelPaths {
     btf: path.join(dir, 'sys/kernel/btf/vmlinux'),
     bpfSysctl: path.join(dir, 'proc/sys/kernel/unprivileged_bpf_disabled'),
     uprobePmu: path.join(dir, 'sys/bus/event_source/devices/uprobe/type'),
-    uprobeEvents: [path.join(dir, 'sys/kernel/tracing/uprobe_events'), path.join(dir, 'sys/kernel/debug/tracing/uprobe_events')],
+    tracefs: [path.join(dir, 'sys/kernel/tracing'), path.join(dir, 'sys/kernel/debug/tracing')],
     osRelease: path.join(dir, 'proc/sys/kernel/osrelease'),
   };
   const put = (file: string, content: string | Buffer) => {
@@ -57,7 +63,11 @@ function fakeKernel(dir: string, k: FakeKernel): KernelPaths {
   if (k.btf) put(paths.btf, k.btf);
   if (k.bpf ?? true) put(paths.bpfSysctl, '2\n');
   if (k.uprobePmu) put(paths.uprobePmu, '7\n');
-  if (k.uprobeEvents) put(paths.uprobeEvents[1]!, '');
+  if (k.tracefs) {
+    mkdirSync(path.join(paths.tracefs[1]!, 'events'), { recursive: true });
+    for (const tp of k.tracefs) mkdirSync(path.join(paths.tracefs[1]!, 'events', tp), { recursive: true });
+    if (k.uprobeEvents) put(path.join(paths.tracefs[1]!, 'uprobe_events'), '');
+  }
   return paths;
 }
 
@@ -70,6 +80,7 @@ function withTmp(fn: (dir: string) => void): void {
   }
 }
 
+const everything = () => ({ btf: fullBtf(), uprobePmu: true, tracefs: PERF_TRACEPOINTS });
 const fullBtf = () => btfWithStrings(['task_struct', ...ALL_TRACEPOINTS.map((t) => `btf_trace_${t}`)]);
 const verdicts = (paths: KernelPaths) => Object.fromEntries(checkKernelSupport(paths).signals.map((s) => [s.signal, s.works]));
 
@@ -97,14 +108,14 @@ test('this machine: bpf, BTF, uprobes and every tracepoint present, as the colle
 
 test('a kernel with everything: every signal works', () =>
   withTmp((dir) => {
-    const paths = fakeKernel(dir, { btf: fullBtf(), uprobePmu: true });
+    const paths = fakeKernel(dir, everything());
     assert.deepEqual(new Set(Object.values(verdicts(paths))), new Set(['yes']));
     assert.equal(checkKernelSupport(paths).release, '5.4.0-fake');
   }));
 
 test('no BTF: nothing works, and the agent is refused with the full list', () =>
   withTmp((dir) => {
-    const s = checkKernelSupport(fakeKernel(dir, { uprobePmu: true }));
+    const s = checkKernelSupport(fakeKernel(dir, { ...everything(), btf: undefined }));
     assert.equal(s.facilities.btf.ok, false);
     assert.match(s.facilities.btf.detail, /no kernel BTF: .*vmlinux missing: kernel built without CONFIG_DEBUG_INFO_BTF/);
     assert.equal(s.usable, false);
@@ -126,17 +137,17 @@ test('no BTF: nothing works, and the agent is refused with the full list', () =>
 
 test('a file that is not BTF is reported as such', () =>
   withTmp((dir) => {
-    const s = checkKernelSupport(fakeKernel(dir, { btf: Buffer.from('not a btf blob at all, but long enough'), uprobePmu: true }));
+    const s = checkKernelSupport(fakeKernel(dir, { ...everything(), btf: Buffer.from('not a btf blob at all, but long enough') }));
     assert.equal(s.facilities.btf.ok, false);
     assert.match(s.facilities.btf.detail, /not BTF \(bad magic\)/);
     const truncated = fullBtf().subarray(0, 40);
-    const t = checkKernelSupport(fakeKernel(dir, { btf: truncated, uprobePmu: true }));
+    const t = checkKernelSupport(fakeKernel(dir, { ...everything(), btf: truncated }));
     assert.match(t.facilities.btf.detail, /truncated BTF/);
   }));
 
 test('no bpf() syscall: nothing works', () =>
   withTmp((dir) => {
-    const s = checkKernelSupport(fakeKernel(dir, { btf: fullBtf(), uprobePmu: true, bpf: false }));
+    const s = checkKernelSupport(fakeKernel(dir, { ...everything(), bpf: false }));
     assert.match(s.facilities.bpf.detail, /CONFIG_BPF_SYSCALL/);
     assert.equal(s.usable, false);
     assert.ok(s.signals.every((v) => v.works === 'no' && v.missing.includes('no bpf')));
@@ -144,29 +155,24 @@ test('no bpf() syscall: nothing works', () =>
 
 test('no uprobes: the Go signals will not work, the kernel signals do, and the agent starts saying so', () =>
   withTmp((dir) => {
-    const s = checkKernelSupport(fakeKernel(dir, { btf: fullBtf() }));
+    const paths = fakeKernel(dir, { ...everything(), uprobePmu: false });
+    const s = checkKernelSupport(paths);
     assert.match(s.facilities.uprobes.detail, /no uprobes .*CONFIG_UPROBE_EVENTS/);
-    assert.deepEqual(verdicts(fakeKernel(dir, { btf: fullBtf() })), {
-      'http-server': 'no',
-      'go-calls': 'no',
-      tcp: 'yes',
-      sched: 'yes',
-      memory: 'yes',
-      block: 'yes',
-      lifecycle: 'yes',
-    });
+    const uprobeSignals = SIGNAL_REQUIREMENTS.filter((r) => r.needs.includes('uprobes')).map((r) => r.signal);
+    assert.deepEqual(uprobeSignals.slice(0, 2), ['http-server', 'go-calls']);
+    assert.deepEqual(verdicts(paths), Object.fromEntries(SIGNAL_REQUIREMENTS.map((r) => [r.signal, uprobeSignals.includes(r.signal) ? 'no' : 'yes'])));
     const lines = requireUsableKernel(s);
-    assert.equal(lines.length, 2);
+    assert.equal(lines.length, uprobeSignals.length);
     assert.match(lines[0]!, /^signal http-server will not work on kernel 5\.4\.0-fake \(no uprobes\): Go net\/http server requests/);
     assert.match(lines[1]!, /^signal go-calls will not work/);
   }));
 
 test('uprobes through tracefs alone (no uprobe PMU) count: libbpf falls back to uprobe_events', () =>
   withTmp((dir) => {
-    const paths = fakeKernel(dir, { btf: fullBtf(), uprobeEvents: true });
+    const paths = fakeKernel(dir, { ...everything(), uprobePmu: false, uprobeEvents: true });
     const s = checkKernelSupport(paths);
     assert.equal(s.facilities.uprobes.ok, true);
-    assert.equal(s.facilities.uprobes.detail, `uprobes through ${paths.uprobeEvents[1]}`);
+    assert.equal(s.facilities.uprobes.detail, `uprobes through ${path.join(paths.tracefs[1]!, 'uprobe_events')}`);
   }));
 
 test('missing tracepoints: a signal missing some works partly, one missing all does not (from a copy of the real BTF)', () =>
@@ -179,7 +185,7 @@ test('missing tracepoints: a signal missing some works partly, one missing all d
       assert.ok(at >= 0, tp);
       btf.write('x', at + 1); // "xtf_trace_…"
     }
-    const s = checkKernelSupport(fakeKernel(dir, { btf, uprobePmu: true }));
+    const s = checkKernelSupport(fakeKernel(dir, { ...everything(), btf }));
     const block = s.signals.find((v) => v.signal === 'block')!;
     assert.deepEqual([block.works, block.missing], ['partly', ['tracepoint block_io_start']]);
     const lifecycle = s.signals.find((v) => v.signal === 'lifecycle')!;
@@ -192,3 +198,28 @@ test('missing tracepoints: a signal missing some works partly, one missing all d
     assert.ok(lines.some((l) => /^signal block works only partly .*\(tracepoint block_io_start\)/.test(l)), lines.join('\n'));
     assert.ok(lines.some((l) => /^signal lifecycle will not work/.test(l)), lines.join('\n'));
   }));
+
+test('tracefs not mounted, or without a syscall tracepoint: the perf-event signals will not work, the rest do', () =>
+  withTmp((dir) => {
+    const perfSignals = SIGNAL_REQUIREMENTS.filter((r) => r.perfTracepoints?.length).map((r) => r.signal);
+    assert.ok(perfSignals.includes('futex'));
+    const unmounted = checkKernelSupport(fakeKernel(dir, { ...everything(), tracefs: undefined }));
+    assert.match(unmounted.facilities.tracefs.detail, /tracefs not mounted .*the agent mounts it at .*sys\/kernel\/tracing when it starts as root/);
+    for (const v of unmounted.signals) assert.equal(v.works, perfSignals.includes(v.signal) ? 'no' : 'yes', v.signal);
+    assert.deepEqual(unmounted.signals.find((v) => v.signal === 'futex')!.missing, ['no tracefs']);
+
+    const [first, ...rest] = PERF_TRACEPOINTS;
+    const s = checkKernelSupport(fakeKernel(path.join(dir, 'b'), { ...everything(), tracefs: rest }));
+    const futex = s.signals.find((v) => v.signal === 'futex')!;
+    assert.equal(futex.works, 'partly');
+    assert.deepEqual(futex.missing, [`tracepoint ${first!.replace('/', ':')}`]);
+  }));
+
+test('every collector the agent runs has its requirements listed', () => {
+  // The agent's own list (agent/agent.ts names its Go collectors; the kernel ones come from KERNEL_COLLECTOR_FACTORIES).
+  const agentSource = readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '../agent/agent.ts'), 'utf8');
+  const goCollectors = [...agentSource.matchAll(/\['([a-z0-9-]+)', \(\) => new /g)].map((m) => m[1]!);
+  assert.ok(goCollectors.includes('http-server'));
+  const listed = new Set(SIGNAL_REQUIREMENTS.map((r) => r.signal));
+  for (const name of [...goCollectors, ...KERNEL_COLLECTOR_FACTORIES.map(([n]) => n)]) assert.ok(listed.has(name), `${name} is not in SIGNAL_REQUIREMENTS`);
+});

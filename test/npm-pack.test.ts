@@ -108,7 +108,7 @@ test('npm pack: a publishable tarball with the CLI, its prebuilt BPF objects and
   const has = new Set(files);
   const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
   assert.equal(pkg.private, undefined, 'a private package cannot be published');
-  for (const f of ['bin/burnwatch.js', ADDON, 'bpf/build/TARGET_ARCH', 'scripts/postinstall', 'scripts/build-addon', 'bpf/Makefile', 'lambda/dashboard/dist/assets.js', 'docs/agent-service.md', 'README.md']) {
+  for (const f of ['bin/burnwatch.js', ADDON, 'bpf/build/TARGET_ARCH', 'scripts/postinstall', 'scripts/build-addon', 'bpf/Makefile', 'lambda/dashboard/dist/assets.js', 'docs/agent-service.md', 'docs/install.md', 'docs/kubernetes.md', 'deploy/Containerfile', 'deploy/kubernetes/burnwatch-agent.yaml', 'README.md']) {
     assert.ok(has.has(f), `${f} is not in the package`);
   }
   // Every program the agent loads, prebuilt, with the sources to rebuild it; test programs neither.
