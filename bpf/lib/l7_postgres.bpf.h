@@ -274,11 +274,17 @@ static __always_inline int l7_pg_startup(const __u8 *buf, __u32 n, struct l7_mes
 	return 0;
 }
 
-static __always_inline int l7_postgres_request(const __u8 *buf, __u32 n, struct l7_message *m)
+/* A global function: the verifier checks it once, on its own, instead of along every path of
+ * the syscall program that reaches the dispatch (which would exceed its budget). */
+__attribute__((noinline)) int l7_postgres_request_bytes(const struct l7_peek *peek, __u32 n, struct l7_message *m)
 {
+	const __u8 *buf;
 	struct l7_pg_walk *w;
 	__u32 text;
 
+	if (!peek || !m)
+		return 0;
+	buf = peek->b;
 	__builtin_memset(m, 0, sizeof(*m));
 	if (n < 8)
 		return 0;
@@ -304,10 +310,16 @@ static __always_inline int l7_postgres_request(const __u8 *buf, __u32 n, struct 
 	return 1;
 }
 
-static __always_inline int l7_postgres_response(const __u8 *buf, __u32 n, struct l7_message *m)
+/* A global function: the verifier checks it once, on its own, instead of along every path of
+ * the syscall program that reaches the dispatch (which would exceed its budget). */
+__attribute__((noinline)) int l7_postgres_response_bytes(const struct l7_peek *peek, __u32 n, struct l7_message *m)
 {
+	const __u8 *buf;
 	struct l7_pg_walk *w;
 
+	if (!peek || !m)
+		return 0;
+	buf = peek->b;
 	__builtin_memset(m, 0, sizeof(*m));
 	if (n < 5 || !l7_pg_answer_type(buf[0]))
 		return 0;
@@ -318,6 +330,16 @@ static __always_inline int l7_postgres_response(const __u8 *buf, __u32 n, struct
 	if (w->more)
 		m->flags |= L7_MSG_MORE;
 	return 1;
+}
+
+static __always_inline int l7_postgres_request(const __u8 *buf, __u32 n, struct l7_message *m)
+{
+	return l7_postgres_request_bytes((const struct l7_peek *)buf, n, m);
+}
+
+static __always_inline int l7_postgres_response(const __u8 *buf, __u32 n, struct l7_message *m)
+{
+	return l7_postgres_response_bytes((const struct l7_peek *)buf, n, m);
 }
 
 #endif /* BURNWATCH_L7_POSTGRES_BPF_H */

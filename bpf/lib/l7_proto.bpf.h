@@ -46,6 +46,12 @@ struct l7_message {
 #define L7_MSG_SETUP 0x20    /* connection set-up (PostgreSQL start-up, SSLRequest): the protocol is known, no request starts */
 #define L7_MSG_NEGOTIATE 0x40 /* a request to encrypt (PostgreSQL SSLRequest): what follows, a TLS handshake or plaintext, decides */
 
+/* The peeked bytes as one sized object: what a parser built as a global function (verified on
+ * its own, lib/l7_redis.bpf.h) takes, since such a function's pointer argument needs a size. */
+struct l7_peek {
+	__u8 b[L7_PEEK];
+};
+
 #include "l7_http1.bpf.h"
 #include "l7_postgres.bpf.h"
 #include "l7_redis.bpf.h"
