@@ -40,6 +40,7 @@ export const AGENT_METRIC = {
   spoolBytes: 'burnwatch.agent.spool.bytes',
   probeDrops: 'burnwatch.agent.probe.drops',
   exportFailures: 'burnwatch.agent.export.failures',
+  probesDeep: 'burnwatch.agent.probes.deep',
 } as const;
 
 export const AGENT_ATTR = {
@@ -49,6 +50,12 @@ export const AGENT_ATTR = {
   collector: 'burnwatch.collector',
   /** Which step of the agent's export failed: 'collect', 'slow_requests', 'spool_metrics', 'spool_traces'. */
   exportStep: 'burnwatch.export.step',
+  /** The service whose process a deep-probe state is about (the point's own service.name is the agent's). */
+  probeService: 'burnwatch.probe.service',
+  /** Why its deep probes are on: 'always', 'alert', 'cooldown' or 'manual'. */
+  probeReason: 'burnwatch.probe.reason',
+  /** The agent's --probes mode: 'always', 'adaptive' or 'minimal'. */
+  probeMode: 'burnwatch.probe.mode',
 } as const;
 
 // ---- Kernel signals for root causes (issue 4): bpf/{tcp,sched,memory,block,lifecycle}.bpf.c,
@@ -423,6 +430,14 @@ export const METRICS: Readonly<Record<string, MetricDescriptor>> = {
     description:
       'Steps of an export interval that failed on their own (a collector, the slow-request spans, the metrics or the trace spool); the other steps of that interval still ran.',
     attributes: [AGENT_ATTR.exportStep, AGENT_ATTR.collector],
+  },
+  [AGENT_METRIC.probesDeep]: {
+    name: AGENT_METRIC.probesDeep,
+    unit: '{process}',
+    kind: 'gauge',
+    description:
+      "Per watched Go process (process.pid, burnwatch.probe.service): 1 while its costly probes (client calls, SQL/Redis, lineage, slow breakdowns) are attached, 0 while only the always-on ones are; burnwatch.probe.reason says why they are on.",
+    attributes: [AGENT_ATTR.probeService, ATTR.processPid, AGENT_ATTR.probeReason, AGENT_ATTR.probeMode],
   },
 };
 

@@ -18,6 +18,8 @@ import type { SpoolStats } from './spool.ts';
 export interface SelfMetricsSources {
   spool: { stats(): SpoolStats };
   shipper: { stats(): ShipperStats };
+  /** The deep-probe state of every watched Go process (agent/deep-probes.ts). */
+  deepProbes?: { mode: string; state(): { pid: number; service: string; deep: boolean; reason?: string }[] };
 }
 
 export interface SelfMetricsOptions {
@@ -112,12 +114,29 @@ export class AgentSelfMetrics {
           value: f.n,
         })),
       ),
+      ...(this.sources.deepProbes ? [this.deepProbesMetric(this.sources.deepProbes, span)] : []),
     ]);
     this.probeDrops.clear();
     this.exportFailures.clear();
     this.previous = now;
     this.lastEndNs = endNs;
     return rm;
+  }
+
+  private deepProbesMetric(source: NonNullable<SelfMetricsSources['deepProbes']>, span: { startTimeNs: bigint; endTimeNs: bigint }) {
+    return numberMetric(
+      METRICS[AGENT_METRIC.probesDeep],
+      source.state().map((p) => ({
+        ...span,
+        attributes: {
+          [AGENT_ATTR.probeService]: p.service,
+          [ATTR.processPid]: p.pid,
+          [AGENT_ATTR.probeMode]: source.mode,
+          ...(p.deep && p.reason ? { [AGENT_ATTR.probeReason]: p.reason } : {}),
+        },
+        value: p.deep ? 1 : 0,
+      })),
+    );
   }
 
   /** A collector lost `n` events for `reason` (kernel map full, unreadable memory, …). */

@@ -13,6 +13,8 @@
 //                                                  by two evaluations (at different times) is stored once
 //   E#<tenant>             last                    `at_ms`: the latest evaluation claimed (the run guard)
 //   S#<tenant>             <spec id>               one user SLO spec
+//   P#<tenant>             <service>               a deep-probe request (`until_ms`; `expires_at` then, so
+//                                                  DynamoDB deletes it; reads skip it from `until_ms` on)
 //
 // Why day chunks: a 30-day window read every minute is 31 small items per SLI instead of 43,200
 // minute rows. Rollups are replaced by range (the engine recomputes late data), so a chunk is
@@ -43,6 +45,7 @@ import {
   type AlertRecord,
   type DirtyMark,
   type EvaluationClaim,
+  type ProbeRequest,
   type RollupBatch,
   type RollupCoverage,
   type RollupRow,
@@ -394,6 +397,22 @@ export class DynamoSloStore implements SloStore {
       start = page.LastEvaluatedKey;
     } while (start && out.length < limit);
     return out.reverse();
+  }
+
+  async putProbeRequest(tenant: string, req: ProbeRequest): Promise<void> {
+    await this.db.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: { pk: `P#${tenant}`, sk: req.service, requested_ms: req.requested_ms, until_ms: req.until_ms, [TTL_ATTRIBUTE]: Math.ceil(req.until_ms / 1000) },
+      }),
+    );
+  }
+
+  async listProbeRequests(tenant: string, nowMs: number): Promise<ProbeRequest[]> {
+    const items = await this.query({ KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `P#${tenant}` } });
+    return items
+      .map((i) => ({ service: String(i.sk), requested_ms: Number(i.requested_ms), until_ms: Number(i.until_ms) }))
+      .filter((r) => r.until_ms > nowMs); // TTL deletion lags (up to days): an ended request may still be there
   }
 
   async putSpec(tenant: string, spec: StoredSpec): Promise<void> {

@@ -21,6 +21,7 @@ import { registerSloRoutes } from './slo-routes.ts';
 import { registerTraceRoutes } from './trace-routes.ts';
 import { registerHintRoutes } from './hint-routes.ts';
 import { registerDashboardRoutes } from './dashboard-routes.ts';
+import { registerProbeRoutes } from './probe-routes.ts';
 import type { SpanStore } from '../storage/spans.ts';
 
 export interface GatewayDeps {
@@ -88,6 +89,7 @@ export function createGatewayApp(deps: GatewayDeps): Hono<TenantEnv> {
   registerTraceRoutes(app, { spans: () => (spans ??= import('../storage/duckdb-spans.ts').then(({ DuckDbSpanStore }) => DuckDbSpanStore.open(':memory:'))), limits, admission, now, log });
   registerHintRoutes(app, { metricStore: deps.store, spans: () => spans, now });
   registerDashboardRoutes(app, { store: deps.store, now, slo: sloEngine });
+  registerProbeRoutes(app, { store: deps.store, slo: sloEngine, now });
 
   app.notFound((c) => errorResponse(c, new ApiError(404, 'not_found', `no route for ${c.req.method} ${c.req.path}`)));
   app.onError((err, c) => {

@@ -7,7 +7,7 @@ import { dirname } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { BIGINT, DuckDBInstance, INTEGER, LIST, listValue, VARCHAR, type DuckDBConnection, type DuckDBType } from '@duckdb/node-api';
 import type { AlertTransition } from '../notify/types.ts';
-import { mergeCoverage, type AlertRecord, type DirtyMark, type EvaluationClaim, type RollupBatch, type RollupCoverage, type SeriesPoint, type SloStore, type StoredSpec, type WindowSum } from './store.ts';
+import { mergeCoverage, type AlertRecord, type DirtyMark, type EvaluationClaim, type ProbeRequest, type RollupBatch, type RollupCoverage, type SeriesPoint, type SloStore, type StoredSpec, type WindowSum } from './store.ts';
 
 export const SLO_DUCKDB_FILE_NAME = 'burnwatch-slo.duckdb';
 
@@ -60,6 +60,10 @@ const SCHEMA = [
   'ALTER TABLE slo_alerts ADD COLUMN IF NOT EXISTS version BIGINT DEFAULT 0',
   // The latest evaluation claimed per tenant (claimEvaluation: the run guard).
   `CREATE TABLE IF NOT EXISTS slo_evaluations (tenant VARCHAR NOT NULL PRIMARY KEY, at_ms BIGINT NOT NULL)`,
+  // Deep-probe requests per service (SloStore.putProbeRequest), each ending by itself.
+  `CREATE TABLE IF NOT EXISTS probe_requests (
+     tenant VARCHAR NOT NULL, service VARCHAR NOT NULL, requested_ms BIGINT NOT NULL, until_ms BIGINT NOT NULL,
+     PRIMARY KEY (tenant, service))`,
   'CREATE TEMP TABLE IF NOT EXISTS slo_rollups_stage AS SELECT * FROM slo_rollups LIMIT 0',
   'CREATE TEMP TABLE IF NOT EXISTS slo_alerts_stage AS SELECT * FROM slo_alerts LIMIT 0',
   'CREATE TEMP TABLE IF NOT EXISTS slo_ranges_stage (sli_key VARCHAR NOT NULL, from_ms BIGINT NOT NULL)',
@@ -394,6 +398,25 @@ export class DuckDbSloStore implements SloStore {
       { slo: VARCHAR, limit: INTEGER },
     );
     return rows.map((r) => JSON.parse(r.body) as AlertTransition);
+  }
+
+  putProbeRequest(tenant: string, req: ProbeRequest): Promise<void> {
+    return this.serialised(async () => {
+      await this.conn.run(
+        'INSERT OR REPLACE INTO probe_requests VALUES ($t, $s, $at, $until)',
+        { t: tenant, s: req.service, at: BigInt(req.requested_ms), until: BigInt(req.until_ms) },
+        { at: BIGINT, until: BIGINT },
+      );
+    });
+  }
+
+  async listProbeRequests(tenant: string, nowMs: number): Promise<ProbeRequest[]> {
+    const rows = await this.read<{ service: string; requested_ms: bigint; until_ms: bigint }>(
+      'SELECT service, requested_ms, until_ms FROM probe_requests WHERE tenant = $t AND until_ms > $now ORDER BY service',
+      { t: tenant, now: BigInt(nowMs) },
+      { now: BIGINT },
+    );
+    return rows.map((r) => ({ service: r.service, requested_ms: Number(r.requested_ms), until_ms: Number(r.until_ms) }));
   }
 
   putSpec(tenant: string, spec: StoredSpec): Promise<void> {

@@ -17,7 +17,9 @@ import { TimeBudget } from './budget.ts';
 import { runRollups, sliKey, type RollupJob, type RollupRunResult } from './sli.ts';
 import { hintWindow, hintWindowReadFromMs } from './hint-window.ts';
 import { loadSpecDir, parseSpecText, SpecError } from './spec.ts';
-import type { AlertRecord, RollupCoverage, SeriesPoint, SloStore, WindowSum } from './store.ts';
+import type { AlertRecord, ProbeRequest, RollupCoverage, SeriesPoint, SloStore, WindowSum } from './store.ts';
+import { desiredProbes } from './probes.ts';
+import type { DesiredProbe } from '../../common/probes.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -563,6 +565,17 @@ export class SloEngine {
         ...(a.rule === NO_DATA_RULE ? { last_seen: a.evidence.last_seen ?? null } : {}),
         ...(a.hints_meta ? { hints_meta: a.hints_meta } : {}),
       }));
+  }
+
+  /** Services whose deep probes should be on now (GET /v1/probes): see probes.ts. */
+  async desiredProbes(tenant: string, nowMs: number): Promise<DesiredProbe[]> {
+    const [alerts, requests] = await Promise.all([this.opts.sloStore.loadAlerts(tenant), this.opts.sloStore.listProbeRequests(tenant, nowMs)]);
+    return desiredProbes(alerts, requests, nowMs);
+  }
+
+  /** Stores a deep-probe request (until_ms ≤ now withdraws the service's request). */
+  requestProbes(tenant: string, req: ProbeRequest): Promise<void> {
+    return this.opts.sloStore.putProbeRequest(tenant, req);
   }
 
   transitions(tenant: string, sloId?: string): Promise<AlertTransition[]> {

@@ -121,6 +121,16 @@ export interface StoredSpec {
   updated_ms: number;
 }
 
+/**
+ * A request for a service's deep probes (`burnwatch probe SERVICE --for 10m`, the dashboard's
+ * "probe now"): one per service, a newer one replaces it; it ends at `until_ms` by itself.
+ */
+export interface ProbeRequest {
+  service: string;
+  requested_ms: number;
+  until_ms: number;
+}
+
 export interface SloStore {
   /**
    * Replaces buckets per batch and records that each batch's key is complete over [fromMs, toMs)
@@ -176,6 +186,11 @@ export interface SloStore {
    * evaluator's next cycle) does not drop them. Returns false when no such transition is stored.
    */
   attachHints(tenant: string, t: AlertTransition): Promise<boolean>;
+
+  /** Stores a probe request, replacing the service's previous one (until_ms ≤ now withdraws it). */
+  putProbeRequest(tenant: string, req: ProbeRequest): Promise<void>;
+  /** The probe requests still running at `nowMs`. */
+  listProbeRequests(tenant: string, nowMs: number): Promise<ProbeRequest[]>;
 
   putSpec(tenant: string, spec: StoredSpec): Promise<void>;
   deleteSpec(tenant: string, id: string): Promise<boolean>;
