@@ -12,7 +12,7 @@ import { K8S_ATTR, podFromCgroup, podMetadata } from '../agent/kubernetes.ts';
 import { identifyProcess, resourceOfIdentity } from '../agent/process-identity.ts';
 import { ProcessDiscovery, type DiscoveredProcess } from '../agent/discovery.ts';
 import { ATTR } from '../common/catalogue.ts';
-import { startFixture, tempDir, type Fixture } from './lib/processes.ts';
+import { burnwatch, freePort, getJson, sendRequests, startFixture, startGatewayProcess, tempDir, waitFor, type Fixture } from './lib/processes.ts';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
 const name = (prefix: string) => `${prefix}-${randomBytes(3).toString('hex')}`;
@@ -224,5 +224,51 @@ test('OTEL_SERVICE_NAME still wins over the container\'s name, and a process out
     assert.equal(b?.serviceName, 'httpserver');
     const proc = await discovered(named.pid);
     assert.equal(proc?.serviceNameSource, 'OTEL_SERVICE_NAME');
+  });
+});
+
+test('end to end: the agent ships a pod\'s Go service under its container\'s name, its requests groupable by k8s.* attributes', { timeout: 120_000 }, async (t) => {
+  const KEY = 'k8s-attributes-key-0123456789';
+  const logs = kubeletLogs();
+  const [uid, id] = [randomUUID(), containerId()];
+  const [ns, pod, container, node] = [name('shop'), name('cart-6f9c8d7b5-q8w2z'), name('cart'), name('node')];
+  logs.addPod({ namespace: ns, pod, uid, containers: [{ name: container, id }] });
+
+  // In its pod's cgroup before the agent starts, as a container is before a DaemonSet's agent.
+  const fixture = await startFixture('httpserver');
+  const cgroup = makeCgroup('unified', `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${uid.replace(/-/g, '_')}.slice/cri-containerd-${id}.scope`);
+  t.after(async () => {
+    await fixture.stop();
+    await cgroup.remove();
+  });
+  fs.writeFileSync(path.join(cgroup.dir, 'cgroup.procs'), String(fixture.pid));
+
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const gateway = await startGatewayProcess(port, tempDir('bw-k8s-data'), KEY);
+  t.after(() => gateway.stop());
+  const agent = burnwatch(['agent', '--endpoint', base, '--interval', '1s', '--spool-dir', tempDir('bw-k8s-spool')], {
+    BURNWATCH_API_KEY: KEY,
+    BURNWATCH_KUBELET_LOG_DIR: logs.dir,
+    K8S_NODE_NAME: node,
+  });
+  t.after(() => agent.stop());
+  await waitFor(`the agent to instrument pid ${fixture.pid}`, () => (agent.output().includes(`instrumenting pid ${fixture.pid} (${container},`) ? true : undefined), 30_000, 100);
+
+  const urls = Array.from({ length: 20 }, (_, i) => `${fixture.url}/users/${i}`);
+  assert.deepEqual(Object.fromEntries(await sendRequests(urls)), { 200: 20 });
+  const by = [K8S_ATTR.podName, K8S_ATTR.namespace, K8S_ATTR.containerName, K8S_ATTR.podUid, K8S_ATTR.nodeName, ATTR.containerId].join(',');
+  const series = await waitFor('the requests, grouped by pod, in the gateway', async () => {
+    const r = await getJson(`${base}/v1/query?service=${container}&metric=http.server.request.duration&agg=count&from=-10m&to=now&by=${by}`, KEY);
+    const all = r.body.series as { labels: Record<string, string>; points: [number, number][] }[] | undefined;
+    return all?.length === 1 && all[0]!.points[0]![1] === urls.length ? all : undefined;
+  }, 40_000, 500);
+  assert.deepEqual(series[0]!.labels, {
+    [K8S_ATTR.podName]: pod,
+    [K8S_ATTR.namespace]: ns,
+    [K8S_ATTR.containerName]: container,
+    [K8S_ATTR.podUid]: uid,
+    [K8S_ATTR.nodeName]: node,
+    [ATTR.containerId]: id,
   });
 });
