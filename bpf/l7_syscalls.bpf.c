@@ -21,8 +21,11 @@
  * read/write that carries its first line; it ends at the response's status line, or, for a
  * chunked body, at the read/write that ends with the zero-size chunk. Keep-alive needs
  * nothing more. Pipelined requests (a request while one is in flight, or bytes after a
- * request's head that are not its body) are never matched: the connection is marked and
- * each request seen on it is counted as L7_DROP_PIPELINED instead of being measured.
+ * request's head that are not its body) are never matched: the connection is marked, and
+ * each response head seen on it from then on is counted as L7_DROP_PIPELINED (an unmatched
+ * request) instead of being measured — exact when each response starts a read/write of its
+ * own (a server writing responses one by one), an undercount of the unmatched when several
+ * responses share one read/write (a client reading them in one go); never a wrong duration.
  * Connections accepted or connected before the programs were attached are not tracked.
  * TLS and HTTP/2 connections are recognised on their first bytes and only counted
  * (connections, bytes). A process whose HTTP or DB calls Go uprobes measure (l7_coverage)
@@ -50,6 +53,7 @@ const volatile __u32 agent_tgid = 0;
 #define IPPROTO_TCP 6
 #define SOCK_STREAM 1
 #define EINPROGRESS 115
+#define MSG_PEEK 2
 
 #if defined(__TARGET_ARCH_x86)
 #define NR_READ 0
@@ -68,6 +72,7 @@ const volatile __u32 agent_tgid = 0;
 #define SYSCALL_ARG1(regs) ((regs)->di)
 #define SYSCALL_ARG2(regs) ((regs)->si)
 #define SYSCALL_ARG3(regs) ((regs)->dx)
+#define SYSCALL_ARG4(regs) ((regs)->r10)
 #elif defined(__TARGET_ARCH_arm64)
 #define NR_READ 63
 #define NR_WRITE 64
@@ -85,6 +90,7 @@ const volatile __u32 agent_tgid = 0;
 #define SYSCALL_ARG1(regs) ((regs)->orig_x0)
 #define SYSCALL_ARG2(regs) ((regs)->regs[1])
 #define SYSCALL_ARG3(regs) ((regs)->regs[2])
+#define SYSCALL_ARG4(regs) ((regs)->regs[3])
 #else
 #error "unsupported architecture"
 #endif
@@ -116,7 +122,8 @@ struct l7_iov {
 
 /* What one event needs beside the stack: the peeked bytes, the parsed message, iovecs. */
 struct l7_scratch {
-	__u8 buf[L7_PEEK];
+	/* The peeked bytes at raw[L7_CARRY…], the connection's carried bytes just before them. */
+	__u8 raw[L7_CARRY + L7_PEEK];
 	struct l7_message msg;
 	struct l7_iov iov[IOV_MAX_SEEN];
 	struct l7_series series;
@@ -185,6 +192,9 @@ int BPF_PROG(l7_sys_enter, struct pt_regs *regs, long nr)
 	}
 	/* The cheap filter every read/write on the host goes through. */
 	if (!bpf_map_lookup_elem(&l7_conns, &ck))
+		return 0;
+	/* A peek (nginx peeks one byte of a new TLS connection) is read again for real. */
+	if ((nr == NR_RECVFROM && (SYSCALL_ARG4(regs) & MSG_PEEK)) || (nr == NR_RECVMSG && (SYSCALL_ARG3(regs) & MSG_PEEK)))
 		return 0;
 	p.buf = SYSCALL_ARG2(regs);
 	p.iovcnt = 1;
@@ -390,11 +400,12 @@ static __always_inline void on_data(__u32 tgid, struct l7_conn *c, const struct 
 		len = x->iov[0].len < total ? x->iov[0].len : total;
 	}
 	__u32 n = len > L7_PEEK ? L7_PEEK : (__u32)len;
-	if (n == 0 || bpf_probe_read_user(x->buf, n & (L7_PEEK - 1) ? n & (L7_PEEK - 1) : L7_PEEK, (void *)base))
+	const __u8 *buf = x->raw + L7_CARRY;
+	if (n == 0 || bpf_probe_read_user(x->raw + L7_CARRY, n & (L7_PEEK - 1) ? n & (L7_PEEK - 1) : L7_PEEK, (void *)base))
 		return;
 
 	if (c->protocol == L7_PROTO_UNKNOWN) {
-		__u8 opaque = l7_opaque_protocol(x->buf, n);
+		__u8 opaque = l7_opaque_protocol(buf, n);
 		if (opaque) {
 			c->protocol = opaque;
 			count_opaque(tgid, c, 1, sent, total);
@@ -405,16 +416,39 @@ static __always_inline void on_data(__u32 tgid, struct l7_conn *c, const struct 
 	int request_dir = (c->role == L7_ROLE_SERVER) != sent;
 	struct l7_message *m = &x->msg;
 	if (request_dir) {
-		if (!l7_parse_request(c->protocol, x->buf, n, m)) {
-			if (c->protocol == L7_PROTO_UNKNOWN)
+		/* A short read before this one may have taken a request's first bytes (Go's server
+		 * reads one byte ahead on an idle keep-alive connection): parse them together. */
+		__u32 k = c->carry_len;
+		if (k > L7_CARRY)
+			k = 0;
+		for (int j = 0; j < L7_CARRY; j++)
+			if (j < k)
+				x->raw[(L7_CARRY - k + j) & (L7_CARRY - 1)] = c->carry[j];
+		buf = x->raw + (L7_CARRY - k);
+		n = n + k > L7_PEEK ? L7_PEEK : n + k;
+		c->carry_len = 0;
+		if (!l7_parse_request(c->protocol, buf, n, m)) {
+			if (c->state == L7_CONN_IDLE && n < L7_CARRY) {
+				__builtin_memcpy(c->carry, buf, L7_CARRY);
+				c->carry_len = n;
+				return;
+			}
+			/* Too few bytes to tell (a byte-at-a-time reader) decide nothing yet. */
+			if (c->protocol == L7_PROTO_UNKNOWN && n >= 16)
 				c->protocol = L7_PROTO_OTHER;
 			return; /* a request's body, or bytes of no protocol we parse */
 		}
 		c->protocol = m->protocol;
-		if (c->state == L7_CONN_PIPELINED) {
-			drop_count(&l7_dropped, L7_DROP_PIPELINED);
+		if (m->flags & L7_MSG_SETUP)
+			return; /* connection set-up (PostgreSQL start-up, SSLRequest): no request to match */
+		if (c->role == L7_ROLE_SERVER && c->protocol != L7_PROTO_HTTP1) {
+			/* Databases are measured at their clients (db.client.operation.duration): the
+			 * server's side of the same calls would count each twice. Leave it alone. */
+			c->protocol = L7_PROTO_OTHER;
 			return;
 		}
+		if (c->state == L7_CONN_PIPELINED)
+			return;
 		__u32 *covered = bpf_map_lookup_elem(&l7_coverage, &tgid);
 		if (covered && (*covered & coverage_bit(kind_of(c)))) {
 			c->state = L7_CONN_IDLE;
@@ -425,10 +459,8 @@ static __always_inline void on_data(__u32 tgid, struct l7_conn *c, const struct 
 		int more = (m->flags & L7_MSG_MORE) && !(m->flags & L7_MSG_CHUNKED) &&
 			   (m->body_len < 0 || (__u64)m->body_at + m->body_len < total);
 		if (c->state != L7_CONN_IDLE || more) {
-			/* The one in flight and this one are not measured; nor is any later one. */
-			drop_count(&l7_dropped, L7_DROP_PIPELINED);
-			if (c->state != L7_CONN_IDLE)
-				drop_count(&l7_dropped, L7_DROP_PIPELINED);
+			/* Neither the one in flight nor this one is measured, nor any later one: each
+			 * response on the connection is counted as an unmatched request instead. */
 			c->state = L7_CONN_PIPELINED;
 			c->start_ns = 0;
 			return;
@@ -451,10 +483,14 @@ static __always_inline void on_data(__u32 tgid, struct l7_conn *c, const struct 
 			end_request(x, tgid, c, c->status, c->error, now);
 		return;
 	}
-	if (c->state != L7_CONN_REQUEST || !l7_parse_response(c->protocol, x->buf, n, m))
+	if ((c->state != L7_CONN_REQUEST && c->state != L7_CONN_PIPELINED) || !l7_parse_response(c->protocol, buf, n, m))
 		return;
 	if (m->flags & L7_MSG_INFORMATIONAL)
 		return; /* 100 Continue: the final response follows */
+	if (c->state == L7_CONN_PIPELINED) {
+		drop_count(&l7_dropped, L7_DROP_PIPELINED);
+		return;
+	}
 	if ((m->flags & L7_MSG_CHUNKED) && !(m->flags & L7_MSG_NO_BODY) && !c->head && !ends_last_chunk(x, p, total)) {
 		c->state = L7_CONN_BODY;
 		c->status = m->status;

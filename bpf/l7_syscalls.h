@@ -6,6 +6,7 @@
 #include "http_server.h" /* HTTP_PATH_MAX, HTTP_PATH_LEN_OVERFLOW, struct http_stats: one route scheme for both paths */
 
 #define L7_OP_MAX 16
+#define L7_CARRY 8 /* a request may start in a read this short or shorter, carried into the next */
 
 /* What a connection carries (struct l7_conn.protocol, struct l7_series.protocol). */
 #define L7_PROTO_UNKNOWN 0 /* nothing seen yet */
@@ -85,7 +86,9 @@ struct l7_conn {
 	__u16 path_len;  /* of the request in flight, as masked */
 	__u8 error;
 	__u8 head;       /* the request in flight is a HEAD: its response has no body */
-	__u32 pad;
+	__u8 carry_len;  /* bytes in carry */
+	__u8 carry[L7_CARRY]; /* a short read's bytes that may start a request (Go reads one byte ahead) */
+	__u8 pad[3];
 	char op[L7_OP_MAX];
 	char path[HTTP_PATH_MAX];
 };
@@ -102,7 +105,7 @@ enum l7_drop_reason {
 	L7_DROP_STATS_MAP_FULL = 3,
 	L7_DROP_SERIES_OVERFLOW = 4,   /* recorded under the overflow series (still counted) */
 	L7_DROP_SERIES_COUNTER_FULL = 5,
-	L7_DROP_PIPELINED = 6,         /* a request on a pipelining connection: counted here, not measured */
+	L7_DROP_PIPELINED = 6,         /* a response on a pipelining connection: its request counted here, not measured */
 	L7_DROP_UNFINISHED = 7,        /* the connection closed with a request in flight */
 	L7_DROP_OPAQUE_MAP_FULL = 8,
 	L7_DROP_REASONS = 9,
