@@ -1,6 +1,7 @@
 // `npm run bench [NAME...]`: every benchmark (or the named ones), each printing ratios
 // measured side by side in one run, then a summary with the command that produced it.
 import * as agentOverhead from './agent-overhead.ts';
+import * as redPath from './red-path.ts';
 import * as sloEvaluation from './slo-evaluation.ts';
 import * as kernelSignals from './kernel-signals.ts';
 import * as goProbes from './go-probes.ts';
@@ -13,6 +14,7 @@ import * as peers from './peers.ts';
 
 const BENCHMARKS: Record<string, { run(): Promise<string[]> }> = {
   'agent-overhead': agentOverhead,
+  'red-path': redPath,
   'slo-evaluation': sloEvaluation,
   'kernel-signals': kernelSignals,
   'go-probes': goProbes,
