@@ -15,7 +15,7 @@ const END = Math.floor(Date.now() / 60_000) * 60_000 - 60_000;
 const WINDOW_MS = 10 * 60_000;
 const FAULT_AT = END - 7 * 60_000;
 const INTERVALS = (25 * 60_000) / INTERVAL_MS;
-async function scenario(fault?: (t: Topology, sinceFaultMs: number) => void, service = 'frontend'): Promise<HintsReport> {
+async function scenario(fault?: (t: Topology, sinceFaultMs: number) => void, service = 'frontend', always?: (t: Topology) => void): Promise<HintsReport> {
   const store = await DuckDbStore.open({ path: ':memory:' });
   try {
     await writeWorld(store, TENANT, {
@@ -23,6 +23,7 @@ async function scenario(fault?: (t: Topology, sinceFaultMs: number) => void, ser
       intervals: INTERVALS,
       at: (_i, endMs) => {
         const t = healthy();
+        always?.(t);
         if (fault && endMs > FAULT_AT) fault(t, endMs - FAULT_AT);
         return conditions(t);
       },
@@ -138,6 +139,37 @@ describe('hints engine', () => {
       t.back!.ownLatency = 0.015;
     });
     assert.deepEqual(top(r), { kind: 'gc', service: 'backend', peer: null, chain: ['frontend', 'backend'] });
+  });
+
+  test('gc: allocating requests stall in GC assist before cycles or pauses change', async () => {
+    const r = await scenario((t) => (t.back!.gcAssist = 0.012));
+    assert.deepEqual(top(r), { kind: 'gc', service: 'backend', peer: null, chain: ['frontend', 'backend'] });
+    assert.equal(r.hints[0].evidence[0].metric, 'burnwatch.go.gc.assist');
+    assert.match(r.hints[0].summary, /GC assist/);
+  });
+
+  test('lock: the backend\'s requests queue on a lock — the waiting function is named', async () => {
+    const r = await scenario((t) => {
+      t.back!.lockWait = 0.02;
+      t.back!.lockFunction = 'main.(*inventory).reserve';
+    });
+    assert.deepEqual(top(r), { kind: 'lock', service: 'backend', peer: null, chain: ['frontend', 'backend'] });
+    assert.ok(r.hints[0].confidence >= 0.5, JSON.stringify(r.hints[0]));
+    assert.match(r.hints[0].summary, /main\.\(\*inventory\)\.reserve/);
+    assert.equal(r.hints[0].evidence[0].metric, 'burnwatch.go.lock.wait');
+  });
+
+  test('lock: a non-Go backend judged on its futex waits', async () => {
+    const r = await scenario(
+      (t) => {
+        t.back!.ownLatency = 0.012;
+        t.back!.futexWait = 120;
+      },
+      'frontend',
+      (t) => (t.back!.notGo = true),
+    );
+    assert.deepEqual(top(r), { kind: 'lock', service: 'backend', peer: null, chain: ['frontend', 'backend'] });
+    assert.equal(r.hints[0].evidence[0].metric, 'burnwatch.futex.wait');
   });
 
   test('gc: a heap collected and grown again faults its pages back in — the faults are gc evidence, not a memory hint', async () => {

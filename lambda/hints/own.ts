@@ -1,7 +1,7 @@
 // Detectors over a service's own processes: the kernel and Go-runtime signals reported under
 // its resource (service.name), plus its own request rate and build ids.
 
-import { ATTR, GO_METRIC, KERNEL_ATTR, KERNEL_METRIC } from '../../common/catalogue.ts';
+import { ATTR, GO_ATTR, GO_METRIC, KERNEL_ATTR, KERNEL_METRIC } from '../../common/catalogue.ts';
 import type { MetricPoint, SeriesRef } from '../storage/types.ts';
 import { judgeSignal, strongest, type Candidate, type SignalChange } from './candidate.ts';
 import { allOf, groupPoints, type FrameFetcher, intervalSeconds, intervalStartS, quantileOf, rateOf, track, type Cell, type Frame } from './frame.ts';
@@ -26,8 +26,8 @@ function str(s: SeriesRef, key: string, where: 'attributes' | 'resource' = 'attr
 }
 
 export async function ownCandidates(ctx: OwnContext): Promise<Candidate[]> {
-  const [cpus, gcs, memories, disks, traffics, lifecycles] = await Promise.all([cpu(ctx), gc(ctx), memory(ctx), disk(ctx), traffic(ctx), lifecycle(ctx)]);
-  const own = [...byTraffic(traffics, gcPageFaults(gcs, memories)), ...disks, ...traffics, ...lifecycles];
+  const [cpus, gcs, memories, disks, locks, traffics, lifecycles] = await Promise.all([cpu(ctx), gc(ctx), memory(ctx), disk(ctx), lock(ctx), traffic(ctx), lifecycle(ctx)]);
+  const own = [...byTraffic(traffics, gcPageFaults(gcs, memories)), ...disks, ...locks, ...traffics, ...lifecycles];
   return [...ownCpuHunger(cpus, own), ...own];
 }
 
@@ -111,12 +111,54 @@ async function cpu(ctx: OwnContext): Promise<Candidate[]> {
 
 async function gc(ctx: OwnContext): Promise<Candidate[]> {
   const f = ctx.frame;
-  const [cycles, pauses] = await Promise.all([cells(ctx, GO_METRIC.gcCycles), cells(ctx, GO_METRIC.gcPause)]);
+  const [cycles, pauses, assists] = await Promise.all([cells(ctx, GO_METRIC.gcCycles), cells(ctx, GO_METRIC.gcPause), cells(ctx, GO_METRIC.gcAssist)]);
   const found = strongest([
     judgeSignal(f, ctx.sli, { metric: GO_METRIC.gcCycles, labels: { aggregation: 'rate' }, unit: '{cycle}/s', rule: { floor: 1, relative: 1 } }, track(f, rateOf(f, cycles, always))),
     judgeSignal(f, ctx.sli, { metric: GO_METRIC.gcPause, labels: { aggregation: 'sum_rate' }, unit: 's/s', rule: { floor: 0.001, relative: 1 } }, track(f, (i) => (pauses.get(i)?.histogramSum ?? 0) / intervalSeconds(f, i))),
+    // Allocating goroutines pay the marker's debt before any pause grows: seconds of assist per second.
+    judgeSignal(f, ctx.sli, { metric: GO_METRIC.gcAssist, labels: { aggregation: 'sum_rate' }, unit: 's/s', rule: { floor: 0.005, relative: 1 } }, track(f, (i) => (assists.get(i)?.histogramSum ?? 0) / intervalSeconds(f, i))),
   ]);
-  return candidate(ctx, 'gc', found, (c) => `${ctx.service} is collecting garbage more: ${c.evidence.metric === GO_METRIC.gcCycles ? `${perSecond(c.change.incident)} GC cycles, was ${perSecond(c.change.baseline)}` : `GC pauses ${seconds(c.change.incident)} per second, was ${seconds(c.change.baseline)}`}`, `look at ${ctx.service}'s allocation profile (heap growth, GOGC/GOMEMLIMIT) around the change`);
+  const says = (c: SignalChange) =>
+    c.evidence.metric === GO_METRIC.gcCycles
+      ? `${perSecond(c.change.incident)} GC cycles, was ${perSecond(c.change.baseline)}`
+      : c.evidence.metric === GO_METRIC.gcAssist
+        ? `allocating goroutines stalled in GC assist ${seconds(c.change.incident)} per second, was ${seconds(c.change.baseline)}`
+        : `GC pauses ${seconds(c.change.incident)} per second, was ${seconds(c.change.baseline)}`;
+  return candidate(ctx, 'gc', found, (c) => `${ctx.service} is collecting garbage more: ${says(c)}`, `look at ${ctx.service}'s allocation profile (heap growth, GOGC/GOMEMLIMIT) around the change`);
+}
+
+/**
+ * Lock contention: seconds per second that goroutines spent parked on contended sync locks, in
+ * all and per waiting function (the strongest names the function). A process without Go lock
+ * probes is judged on its futex waits instead; a Go process's futex waits are mostly its idle
+ * runtime threads, which say nothing about locks.
+ */
+async function lock(ctx: OwnContext): Promise<Candidate[]> {
+  const f = ctx.frame;
+  const [waits, futexes, goroutines] = await Promise.all([
+    ctx.fetcher.points(GO_METRIC.lockWait, ctx.service),
+    ctx.fetcher.points(KERNEL_METRIC.futexWait, ctx.service),
+    ctx.fetcher.points(GO_METRIC.goroutines, ctx.service),
+  ]);
+  const perSecondOf = (cells: ReadonlyMap<number, Cell> | undefined) => track(f, (i) => (cells?.get(i)?.histogramSum ?? 0) / intervalSeconds(f, i));
+  const rule = { floor: 0.01, relative: 1 };
+  const signals: (SignalChange | undefined)[] = [];
+  if (waits.length > 0) {
+    signals.push(judgeSignal(f, ctx.sli, { metric: GO_METRIC.lockWait, labels: { aggregation: 'sum_rate' }, unit: 's/s', rule }, perSecondOf(allOf(f, waits))));
+    for (const [fn, g] of groupPoints(f, waits, (s) => str(s, GO_ATTR.codeFunction))) {
+      signals.push(judgeSignal(f, ctx.sli, { metric: GO_METRIC.lockWait, labels: { aggregation: 'sum_rate', [GO_ATTR.codeFunction]: fn }, unit: 's/s', rule }, perSecondOf(g.cells)));
+    }
+  } else if (goroutines.length === 0) {
+    const waitOp = groupPoints(f, futexes, (s) => str(s, KERNEL_ATTR.futexOp)).get('wait');
+    signals.push(judgeSignal(f, ctx.sli, { metric: KERNEL_METRIC.futexWait, labels: { aggregation: 'sum_rate', [KERNEL_ATTR.futexOp]: 'wait' }, unit: 's/s', rule: { floor: 0.05, relative: 1 } }, perSecondOf(waitOp?.cells)));
+  }
+  const found = strongest(signals);
+  if (!found) return [];
+  // The best signal names a function when one waiting function stands out; name it either way.
+  const named = found.all.find((c) => c.evidence.labels[GO_ATTR.codeFunction] !== undefined);
+  const where = named ? ` in ${named.evidence.labels[GO_ATTR.codeFunction]}` : '';
+  const what = found.best.evidence.metric === KERNEL_METRIC.futexWait ? 'threads waited in futex (locks, condition variables)' : `goroutines waited on contended locks${where}`;
+  return candidate(ctx, 'lock', found, (c) => `${ctx.service}'s ${what}: ${seconds(c.change.incident)} of waiting per second, was ${seconds(c.change.baseline)}`, `find what holds the lock${where} and for how long (Go: the mutex profile, /debug/pprof/mutex with runtime.SetMutexProfileFraction); shorten the critical section or split the lock`);
 }
 
 async function memory(ctx: OwnContext): Promise<Candidate[]> {

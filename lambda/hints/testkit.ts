@@ -61,6 +61,15 @@ export interface Condition {
   cpuSeconds?: number;
   gcCycles?: number;
   gcPause?: number;
+  /** Seconds each request waits on a contended lock (part of its duration), in `lockFunction`. */
+  lockWait?: number;
+  lockFunction?: string;
+  /** Seconds each request stalls in GC assist (part of its duration). */
+  gcAssist?: number;
+  /** Seconds per interval the process's threads slept in futex waits (what a non-Go process reports). */
+  futexWait?: number;
+  /** Not a Go process: no Go runtime signals (GC, goroutines, lock waits). */
+  notGo?: boolean;
   minorFaults?: number;
   majorFaults?: number;
   blockLatency?: number;
@@ -100,8 +109,20 @@ export function processMetrics(c: Condition, endMs: number, r: () => number): Me
   const callErrors = new Map<Call, number[]>();
   const ok: number[] = [];
   const failed: number[] = [];
+  const lockWaits: number[] = [];
+  const assists: number[] = [];
   for (let k = 0; k < n; k++) {
     let d = jitter(r, c.ownLatency);
+    if (c.lockWait) {
+      const w = jitter(r, c.lockWait);
+      lockWaits.push(w);
+      d += w;
+    }
+    if (c.gcAssist) {
+      const a = jitter(r, c.gcAssist);
+      assists.push(a);
+      d += a;
+    }
     let callFailed = false;
     for (const call of c.calls ?? []) {
       for (let j = 0; j < (call.perRequest ?? 1); j++) {
@@ -130,9 +151,16 @@ export function processMetrics(c: Condition, endMs: number, r: () => number): Me
   const wakeups = Math.max(1, n * (c.wakeupsPerRequest ?? 4));
   out.push(histogram(KERNEL_METRIC.runqueueLatency, {}, Array.from({ length: wakeups }, () => jitter(r, c.runqueueWait ?? 20e-6, 0.5)), times));
   out.push(...counter(KERNEL_METRIC.cpuTime, [{ attributes: {}, value: jitter(r, c.cpuSeconds ?? 0.5, 0.1) * 1e9 }], times));
-  out.push(...counter(GO_METRIC.gcCycles, [{ attributes: {}, value: c.gcCycles ?? (r() < 0.5 ? 1 : 2) }], times));
-  const cycles = c.gcCycles ?? 1;
-  out.push(histogram(GO_METRIC.gcPause, { [GO_ATTR.gcPhase]: 'mark_termination' }, Array.from({ length: Math.max(1, Math.round(cycles)) }, () => jitter(r, c.gcPause ?? 50e-6)), times));
+  if (!c.notGo) {
+    out.push(...counter(GO_METRIC.gcCycles, [{ attributes: {}, value: c.gcCycles ?? (r() < 0.5 ? 1 : 2) }], times));
+    const cycles = c.gcCycles ?? 1;
+    out.push(histogram(GO_METRIC.gcPause, { [GO_ATTR.gcPhase]: 'mark_termination' }, Array.from({ length: Math.max(1, Math.round(cycles)) }, () => jitter(r, c.gcPause ?? 50e-6)), times));
+    out.push(numberMetric(METRICS[GO_METRIC.goroutines], [{ attributes: {}, ...times, value: 20 }]));
+  }
+  if (lockWaits.length) out.push(histogram(GO_METRIC.lockWait, { [GO_ATTR.codeFunction]: c.lockFunction ?? 'main.handler' }, lockWaits, times));
+  if (assists.length) out.push(histogram(GO_METRIC.gcAssist, {}, assists, times));
+  // Idle threads sleep in futex whatever the load: a level that the baseline carries.
+  if (c.notGo) out.push(histogram(KERNEL_METRIC.futexWait, { [KERNEL_ATTR.futexOp]: 'wait' }, Array.from({ length: 20 }, () => jitter(r, (c.futexWait ?? 5) / 20)), times));
   out.push(...counter(KERNEL_METRIC.pageFaults, [
     { attributes: { [KERNEL_ATTR.faultType]: 'minor' }, value: jitter(r, c.minorFaults ?? 200) },
     { attributes: { [KERNEL_ATTR.faultType]: 'major' }, value: c.majorFaults ?? (r() < 0.1 ? 1 : 0) },
@@ -245,7 +273,7 @@ export function conditions(t: Topology): Condition[] {
         { kind: 'redis', ...REDIS, operation: 'GET', latency: t.redisLatency },
       ],
     };
-    backLatency = back.ownLatency + t.postgresLatency + t.redisLatency;
+    backLatency = back.ownLatency + (back.lockWait ?? 0) + (back.gcAssist ?? 0) + t.postgresLatency + t.redisLatency;
     out.push(back);
   }
   const peer = `${BACKEND.address}:${BACKEND.port}`;
