@@ -11,6 +11,7 @@ import * as dashboard from './dashboard.ts';
 import * as prometheus from './prometheus.ts';
 import * as amp from './amp.ts';
 import * as peers from './peers.ts';
+import * as syscallL7 from './syscall-l7.ts';
 
 const BENCHMARKS: Record<string, { run(): Promise<string[]> }> = {
   'agent-overhead': agentOverhead,
@@ -24,6 +25,7 @@ const BENCHMARKS: Record<string, { run(): Promise<string[]> }> = {
   prometheus,
   amp,
   peers,
+  'syscall-l7': syscallL7,
 };
 
 const wanted = process.argv.slice(2);

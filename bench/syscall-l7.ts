@@ -1,0 +1,100 @@
+// The cost of the syscall-tracepoint L7 path (bpf/l7_syscalls.bpf.c) on a non-Go server, side
+// by side in one run: Node's http server pinned to CPU 0, wrk on CPU 1, rounds alternating
+// without / with the collector loaded. With it, the kernel's BPF stats
+// (kernel.bpf_stats_enabled) give each program's runs and run time, so the per-hit cost is
+// the kernel's own figure, not a difference of noisy throughputs. The programs run for every
+// syscall on the host (sys_enter/sys_exit), so hits per request include the rest of the host.
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { BPF_OBJECT_DIR } from '../agent/agent.ts';
+import { epochNowNs } from '../agent/clock.ts';
+import { SyscallL7Collector } from '../agent/collectors/syscall-l7.ts';
+import { ROOT, manage, tempDir, waitFor } from '../test/lib/processes.ts';
+import { ROUNDS, RUN_SECONDS, mean, wrk } from './lib.ts';
+import { withBpfStats } from './bpf-run-time.ts';
+
+interface ProgRun {
+  runs: bigint;
+  ns: bigint;
+}
+
+/** Runs and run time of this process's BPF programs, by program name (fdinfo → prog_id → bpftool). */
+function ownPrograms(): Map<string, ProgRun> {
+  const names = new Map<number, string>();
+  for (const p of JSON.parse(execFileSync('bpftool', ['prog', 'show', '-j'], { encoding: 'utf8' })) as { id: number; name?: string }[]) {
+    if (p.name) names.set(p.id, p.name);
+  }
+  const out = new Map<string, ProgRun>();
+  for (const fd of fs.readdirSync('/proc/self/fdinfo')) {
+    let text: string;
+    try {
+      text = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+    } catch {
+      continue;
+    }
+    const id = /^prog_id:\s*(\d+)/m.exec(text);
+    if (!id) continue;
+    const name = names.get(Number(id[1])) ?? `prog ${id[1]}`;
+    const field = (f: string) => BigInt(new RegExp(`^${f}:\\s*(\\d+)`, 'm').exec(text)?.[1] ?? '0');
+    const prev = out.get(name) ?? { runs: 0n, ns: 0n };
+    out.set(name, { runs: prev.runs + field('run_cnt'), ns: prev.ns + field('run_time_ns') });
+  }
+  return out;
+}
+
+function sub(a: Map<string, ProgRun>, b: Map<string, ProgRun>): Map<string, ProgRun> {
+  return new Map([...a].map(([k, v]) => [k, { runs: v.runs - (b.get(k)?.runs ?? 0n), ns: v.ns - (b.get(k)?.ns ?? 0n) }]));
+}
+
+export async function run(): Promise<string[]> {
+  const portFile = path.join(tempDir('bw-l7-bench'), 'port');
+  const server = manage(spawn('taskset', ['-c', '0', process.execPath, '--import', 'tsx', path.join(ROOT, 'bench/node-http-server.ts'), portFile], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const lines: string[] = [];
+  try {
+    const port = await waitFor('node server', () => (fs.existsSync(portFile) && fs.readFileSync(portFile, 'utf8')) || undefined, 10_000, 20);
+    const url = `http://127.0.0.1:${port}/hello`;
+    wrk(url, 1); // warm-up
+    const off: number[] = [];
+    const on: number[] = [];
+    const perProgram = new Map<string, ProgRun>();
+    let requests = 0;
+    let measured = 0;
+    for (let r = 0; r < ROUNDS; r++) {
+      off.push(wrk(url).requestsPerSecond);
+      const l7 = new SyscallL7Collector({ objectDir: BPF_OBJECT_DIR, log: (l) => console.error(l) });
+      try {
+        await withBpfStats(async () => {
+          const before = ownPrograms();
+          const rps = wrk(url).requestsPerSecond;
+          for (const [k, v] of sub(ownPrograms(), before)) {
+            const p = perProgram.get(k) ?? { runs: 0n, ns: 0n };
+            perProgram.set(k, { runs: p.runs + v.runs, ns: p.ns + v.ns });
+          }
+          on.push(rps);
+          requests += rps * RUN_SECONDS;
+        });
+        const got = await l7.collect({ startNs: 1n, endNs: epochNowNs(), serviceOf: () => undefined });
+        for (const c of got.filter((c) => c.pid === server.child.pid)) {
+          for (const m of c.metrics) if (m.descriptor.name === 'http.server.request.duration') for (const p of m.dataPoints) measured += (p.value as { count: number }).count;
+        }
+      } finally {
+        l7.close();
+      }
+    }
+    const ratio = mean(on) / mean(off);
+    lines.push(`node http server /hello, ${ROUNDS}×${RUN_SECONDS}s rounds: ${mean(off).toFixed(0)} req/s without, ${mean(on).toFixed(0)} with the syscall L7 programs: ratio ${ratio.toFixed(3)}`);
+    lines.push(`requests measured by the syscall path ${measured} of ~${requests.toFixed(0)} served (wrk's count is rate × duration)`);
+    let totalNs = 0n;
+    for (const [name, p] of perProgram) {
+      if (p.runs === 0n) continue;
+      totalNs += p.ns;
+      lines.push(`${name}: ${p.runs} runs, ${(Number(p.ns) / Number(p.runs)).toFixed(0)} ns a run (bpf_stats run_time_ns / run_cnt), ${(Number(p.runs) / requests).toFixed(2)} runs per request`);
+    }
+    lines.push(`in-kernel time per request (all runs on the host / requests): ${(Number(totalNs) / requests / 1000).toFixed(2)} µs`);
+  } finally {
+    await server.stop();
+  }
+  for (const l of lines) console.log(l);
+  return lines;
+}
