@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   checkKernelSupport,
+  checkKernelSupportForAgent,
   requireUsableKernel,
   SIGNAL_REQUIREMENTS,
   UnsupportedKernelError,
@@ -84,8 +85,9 @@ const everything = () => ({ btf: fullBtf(), uprobePmu: true, tracefs: PERF_TRACE
 const fullBtf = () => btfWithStrings(['task_struct', ...ALL_TRACEPOINTS.map((t) => `btf_trace_${t}`)]);
 const verdicts = (paths: KernelPaths) => Object.fromEntries(checkKernelSupport(paths).signals.map((s) => [s.signal, s.works]));
 
-test('this machine: bpf, BTF, uprobes and every tracepoint present, as the collectors\' loader sees them', async () => {
-  const s = checkKernelSupport();
+test('this machine: bpf, BTF, uprobes, tracefs and every tracepoint present, as the collectors\' loader sees them', async () => {
+  // As the agent checks: tracefs mounted first if this fresh machine lacks it (root).
+  const s = checkKernelSupportForAgent();
   assert.equal(s.release, readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim());
   for (const [name, f] of Object.entries(s.facilities)) assert.ok(f.ok, `${name}: ${f.detail}`);
   for (const tp of ALL_TRACEPOINTS) assert.ok(kernelHasTracepoint(tp), `the loader's check disagrees on ${tp}`);
