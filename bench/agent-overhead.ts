@@ -18,9 +18,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { manage, tempDir, waitFor, type Managed } from '../test/lib/processes.ts';
-import { BENCH_KEY, CONNECTIONS, ROUNDS, RUN_SECONDS, cpuSeconds, fixedRate, startBenchGateway, startPinnedFixture, wrk } from './lib.ts';
+import { BENCH_KEY, CONNECTIONS, ROUNDS, RUN_SECONDS, cpuSeconds, fixedRate, raiseBenchPriority, startBenchGateway, startPinnedFixture, wrk } from './lib.ts';
 import { median, roundRatios, spread, targetCheck } from './stats.ts';
-import { processBpfRunTime, withBpfStats } from './bpf-run-time.ts';
+import { processPrograms, programNames, runTimeByName, withBpfStats } from './bpf-run-time.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const FIXED_RATE = Number(process.env.BENCH_FIXED_RATE ?? 20_000);
@@ -46,6 +46,8 @@ interface Measured {
   bpfShare: number;
   bpfNsPerRequest: number;
   bpfRunsPerRequest: number;
+  /** Run time and runs per program over the fixed-rate window, largest first. */
+  byProgram: { name: string; runTimeNs: number; runCount: number }[];
 }
 
 /** Deep probes as this build turns them on: `--probes always` where the agent has the option. */
@@ -78,14 +80,14 @@ async function measure(setup: Setup, endpoint: string, go: { pid: number; url: s
     const nodeHello = wrk(`${node.url}/hello`).requestsPerSecond;
     return await withBpfStats(() => {
       const agentCpu0 = agent ? cpuSeconds(agent.child.pid!) : 0;
-      const bpf0 = agent ? processBpfRunTime(agent.child.pid!) : undefined;
+      const progs0 = agent ? processPrograms(agent.child.pid!) : new Map();
       const service0 = cpuSeconds(go.pid);
       const t0 = process.hrtime.bigint();
       const fixed = fixedRate(`${go.url}/hello`, FIXED_RATE, FIXED_SECONDS);
       const wall = Number(process.hrtime.bigint() - t0) / 1e9;
-      const bpf1 = agent ? processBpfRunTime(agent.child.pid!) : undefined;
-      const bpfNs = bpf0 && bpf1 ? Number(bpf1.runTimeNs - bpf0.runTimeNs) : 0;
-      const bpfRuns = bpf0 && bpf1 ? Number(bpf1.runCount - bpf0.runCount) : 0;
+      const byProgram = agent ? runTimeByName(progs0, processPrograms(agent.child.pid!), programNames()) : [];
+      const bpfNs = byProgram.reduce((a, p) => a + p.runTimeNs, 0);
+      const bpfRuns = byProgram.reduce((a, p) => a + p.runCount, 0);
       return {
         goHello,
         goWork,
@@ -98,6 +100,7 @@ async function measure(setup: Setup, endpoint: string, go: { pid: number; url: s
         bpfShare: bpfNs / 1e9 / wall,
         bpfNsPerRequest: bpfNs / fixed.requests,
         bpfRunsPerRequest: bpfRuns / fixed.requests,
+        byProgram,
       };
     });
   } finally {
@@ -106,6 +109,7 @@ async function measure(setup: Setup, endpoint: string, go: { pid: number; url: s
 }
 
 export async function run(): Promise<string[]> {
+  const nice = raiseBenchPriority();
   const deep = deepProbeArgs();
   const setups: Setup[] = [
     { name: 'none' },
@@ -135,14 +139,14 @@ export async function run(): Promise<string[]> {
     await go.stop();
     await gateway.stop();
   }
-  return report(setups, rounds, deep);
+  return report(setups, rounds, deep, nice);
 }
 
-function report(setups: Setup[], rounds: Map<string, Measured[]>, deep: string[] | undefined): string[] {
+function report(setups: Setup[], rounds: Map<string, Measured[]>, deep: string[] | undefined, nice: number): string[] {
   const none = rounds.get('none')!;
   const lines = [
     `Services on CPU 0 (Go 1.19 net/http fixture GOMAXPROCS=1; Node ${process.version} http), load on CPU 1 (wrk -t1 -c${CONNECTIONS} -d${RUN_SECONDS}s; ` +
-      `fixedrate ${FIXED_RATE}/s for ${FIXED_SECONDS}s), agent at default settings on CPU ${AGENT_CPU}; ${ROUNDS} rounds, setups rotated; median (min–max) of per-round ratios`,
+      `fixedrate ${FIXED_RATE}/s for ${FIXED_SECONDS}s), agent at default settings on CPU ${AGENT_CPU}; all at nice ${nice}; ${ROUNDS} rounds, setups rotated; median (min–max) of per-round ratios`,
     `none: Go /hello ${spread(none.map((m) => m.goHello), 0)} req/s, Go /work ${spread(none.map((m) => m.goWork), 0)}, Node /hello ${spread(none.map((m) => m.nodeHello), 0)}; ` +
       `at ${FIXED_RATE}/s p50 ${spread(none.map((m) => m.p50Us), 0)} µs, p99 ${spread(none.map((m) => m.p99Us), 0)} µs, service ${spread(none.map((m) => m.serviceCpuUsPerRequest), 1)} µs CPU/req`,
   ];
@@ -163,6 +167,20 @@ function report(setups: Setup[], rounds: Map<string, Measured[]>, deep: string[]
         `in-kernel BPF run time ${spread(ms.map((m) => m.bpfShare * 100), 2)}% of a core = ${spread(ms.map((m) => m.bpfNsPerRequest), 0)} ns/req over ${spread(ms.map((m) => m.bpfRunsPerRequest), 1)} program runs/req; ` +
         `service ${spread(ms.map((m) => m.serviceCpuUsPerRequest), 1)} µs CPU/req; p50 ${spread(ms.map((m) => m.p50Us), 0)} µs, p99 ${spread(ms.map((m) => m.p99Us), 0)} µs`,
     );
+  }
+  for (const setup of setups) {
+    if (!setup.agentArgs) continue;
+    const ms = rounds.get(setup.name)!;
+    const requests = ms.reduce((a, m) => a + m.fixedRequests, 0);
+    const total = new Map<string, { ns: number; runs: number }>();
+    for (const m of ms) for (const p of m.byProgram) {
+      const t = total.get(p.name) ?? { ns: 0, runs: 0 };
+      t.ns += p.runTimeNs;
+      t.runs += p.runCount;
+      total.set(p.name, t);
+    }
+    const top = [...total].sort((a, b) => b[1].ns - a[1].ns).slice(0, 8);
+    lines.push(`${setup.name}: BPF run time by program, ns (runs) per request over all rounds: ${top.map(([n, t]) => `${n} ${(t.ns / requests).toFixed(0)} (${(t.runs / requests).toFixed(1)})`).join(', ')}`);
   }
   if (!deep) lines.push('agent, deep probes: not measured (this build has no `burnwatch agent --probes`; its default attaches every probe)');
   return lines;

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { manage, tempDir, waitFor, type Managed } from '../test/lib/processes.ts';
-import { BENCH_KEY, CONNECTIONS, ROUNDS, RUN_SECONDS, cpuSeconds, fixedRate, startBenchGateway, startPinnedFixture, wrk } from './lib.ts';
+import { BENCH_KEY, CONNECTIONS, ROUNDS, RUN_SECONDS, cpuSeconds, fixedRate, raiseBenchPriority, startBenchGateway, startPinnedFixture, wrk } from './lib.ts';
 import { median, roundRatios, spread } from './stats.ts';
 import { processBpfRunTime, withBpfStats } from './bpf-run-time.ts';
 
@@ -72,6 +72,7 @@ async function measure(redPath: RedPath, endpoint: string): Promise<Measured> {
 }
 
 export async function run(): Promise<string[]> {
+  const nice = raiseBenchPriority();
   const { endpoint, gateway } = await startBenchGateway();
   const rounds = new Map<RedPath, Measured[]>(PATHS.map((p) => [p, []]));
   try {
@@ -89,7 +90,7 @@ export async function run(): Promise<string[]> {
   const none = rounds.get('none')!;
   const lines = [
     `Go 1.19 net/http fixture /hello on CPU 0 (GOMAXPROCS=1), fresh per run; wrk -t1 -c${CONNECTIONS} -d${RUN_SECONDS}s and fixedrate ${RATE}/s for ${FIXED_SECONDS}s on CPU 1; ` +
-      `collector process on CPU 1; ${ROUNDS} rounds, order rotated; median (min–max)`,
+      `collector process on CPU 1; all at nice ${nice}; ${ROUNDS} rounds, order rotated; median (min–max)`,
     `none: ${spread(none.map((m) => m.rps), 0)} req/s; service ${spread(none.map((m) => m.serviceCpuUs), 1)} µs CPU/req; p99 ${spread(none.map((m) => m.p99Us), 0)} µs`,
   ];
   for (const redPath of ['uprobe', 'syscall'] as const) {
