@@ -78,6 +78,7 @@ interface SeriesAccumulator {
 
 export class HttpServerCollector implements Collector {
   readonly name = 'http-server';
+  readonly uprobeCoverage = { httpServer: true };
   private readonly obj: BpfObject;
   private readonly links = new Map<number, BpfLink[]>();
   private readonly slots = new Map<string, number>();
