@@ -154,8 +154,10 @@ async function lock(ctx: OwnContext): Promise<Candidate[]> {
   }
   const found = strongest(signals);
   if (!found) return [];
-  // The best signal names a function when one waiting function stands out; name it either way.
-  const named = found.all.find((c) => c.evidence.labels[GO_ATTR.codeFunction] !== undefined);
+  // The waiting function named is the one that changed and waits most.
+  const named = found.all
+    .filter((c) => c.evidence.labels[GO_ATTR.codeFunction] !== undefined)
+    .sort((a, b) => (b.change.incident ?? 0) - (a.change.incident ?? 0))[0];
   const where = named ? ` in ${named.evidence.labels[GO_ATTR.codeFunction]}` : '';
   const what = found.best.evidence.metric === KERNEL_METRIC.futexWait ? 'threads waited in futex (locks, condition variables)' : `goroutines waited on contended locks${where}`;
   return candidate(ctx, 'lock', found, (c) => `${ctx.service}'s ${what}: ${seconds(c.change.incident)} of waiting per second, was ${seconds(c.change.baseline)}`, `find what holds the lock${where} and for how long (Go: the mutex profile, /debug/pprof/mutex with runtime.SetMutexProfileFraction); shorten the critical section or split the lock`);
