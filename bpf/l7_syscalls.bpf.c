@@ -122,8 +122,9 @@ struct l7_iov {
 
 /* What one event needs beside the stack: the peeked bytes, the parsed message, iovecs. */
 struct l7_scratch {
-	/* The peeked bytes at raw[L7_CARRY…], the connection's carried bytes just before them. */
-	__u8 raw[L7_CARRY + L7_PEEK];
+	/* The peeked bytes at raw[L7_CARRY…], the connection's carried bytes just before them; the
+	 * last L7_PEEK bytes are room for a bounded copy from a later iovec (see on_data). */
+	__u8 raw[L7_CARRY + 2 * L7_PEEK];
 	struct l7_message msg;
 	struct l7_iov iov[IOV_MAX_SEEN];
 	struct l7_series series;
@@ -381,7 +382,7 @@ static __always_inline void on_data(__u32 tgid, struct l7_conn *c, const struct 
 	if (c->protocol == L7_PROTO_OTHER)
 		return;
 
-	/* The first bytes: from the buffer, the first iovec, or the msghdr's first iovec. */
+	/* The first bytes: from the buffer, or the iovecs (of a writev/readv or a msghdr) that hold them. */
 	__u64 base = p->buf, len = total;
 	if (p->buf_kind != BUF_PLAIN) {
 		__u64 iov = p->buf;
@@ -403,6 +404,27 @@ static __always_inline void on_data(__u32 tgid, struct l7_conn *c, const struct 
 	const __u8 *buf = x->raw + L7_CARRY;
 	if (n == 0 || bpf_probe_read_user(x->raw + L7_CARRY, n & (L7_PEEK - 1) ? n & (L7_PEEK - 1) : L7_PEEK, (void *)base))
 		return;
+	/* A client that corks writes one message in several buffers (node-postgres: Parse, Bind,
+	 * Describe, Execute, Sync as one writev of five): the first L7_PEEK bytes span them. */
+	__u64 moved = len;
+	for (int j = 1; j < IOV_MAX_SEEN && p->buf_kind != BUF_PLAIN; j++) {
+		if (j >= p->iovcnt || n >= L7_PEEK || moved >= total)
+			break;
+		__u64 more = x->iov[j].len;
+		if (more > total - moved)
+			more = total - moved;
+		if (more > L7_PEEK - n)
+			more = L7_PEEK - n;
+		/* n >= 1 here, so more < L7_PEEK, and n < L7_PEEK: the masks change nothing but show the
+		 * verifier the bounds (barrier_var keeps clang from dropping the one it can prove). */
+		__u32 size = (__u32)more & (L7_PEEK - 1), at = n;
+		barrier_var(at);
+		at &= L7_PEEK - 1;
+		if (size && bpf_probe_read_user(x->raw + L7_CARRY + at, size, (void *)x->iov[j].base))
+			break;
+		n += more;
+		moved += more;
+	}
 
 	if (c->protocol == L7_PROTO_UNKNOWN) {
 		__u8 opaque = l7_opaque_protocol(buf, n);

@@ -242,7 +242,8 @@ export class SyscallL7Collector extends KernelSignalCollector {
       if (s.status) a[ATTR.httpStatus] = s.status;
     } else {
       a[GO_ATTR.dbSystem] = DB_SYSTEMS[s.protocol] ?? 'other';
-      a[GO_ATTR.dbOperation] = s.op.toUpperCase();
+      // The kernel leaves op empty for a statement that does not start with a keyword (as operationWord says UNKNOWN).
+      a[GO_ATTR.dbOperation] = s.op ? s.op.toUpperCase() : 'UNKNOWN';
       if (s.error) a[GO_ATTR.errorType] = 'error';
     }
     if (s.peer) {

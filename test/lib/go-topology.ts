@@ -54,8 +54,11 @@ async function readPorts(file: string, n: number): Promise<number[]> {
   });
 }
 
-/** A PostgreSQL server in dir/pg; with `password`, user postgres must authenticate (SCRAM) instead of being trusted. */
-export async function startPostgres(dir: string, opts: { password?: string } = {}): Promise<{ port: number; stop: () => Promise<void> }> {
+/**
+ * A PostgreSQL server in dir/pg; with `password`, user postgres must authenticate (SCRAM) instead
+ * of being trusted; `settings` are more `-c name=value` server settings (e.g. ssl=on).
+ */
+export async function startPostgres(dir: string, opts: { password?: string; settings?: readonly string[] } = {}): Promise<{ port: number; stop: () => Promise<void> }> {
   const port = await freePort();
   const data = path.join(dir, 'pg');
   fs.mkdirSync(data);
@@ -70,7 +73,8 @@ export async function startPostgres(dir: string, opts: { password?: string } = {
     auth.splice(0, 2, '-A', 'scram-sha-256', '--pwfile', pwfile);
   }
   await cmd('initdb', ['-D', data, ...auth, '-U', 'postgres', '--no-sync']);
-  await cmd('pg_ctl', ['-D', data, '-w', '-l', path.join(data, 'log'), '-o', `-p ${port} -k ${data} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start']);
+  const settings = (opts.settings ?? []).map((kv) => ` -c ${kv}`).join('');
+  await cmd('pg_ctl', ['-D', data, '-w', '-l', path.join(data, 'log'), '-o', `-p ${port} -k ${data} -c listen_addresses=127.0.0.1 -c fsync=off${settings}`, 'start']);
   return {
     port,
     stop: async () => {
