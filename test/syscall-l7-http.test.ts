@@ -197,6 +197,29 @@ describe('syscall L7: HTTP/1 servers and clients of any language', () => {
     }
   });
 
+  test('a connection accepted before the programs were attached is not tracked; later ones are', async () => {
+    const py = await startServer(PYTHON, [path.join(FIXTURES, 'python_server.py')]);
+    const older = net.connect(py.port, '127.0.0.1');
+    await new Promise((r) => older.once('connect', r));
+    // Python accepts it now; a collector loaded afterwards never saw the accept.
+    await waitFor('the server to accept', async () => ((await run('ss', ['-Htnp', 'state', 'established', `sport = :${py.port}`])).stdout.includes(`pid=${py.pid}`) || undefined), 5_000, 20);
+    const late = new SyscallL7Collector({ objectDir: BPF_OBJECT_DIR, log: () => {} });
+    try {
+      let answer = '';
+      older.on('data', (d) => (answer += d));
+      older.write('GET /ok/1 HTTP/1.1\r\nHost: x\r\n\r\n');
+      await waitFor('the response', () => (answer.includes('\r\n\r\n') ? true : undefined), 5_000, 20);
+      await curl([`http://127.0.0.1:${py.port}/missing`]);
+      const got = await late.collect({ startNs: lastEnd, endNs: epochNowNs(), serviceOf: () => undefined });
+      assert.deepEqual(countsOf(pointsOf(got, py.pid, SERVER)), { 'GET /missing 404': 1 });
+    } finally {
+      older.destroy();
+      late.close();
+      await py.stop();
+      await collect(); // what the shared collector saw meanwhile
+    }
+  });
+
   test('a Node http server with Node fetch and Python urllib as clients', async () => {
     const node = await startServer(process.execPath, [path.join(FIXTURES, 'node_server.mjs')]);
     try {
