@@ -13,7 +13,8 @@
 // Each round runs every setup once (none, the agent, the agent with deep probes), the order
 // rotated a step per round; a fresh agent per setup. Ratios are taken within a round, then the
 // median and (min–max) over the rounds.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +23,7 @@ import { BENCH_KEY, CONNECTIONS, ROUNDS, RUN_SECONDS, cpuSeconds, fixedRate, rai
 import { median, roundRatios, spread, targetCheck } from './stats.ts';
 import { processPrograms, programNames, runTimeByName, withBpfStats } from './bpf-run-time.ts';
 
+const execFileAsync = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const FIXED_RATE = Number(process.env.BENCH_FIXED_RATE ?? 20_000);
 /** Two of the agent's default 10-s intervals: its CPU comes in a burst per interval. */
@@ -32,6 +34,8 @@ interface Setup {
   name: string;
   /** undefined: no agent. */
   agentArgs?: string[];
+  /** Ask for deep probes on the Go fixture's service (`burnwatch probe`), withdrawn afterwards. */
+  probeService?: boolean;
 }
 
 interface Measured {
@@ -50,10 +54,39 @@ interface Measured {
   byProgram: { name: string; runTimeNs: number; runCount: number }[];
 }
 
-/** Deep probes as this build turns them on: `--probes always` where the agent has the option. */
-function deepProbeArgs(): string[] | undefined {
-  const help = execFileSync(process.execPath, [path.join(ROOT, 'bin/burnwatch.js'), 'agent', '--help'], { encoding: 'utf8' });
-  return /--probes\b/.test(help) ? ['--probes', 'always'] : undefined;
+const FIXTURE_SERVICE = 'bench-fixture';
+
+function burnwatchHelp(...command: string[]): string {
+  try {
+    return execFileSync(process.execPath, [path.join(ROOT, 'bin/burnwatch.js'), ...command, '--help'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Deep probes as this build turns them on. Best: `burnwatch probe SERVICE` for the fixture
+ * alone, as an operator would; `--probes always` would also probe the Go load generator's
+ * client calls (on CPU 1), which then falls behind its schedule and the latency it reports
+ * is its own. Without either, the agent's default attaches every probe already.
+ */
+function deepSetup(): Setup | undefined {
+  if (/Usage: burnwatch probe/.test(burnwatchHelp('probe'))) return { name: 'agent, deep probes', agentArgs: [], probeService: true };
+  if (/--probes\b/.test(burnwatchHelp('agent'))) return { name: 'agent, deep probes', agentArgs: ['--probes', 'always'] };
+  return undefined;
+}
+
+/** `burnwatch probe` against the bench gateway; retried until the gateway knows the service (after the agent's first export). */
+async function requestDeepProbes(endpoint: string, stop: boolean): Promise<void> {
+  const args = [path.join(ROOT, 'bin/burnwatch.js'), 'probe', FIXTURE_SERVICE, '--endpoint', endpoint, ...(stop ? ['--stop'] : ['--for', '1h'])];
+  await waitFor(`burnwatch probe ${stop ? '--stop' : ''}`, async () => {
+    try {
+      await execFileAsync(process.execPath, args, { cwd: ROOT, env: { ...process.env, BURNWATCH_API_KEY: BENCH_KEY } });
+      return true;
+    } catch {
+      return undefined;
+    }
+  }, 60_000, 1_000);
 }
 
 function startAgent(endpoint: string, extraArgs: string[]): Managed {
@@ -75,6 +108,10 @@ async function measure(setup: Setup, endpoint: string, go: { pid: number; url: s
   const agent = setup.agentArgs && startAgent(endpoint, setup.agentArgs);
   try {
     if (agent) await waitFor(`agent attach (${setup.name})`, () => (agent.output().includes(`instrumenting pid ${go.pid} `) ? true : undefined), 60_000, 50);
+    if (agent && setup.probeService) {
+      await requestDeepProbes(endpoint, false);
+      await waitFor('deep probes attached', () => (agent.output().includes(`deep probes attached to pid ${go.pid} `) ? true : undefined), 30_000, 50);
+    }
     const goHello = wrk(`${go.url}/hello`).requestsPerSecond;
     const goWork = wrk(`${go.url}/work`).requestsPerSecond;
     const nodeHello = wrk(`${node.url}/hello`).requestsPerSecond;
@@ -104,18 +141,15 @@ async function measure(setup: Setup, endpoint: string, go: { pid: number; url: s
       };
     });
   } finally {
+    if (agent && setup.probeService) await requestDeepProbes(endpoint, true);
     await agent?.stop('SIGINT');
   }
 }
 
 export async function run(): Promise<string[]> {
   const nice = raiseBenchPriority();
-  const deep = deepProbeArgs();
-  const setups: Setup[] = [
-    { name: 'none' },
-    { name: 'agent', agentArgs: [] },
-    ...(deep ? [{ name: 'agent, deep probes', agentArgs: deep }] : []),
-  ];
+  const deep = deepSetup();
+  const setups: Setup[] = [{ name: 'none' }, { name: 'agent', agentArgs: [] }, ...(deep ? [deep] : [])];
   const { endpoint, gateway } = await startBenchGateway();
   const go = await startPinnedFixture();
   const node = await startNodeServer();
@@ -142,7 +176,7 @@ export async function run(): Promise<string[]> {
   return report(setups, rounds, deep, nice);
 }
 
-function report(setups: Setup[], rounds: Map<string, Measured[]>, deep: string[] | undefined, nice: number): string[] {
+function report(setups: Setup[], rounds: Map<string, Measured[]>, deep: Setup | undefined, nice: number): string[] {
   const none = rounds.get('none')!;
   const lines = [
     `Services on CPU 0 (Go 1.19 net/http fixture GOMAXPROCS=1; Node ${process.version} http), load on CPU 1 (wrk -t1 -c${CONNECTIONS} -d${RUN_SECONDS}s; ` +
@@ -182,6 +216,7 @@ function report(setups: Setup[], rounds: Map<string, Measured[]>, deep: string[]
     const top = [...total].sort((a, b) => b[1].ns - a[1].ns).slice(0, 8);
     lines.push(`${setup.name}: BPF run time by program, ns (runs) per request over all rounds: ${top.map(([n, t]) => `${n} ${(t.ns / requests).toFixed(0)} (${(t.runs / requests).toFixed(1)})`).join(', ')}`);
   }
-  if (!deep) lines.push('agent, deep probes: not measured (this build has no `burnwatch agent --probes`; its default attaches every probe)');
+  if (!deep) lines.push('agent, deep probes: not measured apart (this build has neither `burnwatch probe` nor `--probes`; its default attaches every probe)');
+  else lines.push(`deep probes: ${deep.probeService ? `\`burnwatch probe ${FIXTURE_SERVICE}\` (the fixture's processes only)` : '`--probes always` (every Go process, the load generator included)'}`);
   return lines;
 }
