@@ -1,6 +1,9 @@
 // Reading the kernel's BTF as far as the agent needs to: which tracepoints tp_btf programs can
 // attach to. Shared by the collectors' loader and the kernel check (agent/kernel-support.ts).
 
+/** Where the running kernel exposes its own BTF (CONFIG_DEBUG_INFO_BTF). */
+export const KERNEL_BTF_PATH = '/sys/kernel/btf/vmlinux';
+
 const BTF_MAGIC = 0xeb9f;
 const BTF_HEADER_SIZE = 24;
 

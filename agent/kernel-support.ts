@@ -13,7 +13,7 @@ import { LIFECYCLE_PROGRAMS } from './collectors/lifecycle.ts';
 import { FUTEX_PROGRAMS } from './collectors/futex.ts';
 import { SYSCALL_L7_PROGRAMS } from './collectors/syscall-l7.ts';
 import type { KernelProgram } from './collectors/kernel-maps.ts';
-import { btfHasTracepoint, btfStrings } from './kernel-btf.ts';
+import { btfHasTracepoint, btfStrings, KERNEL_BTF_PATH } from './kernel-btf.ts';
 import { ensureTracefs } from './bpf.ts';
 
 export interface KernelPaths {
@@ -32,7 +32,7 @@ export interface KernelPaths {
 }
 
 export const HOST_KERNEL_PATHS: KernelPaths = {
-  btf: '/sys/kernel/btf/vmlinux',
+  btf: KERNEL_BTF_PATH,
   bpfSysctl: '/proc/sys/kernel/unprivileged_bpf_disabled',
   uprobePmu: '/sys/bus/event_source/devices/uprobe/type',
   tracefs: ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'],

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { BpfObject, RingBufferReader, type BpfLink, type BpfMap } from '../bpf.ts';
 import type { Collector, CollectWindow, CollectedMetrics } from './types.ts';
-import { btfHasTracepoint } from '../kernel-btf.ts';
+import { btfHasTracepoint, KERNEL_BTF_PATH } from '../kernel-btf.ts';
 
 export interface KernelProgram {
   /** The program's name in the object (its C function). */
@@ -27,7 +27,7 @@ let kernelBtf: Buffer | undefined;
 export function kernelHasTracepoint(name: string): boolean {
   if (!kernelBtf) {
     try {
-      kernelBtf = readFileSync('/sys/kernel/btf/vmlinux');
+      kernelBtf = readFileSync(KERNEL_BTF_PATH);
     } catch {
       return false;
     }
