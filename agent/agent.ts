@@ -36,6 +36,8 @@ export interface AgentOptions {
   log?: (line: string) => void;
   /** The signals to collect; default: every collector this build has. */
   collectors?: (log: (line: string) => void) => Collector[];
+  /** Also handed every interval's batch (the Prometheus scrape endpoint keeps running totals of them). */
+  onBatch?: (resources: readonly ResourceMetrics[]) => void;
 }
 
 /** Every collector the agent runs by default; one that cannot load is reported and left out. */
@@ -246,6 +248,11 @@ export class Agent {
     this.processResources.endRound();
     this.exited.clear();
     resources.push(this.selfMetrics.collect(endNs));
+    try {
+      this.opts.onBatch?.(resources);
+    } catch (err) {
+      this.exportFailed('prometheus_exposition', err);
+    }
     try {
       await this.spool.put(encodeMetrics(resources));
     } catch (err) {

@@ -7,6 +7,8 @@ import { untilSignal } from './signals.ts';
 import { agentApiKey } from './api-key.ts';
 import { runAgentInstall, runAgentUninstall } from './agent-install.ts';
 import { checkKernelSupportForAgent, requireUsableKernel } from '../agent/kernel-support.ts';
+import { PrometheusExposition } from '../agent/export/prometheus-exposition.ts';
+import { parseListenAddress, serveExposition, type ExpositionServer } from '../agent/export/prometheus-listener.ts';
 
 const HELP = `Usage: burnwatch agent --endpoint URL [--api-key-file FILE] [--interval 10s] [--spool-dir DIR]
        burnwatch agent install|uninstall ...   (the agent as a systemd service; install --help)
@@ -23,6 +25,9 @@ Options:
   --interval D       how often to drain and export (default 10s)
   --spool-dir DIR    where unsent batches wait (default ~/.burnwatch/spool); one
                      agent per directory (a second one is refused)
+  --prometheus-listen [HOST]:PORT
+                     also serve what is measured for Prometheus to scrape at
+                     http://HOST:PORT/metrics (e.g. :9464); see docs/prometheus.md
   -h, --help         this help`;
 
 export async function runAgent(argv: string[]): Promise<number> {
@@ -34,24 +39,45 @@ export async function runAgent(argv: string[]): Promise<number> {
     'api-key-file': { type: 'string' },
     interval: { type: 'string' },
     'spool-dir': { type: 'string' },
+    'prometheus-listen': { type: 'string' },
   });
   if (values.help) {
     console.log(HELP);
     return 0;
   }
   if (!values.endpoint) throw new UsageError('--endpoint is required');
+  const listen = values['prometheus-listen'];
+  let scrapeAt: ReturnType<typeof parseListenAddress> | undefined;
+  try {
+    scrapeAt = listen === undefined ? undefined : parseListenAddress(listen);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   const apiKey = agentApiKey({ flag: values['api-key'], file: values['api-key-file'] }, process.env, (line) => console.error(`[agent] warning: ${line}`));
   // Before anything loads: an unsupported kernel is refused with the list of what works and what not.
   for (const line of requireUsableKernel(checkKernelSupportForAgent())) console.error(`[agent] ${line}`);
-  const agent = new Agent({
-    endpoint: values.endpoint,
-    apiKey,
-    intervalMs: durationOption(values.interval, 'interval', 10_000),
-    spoolDir: values['spool-dir'] ?? path.join(os.homedir(), '.burnwatch', 'spool'),
-  });
+  const exposition = scrapeAt && new PrometheusExposition();
+  // Listening first: a port already taken stops the agent before it takes the spool or loads probes.
+  const scrape: ExpositionServer | undefined =
+    exposition && scrapeAt && (await serveExposition(exposition, scrapeAt).catch((err: Error) => Promise.reject(new Error(`--prometheus-listen ${listen}: ${err.message}`))));
+  let agent: Agent;
+  try {
+    agent = new Agent({
+      endpoint: values.endpoint,
+      apiKey,
+      intervalMs: durationOption(values.interval, 'interval', 10_000),
+      spoolDir: values['spool-dir'] ?? path.join(os.homedir(), '.burnwatch', 'spool'),
+      ...(exposition ? { onBatch: (resources) => exposition.add(resources) } : {}),
+    });
+  } catch (err) {
+    await scrape?.close();
+    throw err;
+  }
   await agent.start();
   console.error(`[agent] shipping to ${values.endpoint}; Ctrl-C stops and flushes`);
+  if (scrape) console.error(`[agent] Prometheus scrape endpoint on ${listen} (/metrics)`);
   await untilSignal();
   await agent.stop();
+  await scrape?.close();
   return 0;
 }

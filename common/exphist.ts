@@ -622,6 +622,32 @@ export function subtractExplicitHistograms(later: ExplicitHistogram, earlier: Ex
   return out;
 }
 
+/**
+ * `later` − `earlier` for two cumulative snapshots of one run whose bounds may differ: both are
+ * first merged down to the bounds they share (a count at a shared bound is exact in either), so the
+ * difference is exact there and in count and sum. A zero `earlier` (nothing counted yet) subtracts
+ * nothing and keeps `later`'s own buckets. Undefined when the counts went down (a reset).
+ *
+ * Why runs change bounds: a Prometheus classic histogram arrives as one series per bucket, and a
+ * remote-write request may carry only the upper part of one (a batch cut in the middle of it); that
+ * part is the same histogram with coarser bounds.
+ */
+export function subtractExplicitHistogramsOnSharedBounds(later: ExplicitHistogram, earlier: ExplicitHistogram): ExplicitHistogram | undefined {
+  if (earlier.count === 0) return { ...later, bounds: [...later.bounds], counts: [...later.counts] };
+  const shared = later.bounds.filter((b) => earlier.bounds.includes(b));
+  const coarse = (h: ExplicitHistogram): number[] => {
+    const out = new Array<number>(shared.length + 1).fill(0);
+    let j = 0;
+    h.counts.forEach((c, i) => {
+      const upper = i < h.bounds.length ? h.bounds[i] : Infinity;
+      while (j < shared.length && shared[j] < upper) j++;
+      out[j] += c;
+    });
+    return out;
+  };
+  return subtractExplicitHistograms({ ...later, bounds: shared, counts: coarse(later) }, { ...earlier, bounds: shared, counts: coarse(earlier) });
+}
+
 // ---------------------------------------------------------------------------
 // Latency thresholds against any histogram: what can be counted as "at most the threshold", and
 // when the buckets cannot tell. A bucket that straddles the threshold holds values on both

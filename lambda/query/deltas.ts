@@ -18,7 +18,7 @@
 // Points ending before the range are never emitted: a baseline only subtracts.
 
 import {
-  subtractExplicitHistograms,
+  subtractExplicitHistogramsOnSharedBounds,
   subtractHistograms,
   type ExpHistogram,
   type ExplicitHistogram,
@@ -141,7 +141,8 @@ function difference(later: MetricPoint, earlier: MetricPoint): MetricPoint | und
     return { ...times, kind: 'exponential_histogram', temporality: 'delta', count: d.count, sum: d.sum, scale: d.scale, zeroCount: d.zeroCount, offset: d.offset, counts: d.counts };
   }
   if (later.kind === 'histogram' && earlier.kind === 'histogram') {
-    const d = subtractExplicitHistograms(toExplicitHistogram(later), toExplicitHistogram(earlier));
+    // One run (same start): bounds that differ are the same histogram seen coarser, not a restart.
+    const d = subtractExplicitHistogramsOnSharedBounds(toExplicitHistogram(later), toExplicitHistogram(earlier));
     if (!d) return undefined;
     return { ...times, kind: 'histogram', temporality: 'delta', ...d };
   }

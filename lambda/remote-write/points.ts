@@ -19,8 +19,11 @@
 // written too: the first sample then counts whole, and every later `_created` is a duplicate.
 //
 // Classic histograms arrive as one series per bucket; the buckets, `_count` and `_sum` of one
-// label set and timestamp are put back together into one explicit-bucket histogram. That needs the
-// whole histogram in one request (docs/prometheus.md: what that means for queue_config).
+// label set and timestamp are put back together into one explicit-bucket histogram. Prometheus cuts
+// its batches anywhere, so a request may hold only part of one: the upper part (with the +Inf
+// bucket) is the same histogram with coarser bounds and is stored (lambda/query/deltas.ts subtracts
+// snapshots of one run over their shared bounds); a part without the +Inf bucket says nothing a
+// later complete sample does not, and is left out. Totals stay exact; a cut costs resolution only.
 
 import { bucketLowerBound } from '../../common/exphist.ts';
 import { AGENT_ATTR, ATTR, GO_ATTR, KERNEL_ATTR, METRICS, type MetricDescriptor } from '../../common/catalogue.ts';
@@ -80,6 +83,8 @@ export interface RemoteWritePoints {
   problems: SeriesProblem[];
   /** Samples of names that are not burnwatch metrics (left out, not an error). */
   ignoredSamples: number;
+  /** Samples of histogram parts without their +Inf bucket (a batch cut; left out, not an error). */
+  fragmentSamples: number;
 }
 
 interface HistogramParts {
@@ -93,7 +98,7 @@ interface HistogramParts {
 }
 
 export function remoteWritePoints(series: readonly RemoteSeries[]): RemoteWritePoints {
-  const out: RemoteWritePoints = { points: [], problems: [], ignoredSamples: 0 };
+  const out: RemoteWritePoints = { points: [], problems: [], ignoredSamples: 0, fragmentSamples: 0 };
   const histograms = new Map<string, HistogramParts>();
   for (const s of series) {
     const name = s.labels.__name__;
@@ -152,6 +157,10 @@ export function remoteWritePoints(series: readonly RemoteSeries[]): RemoteWriteP
     }
   }
   for (const parts of histograms.values()) {
+    if (!parts.buckets.has(Infinity)) {
+      out.fragmentSamples += parts.samples;
+      continue;
+    }
     const point = classicHistogramPoint(parts);
     if (typeof point === 'string') out.problems.push({ series: parts.where, reason: point, points: parts.samples });
     else out.points.push(point);
@@ -190,14 +199,10 @@ function zeroPoint(d: MetricDescriptor, series: SeriesRef, endNs: bigint): Metri
   return { series, startNs: 0n, endNs, kind: 'histogram', temporality: 'cumulative', count: 0, sum: 0, bounds: [], counts: [0] };
 }
 
-/** The buckets, count and sum of one label set and time as one histogram; a reason when they do not make one. */
+/** The buckets (+Inf among them), count and sum of one label set and time as one histogram; a reason when they do not make one. */
 function classicHistogramPoint(p: HistogramParts): MetricPoint | string {
-  const inf = p.buckets.get(Infinity);
-  const total = p.count ?? inf;
-  if (inf === undefined || p.count === undefined) {
-    return `the histogram at ${p.timestampMs} ms came without its ${inf === undefined ? 'le="+Inf" bucket' : '_count'} in this request (a histogram's series must arrive together)`;
-  }
-  if (inf !== p.count) return `the histogram at ${p.timestampMs} ms has _count ${p.count} but its le="+Inf" bucket holds ${inf}`;
+  const total = p.buckets.get(Infinity)!;
+  if (p.count !== undefined && total !== p.count) return `the histogram at ${p.timestampMs} ms has _count ${p.count} but its le="+Inf" bucket holds ${total}`;
   const bounds = [...p.buckets.keys()].filter((b) => b !== Infinity).sort((a, b) => a - b);
   const counts: number[] = [];
   let below = 0;
@@ -207,15 +212,15 @@ function classicHistogramPoint(p: HistogramParts): MetricPoint | string {
     counts.push(cumulative - below);
     below = cumulative;
   }
-  if (total! < below) return `the histogram at ${p.timestampMs} ms has _count ${total} below its bucket le="${bounds[bounds.length - 1]}" (${below})`;
-  counts.push(total! - below);
+  if (total < below) return `the histogram at ${p.timestampMs} ms has ${total} in its le="+Inf" bucket, below its bucket le="${bounds[bounds.length - 1]}" (${below})`;
+  counts.push(total - below);
   return {
     series: p.series,
     startNs: 0n,
     endNs: BigInt(p.timestampMs) * NS_PER_MS,
     kind: 'histogram',
     temporality: 'cumulative',
-    count: total!,
+    count: total,
     ...(p.sum !== undefined ? { sum: p.sum } : {}),
     bounds,
     counts,

@@ -26,8 +26,10 @@ export interface PrometheusServerOptions {
   outOfOrderWindow?: string;
   /** `--enable-feature=native-histograms` (default true). */
   nativeHistograms?: boolean;
-  /** One scrape job (the benchmarks' in-process peer); by default nothing is scraped. */
-  scrape?: { job: string; targets: string[]; interval: string };
+  /** One scrape job (the benchmarks' in-process peer); by default nothing is scraped. `timeout` must not exceed `interval` (default 10s). */
+  scrape?: { job: string; targets: string[]; interval: string; timeout?: string };
+  /** Forward everything stored to a remote-write receiver with a bearer key, in batches sent at most `deadline` apart. */
+  remoteWrite?: { url: string; bearerToken: string; deadline: string };
 }
 
 export async function startPrometheus(opts: PrometheusServerOptions = {}): Promise<PrometheusServer> {
@@ -35,9 +37,12 @@ export async function startPrometheus(opts: PrometheusServerOptions = {}): Promi
   const config = path.join(dir, 'prometheus.yml');
   // No scrape jobs unless asked: the suites' data arrives by remote write.
   const scrape = opts.scrape
-    ? `scrape_configs:\n  - job_name: ${JSON.stringify(opts.scrape.job)}\n    scrape_interval: ${opts.scrape.interval}\n    static_configs:\n      - targets: ${JSON.stringify(opts.scrape.targets)}\n`
+    ? `scrape_configs:\n  - job_name: ${JSON.stringify(opts.scrape.job)}\n    scrape_interval: ${opts.scrape.interval}\n${opts.scrape.timeout ? `    scrape_timeout: ${opts.scrape.timeout}\n` : ''}    static_configs:\n      - targets: ${JSON.stringify(opts.scrape.targets)}\n`
     : '';
-  writeFileSync(config, `storage:\n  tsdb:\n    out_of_order_time_window: ${opts.outOfOrderWindow ?? '60d'}\n${scrape}`);
+  const remoteWrite = opts.remoteWrite
+    ? `remote_write:\n  - url: ${JSON.stringify(opts.remoteWrite.url)}\n    authorization:\n      credentials: ${JSON.stringify(opts.remoteWrite.bearerToken)}\n    queue_config:\n      batch_send_deadline: ${opts.remoteWrite.deadline}\n      min_backoff: 100ms\n`
+    : '';
+  writeFileSync(config, `storage:\n  tsdb:\n    out_of_order_time_window: ${opts.outOfOrderWindow ?? '60d'}\n${scrape}${remoteWrite}`);
   const port = await freePort();
   const child: Managed = manage(
     spawn(
