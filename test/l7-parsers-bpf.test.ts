@@ -53,6 +53,8 @@ interface Parsed {
   /** Connection set-up (start-up, SSLRequest): the protocol, but no request. */
   setup: boolean;
   negotiate: boolean;
+  /** Whole messages the buffer holds, when the parser could count them; 0 when not. */
+  messages: number;
   op: string;
 }
 
@@ -81,6 +83,7 @@ function parse(parser: keyof typeof PARSER, direction: Direction, bytes: Buffer,
     more: (out.readUInt32LE(m + msgLayout.at.flags) & MSG.more) !== 0,
     setup: (out.readUInt32LE(m + msgLayout.at.flags) & MSG.setup) !== 0,
     negotiate: (out.readUInt32LE(m + msgLayout.at.flags) & MSG.negotiate) !== 0,
+    messages: out.readUInt32LE(m + msgLayout.at.messages),
     op: op.toString('latin1', 0, op.indexOf(0) < 0 ? op.length : op.indexOf(0)),
   };
 }
@@ -179,6 +182,45 @@ function keep(proto: 'redis' | 'postgres', chunks: Chunk[]): Chunk[] {
   return chunks;
 }
 
+/**
+ * Whole RESP values (requests or replies) that make up the buffer exactly; 0 when it ends inside
+ * one. Between requests, empty lines are skipped (Redis ignores them and sends no reply).
+ */
+function respCount(b: Buffer, request = false): number {
+  const text = b.toString('latin1');
+  let at = 0;
+  const value = (): boolean => {
+    const eol = text.indexOf('\r\n', at);
+    if (eol < 0) return false;
+    const type = text[at];
+    const head = text.slice(at + 1, eol);
+    at = eol + 2;
+    if ('$!='.includes(type)) {
+      const len = Number(head);
+      if (len < 0) return true;
+      at += len + 2;
+      return at <= text.length;
+    }
+    if ('*~%|>'.includes(type)) {
+      const n = Number(head);
+      const items = n < 0 ? 0 : type === '%' ? 2 * n : type === '|' ? 2 * n + 1 : n;
+      for (let k = 0; k < items; k++) if (!value()) return false;
+      return true;
+    }
+    return true; // a simple line
+  };
+  let n = 0;
+  while (at < text.length) {
+    if (request && n > 0 && (text[at] === '\r' || text[at] === '\n')) {
+      at++;
+      continue;
+    }
+    if (!value()) return 0;
+    n++;
+  }
+  return at === text.length ? n : 0;
+}
+
 /** Whole multi-bulk commands in a buffer (the reference count; inline: one). */
 function redisCommands(b: Buffer): number {
   const text = b.toString('latin1');
@@ -202,10 +244,14 @@ function redisExchanges(chunks: Chunk[], conn = 0): [string, boolean][] {
     const q = parse('redis', 'request', request);
     assert.equal(q.ret, 1, `request ${JSON.stringify(request.toString('latin1').slice(0, 40))} recognised`);
     assert.equal(q.op, redisWord(request), 'the command word, as the reference decoder reads it');
-    if (request.length <= PEEK) assert.equal(q.more, redisCommands(request) > 1, 'MORE exactly when the write holds several commands');
+    if (request.length <= PEEK) {
+      assert.equal(q.more, redisCommands(request) > 1, 'MORE exactly when the write holds several commands');
+      assert.equal(q.messages, request[0] === 0x2a ? respCount(request, true) : 1, 'the commands counted');
+    }
     const r = parse('redis', 'response', responses[0]);
     assert.equal(r.ret, 1, `reply ${JSON.stringify(responses[0].toString('latin1').slice(0, 40))} recognised`);
     assert.equal(r.error, responses[0][0] === 0x2d, 'an error exactly when the reply is "-…"');
+    if (responses[0].length <= PEEK) assert.equal(r.messages, respCount(responses[0]), 'the replies counted when the read holds whole ones');
     return [q.op, r.error];
   });
 }
@@ -269,11 +315,15 @@ test('Redis pipelining: a buffer holding more than one command or reply says so 
   assert.equal(first.ret, 1);
   assert.equal(first.op, 'SET');
   assert.equal(first.more, true, 'the commands after the first are in the same buffer');
+  // redis-cli --pipe ends the stream with an ECHO of a random marker, to know when all replies are in.
+  assert.equal(first.messages, respCount(pipe.request, true), `the commands counted when the write holds whole ones: ${JSON.stringify(pipe.request.toString('latin1'))}`);
+  assert.ok(first.messages >= 4, 'the four commands at least (the ECHO may go out after the first replies)');
   const replies = Buffer.concat(pipe.responses);
   assert.ok(replies.toString('latin1').includes('-WRONGTYPE'), 'the last command failed');
   const r = parse('redis', 'response', pipe.responses[0]);
   assert.equal(r.ret, 1);
   assert.equal(r.more, true, 'several replies in one read');
+  assert.equal(r.messages, respCount(pipe.responses[0]), 'the replies of the read counted when whole');
 
   const node = keep('redis', await capture(redisPort, async (p) => {
     const c = new Redis({ port: p, host: '127.0.0.1', lazyConnect: true, enableReadyCheck: false });
@@ -282,7 +332,7 @@ test('Redis pipelining: a buffer holding more than one command or reply says so 
     await c.quit();
   }));
   const batches = exchanges(node).map((x) => parse('redis', 'request', x.request)).filter((q) => q.more);
-  assert.deepEqual(batches.map((q) => q.op), ['HELLO', 'GET'], 'the connect preamble and the pipeline each went out as one write, flagged');
+  assert.deepEqual(batches.map((q) => [q.op, q.messages]), [['HELLO', 3], ['GET', 3]], 'the connect preamble and the pipeline each went out as one write, flagged and counted');
 });
 
 /**
@@ -316,6 +366,25 @@ function pgQueries(rounds: Exchange[]): [string, boolean][] {
       const body = parseMsg[1];
       const text = parseMsg[0] === 'Q' ? body : body.subarray(body.indexOf(0) + 1);
       assert.equal(q.op, sqlWord(text.toString('latin1')), 'the statement\'s first word');
+    }
+    if (request.length <= PEEK) {
+      // Round trips: each 'Q', each Sync that ends an Execute; counted when the write ends one.
+      let rounds = 0;
+      let execute = false;
+      for (const t of types) {
+        if (t === 'Q') rounds++;
+        if (t === 'E') execute = true;
+        if (t === 'S') {
+          if (execute) rounds++;
+          execute = false;
+        }
+      }
+      assert.equal(q.messages, /[QS]$/.test(types) ? rounds : 0, `round trip ${i} (${types}) counted`);
+    }
+    if (first.length <= PEEK) {
+      const answerTypes = pgMessages(first).map(([t]) => t).join('');
+      const whole = pgMessages(first).reduce((n, [, body]) => n + 5 + body.length, 0) === first.length;
+      assert.equal(r.messages, whole && answerTypes.endsWith('Z') ? answerTypes.split('Z').length - 1 : 0, `answer ${i} (${answerTypes}) counted`);
     }
     const wholeAnswer = Buffer.concat(responses);
     assert.equal(r.error, pgMessages(wholeAnswer).some(([t]) => t === 'E'), 'an error exactly when the answer holds an ErrorResponse');
@@ -367,6 +436,9 @@ test('split and short buffers: every prefix of every captured chunk gives the wh
         assert.ok(p.op === whole.op || p.op === '', `${proto} prefix ${k} of ${JSON.stringify(chunk.bytes.toString('latin1').slice(0, 30))}: "${p.op}" vs "${whole.op}"`);
       }
       if (chunk.direction === 'response') assert.ok(!p.error || whole.error, `${proto} prefix ${k}: no error the whole reply lacks`);
+      if (proto === 'redis' && chunk.bytes[0] === 0x2a) {
+        assert.equal(p.messages, respCount(chunk.bytes.subarray(0, k), chunk.direction === 'request'), `redis prefix ${k}: the whole messages in it counted`);
+      }
       assert.equal(whole.ret, 1, `${proto} prefix ${k} recognised, so the whole ${chunk.direction} is too`);
     }
   }

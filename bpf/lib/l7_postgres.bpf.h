@@ -29,12 +29,14 @@
  * notifications do not. m->error is set when an ErrorResponse ('E') is among the messages
  * that lie within the peeked bytes (an error after more than L7_PEEK bytes of rows is
  * not seen). Two queries in one buffer (a second 'Q', or messages after the Sync) set
- * L7_MSG_MORE: pipelined. */
+ * L7_MSG_MORE: pipelined; then m->messages counts the round trips (requests: 'Q's and
+ * Execute…Sync; answers: ReadyForQuery) when the buffer holds whole ones only, so that the
+ * connection tracking can tell when a pipelined connection has its answers. */
 #ifndef BURNWATCH_L7_POSTGRES_BPF_H
 #define BURNWATCH_L7_POSTGRES_BPF_H
 
-/* Messages walked in one buffer. */
-#define L7_PG_WALK 12
+/* Messages walked in one buffer (a pipelined batch of five-message extended queries needs many). */
+#define L7_PG_WALK 32
 /* The server's own bound on a message (PQ_LARGE_MESSAGE_LIMIT, MaxAllocSize - 1): a larger
  * "length" means these bytes are not PostgreSQL (e.g. Redis's inline "PING" reads as
  * 'P' + 0x494e470d). */
@@ -140,14 +142,15 @@ struct l7_pg_walk {
 	__u32 n;
 	__u32 pos;        /* the next message's type byte */
 	__u32 response;   /* walking a server's bytes */
-	__u32 queries;    /* request: round trips that ran a statement (a 'Q', or an Execute then Sync) */
-	__u32 syncs;
-	__u32 execute;    /* an Execute seen */
+	__u32 rounds;     /* round trips: a request's 'Q's and Executes ended by Sync; an answer's ReadyForQuery */
+	__u32 open;       /* the last message walked did not end a round trip */
+	__u32 execute;    /* an Execute in the round trip being walked */
+	__u32 executed;   /* an Execute anywhere */
 	__u32 parse_at;   /* offset of the first Parse's body, 0: none */
 	__u32 query_at;   /* offset of the first simple query's text, 0: none */
 	__u32 cut;        /* the walk ended in a message that goes on past the peeked bytes */
 	__u32 messages;
-	__u32 more;       /* bytes of a second round trip follow */
+	__u32 more;       /* a second round trip starts in the buffer */
 	__u32 error;      /* response: an ErrorResponse */
 	__s32 verdict;    /* -1: not PostgreSQL; 0: not a query (start-up, authentication…); 1 */
 };
@@ -186,21 +189,21 @@ static long l7_pg_step(__u64 i, void *data)
 		 * after it, these are bytes we do not follow. */
 		if (!w->messages)
 			w->verdict = -1;
+		w->cut = 1;
 		return 1;
 	}
 	w->messages++;
+	w->open = 1;
+	if (w->rounds)
+		w->more = 1; /* a second round trip in the same buffer: pipelined */
 	if (w->response) {
-		if (t == 'E')
+		if (t == 'E' && !w->rounds)
 			w->error = 1;
-		if (t == 'Z') { /* ReadyForQuery ends the answer */
-			w->more = at + 1 + len < w->n;
-			return 1;
+		if (t == 'Z') { /* ReadyForQuery ends an answer */
+			w->rounds++;
+			w->open = 0;
 		}
 	} else {
-		if (w->queries && (w->syncs || t == 'Q')) {
-			w->more = 1; /* a second round trip in the same buffer: pipelined */
-			return 1;
-		}
 		switch (t) {
 		case 'Q':
 			/* A whole simple query ends with its text's NUL. */
@@ -208,23 +211,24 @@ static long l7_pg_step(__u64 i, void *data)
 				w->verdict = -1;
 				return 1;
 			}
-			w->queries++;
-			w->syncs++; /* its own round trip */
-			if (!w->query_at)
+			w->rounds++; /* its own round trip */
+			w->open = 0;
+			if (!w->query_at && !w->parse_at)
 				w->query_at = at + 5;
 			break;
 		case 'P':
-			if (!w->parse_at)
+			if (!w->parse_at && !w->query_at)
 				w->parse_at = at + 5;
 			break;
 		case 'E':
 			w->execute = 1;
+			w->executed = 1;
 			break;
 		case 'S':
-			if (w->execute) {
-				w->queries++;
-				w->syncs++;
-			}
+			if (w->execute)
+				w->rounds++;
+			w->execute = 0;
+			w->open = 0;
 			break;
 		case 'p': /* password, SASL: the authentication exchange */
 		case 'X': /* Terminate */
@@ -255,6 +259,16 @@ static __always_inline struct l7_pg_walk *l7_pg_walk(const __u8 *buf, __u32 n, _
 	l.buf = buf;
 	bpf_loop(L7_PG_WALK, l7_pg_step, &l, 0);
 	return w;
+}
+
+/* MORE when a second round trip starts in the buffer; their count when the walk took every
+ * byte into whole messages and the last one ended a round trip. */
+static __always_inline void l7_pg_counted(const struct l7_pg_walk *w, struct l7_message *m)
+{
+	if (w->more)
+		m->flags |= L7_MSG_MORE;
+	if (!w->cut && !w->open && w->pos == w->n && w->rounds)
+		m->messages = w->rounds > 0xffff ? 0xffff : w->rounds;
 }
 
 /* Start-up packets: a length, then a code (no type byte). The protocol is PostgreSQL from
@@ -294,7 +308,7 @@ __attribute__((noinline)) int l7_postgres_request_bytes(const struct l7_peek *pe
 	if (!w || w->verdict < 0)
 		return 0;
 	/* A Parse cut off by the end of the peeked bytes: its Execute lies further on. */
-	if (!w->queries && !w->execute && !(w->cut && w->parse_at))
+	if (!w->rounds && !w->executed && !(w->cut && w->parse_at))
 		return 0;
 	if (w->query_at) {
 		l7_pg_sql_word(buf, n, w->query_at, m);
@@ -305,8 +319,7 @@ __attribute__((noinline)) int l7_postgres_request_bytes(const struct l7_peek *pe
 	} else {
 		__builtin_memcpy(m->op, "EXECUTE", 8);
 	}
-	if (w->more)
-		m->flags |= L7_MSG_MORE;
+	l7_pg_counted(w, m);
 	return 1;
 }
 
@@ -327,8 +340,7 @@ __attribute__((noinline)) int l7_postgres_response_bytes(const struct l7_peek *p
 	if (!w || w->verdict < 0)
 		return 0;
 	m->error = w->error;
-	if (w->more)
-		m->flags |= L7_MSG_MORE;
+	l7_pg_counted(w, m);
 	return 1;
 }
 

@@ -35,6 +35,10 @@ struct l7_message {
 	__s64 body_len; /* HTTP: Content-Length, -1 when absent */
 	char op[L7_OP_MAX];        /* HTTP method, Redis command word, SQL operation word; NUL-padded */
 	char path[HTTP_PATH_MAX];  /* HTTP request path, NUL-padded */
+	/* Whole messages (requests, or replies) the buffer holds, when the parser walked every byte
+	 * into whole ones (Redis, PostgreSQL); 0: not counted. A pipelined connection is matched
+	 * again once the replies counted this way answer every request counted. */
+	__u32 messages;
 };
 
 /* struct l7_message.flags */

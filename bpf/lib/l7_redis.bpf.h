@@ -56,7 +56,10 @@ struct l7_redis_walk {
 	__u32 first_line;  /* the first line ended well */
 	__u32 word_at;     /* request: the first bulk's offset and length */
 	__u32 word_len;
-	__s32 done;        /* 1: the message ends at pos; -1: not RESP */
+	__u32 start_phase; /* what each message starts with: L7_REDIS_TYPE, or L7_REDIS_LINE (inline) */
+	__u32 messages;    /* whole messages walked */
+	__u32 first_end;   /* the offset just past the first message, 0 until it ends */
+	__s32 done;        /* 1: the last whole message ends exactly at n; 2: one goes on past n; -1: not RESP */
 };
 
 struct {
@@ -82,13 +85,24 @@ static __always_inline int l7_redis_name_char(__u8 c)
 	return l7_redis_letter(c) || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
 }
 
-/* The end of an element: the message is whole when nothing is pending. */
+/* The end of an element: the message is whole when nothing is pending; then the next one, if
+ * the buffer goes on, is walked too (to count the messages of a pipelined buffer). */
 static __always_inline void l7_redis_element_done(struct l7_redis_walk *w)
 {
 	w->phase = L7_REDIS_TYPE;
 	w->first_line = 1;
-	if (w->pending <= 0)
-		w->done = 1;
+	if (w->pending > 0)
+		return;
+	w->messages++;
+	if (!w->first_end)
+		w->first_end = w->pos;
+	if (w->pos >= w->n) {
+		w->done = w->pos == w->n ? 1 : 2;
+		return;
+	}
+	w->phase = w->start_phase;
+	w->pending = w->start_phase == L7_REDIS_TYPE;
+	w->elements = 0;
 }
 
 static long l7_redis_step(__u64 i, void *data)
@@ -104,6 +118,12 @@ static long l7_redis_step(__u64 i, void *data)
 	w->pos++;
 	switch (w->phase) {
 	case L7_REDIS_TYPE:
+		/* Redis skips empty lines between commands (redis-cli --pipe writes one); they get no reply. */
+		if (w->request && !w->elements && w->messages && (c == '\r' || c == '\n')) {
+			if (w->pos >= w->n)
+				w->done = 1;
+			return 0;
+		}
 		if (w->pending <= 0 || (w->request && c != (w->elements ? '$' : '*'))) {
 			w->done = -1;
 			return 1;
@@ -149,7 +169,7 @@ static long l7_redis_step(__u64 i, void *data)
 		v = w->neg ? -w->value : w->value;
 		switch (w->type) {
 		case '$': case '!': case '=':
-			if (w->request && w->elements == 2) {
+			if (w->request && w->elements == 2 && !w->messages) {
 				w->word_at = w->pos;
 				w->word_len = v > 0 ? (__u32)v : 0;
 			}
@@ -196,6 +216,7 @@ static __always_inline struct l7_redis_walk *l7_redis_walk(const __u8 *buf, __u3
 	__builtin_memset(w, 0, sizeof(*w));
 	w->n = n;
 	w->pending = phase == L7_REDIS_TYPE; /* an inline line is the whole message */
+	w->start_phase = phase;
 	w->request = request;
 	w->phase = phase;
 	l.w = w;
@@ -227,6 +248,15 @@ static __always_inline int l7_redis_command_word(const __u8 *buf, __u32 n, __u32
 	if (len <= L7_OP_MAX - 1)
 		__builtin_memcpy(m->op, word, sizeof(word));
 	return 1;
+}
+
+/* MORE when a second message starts in the buffer; the count when every byte was walked into whole messages. */
+static __always_inline void l7_redis_counted(const struct l7_redis_walk *w, struct l7_message *m)
+{
+	if (w->first_end && w->first_end < w->n)
+		m->flags |= L7_MSG_MORE;
+	if (w->done == 1)
+		m->messages = w->messages > 0xffff ? 0xffff : w->messages;
 }
 
 /* Whether the line ending just before `end` (past its '\n') ends with " HTTP/d.d": an HTTP
@@ -268,7 +298,7 @@ __attribute__((noinline)) int l7_redis_request_bytes(const struct l7_peek *peek,
 		w = l7_redis_walk(buf, n, 1, L7_REDIS_TYPE);
 		/* The command word is the first bulk string; the rest of the request may lie
 		 * past the peeked bytes, but what we saw must be RESP. */
-		if (!w || w->done < 0 || w->elements < 2 || w->word_len == 0)
+		if (!w || (w->done < 0 && !w->messages) || w->word_len == 0)
 			return 0;
 		if (w->word_at + w->word_len + 2 <= n && buf[(w->word_at + w->word_len) & (L7_PEEK - 1)] != '\r')
 			return 0;
@@ -287,18 +317,17 @@ __attribute__((noinline)) int l7_redis_request_bytes(const struct l7_peek *peek,
 			len = k + 1;
 		}
 		w = l7_redis_walk(buf, n, 0, L7_REDIS_LINE);
-		if (!w || w->done != 1)
+		if (!w || !w->first_end)
 			return 0;
 		/* "\r" must be followed by "\n": an inline line ends with CRLF or LF. */
-		if (buf[len & (L7_PEEK - 1)] == '\r' && w->pos != len + 2)
+		if (buf[len & (L7_PEEK - 1)] == '\r' && w->first_end != len + 2)
 			return 0;
-		if (l7_redis_http1_line(buf, w->pos))
+		if (l7_redis_http1_line(buf, w->first_end))
 			return 0;
 		if (!l7_redis_command_word(buf, n, 0, len, m))
 			return 0;
 	}
-	if (w->done == 1 && w->pos < n)
-		m->flags |= L7_MSG_MORE;
+	l7_redis_counted(w, m);
 	return 1;
 }
 
@@ -320,11 +349,10 @@ __attribute__((noinline)) int l7_redis_response_bytes(const struct l7_peek *peek
 	if (type == '>')
 		return 0; /* a push answers no request */
 	w = l7_redis_walk(buf, n, 0, L7_REDIS_TYPE);
-	if (!w || w->done < 0 || !w->first_line)
+	if (!w || (w->done < 0 && !w->messages) || !w->first_line)
 		return 0;
 	m->error = type == '-' || type == '!';
-	if (w->done == 1 && w->pos < n)
-		m->flags |= L7_MSG_MORE;
+	l7_redis_counted(w, m);
 	return 1;
 }
 
