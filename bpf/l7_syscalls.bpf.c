@@ -354,6 +354,20 @@ static __always_inline int ends_last_chunk(struct l7_scratch *x, const struct l7
 	return tail[0] == '0' && tail[1] == '\r' && tail[2] == '\n' && tail[3] == '\r' && tail[4] == '\n';
 }
 
+/* The whole messages of this read/write when the parser counted them and the peek held every
+ * byte the call moved; L7_OWED_UNKNOWN otherwise. */
+static __always_inline __u32 counted_messages(const struct l7_message *m, __u32 n, __u64 total)
+{
+	return m->messages && total == n ? m->messages : L7_OWED_UNKNOWN;
+}
+
+/* `k` more replies owed on a pipelined connection (k: counted_messages). */
+static __always_inline void owe(struct l7_conn *c, __u32 k)
+{
+	__u32 owed = (__u32)c->owed + k;
+	c->owed = c->owed == L7_OWED_UNKNOWN || k == L7_OWED_UNKNOWN || owed >= L7_OWED_UNKNOWN ? L7_OWED_UNKNOWN : owed;
+}
+
 static __always_inline void count_opaque(__u32 tgid, const struct l7_conn *c, int is_new, int sent, __u64 bytes)
 {
 	struct l7_opaque_key k = { .pid = tgid, .protocol = c->protocol, .role = c->role };
@@ -381,6 +395,16 @@ static __always_inline void on_data(__u32 tgid, struct l7_conn *c, const struct 
 	}
 	if (c->protocol == L7_PROTO_OTHER)
 		return;
+	/* Requests Go uprobes measure (a Go server's, on keep-alive connections): nothing to copy
+	 * or parse once the connection's first request has named its protocol. */
+	if (c->protocol != L7_PROTO_UNKNOWN) {
+		__u32 *covered = bpf_map_lookup_elem(&l7_coverage, &tgid);
+		if (covered && (*covered & coverage_bit(kind_of(c)))) {
+			c->state = L7_CONN_IDLE;
+			c->start_ns = 0;
+			return;
+		}
+	}
 
 	/* The first bytes: from the buffer, or the iovecs (of a writev/readv or a msghdr) that hold them. */
 	__u64 base = p->buf, len = total;
@@ -469,8 +493,10 @@ static __always_inline void on_data(__u32 tgid, struct l7_conn *c, const struct 
 			c->protocol = L7_PROTO_OTHER;
 			return;
 		}
-		if (c->state == L7_CONN_PIPELINED)
+		if (c->state == L7_CONN_PIPELINED) {
+			owe(c, counted_messages(m, n, total));
 			return;
+		}
 		__u32 *covered = bpf_map_lookup_elem(&l7_coverage, &tgid);
 		if (covered && (*covered & coverage_bit(kind_of(c)))) {
 			c->state = L7_CONN_IDLE;
@@ -481,8 +507,11 @@ static __always_inline void on_data(__u32 tgid, struct l7_conn *c, const struct 
 		int more = (m->flags & L7_MSG_MORE) && !(m->flags & L7_MSG_CHUNKED) &&
 			   (m->body_len < 0 || (__u64)m->body_at + m->body_len < total);
 		if (c->state != L7_CONN_IDLE || more) {
-			/* Neither the one in flight nor this one is measured, nor any later one: each
-			 * response on the connection is counted as an unmatched request instead. */
+			/* Neither the one in flight nor this one is measured: each response is counted as
+			 * an unmatched request instead, until the responses answer every request (when
+			 * the parser counts both: Redis, PostgreSQL), or for good (HTTP/1). */
+			c->owed = c->state != L7_CONN_IDLE; /* the one in flight */
+			owe(c, counted_messages(m, n, total));
 			c->state = L7_CONN_PIPELINED;
 			c->start_ns = 0;
 			return;
@@ -510,7 +539,16 @@ static __always_inline void on_data(__u32 tgid, struct l7_conn *c, const struct 
 	if (m->flags & L7_MSG_INFORMATIONAL)
 		return; /* 100 Continue: the final response follows */
 	if (c->state == L7_CONN_PIPELINED) {
-		drop_count(&l7_dropped, L7_DROP_PIPELINED);
+		__u32 k = counted_messages(m, n, total);
+		if (c->owed == L7_OWED_UNKNOWN || k == L7_OWED_UNKNOWN || k > c->owed) {
+			c->owed = L7_OWED_UNKNOWN;
+			drop_count(&l7_dropped, L7_DROP_PIPELINED);
+			return;
+		}
+		drop_add(&l7_dropped, L7_DROP_PIPELINED, k);
+		c->owed -= k;
+		if (c->owed == 0)
+			c->state = L7_CONN_IDLE; /* every request answered: the next one is measured */
 		return;
 	}
 	if ((m->flags & L7_MSG_CHUNKED) && !(m->flags & L7_MSG_NO_BODY) && !c->head && !ends_last_chunk(x, p, total)) {

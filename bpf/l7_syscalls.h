@@ -88,7 +88,8 @@ struct l7_conn {
 	__u8 head;       /* the request in flight is a HEAD: its response has no body */
 	__u8 carry_len;  /* bytes in carry */
 	__u8 carry[L7_CARRY]; /* a short read's bytes that may start a request (Go reads one byte ahead) */
-	__u8 pad[3];
+	__u8 pad;
+	__u16 owed;      /* L7_CONN_PIPELINED: replies still owed to the requests counted; L7_OWED_UNKNOWN: not counted */
 	char op[L7_OP_MAX];
 	char path[HTTP_PATH_MAX];
 };
@@ -96,7 +97,9 @@ struct l7_conn {
 #define L7_CONN_IDLE 0
 #define L7_CONN_REQUEST 1      /* a request in flight, its response not seen yet */
 #define L7_CONN_BODY 2         /* the response's status seen; its chunked body has not ended */
-#define L7_CONN_PIPELINED 3    /* requests were pipelined: nothing on it is matched any more */
+#define L7_CONN_PIPELINED 3    /* requests were pipelined: nothing on it is matched until the replies answer
+				* every request (both counted by the parser: Redis, PostgreSQL), for good otherwise */
+#define L7_OWED_UNKNOWN 0xffff
 
 enum l7_drop_reason {
 	L7_DROP_CONN_MAP_FULL = 0,     /* a connection not tracked */

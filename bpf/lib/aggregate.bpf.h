@@ -103,6 +103,13 @@ static __always_inline void drop_count(void *drops, __u32 reason)
 		*n += 1;
 }
 
+static __always_inline void drop_add(void *drops, __u32 reason, __u64 k)
+{
+	__u64 *n = bpf_map_lookup_elem(drops, &reason);
+	if (n)
+		*n += k;
+}
+
 /* The entry for `key`, inserted as `zero` (a zeroed value) when missing; NULL (and a
  * drop counted) only when the map is full. Per-CPU: another CPU's insert leaves this
  * CPU's slot zeroed, so a lost insert race still finds a usable entry. */
