@@ -277,6 +277,19 @@ describe('bad remote-write input is a clear 4xx and loses nothing already taken'
     assert.equal(ok.status, 204, await ok.text());
   });
 
+  test('a time past what a point can hold, or a creation time after its sample, is refused naming it (not a storage failure)', async () => {
+    const res = await write(encodeWriteRequest([
+      { labels: { __name__: 'burnwatch_tcp_resets_total', job: 'rw-times' }, samples: [{ value: 1, timestampMs: 9_300_000_000_000 }] },
+      { labels: { __name__: 'burnwatch_tcp_resets_created', job: 'rw-times' }, samples: [{ value: (T0 + 60_000) / 1000, timestampMs: T0 }] },
+      { labels: { __name__: 'burnwatch_tcp_resets_total', job: 'rw-times' }, samples: [{ value: 2, timestampMs: T0 }] },
+    ]));
+    assert.equal(res.status, 400);
+    const text = ((await res.json()) as { error: { message: string } }).error.message;
+    assert.match(text, /^1 point\(s\) stored; /);
+    assert.match(text, /sample timestamp 9300000000000 is not milliseconds since the epoch up to the year 2262/);
+    assert.match(text, /burnwatch_tcp_resets_created says the series was created at \d+ s, not before the sample at \d+ ms/);
+  });
+
   test('a label name Prometheus could not have sent, or one given twice, refuses that series', async () => {
     const message = WriteRequest.fromObject({
       timeseries: [

@@ -50,6 +50,10 @@ export interface DecodedWriteRequest {
 }
 
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+/** Points are stored with signed 64-bit nanoseconds: the last millisecond that fits (in 2262). */
+export const MAX_TIMESTAMP_MS = Number(((1n << 63n) - 1n) / 1_000_000n);
+
+const validTimestamp = (ms: number) => Number.isSafeInteger(ms) && ms > 0 && ms <= MAX_TIMESTAMP_MS;
 
 export function decodeRemoteWrite(body: Uint8Array, limits: BodyLimits): DecodedWriteRequest {
   let raw: Uint8Array;
@@ -82,11 +86,11 @@ export function decodeRemoteWrite(body: Uint8Array, limits: BodyLimits): Decoded
     const samples: RemoteSample[] = [];
     for (const s of ts.samples as { value: number; timestamp: string }[]) {
       const timestampMs = Number(s.timestamp);
-      if (!Number.isSafeInteger(timestampMs) || timestampMs <= 0) problem ??= `sample timestamp ${s.timestamp} is not milliseconds since the epoch`;
+      if (!validTimestamp(timestampMs)) problem ??= `sample timestamp ${s.timestamp} is not milliseconds since the epoch up to the year 2262`;
       samples.push({ value: s.value, timestampMs });
     }
     const histograms = (ts.histograms as Record<string, any>[]).map((h) => nativeHistogram(h));
-    for (const h of histograms) if (!Number.isSafeInteger(h.timestampMs) || h.timestampMs <= 0) problem ??= `histogram timestamp ${h.timestampMs} is not milliseconds since the epoch`;
+    for (const h of histograms) if (!validTimestamp(h.timestampMs)) problem ??= `histogram timestamp ${h.timestampMs} is not milliseconds since the epoch up to the year 2262`;
     if (problem) out.problems.push({ series: where, reason: problem, points });
     else out.series.push({ labels, samples, histograms });
   });

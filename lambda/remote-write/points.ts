@@ -142,7 +142,10 @@ export function remoteWritePoints(series: readonly RemoteSeries[]): RemoteWriteP
             : { series: ref, startNs: 0n, endNs, kind: 'sum', temporality: 'cumulative', monotonic: true, value: sample.value },
         );
       } else if (role === 'created') {
-        out.points.push(zeroPoint(d, ref, BigInt(Math.round(sample.value * 1000)) * NS_PER_MS));
+        // A creation time after the sample reporting it cannot be one (and would reorder the run).
+        const createdMs = Math.round(sample.value * 1000);
+        if (createdMs <= 0 || createdMs > sample.timestampMs) refuse(`${name} says the series was created at ${sample.value} s, not before the sample at ${sample.timestampMs} ms`, 1);
+        else out.points.push(zeroPoint(d, ref, BigInt(createdMs) * NS_PER_MS));
       } else if (role === 'native') {
         refuse(`${name} is a histogram: its float samples come as ${name}_bucket, _count and _sum`, 1);
       } else {
