@@ -19,12 +19,24 @@ export function apiKey(env = process.env): string | undefined {
   }
 }
 
-export async function getApi<T>(endpoint: string, pathAndQuery: string): Promise<T> {
+export function getApi<T>(endpoint: string, pathAndQuery: string): Promise<T> {
+  return callApi<T>(endpoint, pathAndQuery);
+}
+
+/** Any API call; a JSON `body` is sent as such. A 204 answers undefined. */
+export async function callApi<T>(endpoint: string, pathAndQuery: string, opts: { method?: string; body?: unknown } = {}): Promise<T> {
   const url = `${endpoint.replace(/\/+$/, '')}${pathAndQuery}`;
   const key = apiKey();
+  const headers: Record<string, string> = key ? { authorization: `Bearer ${key}` } : {};
+  if (opts.body !== undefined) headers['content-type'] = 'application/json';
   let res: Response;
   try {
-    res = await fetch(url, { headers: key ? { authorization: `Bearer ${key}` } : {}, signal: AbortSignal.timeout(30_000) });
+    res = await fetch(url, {
+      method: opts.method ?? 'GET',
+      headers,
+      ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
+      signal: AbortSignal.timeout(30_000),
+    });
   } catch (err) {
     throw new ApiUnavailable(`cannot reach ${url}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`);
   }
@@ -38,5 +50,5 @@ export async function getApi<T>(endpoint: string, pathAndQuery: string): Promise
     }
     throw new ApiUnavailable(`${url}: HTTP ${res.status}: ${message}${res.status === 401 ? ' (set BURNWATCH_API_KEY)' : ''}`);
   }
-  return JSON.parse(text) as T;
+  return (res.status === 204 ? undefined : JSON.parse(text)) as T;
 }

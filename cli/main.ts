@@ -6,6 +6,8 @@ import { runSlo } from './slo.ts';
 import { runGate } from './gate.ts';
 import { runHints } from './hints.ts';
 import { runDoctor } from './doctor.ts';
+import { runProbe } from './probe.ts';
+import { runStatus } from './status.ts';
 import { UsageError } from './args.ts';
 import { DirectoryLockedError } from '../agent/export/dir-lock.ts';
 import { UnsupportedKernelError } from '../agent/kernel-support.ts';
@@ -17,6 +19,8 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
   slo: { summary: 'SLO status as a table (slo status [SERVICE])', run: runSlo },
   gate: { summary: 'release gate: exit 1 when SERVICE burned more than --max-burn of its budget', run: runGate },
   hints: { summary: 'root-cause hints for SERVICE over a window (hints SERVICE [--from --to])', run: runHints },
+  probe: { summary: 'attach the costly Go probes to SERVICE for a while (probe SERVICE [--for 10m])', run: runProbe },
+  status: { summary: 'which services have deep probes and why; what each agent attached', run: runStatus },
   doctor: { summary: 'what the agent can measure on this kernel (BTF, uprobes, tracepoints)', run: runDoctor },
 };
 

@@ -77,7 +77,8 @@ test('without deep probes only the always-on RED (gRPC server) counts; with them
   const redFds = perfEventFds();
   assert.ok(redFds > baselineFds, 'the gRPC server and GC probes are attached');
   assert.deepEqual(collector.deepPids(), []);
-  assert.deepEqual(collector.coverageOf(frontend), { httpClient: false, db: false });
+  assert.deepEqual(collector.deepCoverage(frontend), { httpClient: true, db: false });
+  assert.deepEqual(collector.deepCoverage(backend), { httpClient: false, db: true });
 
   await drain();
   for (let i = 0; i < 3; i++) assert.equal(await get(topo.frontendPort, '/order?ping_ms=1'), 200);
@@ -91,8 +92,6 @@ test('without deep probes only the always-on RED (gRPC server) counts; with them
   const deepFds = perfEventFds();
   assert.ok(deepFds > redFds, `deep probes add uprobes (${redFds} → ${deepFds})`);
   assert.deepEqual(collector.deepPids().sort(), [frontend, backend].sort());
-  assert.deepEqual(collector.coverageOf(frontend), { httpClient: true, db: false });
-  assert.deepEqual(collector.coverageOf(backend), { httpClient: false, db: true });
   // Asking twice attaches nothing more.
   await collector.setDeepProbes(frontend, true);
   assert.equal(perfEventFds(), deepFds);
@@ -115,7 +114,6 @@ test('without deep probes only the always-on RED (gRPC server) counts; with them
   await Promise.all([collector.setDeepProbes(frontend, false), collector.setDeepProbes(backend, false)]);
   assert.equal(perfEventFds(), redFds, 'detaching the deep probes leaves only the always-on ones');
   assert.deepEqual(collector.deepPids(), []);
-  assert.deepEqual(collector.coverageOf(backend), { httpClient: false, db: false });
   await drain();
   assert.equal(await get(topo.frontendPort, '/order?ping_ms=1'), 200);
   const again = await drain();

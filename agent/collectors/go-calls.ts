@@ -154,7 +154,6 @@ interface SeriesAcc {
 
 export class GoCallsCollector implements Collector {
   readonly name = 'go-calls';
-  readonly uprobeCoverage = { httpClient: true, db: true };
   private readonly obj: BpfObject;
   private readonly ring: RingBufferReader;
   /** Always-on probes per process (and the mark that a process is attached). */
@@ -277,9 +276,9 @@ export class GoCallsCollector implements Collector {
     return [...this.deepLinks.keys()];
   }
 
-  /** What the uprobes measure for a process now: its calls, while the deep probes are on and the binary has them. */
-  coverageOf(pid: number): { httpClient: boolean; db: boolean } {
-    const s = this.deepLinks.has(pid) ? this.targets.get(pid)?.info.probeSets : undefined;
+  /** What the deep probes measure for a process while they are on (its binary's client and database calls). */
+  deepCoverage(pid: number): { httpClient: boolean; db: boolean } {
+    const s = this.targets.get(pid)?.info.probeSets;
     return { httpClient: Boolean(s?.httpClient), db: Boolean(s && (s.sqlClient || s.redigo || s.redisV5)) };
   }
 

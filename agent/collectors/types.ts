@@ -39,6 +39,8 @@ export interface Collector {
    * probe mode, agent/deep-probes.ts, decides when); resolves once done.
    */
   setDeepProbes?(pid: number, on: boolean): Promise<void>;
+  /** What those costly probes measure for a process while they are on (the syscall path must not count it then). */
+  deepCoverage?(pid: number): Partial<UprobeCoverage>;
   /** The process is gone: detach and forget its per-process state (its last data is still collected). */
   processExited?(pid: number): void;
   /** Everything recorded since the previous call, exactly once. */
