@@ -47,6 +47,47 @@ function sub(a: Map<string, ProgRun>, b: Map<string, ProgRun>): Map<string, Prog
   return new Map([...a].map(([k, v]) => [k, { runs: v.runs - (b.get(k)?.runs ?? 0n), ns: v.ns - (b.get(k)?.ns ?? 0n) }]));
 }
 
+/** CPU seconds (user + system) of `dd bs=1` moving `bytes` bytes on CPU 1: one read and one write a byte. */
+function ddCpuSeconds(bytes: number): number {
+  const out = execFileSync('bash', ['-c', `TIMEFORMAT='%U %S'; { time taskset -c 1 dd if=/dev/zero of=/dev/null bs=1 count=${bytes} 2>/dev/null; } 2>&1`], { encoding: 'utf8' });
+  const [user, sys] = out.trim().split(' ').map(Number);
+  return user + sys;
+}
+
+/**
+ * Why raw sys_enter/sys_exit and not per-syscall tracepoints (sys_enter_read & co): the cost a
+ * read/write on an untracked fd pays with this path's programs, against empty programs on the
+ * per-syscall tracepoints of read and write alone (bpftrace), from the CPU time of a loop of
+ * 1-byte reads and writes. Rounds alternate; the least CPU of each kind is kept (noise on a
+ * shared machine only ever adds).
+ */
+async function tracepointMechanisms(): Promise<string[]> {
+  const bytes = 3_000_000;
+  const cpu = { none: [] as number[], raw: [] as number[], perSyscall: [] as number[] };
+  for (let r = 0; r < ROUNDS + 2; r++) {
+    cpu.none.push(ddCpuSeconds(bytes));
+    const l7 = new SyscallL7Collector({ objectDir: BPF_OBJECT_DIR, log: (l) => console.error(l) });
+    try {
+      cpu.raw.push(ddCpuSeconds(bytes));
+    } finally {
+      l7.close();
+    }
+    const probes = 'tracepoint:syscalls:sys_enter_read, tracepoint:syscalls:sys_exit_read, tracepoint:syscalls:sys_enter_write, tracepoint:syscalls:sys_exit_write { }';
+    const bt = manage(spawn('bpftrace', ['-e', probes], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    try {
+      await waitFor('bpftrace to attach', () => /Attaching/.test(bt.output()) || undefined, 30_000, 50);
+      cpu.perSyscall.push(ddCpuSeconds(bytes));
+    } finally {
+      await bt.stop('SIGINT');
+    }
+  }
+  const added = (xs: number[]) => (((Math.min(...xs) - Math.min(...cpu.none)) / (2 * bytes)) * 1e9).toFixed(0);
+  return [
+    `a read/write on an untracked fd (dd bs=1, ${2 * bytes} syscalls, least CPU of ${ROUNDS + 2} rounds): ` +
+      `+${added(cpu.raw)} ns with the raw sys_enter/sys_exit programs, +${added(cpu.perSyscall)} ns with empty programs on sys_{enter,exit}_{read,write}`,
+  ];
+}
+
 export async function run(): Promise<string[]> {
   const portFile = path.join(tempDir('bw-l7-bench'), 'port');
   const server = manage(spawn('taskset', ['-c', '0', process.execPath, '--import', 'tsx', path.join(ROOT, 'bench/node-http-server.ts'), portFile], { stdio: ['ignore', 'pipe', 'pipe'] }));
@@ -95,6 +136,7 @@ export async function run(): Promise<string[]> {
   } finally {
     await server.stop();
   }
+  lines.push(...(await tracepointMechanisms()));
   for (const l of lines) console.log(l);
   return lines;
 }
