@@ -21,10 +21,12 @@ export function forgetKey(): void {
   sessionStorage.removeItem(KEY);
 }
 
-export async function api<T>(path: string, params: Record<string, string | number | undefined> = {}, key = storedKey()): Promise<T> {
+export async function api<T>(path: string, params: Record<string, string | number | undefined> = {}, key = storedKey(), send?: { method: string; body: unknown }): Promise<T> {
   const url = new URL(path, location.origin);
   for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, String(v));
-  const res = await fetch(url, { headers: key ? { authorization: `Bearer ${key}` } : {} });
+  const headers: Record<string, string> = key ? { authorization: `Bearer ${key}` } : {};
+  if (send) headers['content-type'] = 'application/json';
+  const res = await fetch(url, send ? { method: send.method, headers, body: JSON.stringify(send.body) } : { headers });
   const body = (await res.json().catch(() => null)) as { error?: { code: string; message: string } } | null;
   if (!res.ok) throw new ApiCallError(res.status, body?.error?.code ?? 'http_error', body?.error?.message ?? `HTTP ${res.status}`);
   return body as T;

@@ -7,6 +7,7 @@ import { chartBox, heatmapChart, lineChart, type Marker } from '../charts.ts';
 import type { PageContext } from '../context.ts';
 import { alertMarkers, align, axis, deployMarkers, stepped } from '../data.ts';
 import { h } from '../dom.ts';
+import { probeNowButton } from '../probe.ts';
 import { burn, objectivePct, pct, rate, seconds, seenNote, span, time, windowSeconds } from '../format.ts';
 import { budget } from '../../../slo/math.ts';
 import { href, stepFor } from '../route.ts';
@@ -181,6 +182,7 @@ export async function renderSlo(ctx: PageContext): Promise<HTMLElement> {
     { 'aria-labelledby': 'page-title' },
     h('p', { class: 'crumbs' }, h('a', { href: href('slos', undefined, { range: ctx.range }) }, '← all SLOs')),
     h('h1', { id: 'page-title' }, slo.display_name ?? slo.id, h('span', { class: 'sub' }, ` ${slo.service} · ${slo.kind}`)),
+    probeNowButton(slo.service),
     slo.sli_unknown_reason ? h('p', { class: 'warn' }, `SLI unknown: ${slo.sli_unknown_reason}`) : null,
     header,
     h('h2', {}, 'Budget'),
