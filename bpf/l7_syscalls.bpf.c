@@ -354,6 +354,20 @@ static __always_inline int ends_last_chunk(struct l7_scratch *x, const struct l7
 	return tail[0] == '0' && tail[1] == '\r' && tail[2] == '\n' && tail[3] == '\r' && tail[4] == '\n';
 }
 
+/* PostgreSQL's unnamed statement: the word of its Parse is kept for an Execute of it sent
+ * later without the text (lib/pq prepares, then binds and executes). Any other request
+ * forgets it (a simple query destroys the unnamed statement): never a wrong word, at worst
+ * EXECUTE. */
+static __always_inline void name_unnamed_statement(struct l7_conn *c, struct l7_message *m)
+{
+	if (m->flags & L7_MSG_PREPARE)
+		__builtin_memcpy(c->prepared_op, m->op, L7_OP_MAX);
+	else if ((m->flags & L7_MSG_RUN_UNNAMED) && c->prepared_op[0])
+		__builtin_memcpy(m->op, c->prepared_op, L7_OP_MAX);
+	else if (!(m->flags & L7_MSG_RUN_UNNAMED))
+		__builtin_memset(c->prepared_op, 0, L7_OP_MAX);
+}
+
 /* The whole messages of this read/write when the parser counted them and the peek held every
  * byte the call moved; L7_OWED_UNKNOWN otherwise. */
 static __always_inline __u32 counted_messages(const struct l7_message *m, __u32 n, __u64 total)
@@ -485,6 +499,8 @@ static __always_inline void on_data(__u32 tgid, struct l7_conn *c, const struct 
 			return; /* a request's body, or bytes of no protocol we parse */
 		}
 		c->protocol = m->protocol;
+		if (c->protocol == L7_PROTO_POSTGRES)
+			name_unnamed_statement(c, m);
 		if (m->flags & L7_MSG_SETUP)
 			return; /* connection set-up (PostgreSQL start-up, SSLRequest): no request to match */
 		if (c->role == L7_ROLE_SERVER && c->protocol != L7_PROTO_HTTP1) {

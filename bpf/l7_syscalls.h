@@ -92,6 +92,7 @@ struct l7_conn {
 	__u16 owed;      /* L7_CONN_PIPELINED: replies still owed to the requests counted; L7_OWED_UNKNOWN: not counted */
 	char op[L7_OP_MAX];
 	char path[HTTP_PATH_MAX];
+	char prepared_op[L7_OP_MAX]; /* PostgreSQL: the word of the unnamed statement's Parse, for its later Execute */
 };
 
 #define L7_CONN_IDLE 0

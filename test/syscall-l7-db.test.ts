@@ -21,7 +21,7 @@ import { bucketIndexForSeconds } from '../common/exphist.ts';
 import { GO_ATTR, GO_METRIC, L7_ATTR, L7_METRIC } from '../common/catalogue.ts';
 import { startGateway } from '../lambda/local/server.ts';
 import type { ServiceGraph } from '../lambda/query/graph.ts';
-import { startPostgres } from './lib/go-topology.ts';
+import { get, startPostgres, startTopology } from './lib/go-topology.ts';
 import { SYSTEM_PYTHON, startRedis } from './lib/db-wire.ts';
 import { ROOT, tempDir } from './lib/processes.ts';
 
@@ -277,6 +277,35 @@ describe('syscall L7: Redis and PostgreSQL clients of any language', () => {
       'postgresql SELECT ok': 3, 'postgresql EXECUTE ok': 1, 'postgresql SELECT error': 1, 'postgresql CREATE ok': 1, 'postgresql INSERT ok': 1,
     });
     assertPeer(points, pgPort);
+  });
+
+  test('a Go service (lib/pq, redigo, go-redis v5) is measured from its syscalls like any client, and not at all while DB uprobes cover it', async () => {
+    const topo = await startTopology({ backendService: 'l7-db-backend' });
+    try {
+      const pid = topo.backend.child.pid!;
+      const orders = async (n: number) => {
+        for (let i = 0; i < n; i++) assert.equal(await get(topo.frontendPort, `/order?${i % 2 ? 'pg_ms=5' : ''}`), 200);
+        assert.equal(await get(topo.backendHttpPort, '/redis5?ms=0'), 200);
+      };
+      await orders(4);
+      let got = await collect();
+      // Each order: SELECT 1 (a simple query), pg_sleep($1) every other one (lib/pq prepares the
+      // unnamed statement, then binds and executes it: named by its Parse's word, as the Go path
+      // names it), redigo SET and GET; /redis5: go-redis SET and GET.
+      const points = pointsOf(got, pid);
+      assert.deepEqual(countsOf(points), { 'postgresql SELECT ok': 6, 'redis SET ok': 5, 'redis GET ok': 5 });
+      for (const p of points) {
+        const port = p.attributes[GO_ATTR.dbSystem] === 'redis' ? topo.redisPort : topo.pgPort;
+        assert.deepEqual([p.attributes[GO_ATTR.serverAddress], p.attributes[GO_ATTR.serverPort]], ['127.0.0.1', port]);
+      }
+      l7.setUprobeCoverage(pid, { httpServer: false, httpClient: false, db: true });
+      await orders(4);
+      got = await collect();
+      assert.deepEqual(pointsOf(got, pid), [], 'covered by uprobes: not counted from syscalls');
+      l7.setUprobeCoverage(pid, { httpServer: false, httpClient: false, db: false });
+    } finally {
+      await topo.stop();
+    }
   });
 
   test('the calls show up where the Go path\'s do: the gateway\'s service graph has the Redis and PostgreSQL edges', async () => {

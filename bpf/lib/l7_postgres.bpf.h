@@ -9,8 +9,12 @@
  *  - an extended query, Parse ('P': name, text) / Bind / Describe / Execute ('E') / Sync
  *    sent together (libpq's PQexecParams, node-postgres, JDBC): the word comes from the
  *    Parse; an Execute of an already prepared statement (no Parse in the buffer) is
- *    "EXECUTE" — its text is not on the wire; a Parse cut off by the end of the peeked
- *    bytes counts as an extended query too (its Execute lies further on).
+ *    "EXECUTE" — its text is not on the wire — unless it runs the unnamed statement, whose
+ *    Parse went before on the connection (lib/pq: Parse/Describe/Sync, then Bind/Execute/
+ *    Sync): the prepare is recognised as set-up carrying its word (L7_MSG_PREPARE) and the
+ *    Execute says L7_MSG_RUN_UNNAMED, so the connection tracking names it with that word;
+ *    a Parse cut off by the end of the peeked bytes counts as an extended query too (its
+ *    Execute lies further on).
  * The start-up packet, SSLRequest/GSSENCRequest and CancelRequest (no type byte: a length
  * then a code) are recognised as set-up (L7_MSG_SETUP: PostgreSQL, but no query); an
  * SSLRequest also says L7_MSG_NEGOTIATE, because its one-byte answer decides what follows:
@@ -148,6 +152,9 @@ struct l7_pg_walk {
 	__u32 executed;   /* an Execute anywhere */
 	__u32 parse_at;   /* offset of the first Parse's body, 0: none */
 	__u32 query_at;   /* offset of the first simple query's text, 0: none */
+	__u32 parse_unnamed; /* the first Parse prepares the unnamed statement */
+	__u32 bind_unnamed;  /* a Bind of the unnamed statement to the unnamed portal */
+	__u32 bind_named;    /* a Bind of anything else */
 	__u32 cut;        /* the walk ended in a message that goes on past the peeked bytes */
 	__u32 messages;
 	__u32 more;       /* a second round trip starts in the buffer */
@@ -217,8 +224,16 @@ static long l7_pg_step(__u64 i, void *data)
 				w->query_at = at + 5;
 			break;
 		case 'P':
-			if (!w->parse_at && !w->query_at)
+			if (!w->parse_at && !w->query_at) {
 				w->parse_at = at + 5;
+				w->parse_unnamed = l7_pg_at(buf, at + 5) == 0;
+			}
+			break;
+		case 'B': /* portal name, then statement name: both empty for the unnamed ones */
+			if (l7_pg_at(buf, at + 5) == 0 && l7_pg_at(buf, at + 6) == 0)
+				w->bind_unnamed = 1;
+			else
+				w->bind_named = 1;
 			break;
 		case 'E':
 			w->execute = 1;
@@ -307,17 +322,29 @@ __attribute__((noinline)) int l7_postgres_request_bytes(const struct l7_peek *pe
 	w = l7_pg_walk(buf, n, 0);
 	if (!w || w->verdict < 0)
 		return 0;
-	/* A Parse cut off by the end of the peeked bytes: its Execute lies further on. */
-	if (!w->rounds && !w->executed && !(w->cut && w->parse_at))
-		return 0;
-	if (w->query_at) {
-		l7_pg_sql_word(buf, n, w->query_at, m);
-	} else if (w->parse_at) {
+	if (w->parse_at && !w->query_at) {
 		text = l7_pg_parse_text(buf, n, w->parse_at);
 		if (text)
 			l7_pg_sql_word(buf, n, text, m);
-	} else {
+		if (w->parse_unnamed)
+			m->flags |= L7_MSG_PREPARE;
+	}
+	/* A Parse cut off by the end of the peeked bytes: its Execute lies further on. */
+	if (!w->rounds && !w->executed && !(w->cut && w->parse_at)) {
+		/* Only preparing (Parse/Describe/Sync, as lib/pq does before it binds): no query ran,
+		 * but the unnamed statement's word is kept for its Execute. */
+		if (!(m->flags & L7_MSG_PREPARE) || w->cut)
+			return 0;
+		m->flags |= L7_MSG_SETUP;
+		return 1;
+	}
+	if (w->query_at) {
+		l7_pg_sql_word(buf, n, w->query_at, m);
+	} else if (!w->parse_at) {
+		/* An Execute of a statement prepared before: its text is not here. */
 		__builtin_memcpy(m->op, "EXECUTE", 8);
+		if (w->bind_unnamed && !w->bind_named)
+			m->flags |= L7_MSG_RUN_UNNAMED;
 	}
 	l7_pg_counted(w, m);
 	return 1;

@@ -49,6 +49,8 @@ struct l7_message {
 #define L7_MSG_INFORMATIONAL 0x10 /* HTTP 1xx: the final response is still to come */
 #define L7_MSG_SETUP 0x20    /* connection set-up (PostgreSQL start-up, SSLRequest): the protocol is known, no request starts */
 #define L7_MSG_NEGOTIATE 0x40 /* a request to encrypt (PostgreSQL SSLRequest): what follows, a TLS handshake or plaintext, decides */
+#define L7_MSG_PREPARE 0x80  /* PostgreSQL: prepares the unnamed statement, whose word is op */
+#define L7_MSG_RUN_UNNAMED 0x100 /* PostgreSQL: executes the unnamed statement prepared before on the connection */
 
 /* The peeked bytes as one sized object: what a parser built as a global function (verified on
  * its own, lib/l7_redis.bpf.h) takes, since such a function's pointer argument needs a size. */
