@@ -3,7 +3,7 @@
  * module owns argument validation, value encoding and the small policies (tracefs
  * mounting, drain fallback). Build the addon with `bash scripts/build-addon`.
  */
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
 
@@ -167,7 +167,7 @@ let tracefsReady = false;
  */
 export function ensureTracefs(): void {
   if (tracefsReady) return;
-  const mounted = () => existsSync(`${TRACEFS}/events`) || existsSync('/sys/kernel/debug/tracing/events');
+  const mounted = () => pathVisible(`${TRACEFS}/events`) || pathVisible('/sys/kernel/debug/tracing/events');
   if (!mounted()) {
     try {
       native().mountTracefs(TRACEFS);
@@ -176,6 +176,21 @@ export function ensureTracefs(): void {
     }
   }
   tracefsReady = true;
+}
+
+/**
+ * Whether `path` exists as this process sees it with its capabilities. existsSync asks
+ * access(2), which checks the real uid with no capabilities unless it is root: the agent's
+ * unit runs as an unprivileged user with CAP_DAC_READ_SEARCH, for which /sys/kernel/tracing
+ * (0700 root) looks absent to access(2) but not to stat(2).
+ */
+export function pathVisible(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 // ---- objects, programs, maps, links ----------------------------------------------

@@ -14,7 +14,7 @@ import { FUTEX_PROGRAMS } from './collectors/futex.ts';
 import { SYSCALL_L7_PROGRAMS } from './collectors/syscall-l7.ts';
 import type { KernelProgram } from './collectors/kernel-maps.ts';
 import { btfHasTracepoint, btfStrings, KERNEL_BTF_PATH } from './kernel-btf.ts';
-import { ensureTracefs } from './bpf.ts';
+import { ensureTracefs, pathVisible } from './bpf.ts';
 
 export interface KernelPaths {
   /** The kernel's own BTF. */
@@ -127,7 +127,7 @@ export function checkKernelSupport(paths: KernelPaths = HOST_KERNEL_PATHS): Kern
     btf = { ok: false, detail: `no kernel BTF: ${paths.btf} ${why}; CO-RE programs cannot be relocated` };
   }
 
-  const tracefsDir = paths.tracefs.find((d) => existsSync(path.join(d, 'events')));
+  const tracefsDir = paths.tracefs.find((d) => pathVisible(path.join(d, 'events')));
   const tracefs: FacilityCheck = tracefsDir
     ? { ok: true, detail: `tracefs at ${tracefsDir}` }
     : {
@@ -151,7 +151,7 @@ export function checkKernelSupport(paths: KernelPaths = HOST_KERNEL_PATHS): Kern
     const absent = [
       ...(req.tracepoints ?? []).filter((p) => !btfHasTracepoint(strings!, p.tracepoint)).map((p) => `tracepoint ${p.tracepoint}`),
       ...(req.perfTracepoints ?? [])
-        .filter((p) => !existsSync(path.join(tracefsDir!, 'events', p.category, p.tracepoint)))
+        .filter((p) => !pathVisible(path.join(tracefsDir!, 'events', p.category, p.tracepoint)))
         .map((p) => `tracepoint ${p.category}:${p.tracepoint}`),
     ];
     const all = (req.tracepoints?.length ?? 0) + (req.perfTracepoints?.length ?? 0);

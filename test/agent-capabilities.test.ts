@@ -71,7 +71,7 @@ test('the agent with exactly the unit\'s capabilities, as a non-root uid, counts
     if (agent.child.exitCode !== null) throw new Error(`agent exited: ${agent.output()}`);
     return agent.output().split('\n').find((l) => l.includes(`instrumenting pid ${fixture.pid} `));
   }, 60_000, 100);
-  assert.match(line, /: http-server, go-calls$/, 'both Go probe sets attached');
+  assert.match(line, /: http-server, go-calls, go-waits$/, 'every Go probe set attached');
 
   // What the process holds is exactly the list: nothing more in effect, ambient or bounding.
   const numbers = capabilityNumbers();
