@@ -10,7 +10,7 @@ const URL_ID = 'abcdefghijklmnopqrstuvwxyz012345';
 const DOMAIN = `${URL_ID}.lambda-url.eu-west-1.on.aws`;
 
 export interface UrlRequest {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   path: string;
   query?: Record<string, string>;
   headers?: Record<string, string>;
