@@ -15,6 +15,7 @@ import type { DiscoveredProcess } from '../agent/discovery.ts';
 import { ElfFile } from '../agent/goinspect/elf.ts';
 import { inspectGoBinary, type GoBinaryInfo } from '../agent/goinspect/index.ts';
 import { GoFunctionTable } from '../agent/goinspect/pclntab.ts';
+import { x86CallSites } from '../agent/goinspect/instructions.ts';
 import { GO_ATTR, GO_METRIC, HTTP_SERVER_DURATION } from '../common/catalogue.ts';
 import { buildGoFixture } from './helpers/go.ts';
 import { manage, tempDir, waitFor, type Managed } from './lib/processes.ts';
@@ -85,6 +86,24 @@ test('the waiting function is the first frame outside package sync and the runti
   assert.equal(waitingFunction(['sync.(*Mutex).lockSlow', 'sync.(*RWMutex).Lock', 'main.writeHandler', 'net/http.HandlerFunc.ServeHTTP']), 'main.writeHandler');
   assert.equal(waitingFunction([undefined, 'main.(*cache).get']), 'main.(*cache).get');
   assert.equal(waitingFunction(['sync.(*Mutex).lockSlow', 'runtime.goexit']), undefined);
+});
+
+test('call sites: only direct calls of the callee, with the instruction after each', () => {
+  // At 0x1000: call 0x2000; mov rax, rbx; call 0x3000; call 0x2000; ret
+  const rel = (at: number, target: number) => {
+    const b = Buffer.alloc(4);
+    b.writeInt32LE(target - (at + 5));
+    return [...b];
+  };
+  const code = Uint8Array.from([0xe8, ...rel(0x1000, 0x2000), 0x48, 0x89, 0xd8, 0xe8, ...rel(0x1008, 0x3000), 0xe8, ...rel(0x100d, 0x2000), 0xc3]);
+  const fail = (a: number): never => {
+    throw new Error(`undecodable at ${a}`);
+  };
+  assert.deepEqual(x86CallSites(code, 0x1000, 0x2000, fail), [
+    { call: 0x1000, next: 0x1005 },
+    { call: 0x100d, next: 0x1012 },
+  ]);
+  assert.deepEqual(x86CallSites(code, 0x1000, 0x4000, fail), []);
 });
 
 test('.gopclntab names the function around an address as the symbol table does', async () => {
