@@ -23,13 +23,17 @@ export interface PrometheusServerOptions {
    * How far behind the newest sample a sample may be and still be stored (Prometheus duration).
    * The suites write points a month older than their newest, so the default covers 60 days.
    */
-  outOfOrderWindow?: string;
+  outOfOrderWindow?: string | null;
   /** `--enable-feature=native-histograms` (default true). */
   nativeHistograms?: boolean;
   /** One scrape job (the benchmarks' in-process peer); by default nothing is scraped. `timeout` must not exceed `interval` (default 10s). */
   scrape?: { job: string; targets: string[]; interval: string; timeout?: string };
   /** Forward everything stored to a remote-write receiver with a bearer key, in batches sent at most `deadline` apart. */
   remoteWrite?: { url: string; bearerToken: string; deadline: string };
+  /** Rule files to load, and how often their groups run (`global.evaluation_interval`). */
+  rules?: { files: string[]; evaluationInterval: string };
+  /** A TSDB directory to start from (blocks made by `promtool tsdb create-blocks-from`); left in place at stop. */
+  dataDir?: string;
 }
 
 export async function startPrometheus(opts: PrometheusServerOptions = {}): Promise<PrometheusServer> {
@@ -42,14 +46,19 @@ export async function startPrometheus(opts: PrometheusServerOptions = {}): Promi
   const remoteWrite = opts.remoteWrite
     ? `remote_write:\n  - url: ${JSON.stringify(opts.remoteWrite.url)}\n    authorization:\n      credentials: ${JSON.stringify(opts.remoteWrite.bearerToken)}\n    queue_config:\n      batch_send_deadline: ${opts.remoteWrite.deadline}\n      min_backoff: 100ms\n`
     : '';
-  writeFileSync(config, `storage:\n  tsdb:\n    out_of_order_time_window: ${opts.outOfOrderWindow ?? '60d'}\n${scrape}${remoteWrite}`);
+  // null: Prometheus's own default (out-of-order samples refused), as a benchmark's peer runs.
+  const storage = opts.outOfOrderWindow === null ? '' : `storage:\n  tsdb:\n    out_of_order_time_window: ${opts.outOfOrderWindow ?? '60d'}\n`;
+  const rules = opts.rules
+    ? `global:\n  evaluation_interval: ${opts.rules.evaluationInterval}\nrule_files: ${JSON.stringify(opts.rules.files)}\n`
+    : '';
+  writeFileSync(config, `${rules}${storage}${scrape}${remoteWrite}`);
   const port = await freePort();
   const child: Managed = manage(
     spawn(
       'prometheus',
       [
         `--config.file=${config}`,
-        `--storage.tsdb.path=${path.join(dir, 'data')}`,
+        `--storage.tsdb.path=${opts.dataDir ?? path.join(dir, 'data')}`,
         // Points carry their own (backdated) times: size-free retention far beyond any test's range.
         '--storage.tsdb.retention.time=100y',
         `--web.listen-address=127.0.0.1:${port}`,
