@@ -220,6 +220,30 @@ describe('syscall L7: HTTP/1 servers and clients of any language', () => {
     }
   });
 
+  test('routes are capped per service, as on the Go path: two processes of one service share the budget', async () => {
+    const capped = new SyscallL7Collector({ objectDir: BPF_OBJECT_DIR, log: () => {}, maxRoutesPerService: 2 });
+    const env = { OTEL_SERVICE_NAME: `shared-${process.pid}` };
+    const [a, b] = [await startServer(PYTHON, [path.join(FIXTURES, 'python_server.py')], env), await startServer(PYTHON, [path.join(FIXTURES, 'python_server.py')], env)];
+    try {
+      await curl([`http://127.0.0.1:${a.port}/ok/1`, `http://127.0.0.1:${a.port}/missing`]);
+      await curl([`http://127.0.0.1:${b.port}/fail`, `http://127.0.0.1:${b.port}/ok/2`]);
+      const got = await capped.collect({ startNs: lastEnd, endNs: epochNowNs(), serviceOf: () => undefined });
+      // Three routes for a service allowed two: whichever is drained last is the overflow (map order).
+      const points = [...pointsOf(got, a.pid, SERVER), ...pointsOf(got, b.pid, SERVER)];
+      const count = (route?: string) => points.filter((p) => !route || p.attributes['http.route'] === route).reduce((n, p) => n + (p.value as ExponentialHistogram).count, 0);
+      const named = new Set(points.map((p) => p.attributes['http.route']).filter((r) => r !== '/{overflow}'));
+      assert.equal(count(), 4);
+      assert.equal(named.size, 2, [...named].join(' '));
+      assert.ok(count('/{overflow}') >= 1 && count('/{overflow}') <= 2);
+      assert.equal(capped.takeDrops().get('route_overflow'), 1);
+    } finally {
+      capped.close();
+      await a.stop();
+      await b.stop();
+      await collect();
+    }
+  });
+
   test('a Node http server with Node fetch and Python urllib as clients', async () => {
     const node = await startServer(process.execPath, [path.join(FIXTURES, 'node_server.mjs')]);
     try {

@@ -11,6 +11,7 @@ import type { CollectWindow, CollectedMetrics, UprobeCoverage } from './types.ts
 import { Generations, KernelSignalCollector, PointsByProcess, perCpuStride, sumPerCpuFields, sweepInflight, type KernelProgram } from './kernel-maps.ts';
 import { OVERFLOW_ROUTE, RouteLimiter } from './route.ts';
 import { socketAddress } from './tcp.ts';
+import { identifyProcess } from '../process-identity.ts';
 import type { KernelCollectorOptions } from './sched.ts';
 
 export type { UprobeCoverage };
@@ -141,16 +142,18 @@ export class SyscallL7Collector extends KernelSignalCollector {
 
     const series = new Map<string, Accumulator>();
     const buckets = this.obj.map(`l7_buckets_${idle}`).drain();
+    const statsMap = this.obj.map(`l7_stats_${idle}`);
+    const stats = statsMap.drain();
+    const services = await this.serviceNames([...buckets.keys, ...stats.keys], window);
+    const named = new Map<string, PointAttributes>(); // one route look-up per kernel series, however many buckets it has
     for (let i = 0; i < buckets.keys.length; i++) {
-      const acc = this.accumulator(series, buckets.keys[i], window);
+      const acc = this.accumulator(series, buckets.keys[i], services, named);
       const n = Number(sumPerCpuFields(buckets.values[i], 8)[0]);
       const b = buckets.keys[i].readInt32LE(SERIES_SIZE);
       if (n > 0) acc.buckets.set(b, (acc.buckets.get(b) ?? 0) + n);
     }
-    const statsMap = this.obj.map(`l7_stats_${idle}`);
-    const stats = statsMap.drain();
     for (let i = 0; i < stats.keys.length; i++) {
-      const acc = this.accumulator(series, stats.keys[i], window);
+      const acc = this.accumulator(series, stats.keys[i], services, named);
       const v = stats.values[i];
       const stride = perCpuStride(statsMap.valueSize);
       for (let off = 0; off < v.length; off += stride) {
@@ -218,9 +221,26 @@ export class SyscallL7Collector extends KernelSignalCollector {
     if (conns.exited) this.drops.add('connections_exited', conns.exited);
   }
 
-  private accumulator(series: Map<string, Accumulator>, key: Buffer, window: CollectWindow): Accumulator {
+  /**
+   * The service of each process that served requests: the agent's name for a process it
+   * watches, else the process's own (OTEL_SERVICE_NAME, else its executable): routes are
+   * capped per service, as on the Go path, so the workers of one nginx share one budget.
+   */
+  private async serviceNames(keys: Buffer[], window: CollectWindow): Promise<Map<number, string>> {
+    const out = new Map<number, string>();
+    for (const k of keys) {
+      const pid = k.readUInt32LE(0);
+      if (k[8] !== KIND.httpServer || out.has(pid)) continue;
+      out.set(pid, window.serviceOf(pid) ?? (await identifyProcess(pid))?.serviceName ?? `pid-${pid}`);
+    }
+    return out;
+  }
+
+  private accumulator(series: Map<string, Accumulator>, key: Buffer, services: Map<number, string>, named: Map<string, PointAttributes>): Accumulator {
     const s = decodeSeries(key);
-    const attributes = this.attributesOf(s, window);
+    const raw = key.toString('hex', 0, SERIES_SIZE);
+    let attributes = named.get(raw);
+    if (!attributes) named.set(raw, (attributes = this.attributesOf(s, services)));
     const id = `${s.pid}\0${s.kind}\0${JSON.stringify(attributes)}`;
     let acc = series.get(id);
     if (!acc) series.set(id, (acc = { pid: s.pid, kind: s.kind, attributes, buckets: new Map(), sumNs: 0n }));
@@ -228,11 +248,11 @@ export class SyscallL7Collector extends KernelSignalCollector {
   }
 
   /** The attributes the Go uprobe path gives the same kind of request (http-server.ts, go-calls.ts). */
-  private attributesOf(s: L7Series, window: CollectWindow): PointAttributes {
+  private attributesOf(s: L7Series, services: Map<number, string>): PointAttributes {
     const a: PointAttributes = {};
     if (s.kind === KIND.httpServer) {
       a[ATTR.httpMethod] = s.op || 'UNKNOWN';
-      const service = window.serviceOf(s.pid) ?? `pid-${s.pid}`;
+      const service = services.get(s.pid) ?? `pid-${s.pid}`;
       a[ATTR.httpRoute] = s.pathLen === PATH_LEN_OVERFLOW ? OVERFLOW_ROUTE : this.routes.route(service, s.path, s.pathLen > PATH_MAX);
       a[ATTR.httpStatus] = s.status;
       return a;
