@@ -12,6 +12,7 @@ import * as prometheus from './prometheus.ts';
 import * as amp from './amp.ts';
 import * as peers from './peers.ts';
 import * as syscallL7 from './syscall-l7.ts';
+import * as syscallL7Db from './syscall-l7-db.ts';
 
 const BENCHMARKS: Record<string, { run(): Promise<string[]> }> = {
   'agent-overhead': agentOverhead,
@@ -26,6 +27,7 @@ const BENCHMARKS: Record<string, { run(): Promise<string[]> }> = {
   amp,
   peers,
   'syscall-l7': syscallL7,
+  'syscall-l7-db': syscallL7Db,
 };
 
 const wanted = process.argv.slice(2);
