@@ -12,13 +12,16 @@ import { GoCallsCollector, slowThresholdsFromEnv } from './collectors/go-calls.t
 import { GoWaitsCollector } from './collectors/go-waits.ts';
 import { encodeSpans, slowRequestSpans } from './export/spans.ts';
 import { KERNEL_COLLECTOR_FACTORIES } from './collectors/kernel.ts';
+import { SyscallL7Collector } from './collectors/syscall-l7.ts';
 import { ProcessResources } from './process-identity.ts';
-import type { Collector, CollectedMetrics } from './collectors/types.ts';
+import type { Collector, CollectedMetrics, UprobeCoverage } from './collectors/types.ts';
 import { encodeMetrics, resourceMetrics } from './export/otlp.ts';
 import { Spool } from './export/spool.ts';
 import { Shipper } from './export/shipper.ts';
 import { AgentSelfMetrics } from './export/self-metrics.ts';
 import { ATTR } from '../common/catalogue.ts';
+import { DeepProbeController, fetchDesiredProbes, type DeepProbeState } from './deep-probes.ts';
+import { DeepProbePolicy, type ProbeMode } from './probe-mode.ts';
 import { epochNowNs } from './clock.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -34,6 +37,16 @@ export interface AgentOptions {
   spoolMaxAgeMs?: number;
   hostName?: string;
   log?: (line: string) => void;
+  /**
+   * When the costly Go probes (client calls, SQL/Redis, lineage, slow breakdowns) are attached:
+   * 'adaptive' (default) while a service's SLO alert is pending/firing, plus a cool-down, or on
+   * request; 'always'; 'minimal' (never). See agent/probe-mode.ts.
+   */
+  probes?: ProbeMode;
+  /** Adaptive: how long deep probes stay after the alert resolves (default 5 min). */
+  probeCooldownMs?: number;
+  /** Adaptive: how often the gateway is asked (GET /v1/probes; default 2 s). */
+  probePollMs?: number;
   /** The signals to collect; default: every collector this build has. */
   collectors?: (log: (line: string) => void) => Collector[];
   /** Also handed every interval's batch (the Prometheus scrape endpoint keeps running totals of them). */
@@ -45,9 +58,11 @@ export function defaultCollectors(log: (line: string) => void): Collector[] {
   const out: Collector[] = [];
   const factories: [string, () => Collector][] = [
     ['http-server', () => new HttpServerCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'http_server.bpf.o'), log })],
-    ['go-calls', () => new GoCallsCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'go_calls.bpf.o'), log, ...slowThresholdsFromEnv(process.env) })],
+    // Its costly probes attach per process when the probe mode says so (agent/deep-probes.ts).
+    ['go-calls', () => new GoCallsCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'go_calls.bpf.o'), log, deepProbes: false, ...slowThresholdsFromEnv(process.env) })],
     ['go-waits', () => new GoWaitsCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'go_waits.bpf.o'), log })],
     ...KERNEL_COLLECTOR_FACTORIES.map(([name, make]): [string, () => Collector] => [name, () => make({ objectDir: BPF_OBJECT_DIR, log })]),
+    ['syscall-l7', () => new SyscallL7Collector({ objectDir: BPF_OBJECT_DIR, log })],
   ];
   for (const [name, make] of factories) {
     try {
@@ -62,6 +77,8 @@ export function defaultCollectors(log: (line: string) => void): Collector[] {
 interface Watched {
   proc: DiscoveredProcess;
   resource: Record<string, string | number>;
+  /** What the always-on uprobes of the process measure (the deep probes add theirs while on). */
+  coverage?: UprobeCoverage;
 }
 
 export class Agent {
@@ -75,6 +92,7 @@ export class Agent {
   private readonly traceSpool: Spool;
   private readonly traceShipper: Shipper;
   private readonly selfMetrics: AgentSelfMetrics;
+  private readonly deepProbes: DeepProbeController;
   private readonly watched = new Map<number, Watched>();
   /** Processes that exited since the last collect: their last data still needs a resource. */
   private readonly exited = new Map<number, Watched>();
@@ -105,9 +123,21 @@ export class Agent {
     this.collectors = (opts.collectors ?? defaultCollectors)(this.log);
     this.shipper = new Shipper({ endpoint: opts.endpoint, apiKey: opts.apiKey, spool: this.spool, log: this.log });
     this.traceShipper = new Shipper({ endpoint: opts.endpoint, apiKey: opts.apiKey, spool: this.traceSpool, log: this.log, path: '/v1/traces' });
-    this.selfMetrics = new AgentSelfMetrics({ spool: this.spool, shipper: this.shipper });
+    this.deepProbes = new DeepProbeController({
+      policy: new DeepProbePolicy(opts.probes ?? 'adaptive', opts.probeCooldownMs),
+      fetchDesired: () => fetchDesiredProbes(opts.endpoint, opts.apiKey),
+      pollMs: opts.probePollMs,
+      log: this.log,
+      onCoverage: (pid, deep) => this.applyCoverage(pid, deep),
+    });
+    this.selfMetrics = new AgentSelfMetrics({ spool: this.spool, shipper: this.shipper, deepProbes: this.deepProbes });
     this.discovery = new ProcessDiscovery({ intervalMs: opts.discoveryIntervalMs ?? 2_000 });
     this.lastCollectNs = epochNowNs();
+  }
+
+  /** Which watched processes have their costly probes attached now, and why. */
+  probeState(): DeepProbeState[] {
+    return this.deepProbes.state();
   }
 
   /** Pids currently watched, with their service names. */
@@ -119,6 +149,7 @@ export class Agent {
     this.discovery.on('started', (p) => void this.onStarted(p));
     this.discovery.on('exited', (p) => this.onExited(p));
     await this.discovery.start();
+    this.deepProbes.start();
     this.timer = setInterval(() => void this.collectNow(), this.intervalMs);
   }
 
@@ -132,6 +163,7 @@ export class Agent {
   async stop(flushMs = 5_000): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.discovery.stop();
+    await this.deepProbes.stop();
     await this.collectNow();
     for (const c of this.collectors) c.close();
     const [delivered] = await Promise.all([this.shipper.flush(flushMs), this.traceShipper.flush(flushMs)]);
@@ -149,12 +181,19 @@ export class Agent {
       return;
     }
     const attached: string[] = [];
+    let covered: UprobeCoverage = { httpServer: false, httpClient: false, db: false };
     for (const c of this.collectors) {
       if (!c.attachGo) continue;
+      // The syscall path stops counting what these uprobes measure before they attach: a
+      // request in between is missed once rather than counted twice.
+      const withThis = { ...covered, ...c.uprobeCoverage };
+      if (c.uprobeCoverage) this.setUprobeCoverage(proc.pid, withThis);
       try {
         c.attachGo(proc, info);
         attached.push(c.name);
+        covered = withThis;
       } catch (err) {
+        if (c.uprobeCoverage) this.setUprobeCoverage(proc.pid, covered);
         this.logOnce(`${c.name} ${proc.exePath}: ${(err as Error).message}`, `${c.name}: not attaching to pid ${proc.pid} (${proc.serviceName}): ${(err as Error).message}`);
       }
     }
@@ -169,8 +208,10 @@ export class Agent {
     if (info.buildId) resource[ATTR.buildId] = info.buildId;
     if (proc.containerId) resource[ATTR.containerId] = proc.containerId;
     if (proc.k8s) Object.assign(resource, proc.k8s);
-    this.watched.set(proc.pid, { proc, resource });
+    this.watched.set(proc.pid, { proc, resource, coverage: covered });
     this.log(`instrumenting pid ${proc.pid} (${proc.serviceName}, ${info.goVersion}): ${attached.join(', ')}`);
+    const withDeep = this.collectors.filter((c) => attached.includes(c.name));
+    await this.deepProbes.track(proc.pid, proc.serviceName, withDeep).catch((err) => this.log(`deep probes of pid ${proc.pid}: ${(err as Error).message}`));
   }
 
   /**
@@ -195,6 +236,27 @@ export class Agent {
     this.log(`export step ${step}${collector ? ` (${collector})` : ''} failed; the interval's other steps go on: ${(err as Error).message}`);
   }
 
+  /** The coverage of a process with its deep probes on or off. */
+  private applyCoverage(pid: number, deep: boolean): void {
+    const w = this.watched.get(pid);
+    if (!w) return;
+    const covered: UprobeCoverage = { ...(w.coverage ?? { httpServer: false, httpClient: false, db: false }) };
+    if (deep) {
+      for (const c of this.collectors) {
+        const d = c.deepCoverage?.(pid) ?? {};
+        covered.httpServer ||= d.httpServer ?? false;
+        covered.httpClient ||= d.httpClient ?? false;
+        covered.db ||= d.db ?? false;
+      }
+    }
+    this.setUprobeCoverage(pid, covered);
+  }
+
+  /** Tells the collectors that measure any language (syscalls) what uprobes measure for `pid`. */
+  private setUprobeCoverage(pid: number, covered: UprobeCoverage): void {
+    for (const c of this.collectors) c.setUprobeCoverage?.(pid, covered);
+  }
+
   /** One line per distinct reason: a crash-looping service must not flood the log. */
   private logOnce(key: string, line: string): void {
     if (this.reported.has(key)) return;
@@ -203,6 +265,7 @@ export class Agent {
   }
 
   private onExited(proc: DiscoveredProcess): void {
+    this.deepProbes.forget(proc.pid);
     for (const c of this.collectors) c.processExited?.(proc.pid);
     const w = this.watched.get(proc.pid);
     if (!w) return;

@@ -124,6 +124,13 @@ export class SyscallL7Collector extends KernelSignalCollector {
     else this.obj.map('l7_coverage').update(key, u32(bits));
   }
 
+  /** What the kernel currently skips for `pid` (the l7_coverage map). */
+  coverageOf(pid: number): UprobeCoverage {
+    const v = this.obj.map('l7_coverage').lookup(u32(pid));
+    const bits = v ? v.readUInt32LE(0) : 0;
+    return { httpServer: (bits & COVER.httpServer) !== 0, httpClient: (bits & COVER.httpClient) !== 0, db: (bits & COVER.db) !== 0 };
+  }
+
   processExited(pid: number): void {
     this.obj.map('l7_coverage').delete(u32(pid));
   }
