@@ -197,6 +197,24 @@ describe('syscall L7: HTTP/1 servers and clients of any language', () => {
     }
   });
 
+  test('an HTTP/2 connection (prior knowledge) is counted on both sides, never parsed as HTTP/1', async () => {
+    const py = await startServer(PYTHON, [path.join(FIXTURES, 'python_server.py')]);
+    try {
+      // Python's http.server does not speak HTTP/2 (it answers the preface with an error): curl
+      // may fail, what matters is what the kernel made of the bytes.
+      const h2 = spawn('curl', ['-s', '-o', '/dev/null', '--http2-prior-knowledge', `http://127.0.0.1:${py.port}/ok/1`], { stdio: 'ignore' });
+      await new Promise((r) => h2.once('exit', r));
+      const got = await collect();
+      const conns = (pid: number) => pointsOf(got, pid, 'burnwatch.l7.unparsed.connections').map((p) => [p.attributes['burnwatch.l7.protocol'], p.attributes['burnwatch.connection.role'], p.value]);
+      assert.deepEqual(conns(py.pid), [['http2', 'server', 1]]);
+      assert.deepEqual(conns(h2.pid!), [['http2', 'client', 1]]);
+      assert.deepEqual(pointsOf(got, py.pid, SERVER), []);
+      assert.deepEqual(pointsOf(got, h2.pid!, CLIENT), []);
+    } finally {
+      await py.stop();
+    }
+  });
+
   test('a connection accepted before the programs were attached is not tracked; later ones are', async () => {
     const py = await startServer(PYTHON, [path.join(FIXTURES, 'python_server.py')]);
     const older = net.connect(py.port, '127.0.0.1');
