@@ -13,6 +13,7 @@ import * as amp from './amp.ts';
 import * as peers from './peers.ts';
 import * as syscallL7 from './syscall-l7.ts';
 import * as syscallL7Db from './syscall-l7-db.ts';
+import * as remoteWrite from './remote-write.ts';
 
 const BENCHMARKS: Record<string, { run(): Promise<string[]> }> = {
   'agent-overhead': agentOverhead,
@@ -28,6 +29,7 @@ const BENCHMARKS: Record<string, { run(): Promise<string[]> }> = {
   peers,
   'syscall-l7': syscallL7,
   'syscall-l7-db': syscallL7Db,
+  'remote-write': remoteWrite,
 };
 
 const wanted = process.argv.slice(2);

@@ -49,7 +49,9 @@ function parseSamples(text: string): Map<string, number> {
     if (line === '' || line.startsWith('#')) continue;
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$/.exec(line);
     assert.ok(m, `unparseable sample line: ${line}`);
-    out.set(`${m[1]}${m[2] ?? ''}`, m[3] === '+Inf' ? Infinity : Number(m[3]));
+    // Label order is free in both formats: sorted here, as key() writes them.
+    const pairs = [...(m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map((p) => `${p[1]}="${p[2]}"`).sort();
+    out.set(pairs.length ? `${m[1]}{${pairs.join(',')}}` : m[1], m[3] === '+Inf' ? Infinity : Number(m[3]));
   }
   return out;
 }

@@ -23,7 +23,9 @@ import { labelValue, prometheusLabelName, prometheusMetricName } from '../../lam
 import { nsFromHrTime } from './otlp.ts';
 
 /** The classic histogram bounds, seconds: 2^-17 (≈7.6 µs) … 2^7 (128 s), then +Inf. */
-export const CLASSIC_BOUNDS: readonly number[] = Array.from({ length: 25 }, (_, i) => 2 ** (i - 17));
+const FIRST_BOUND_EXPONENT = -17;
+export const CLASSIC_BOUNDS: readonly number[] = Array.from({ length: 25 }, (_, i) => 2 ** (i + FIRST_BOUND_EXPONENT));
+const BOUND_TEXT = CLASSIC_BOUNDS.map((le) => formatNumber(le));
 
 export type ExpositionFormat = 'openmetrics' | 'text';
 
@@ -122,15 +124,35 @@ export class PrometheusExposition {
 }
 
 function seriesLines(f: FamilyState, s: SeriesState, om: boolean): string[] {
-  const lines: string[] = [];
-  const created = om ? [`${f.name}_created${labelText(s.labels)} ${formatNumber(s.createdS)}`] : [];
-  if (f.type === 'gauge') return [`${f.name}${labelText(s.labels)} ${formatNumber(s.value)}`];
-  if (f.type === 'counter') return [`${f.name}_total${labelText(s.labels)} ${formatNumber(s.value)}`, ...created];
+  const labels = labelText(s.labels);
+  const created = om ? [`${f.name}_created${labels} ${formatNumber(s.createdS)}`] : [];
+  if (f.type === 'gauge') return [`${f.name}${labels} ${formatNumber(s.value)}`];
+  if (f.type === 'counter') return [`${f.name}_total${labels} ${formatNumber(s.value)}`, ...created];
   const h = s.histogram!;
-  for (const le of CLASSIC_BOUNDS) lines.push(`${f.name}_bucket${labelText({ ...s.labels, le: formatNumber(le) })} ${countAtMost(h, le)}`);
-  lines.push(`${f.name}_bucket${labelText({ ...s.labels, le: '+Inf' })} ${h.count}`);
-  lines.push(`${f.name}_count${labelText(s.labels)} ${h.count}`, `${f.name}_sum${labelText(s.labels)} ${formatNumber(h.sum)}`, ...created);
+  const atMost = cumulativeAtBounds(h);
+  // `le` last: label order is free in both formats, and the series' own labels are escaped once.
+  const bucket = (le: string, n: number) => `${f.name}_bucket${labels === '' ? `{le="${le}"}` : `${labels.slice(0, -1)},le="${le}"}`} ${n}`;
+  const lines = CLASSIC_BOUNDS.map((le, i) => bucket(BOUND_TEXT[i], atMost[i]));
+  lines.push(bucket('+Inf', h.count), `${f.name}_count${labels} ${h.count}`, `${f.name}_sum${labels} ${formatNumber(h.sum)}`, ...created);
   return lines;
+}
+
+/**
+ * How many values are ≤ each classic bound, in one pass. At scale s ≥ 0 the bucket ending at 2^k
+ * has index k·2^s − 1, so a bound's count is everything up to that index; a coarser histogram
+ * (s < 0) goes through countAtMost, whose exact comparisons are the slow but general way.
+ */
+function cumulativeAtBounds(h: ExpHistogram): number[] {
+  if (h.scale < 0) return CLASSIC_BOUNDS.map((le) => countAtMost(h, le));
+  const out: number[] = [];
+  let seen = h.zeroCount;
+  let i = 0;
+  for (let k = FIRST_BOUND_EXPONENT; k < FIRST_BOUND_EXPONENT + CLASSIC_BOUNDS.length; k++) {
+    const last = k * 2 ** h.scale - 1;
+    for (; i < h.counts.length && h.offset + i <= last; i++) seen += h.counts[i];
+    out.push(seen);
+  }
+  return out;
 }
 
 function toExpHistogram(v: { count: number; sum?: number; scale: number; zeroCount: number; positive: { offset: number; bucketCounts: number[] }; min?: number; max?: number }): ExpHistogram {

@@ -64,9 +64,11 @@ export function decodeRemoteWrite(body: Uint8Array, limits: BodyLimits): Decoded
     if (/too big/.test(message)) throw new ApiError(413, 'payload_too_large', `the snappy-decompressed body is larger than the limit of ${limits.maxDecompressedBytes} bytes`);
     throw new ApiError(400, 'invalid_snappy', `Content-Encoding is snappy but the body is not a snappy block (remote write uses block format, not framed): ${message}`);
   }
+  // The decoded message is read as it is (toObject would copy every series once more): repeated
+  // fields default to [], scalars to 0, and 64-bit integers are numbers or Longs (long.js).
   let message: Record<string, any>;
   try {
-    message = WriteRequest.toObject(WriteRequest.decode(raw), { longs: String, enums: String, defaults: true, arrays: true });
+    message = WriteRequest.decode(raw) as unknown as Record<string, any>;
   } catch (err) {
     throw new ApiError(400, 'invalid_protobuf', `the body is not a prometheus.WriteRequest protobuf: ${(err as Error).message}`);
   }
@@ -81,37 +83,43 @@ export function decodeRemoteWrite(body: Uint8Array, limits: BodyLimits): Decoded
       labels[name] = value;
     }
     const metric = labels.__name__;
-    const where = metric ? `${metric}${describeLabels(labels)}` : `timeseries[${i}]`;
     if (!metric) problem ??= 'no __name__ label (every series needs its metric name)';
     const samples: RemoteSample[] = [];
-    for (const s of ts.samples as { value: number; timestamp: string }[]) {
-      const timestampMs = Number(s.timestamp);
+    for (const s of ts.samples as { value: number; timestamp: unknown }[]) {
+      const timestampMs = int64(s.timestamp);
       if (!validTimestamp(timestampMs)) problem ??= `sample timestamp ${s.timestamp} is not milliseconds since the epoch up to the year 2262`;
       samples.push({ value: s.value, timestampMs });
     }
     const histograms = (ts.histograms as Record<string, any>[]).map((h) => nativeHistogram(h));
     for (const h of histograms) if (!validTimestamp(h.timestampMs)) problem ??= `histogram timestamp ${h.timestampMs} is not milliseconds since the epoch up to the year 2262`;
-    if (problem) out.problems.push({ series: where, reason: problem, points });
+    if (problem) out.problems.push({ series: metric ? `${metric}${describeLabels(labels)}` : `timeseries[${i}]`, reason: problem, points });
     else out.series.push({ labels, samples, histograms });
   });
   return out;
 }
 
+/** A protobuf 64-bit integer as a number: exact up to 2^53, which every valid field here is below. */
+function int64(v: unknown): number {
+  return typeof v === 'number' ? v : Number(String(v));
+}
+
+const RESET_HINT_GAUGE = 3;
+
 function nativeHistogram(h: Record<string, any>): RemoteNativeHistogram {
   const unsupported = [
     h.count_float !== 0 || h.positive_counts.length > 0 ? 'float counts' : undefined,
     h.negative_spans.length > 0 ? 'negative buckets' : undefined,
-    h.reset_hint === 'GAUGE' ? 'a gauge histogram' : undefined,
+    h.reset_hint === RESET_HINT_GAUGE ? 'a gauge histogram' : undefined,
   ].filter((x) => x !== undefined);
   return {
-    timestampMs: Number(h.timestamp),
-    count: Number(h.count_int),
+    timestampMs: int64(h.timestamp),
+    count: int64(h.count_int),
     sum: h.sum,
     schema: h.schema,
     zeroThreshold: h.zero_threshold,
-    zeroCount: Number(h.zero_count_int),
+    zeroCount: int64(h.zero_count_int),
     positiveSpans: h.positive_spans.map((s: { offset: number; length: number }) => ({ offset: s.offset, length: s.length })),
-    positiveDeltas: h.positive_deltas.map(Number),
+    positiveDeltas: h.positive_deltas.map(int64),
     ...(unsupported.length ? { unsupported: unsupported.join(', ') } : {}),
   };
 }

@@ -89,7 +89,9 @@ export interface RemoteWritePoints {
 
 interface HistogramParts {
   series: SeriesRef;
-  where: string;
+  /** The histogram's name and one of its series' labels, for messages. */
+  name: string;
+  labels: Record<string, string>;
   timestampMs: number;
   buckets: Map<number, number>;
   count?: number;
@@ -108,8 +110,7 @@ export function remoteWritePoints(series: readonly RemoteSeries[]): RemoteWriteP
       continue;
     }
     const { descriptor: d, role } = mapping;
-    const where = `${name}${describeLabels(s.labels)}`;
-    const refuse = (reason: string, points = s.samples.length + s.histograms.length) => out.problems.push({ series: where, reason, points });
+    const refuse = (reason: string, points = s.samples.length + s.histograms.length) => out.problems.push({ series: `${name}${describeLabels(s.labels)}`, reason, points });
     if (s.histograms.length > 0 && role !== 'native') {
       refuse(`${name} is not a histogram's name, but native histogram samples came with it`);
       continue;
@@ -151,7 +152,7 @@ export function remoteWritePoints(series: readonly RemoteSeries[]): RemoteWriteP
       } else {
         const key = `${name.slice(0, name.lastIndexOf('_'))}\0${JSON.stringify(ref)}\0${sample.timestampMs}`;
         let parts = histograms.get(key);
-        if (!parts) histograms.set(key, (parts = { series: ref, where: `${name.slice(0, name.lastIndexOf('_'))}${describeLabels(withoutLe(s.labels))}`, timestampMs: sample.timestampMs, buckets: new Map(), samples: 0 }));
+        if (!parts) histograms.set(key, (parts = { series: ref, name: name.slice(0, name.lastIndexOf('_')), labels: s.labels, timestampMs: sample.timestampMs, buckets: new Map(), samples: 0 }));
         parts.samples++;
         if (role === 'bucket') parts.buckets.set(le!, sample.value);
         else if (role === 'count') parts.count = sample.value;
@@ -165,7 +166,7 @@ export function remoteWritePoints(series: readonly RemoteSeries[]): RemoteWriteP
       continue;
     }
     const point = classicHistogramPoint(parts);
-    if (typeof point === 'string') out.problems.push({ series: parts.where, reason: point, points: parts.samples });
+    if (typeof point === 'string') out.problems.push({ series: `${parts.name}${describeLabels(withoutLe(parts.labels))}`, reason: point, points: parts.samples });
     else out.points.push(point);
   }
   return out;
