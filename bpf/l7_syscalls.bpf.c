@@ -513,6 +513,13 @@ static __always_inline void on_data(__u32 tgid, struct l7_conn *c, const struct 
 			owe(c, counted_messages(m, n, total));
 			return;
 		}
+		if (c->state == L7_CONN_BODY) {
+			/* The previous response's status was seen but not its last chunk (the zero-size
+			 * chunk split across two reads/writes): it ended, we cannot say when. */
+			drop_count(&l7_dropped, L7_DROP_UNFINISHED);
+			c->state = L7_CONN_IDLE;
+			c->start_ns = 0;
+		}
 		__u32 *covered = bpf_map_lookup_elem(&l7_coverage, &tgid);
 		if (covered && (*covered & coverage_bit(kind_of(c)))) {
 			c->state = L7_CONN_IDLE;
