@@ -165,6 +165,14 @@ static __always_inline int is_our_syscall(long nr)
 	       nr == NR_ACCEPT4;
 }
 
+/* The thread's call until its exit. An entry left by a thread that died inside a call (its
+ * exit never ran) is simply replaced when the thread id comes back: only a full map is a drop. */
+static __always_inline void remember_call(__u64 id, const struct l7_pending *p)
+{
+	if (bpf_map_update_elem(&l7_pending, &id, p, BPF_ANY))
+		drop_count(&l7_dropped, L7_DROP_PENDING_MAP_FULL);
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(l7_sys_enter, struct pt_regs *regs, long nr)
 {
@@ -178,7 +186,7 @@ int BPF_PROG(l7_sys_enter, struct pt_regs *regs, long nr)
 	p.fd = (__u32)SYSCALL_ARG1(regs);
 	if (nr == NR_ACCEPT || nr == NR_ACCEPT4 || nr == NR_CONNECT) {
 		p.call = nr == NR_CONNECT ? CALL_CONNECT : CALL_ACCEPT;
-		inflight_start(&l7_pending, &id, &p, &l7_dropped, L7_DROP_PENDING_MAP_FULL, L7_DROP_PENDING_MAP_FULL);
+		remember_call(id, &p);
 		return 0;
 	}
 	struct l7_conn_key ck = { .tgid = tgid, .fd = p.fd };
@@ -208,7 +216,7 @@ int BPF_PROG(l7_sys_enter, struct pt_regs *regs, long nr)
 		p.buf_kind = BUF_MSGHDR;
 	}
 	p.call = (nr == NR_WRITE || nr == NR_SENDTO || nr == NR_WRITEV || nr == NR_SENDMSG) ? CALL_WRITE : CALL_READ;
-	inflight_start(&l7_pending, &id, &p, &l7_dropped, L7_DROP_PENDING_MAP_FULL, L7_DROP_PENDING_MAP_FULL);
+	remember_call(id, &p);
 	return 0;
 }
 
