@@ -110,6 +110,8 @@ test('bad install options exit 2 naming the option, and write nothing', async ()
     [['--endpoint', 'http://gw:8787', '--api-key-file', keyFile, '--state-dir', '/etc/burnwatch'], /--state-dir must be a directory under \/var\/lib/],
     [['--endpoint', 'http://gw:8787', '--api-key-file', keyFile, '--interval', '1500ms'], /--interval must be whole seconds/],
     [['--endpoint', 'http://gw:8787', '--api-key-file', keyFile, '--frob'], /Unknown option '--frob'/],
+    [['--endpoint', 'http://gw:8787', '--api-key-file', keyFile, '--probes', 'sometimes'], /--probes must be one of always, adaptive, minimal, got "sometimes"/],
+    [['--endpoint', 'http://gw:8787', '--api-key-file', keyFile, '--probe-cooldown', 'soon'], /--probe-cooldown: invalid duration "soon"/],
   ];
   for (const [args, message] of cases) {
     const r = await run(['agent', 'install', ...args, '--unit-dir', unitDir]);
@@ -149,4 +151,12 @@ test('a CLI the service\'s own user cannot reach (a checkout under a 0700 direct
   checkReadableByOthers(cli);
   fs.chmodSync(cli, 0o600);
   assert.throws(() => checkReadableByOthers(cli), /is not readable by other users \(mode 600\)/);
+});
+
+test('install passes --probes and --probe-cooldown on to the agent', async () => {
+  const { keyFile, unitDir } = setup();
+  const r = await run(['agent', 'install', '--endpoint', 'http://gw:8787', '--api-key-file', keyFile, '--unit-dir', unitDir, '--probes', 'minimal', '--probe-cooldown', '10m']);
+  assert.equal(r.code, 0, r.stderr);
+  const [exec] = settings(fs.readFileSync(path.join(unitDir, UNIT_NAME), 'utf8'), 'ExecStart');
+  assert.match(exec, / --probes minimal --probe-cooldown 10m$/);
 });

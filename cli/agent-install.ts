@@ -6,6 +6,8 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseCommandArgs, durationOption, UsageError } from './args.ts';
+import { PROBE_HELP, PROBE_OPTIONS, probeSettings } from './probe-options.ts';
+import { formatDuration } from '../common/duration.ts';
 import { agentApiKey } from './api-key.ts';
 import { agentUnit, UNIT_NAME } from './agent-unit.ts';
 
@@ -26,6 +28,7 @@ Options:
                        the unit is only written, systemd is not told
   --state-dir DIR      the state directory under /var/lib (default /var/lib/${DEFAULT_STATE_DIRECTORY})
   --interval D         how often to drain and export (default 10s)
+${PROBE_HELP}
   -h, --help           this help`;
 
 const UNINSTALL_HELP = `Usage: burnwatch agent uninstall [--unit-dir DIR]
@@ -86,6 +89,7 @@ export async function runAgentInstall(argv: string[]): Promise<number> {
     'unit-dir': { type: 'string' },
     'state-dir': { type: 'string' },
     interval: { type: 'string' },
+    ...PROBE_OPTIONS,
   });
   if (values.help) {
     console.log(INSTALL_HELP);
@@ -98,6 +102,11 @@ export async function runAgentInstall(argv: string[]): Promise<number> {
   agentApiKey({ file: keyFile }, {}, (line) => console.error(`burnwatch agent install: warning: ${line}`));
   const intervalMs = durationOption(values.interval, 'interval', 10_000);
   if (intervalMs % 1000 !== 0) throw new UsageError(`--interval must be whole seconds for the service, got "${values.interval}"`);
+  const probes = probeSettings(values);
+  const probeArgs = [
+    ...(values.probes !== undefined ? ['--probes', probes.probes] : []),
+    ...(values['probe-cooldown'] !== undefined ? ['--probe-cooldown', formatDuration(probes.probeCooldownMs)] : []),
+  ];
   checkReadableByOthers(process.execPath);
   checkReadableByOthers(CLI);
 
@@ -109,6 +118,7 @@ export async function runAgentInstall(argv: string[]): Promise<number> {
     apiKeyFile: path.resolve(keyFile),
     stateDirectory: stateDirectoryName(values['state-dir']),
     intervalSeconds: values.interval === undefined ? undefined : intervalMs / 1000,
+    probeArgs,
   });
   fs.mkdirSync(unitDir, { recursive: true, mode: 0o755 });
   const file = path.join(unitDir, UNIT_NAME);

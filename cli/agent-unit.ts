@@ -38,6 +38,8 @@ export interface AgentUnitOptions {
   /** StateDirectory= name, relative to /var/lib; the spool lives in it. */
   stateDirectory: string;
   intervalSeconds?: number;
+  /** --probes and --probe-cooldown as given to install (absent: the agent's defaults). */
+  probeArgs?: readonly string[];
 }
 
 /**
@@ -68,6 +70,7 @@ export function agentUnit(o: AgentUnitOptions): string {
     '--spool-dir',
     `%S/${o.stateDirectory}/spool`,
     ...(o.intervalSeconds ? ['--interval', `${o.intervalSeconds}s`] : []),
+    ...(o.probeArgs ?? []),
   ];
   // %d and %S are ours (credentials and state directories): written unescaped on purpose.
   const execLine = exec.map((w) => (w.startsWith('%d/') || w.startsWith('%S/') ? w : execWord(w))).join(' ');

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Agent } from '../agent/agent.ts';
 import { parseCommandArgs, durationOption, UsageError } from './args.ts';
 import { untilSignal } from './signals.ts';
+import { PROBE_HELP, PROBE_OPTIONS, probeSettings } from './probe-options.ts';
 import { agentApiKey } from './api-key.ts';
 import { runAgentInstall, runAgentUninstall } from './agent-install.ts';
 import { checkKernelSupportForAgent, requireUsableKernel } from '../agent/kernel-support.ts';
@@ -25,6 +26,7 @@ Options:
   --interval D       how often to drain and export (default 10s)
   --spool-dir DIR    where unsent batches wait (default ~/.burnwatch/spool); one
                      agent per directory (a second one is refused)
+${PROBE_HELP}
   --prometheus-listen [HOST]:PORT
                      also serve what is measured for Prometheus to scrape at
                      http://HOST:PORT/metrics (e.g. :9464); see docs/prometheus.md
@@ -39,6 +41,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     'api-key-file': { type: 'string' },
     interval: { type: 'string' },
     'spool-dir': { type: 'string' },
+    ...PROBE_OPTIONS,
     'prometheus-listen': { type: 'string' },
   });
   if (values.help) {
@@ -46,6 +49,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     return 0;
   }
   if (!values.endpoint) throw new UsageError('--endpoint is required');
+  const probes = probeSettings(values);
   const listen = values['prometheus-listen'];
   let scrapeAt: ReturnType<typeof parseListenAddress> | undefined;
   try {
@@ -67,6 +71,7 @@ export async function runAgent(argv: string[]): Promise<number> {
       apiKey,
       intervalMs: durationOption(values.interval, 'interval', 10_000),
       spoolDir: values['spool-dir'] ?? path.join(os.homedir(), '.burnwatch', 'spool'),
+      ...probes,
       ...(exposition ? { onBatch: (resources) => exposition.add(resources) } : {}),
     });
   } catch (err) {

@@ -12,6 +12,7 @@ import { renderTable } from './table.ts';
 import { startDemo, type Demo } from './demo.ts';
 import { untilSignal } from './signals.ts';
 import { SLO_HELP, SLO_OPTIONS, sloSettings } from './slo-options.ts';
+import { PROBE_HELP, PROBE_OPTIONS, probeSettings } from './probe-options.ts';
 import { describeStorage, openMetricStore, parseStorageOption, STORAGE_HELP } from './storage-option.ts';
 import { startEvaluationLoop, type EvaluationLoop } from '../lambda/slo/loop.ts';
 
@@ -28,6 +29,7 @@ Options:
   --data-dir DIR    DuckDB file, spool and API key (default ~/.burnwatch)
 ${STORAGE_HELP}
   --interval D      agent export and table interval (default 10s)
+${PROBE_HELP}
   -h, --help        this help
 
 ${SLO_HELP}
@@ -44,6 +46,7 @@ export async function runUp(argv: string[]): Promise<number> {
     storage: { type: 'string' },
     interval: { type: 'string' },
     ...SLO_OPTIONS,
+    ...PROBE_OPTIONS,
   });
   if (values.help) {
     console.log(HELP);
@@ -56,6 +59,7 @@ export async function runUp(argv: string[]): Promise<number> {
   const log = (line: string) => console.log(line);
 
   const slo = sloSettings(values, log); // before the key: a usage error must not create files
+  const probes = probeSettings(values);
   const key = resolveLocalApiKey(dataDir);
   if (key.source === 'generated') log(`API key (generated, kept in ${key.file}; shown once): ${key.key}`);
 
@@ -74,6 +78,7 @@ export async function runUp(argv: string[]): Promise<number> {
       apiKey: key.key,
       intervalMs,
       spoolDir: path.join(dataDir, 'spool'),
+      ...probes,
       log: (l) => log(`agent: ${l}`),
     });
     await agent.start();

@@ -53,7 +53,9 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
   const dataDir = opts.dataDir ?? tempDir('bw-scenario-gw');
   const spoolDir = tempDir('bw-scenario-spool');
   const gateway = await startGateway({ port: 0, dataDir, apiKeys: { [KEY]: LOCAL_TENANT }, log: () => undefined });
-  const agent = new Agent({ endpoint: gateway.url, apiKey: KEY, spoolDir, intervalMs: 10_000, discoveryIntervalMs: 500, log: (l) => log(`[agent] ${l}`) });
+  // Deep probes always: this world runs no SLO evaluation (nothing would turn adaptive probing
+  // on), and the hints compare the fault with a baseline of per-dependency calls.
+  const agent = new Agent({ endpoint: gateway.url, apiKey: KEY, spoolDir, intervalMs: 10_000, discoveryIntervalMs: 500, probes: 'always', log: (l) => log(`[agent] ${l}`) });
   let redisProxy: DelayProxy | undefined;
   let topo: Topology | undefined;
   const cleanup = async () => {
