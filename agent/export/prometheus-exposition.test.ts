@@ -133,6 +133,27 @@ test('the classic text format names counters by their sample, has no created sam
   assert.doesNotMatch(`${check.stdout}${check.stderr}`, /error while linting|parse error|text format parsing error/i, check.stderr);
 });
 
+test('series and resources no batch carried for longer than idleMs leave the endpoint; one that comes back starts from zero', () => {
+  let nowMs = 0;
+  const expo = new PrometheusExposition({ idleMs: 60_000, now: () => nowMs });
+  expo.add(interval(0, INTERVAL_1));
+  nowMs = 50_000;
+  // Only checkout's tcp counter is carried again.
+  expo.add([resourceMetrics(CHECKOUT, [numberMetric(METRICS[KERNEL_METRIC.tcpRetransmits], [{ attributes: { 'server.address': '10.0.0.7', 'server.port': 6379 }, startTimeNs: T0 + 10n * S, endTimeNs: T0 + 20n * S, value: 2 }])])]);
+  nowMs = 100_000;
+  expo.add([]);
+  const samples = parseSamples(expo.render('openmetrics'));
+  const peer = { ...checkoutLabels, server_address: '10.0.0.7', server_port: '6379' };
+  assert.equal(samples.get(key('burnwatch_tcp_retransmits_total', peer)), 5);
+  assert.equal(samples.get(key('http_server_request_duration_seconds_count', okLabels)), undefined, 'idle for 100 s');
+  assert.equal(samples.get(key('burnwatch_agent_spool_bytes', { service_name: 'cart', host_name: 'h1', process_pid: '42' })), undefined);
+  assert.equal(samples.get(key('target_info', { service_name: 'cart', host_name: 'h1', process_pid: '42' })), undefined);
+  assert.equal(samples.get(key('target_info', checkoutLabels)), 1);
+  assert.doesNotMatch(expo.render('openmetrics'), /# TYPE http_server_request_duration_seconds /, 'a family without series is not declared');
+  expo.add(interval(3, INTERVAL_2));
+  assert.equal(parseSamples(expo.render('text')).get(key('http_server_request_duration_seconds_count', okLabels)), INTERVAL_2.ok.length);
+});
+
 test('the scrape format follows the Accept header, and the listener serves /metrics only', async () => {
   assert.equal(negotiateFormat('application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1'), 'openmetrics');
   assert.equal(negotiateFormat('text/plain'), 'text');

@@ -43,6 +43,8 @@ type Family = 'counter' | 'gauge' | 'histogram';
 
 interface SeriesState {
   labels: Record<string, string>;
+  /** When a batch last carried it (ms): series idle for longer than the exposition's idleMs are dropped. */
+  seenMs: number;
   /** Seconds since the epoch: the start of the first point added (OpenMetrics `_created`). */
   createdS: number;
   value: number;
@@ -59,22 +61,51 @@ interface FamilyState {
 
 interface ResourceState {
   labels: Record<string, string>;
+  seenMs: number;
+}
+
+export interface ExpositionOptions {
+  /**
+   * A series no batch has carried for this long is dropped (default 1 h), so processes that come
+   * and go do not grow the endpoint forever. One that comes back starts again from zero with a new
+   * `_created`, which Prometheus and the gateway read as a counter reset.
+   */
+  idleMs?: number;
+  now?: () => number;
 }
 
 export class PrometheusExposition {
   private readonly families = new Map<string, FamilyState>();
   private readonly resources = new Map<string, ResourceState>();
+  private readonly idleMs: number;
+  private readonly now: () => number;
+
+  constructor(opts: ExpositionOptions = {}) {
+    this.idleMs = opts.idleMs ?? 3_600_000;
+    this.now = opts.now ?? Date.now;
+  }
 
   /** Adds one interval's batch (the ResourceMetrics the agent spools). */
   add(batch: readonly ResourceMetrics[]): void {
+    const nowMs = this.now();
     for (const rm of batch) {
       const resourceLabels = attributeLabels(rm.resource.attributes);
-      this.resources.set(labelKey(resourceLabels), { labels: resourceLabels });
-      for (const scope of rm.scopeMetrics) for (const metric of scope.metrics) this.addMetric(metric, resourceLabels);
+      this.resources.set(labelKey(resourceLabels), { labels: resourceLabels, seenMs: nowMs });
+      for (const scope of rm.scopeMetrics) for (const metric of scope.metrics) this.addMetric(metric, resourceLabels, nowMs);
+    }
+    this.dropIdle(nowMs);
+  }
+
+  private dropIdle(nowMs: number): void {
+    const idle = (x: { seenMs: number }) => nowMs - x.seenMs > this.idleMs;
+    for (const [key, r] of this.resources) if (idle(r)) this.resources.delete(key);
+    for (const [name, f] of this.families) {
+      for (const [key, s] of f.series) if (idle(s)) f.series.delete(key);
+      if (f.series.size === 0) this.families.delete(name);
     }
   }
 
-  private addMetric(metric: MetricData, resourceLabels: Record<string, string>): void {
+  private addMetric(metric: MetricData, resourceLabels: Record<string, string>, nowMs: number): void {
     const { name, unit, description } = metric.descriptor;
     const cumulative = metric.aggregationTemporality === AggregationTemporality.CUMULATIVE;
     let type: Family;
@@ -94,7 +125,8 @@ export class PrometheusExposition {
       const labels = { ...resourceLabels, ...attributeLabels(point.attributes) };
       const key = labelKey(labels);
       let s = family.series.get(key);
-      if (!s) family.series.set(key, (s = { labels, createdS: Number(nsFromHrTime(point.startTime)) / 1e9, value: 0 }));
+      if (!s) family.series.set(key, (s = { labels, seenMs: nowMs, createdS: Number(nsFromHrTime(point.startTime)) / 1e9, value: 0 }));
+      s.seenMs = nowMs;
       if (type === 'histogram') {
         const h = toExpHistogram(point.value as Parameters<typeof toExpHistogram>[0]);
         s.histogram = cumulative || !s.histogram ? h : mergeHistograms([s.histogram, h]);
