@@ -165,6 +165,30 @@ static __always_inline int is_our_syscall(long nr)
 	       nr == NR_ACCEPT4;
 }
 
+static __always_inline __u8 kind_of(const struct l7_conn *c)
+{
+	if (c->protocol == L7_PROTO_HTTP1)
+		return c->role == L7_ROLE_SERVER ? L7_KIND_HTTP_SERVER : L7_KIND_HTTP_CLIENT;
+	return L7_KIND_DB_CLIENT;
+}
+
+static __always_inline __u32 coverage_bit(__u8 kind)
+{
+	return kind == L7_KIND_HTTP_SERVER ? L7_COVER_HTTP_SERVER : kind == L7_KIND_HTTP_CLIENT ? L7_COVER_HTTP_CLIENT : L7_COVER_DB;
+}
+
+/* Whether Go uprobes measure the requests of `c` (a connection whose protocol is known):
+ * then nothing on it is copied or parsed. */
+static __always_inline int covered_by_uprobes(__u32 tgid, struct l7_conn *c)
+{
+	__u32 *covered = bpf_map_lookup_elem(&l7_coverage, &tgid);
+	if (!covered || !(*covered & coverage_bit(kind_of(c))))
+		return 0;
+	c->state = L7_CONN_IDLE;
+	c->start_ns = 0;
+	return 1;
+}
+
 /* The thread's call until its exit. An entry left by a thread that died inside a call (its
  * exit never ran) is simply replaced when the thread id comes back: only a full map is a drop. */
 static __always_inline void remember_call(__u64 id, const struct l7_pending *p)
@@ -200,7 +224,12 @@ int BPF_PROG(l7_sys_enter, struct pt_regs *regs, long nr)
 		return 0;
 	}
 	/* The cheap filter every read/write on the host goes through. */
-	if (!bpf_map_lookup_elem(&l7_conns, &ck))
+	struct l7_conn *c = bpf_map_lookup_elem(&l7_conns, &ck);
+	if (!c || c->protocol == L7_PROTO_OTHER)
+		return 0;
+	/* A Go server's keep-alive connections under uprobes: not even remembered. */
+	if ((c->protocol == L7_PROTO_HTTP1 || c->protocol == L7_PROTO_REDIS || c->protocol == L7_PROTO_POSTGRES) &&
+	    covered_by_uprobes(tgid, c))
 		return 0;
 	/* A peek (nginx peeks one byte of a new TLS connection) is read again for real. */
 	if ((nr == NR_RECVFROM && (SYSCALL_ARG4(regs) & MSG_PEEK)) || (nr == NR_RECVMSG && (SYSCALL_ARG3(regs) & MSG_PEEK)))
@@ -291,18 +320,6 @@ static __always_inline void record(int gen, struct l7_series *series, __u64 dur_
 	s->sum_ns += dur_ns;
 	if (dur_ns > s->max_ns)
 		s->max_ns = dur_ns;
-}
-
-static __always_inline __u8 kind_of(const struct l7_conn *c)
-{
-	if (c->protocol == L7_PROTO_HTTP1)
-		return c->role == L7_ROLE_SERVER ? L7_KIND_HTTP_SERVER : L7_KIND_HTTP_CLIENT;
-	return L7_KIND_DB_CLIENT;
-}
-
-static __always_inline __u32 coverage_bit(__u8 kind)
-{
-	return kind == L7_KIND_HTTP_SERVER ? L7_COVER_HTTP_SERVER : kind == L7_KIND_HTTP_CLIENT ? L7_COVER_HTTP_CLIENT : L7_COVER_DB;
 }
 
 /* The request in flight on `c` ended now with `status`/`error`. */
@@ -419,14 +436,8 @@ static __always_inline void on_data(__u32 tgid, struct l7_conn *c, const struct 
 		return;
 	/* Requests Go uprobes measure (a Go server's, on keep-alive connections): nothing to copy
 	 * or parse once the connection's first request has named its protocol. */
-	if (c->protocol != L7_PROTO_UNKNOWN) {
-		__u32 *covered = bpf_map_lookup_elem(&l7_coverage, &tgid);
-		if (covered && (*covered & coverage_bit(kind_of(c)))) {
-			c->state = L7_CONN_IDLE;
-			c->start_ns = 0;
-			return;
-		}
-	}
+	if (c->protocol != L7_PROTO_UNKNOWN && covered_by_uprobes(tgid, c))
+		return;
 
 	/* The first bytes: from the buffer, or the iovecs (of a writev/readv or a msghdr) that hold them. */
 	__u64 base = p->buf, len = total;
