@@ -29,6 +29,8 @@ const FIXED_RATE = Number(process.env.BENCH_FIXED_RATE ?? 20_000);
 /** Two of the agent's default 10-s intervals: its CPU comes in a burst per interval. */
 const FIXED_SECONDS = Number(process.env.BENCH_FIXED_SECONDS ?? 20);
 const AGENT_CPU = process.env.BENCH_AGENT_CPU ?? '1';
+/** One default interval (10 s) with no load, for the agent's CPU that does not grow with requests. */
+const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 10);
 
 interface Setup {
   name: string;
@@ -47,6 +49,8 @@ interface Measured {
   fixedRequests: number;
   serviceCpuUsPerRequest: number;
   agentCpuShare: number;
+  /** The agent's CPU over one interval with no load: what does not grow with requests. */
+  agentIdleCpuShare: number;
   bpfShare: number;
   bpfNsPerRequest: number;
   bpfRunsPerRequest: number;
@@ -115,6 +119,9 @@ async function measure(setup: Setup, endpoint: string, go: { pid: number; url: s
     const goHello = wrk(`${go.url}/hello`).requestsPerSecond;
     const goWork = wrk(`${go.url}/work`).requestsPerSecond;
     const nodeHello = wrk(`${node.url}/hello`).requestsPerSecond;
+    const idleCpu0 = agent ? cpuSeconds(agent.child.pid!) : 0;
+    if (agent) await new Promise((resolve) => setTimeout(resolve, IDLE_SECONDS * 1000));
+    const agentIdleCpuShare = agent ? (cpuSeconds(agent.child.pid!) - idleCpu0) / IDLE_SECONDS : 0;
     return await withBpfStats(() => {
       const agentCpu0 = agent ? cpuSeconds(agent.child.pid!) : 0;
       const progs0 = agent ? processPrograms(agent.child.pid!) : new Map();
@@ -134,6 +141,7 @@ async function measure(setup: Setup, endpoint: string, go: { pid: number; url: s
         fixedRequests: fixed.requests,
         serviceCpuUsPerRequest: ((cpuSeconds(go.pid) - service0) / fixed.requests) * 1e6,
         agentCpuShare: agent ? (cpuSeconds(agent.child.pid!) - agentCpu0) / wall : 0,
+        agentIdleCpuShare,
         bpfShare: bpfNs / 1e9 / wall,
         bpfNsPerRequest: bpfNs / fixed.requests,
         bpfRunsPerRequest: bpfRuns / fixed.requests,
@@ -148,6 +156,7 @@ async function measure(setup: Setup, endpoint: string, go: { pid: number; url: s
 
 export async function run(): Promise<string[]> {
   const nice = raiseBenchPriority();
+  const loadBefore = loadAverage();
   const deep = deepSetup();
   const setups: Setup[] = [{ name: 'none' }, { name: 'agent', agentArgs: [] }, ...(deep ? [deep] : [])];
   const { endpoint, gateway } = await startBenchGateway();
@@ -164,7 +173,7 @@ export async function run(): Promise<string[]> {
         console.log(
           `  round ${r + 1} ${setup.name}: Go /hello ${m.goHello.toFixed(0)}, /work ${m.goWork.toFixed(0)}, Node /hello ${m.nodeHello.toFixed(0)} req/s; ` +
             `at ${FIXED_RATE}/s p50 ${m.p50Us.toFixed(0)} µs p99 ${m.p99Us.toFixed(0)} µs, service ${m.serviceCpuUsPerRequest.toFixed(1)} µs CPU/req, ` +
-            `agent ${(m.agentCpuShare * 100).toFixed(2)}% of a core, BPF ${(m.bpfShare * 100).toFixed(2)}% (${m.bpfNsPerRequest.toFixed(0)} ns/req, ${m.bpfRunsPerRequest.toFixed(1)} runs/req)`,
+            `agent ${(m.agentCpuShare * 100).toFixed(2)}% of a core (idle ${(m.agentIdleCpuShare * 100).toFixed(2)}%), BPF ${(m.bpfShare * 100).toFixed(2)}% (${m.bpfNsPerRequest.toFixed(0)} ns/req, ${m.bpfRunsPerRequest.toFixed(1)} runs/req)`,
         );
       }
     }
@@ -173,7 +182,12 @@ export async function run(): Promise<string[]> {
     await go.stop();
     await gateway.stop();
   }
-  return report(setups, rounds, deep, nice);
+  return [...report(setups, rounds, deep, nice), `machine load average (1 min) before/after the run: ${loadBefore} / ${loadAverage()} (2 CPUs; the bench itself keeps ≈2 busy)`];
+}
+
+/** The 1-minute load average: how busy the neighbours kept the machine while it was measured. */
+function loadAverage(): string {
+  return fs.readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
 }
 
 function report(setups: Setup[], rounds: Map<string, Measured[]>, deep: Setup | undefined, nice: number): string[] {
@@ -197,7 +211,8 @@ function report(setups: Setup[], rounds: Map<string, Measured[]>, deep: Setup | 
       `${setup.name}: Go /hello ratio ${spread(hello, 3)}${checks ? ` [${targetCheck(median(hello), 0.8, 'atLeast', 2)}]` : ''}; ` +
         `Go /work ratio ${spread(work, 3)}${checks ? ` [${targetCheck(median(work), 0.99, 'atLeast', 2)}]` : ''}; ` +
         `Node /hello ratio ${spread(nodeHello, 3)}`,
-      `${setup.name}: at ${FIXED_RATE}/s on Go /hello: agent process CPU ${spread(agentCpu, 2)}% of a core${checks ? ` [${targetCheck(median(agentCpu), 2, 'atMost', 1)}]` : ''}; ` +
+      `${setup.name}: at ${FIXED_RATE}/s on Go /hello: agent process CPU ${spread(agentCpu, 2)}% of a core${checks ? ` [${targetCheck(median(agentCpu), 2, 'atMost', 1)}]` : ''} ` +
+        `(with no load: ${spread(ms.map((m) => m.agentIdleCpuShare * 100), 2)}%); ` +
         `in-kernel BPF run time ${spread(ms.map((m) => m.bpfShare * 100), 2)}% of a core = ${spread(ms.map((m) => m.bpfNsPerRequest), 0)} ns/req over ${spread(ms.map((m) => m.bpfRunsPerRequest), 1)} program runs/req; ` +
         `service ${spread(ms.map((m) => m.serviceCpuUsPerRequest), 1)} µs CPU/req; p50 ${spread(ms.map((m) => m.p50Us), 0)} µs, p99 ${spread(ms.map((m) => m.p99Us), 0)} µs`,
     );
