@@ -4,8 +4,9 @@
 // on the same machine in one run, rounds alternating between the peers. Two shapes: one number for
 // the whole 24 h (`agg=p99` / `increase(…[24h])`), and the dashboard's graph of it per 5 minutes
 // (`step=5m` / a range query with `rate(…[5m])`, step 5m).
-// Data: per service two routes, an interval every 10 s for 24 h (what the agent exports): /hello
-// 100 requests an interval around 2 ms, /work 20 around 20 ms (log-normal), recorded as burnwatch's
+// Data: per service one route (BENCH_PEERS_QUERY_ROUTES=2 adds a second), an interval every 10 s
+// for 24 h (what the agent exports): /work 20 requests an interval around 20 ms (/hello 100 around
+// 2 ms) (log-normal), recorded as burnwatch's
 // scale-5 exponential histograms; Prometheus gets each interval as promhttp would have counted it
 // (peers-data.ts: DefBuckets), cumulative, one sample every 10 s, backfilled with promtool.
 import fs from 'node:fs';
@@ -24,13 +25,15 @@ import { backfill, compactionSettled } from './prometheus-backfill.ts';
 
 const SERVICES = Number(process.env.BENCH_PEERS_QUERY_SERVICES ?? 50);
 const HOURS = Number(process.env.BENCH_PEERS_QUERY_HOURS ?? 24);
-const ROUNDS = Number(process.env.BENCH_PEERS_QUERY_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_PEERS_QUERY_ROUNDS ?? 1);
 const INTERVAL_MS = 10_000;
 const SCALE = 5;
-const ROUTES = [
-  { route: '/hello', perInterval: 100, medianSeconds: 0.002, sigma: 0.6 },
+const ALL_ROUTES = [
   { route: '/work', perInterval: 20, medianSeconds: 0.02, sigma: 0.8 },
+  { route: '/hello', perInterval: 100, medianSeconds: 0.002, sigma: 0.6 },
 ];
+/** Routes a service serves (BENCH_PEERS_QUERY_ROUTES, 1 or 2): each is a series of points. */
+const ROUTES = ALL_ROUTES.slice(0, Number(process.env.BENCH_PEERS_QUERY_ROUTES ?? 1));
 // peers-data.ts's name for it (the OTLP name with its dots as underscores).
 const PROM_METRIC = 'http_server_request_duration';
 
@@ -101,7 +104,7 @@ async function load(dataDir: string, promDir: string, fromMs: number, toMs: numb
         for (let s = 0; s < SERVICES; s++) {
           const iv = interval(`svc-${s}`, 10_000 + s, end, rands[s]);
           batch.push(...iv.points);
-          if (batch.length >= 1000) await flush();
+          if (batch.length >= 10_000) await flush();
           for (const ts of remoteWriteSeries({ 'service.name': iv.service, 'host.name': 'bench', 'process.pid': 10_000 + s }, [iv.metric])) {
             const { __name__, ...labels } = ts.labels;
             const key = JSON.stringify(ts.labels);
@@ -152,7 +155,7 @@ export async function run(): Promise<string[]> {
     const promDir = path.join(dir, 'prometheus');
     fs.mkdirSync(dataDir);
     const loaded = await load(dataDir, promDir, fromMs, toMs);
-    say(`query: ${SERVICES} services × ${HOURS} h of 10-s intervals (2 routes): ${loaded.points} exponential-histogram points into DuckDB (${(loaded.points / loaded.storeSeconds).toFixed(0)} points/s), ${loaded.samples} classic-histogram samples into Prometheus blocks`);
+    say(`query: ${SERVICES} services × ${HOURS} h of 10-s intervals (${ROUTES.length} route(s)): ${loaded.points} exponential-histogram points into DuckDB (${(loaded.points / loaded.storeSeconds).toFixed(0)} points/s), ${loaded.samples} classic-histogram samples into Prometheus blocks`);
     const port = await freePort();
     const gateway = await startGatewayProcess(port, dataDir, BENCH_KEY);
     stops.push(() => gateway.stop());

@@ -33,7 +33,7 @@ const DAY = 86_400_000;
 const DAYS = Number(process.env.BENCH_PEERS_SLO_DAYS ?? 30);
 const TENANT = 'bench';
 const SLOS = Number(process.env.BENCH_PEERS_SLOS ?? 1000);
-const LEAD_MS = Number(process.env.BENCH_PEERS_SLO_LEAD_MINUTES ?? 60) * MIN;
+const LEAD_MS = Number(process.env.BENCH_PEERS_SLO_LEAD_MINUTES ?? 120) * MIN;
 /** Debian's /etc/prometheus/prometheus.yml: `evaluation_interval: 15s`. */
 export const EVALUATION_INTERVAL_S = 15;
 const RUNS = 3;
