@@ -11,7 +11,7 @@ import { BPF_OBJECT_DIR } from '../agent/agent.ts';
 import { epochNowNs } from '../agent/clock.ts';
 import { SyscallL7Collector } from '../agent/collectors/syscall-l7.ts';
 import { ROOT, manage, tempDir, waitFor } from '../test/lib/processes.ts';
-import { ROUNDS, RUN_SECONDS, mean, wrk } from './lib.ts';
+import { ROUNDS, RUN_SECONDS, mean, startPinnedFixture, wrk } from './lib.ts';
 import { withBpfStats } from './bpf-run-time.ts';
 
 interface ProgRun {
@@ -88,53 +88,72 @@ async function tracepointMechanisms(): Promise<string[]> {
   ];
 }
 
+/**
+ * Rounds alternating without / with the syscall L7 programs against `url` (a server of pid
+ * `pid`); `prepare` runs on each freshly loaded collector (e.g. to mark the server covered).
+ */
+async function sideBySide(label: string, url: string, pid: number, prepare: (l7: SyscallL7Collector) => void = () => {}): Promise<string[]> {
+  wrk(url, 1); // warm-up
+  const off: number[] = [];
+  const on: number[] = [];
+  const perProgram = new Map<string, ProgRun>();
+  let requests = 0;
+  let measured = 0;
+  for (let r = 0; r < ROUNDS; r++) {
+    off.push(wrk(url).requestsPerSecond);
+    const l7 = new SyscallL7Collector({ objectDir: BPF_OBJECT_DIR, log: (l) => console.error(l) });
+    try {
+      prepare(l7);
+      await withBpfStats(async () => {
+        const before = ownPrograms();
+        const rps = wrk(url).requestsPerSecond;
+        for (const [k, v] of sub(ownPrograms(), before)) {
+          const p = perProgram.get(k) ?? { runs: 0n, ns: 0n };
+          perProgram.set(k, { runs: p.runs + v.runs, ns: p.ns + v.ns });
+        }
+        on.push(rps);
+        requests += rps * RUN_SECONDS;
+      });
+      const got = await l7.collect({ startNs: 1n, endNs: epochNowNs(), serviceOf: () => undefined });
+      for (const c of got.filter((c) => c.pid === pid)) {
+        for (const m of c.metrics) if (m.descriptor.name === 'http.server.request.duration') for (const p of m.dataPoints) measured += (p.value as { count: number }).count;
+      }
+    } finally {
+      l7.close();
+    }
+  }
+  const lines = [
+    `${label}, ${ROUNDS}×${RUN_SECONDS}s rounds: ${mean(off).toFixed(0)} req/s without, ${mean(on).toFixed(0)} with the syscall L7 programs: ratio ${(mean(on) / mean(off)).toFixed(3)}`,
+    `  server requests measured by the syscall path: ${measured} of ~${requests.toFixed(0)} served (wrk's count is rate × duration)`,
+  ];
+  let totalNs = 0n;
+  for (const [name, p] of perProgram) {
+    if (p.runs === 0n) continue;
+    totalNs += p.ns;
+    lines.push(`  ${name}: ${p.runs} runs, ${(Number(p.ns) / Number(p.runs)).toFixed(0)} ns a run (bpf_stats run_time_ns / run_cnt), ${(Number(p.runs) / requests).toFixed(2)} runs per request`);
+  }
+  lines.push(`  in-kernel time per request (every run on the host, wrk's included / requests): ${(Number(totalNs) / requests / 1000).toFixed(2)} µs`);
+  return lines;
+}
+
 export async function run(): Promise<string[]> {
-  const portFile = path.join(tempDir('bw-l7-bench'), 'port');
-  const server = manage(spawn('taskset', ['-c', '0', process.execPath, '--import', 'tsx', path.join(ROOT, 'bench/node-http-server.ts'), portFile], { stdio: ['ignore', 'pipe', 'pipe'] }));
   const lines: string[] = [];
+  const portFile = path.join(tempDir('bw-l7-bench'), 'port');
+  const node = manage(spawn('taskset', ['-c', '0', process.execPath, '--import', 'tsx', path.join(ROOT, 'bench/node-http-server.ts'), portFile], { stdio: ['ignore', 'pipe', 'pipe'] }));
   try {
     const port = await waitFor('node server', () => (fs.existsSync(portFile) && fs.readFileSync(portFile, 'utf8')) || undefined, 10_000, 20);
-    const url = `http://127.0.0.1:${port}/hello`;
-    wrk(url, 1); // warm-up
-    const off: number[] = [];
-    const on: number[] = [];
-    const perProgram = new Map<string, ProgRun>();
-    let requests = 0;
-    let measured = 0;
-    for (let r = 0; r < ROUNDS; r++) {
-      off.push(wrk(url).requestsPerSecond);
-      const l7 = new SyscallL7Collector({ objectDir: BPF_OBJECT_DIR, log: (l) => console.error(l) });
-      try {
-        await withBpfStats(async () => {
-          const before = ownPrograms();
-          const rps = wrk(url).requestsPerSecond;
-          for (const [k, v] of sub(ownPrograms(), before)) {
-            const p = perProgram.get(k) ?? { runs: 0n, ns: 0n };
-            perProgram.set(k, { runs: p.runs + v.runs, ns: p.ns + v.ns });
-          }
-          on.push(rps);
-          requests += rps * RUN_SECONDS;
-        });
-        const got = await l7.collect({ startNs: 1n, endNs: epochNowNs(), serviceOf: () => undefined });
-        for (const c of got.filter((c) => c.pid === server.child.pid)) {
-          for (const m of c.metrics) if (m.descriptor.name === 'http.server.request.duration') for (const p of m.dataPoints) measured += (p.value as { count: number }).count;
-        }
-      } finally {
-        l7.close();
-      }
-    }
-    const ratio = mean(on) / mean(off);
-    lines.push(`node http server /hello, ${ROUNDS}×${RUN_SECONDS}s rounds: ${mean(off).toFixed(0)} req/s without, ${mean(on).toFixed(0)} with the syscall L7 programs: ratio ${ratio.toFixed(3)}`);
-    lines.push(`requests measured by the syscall path ${measured} of ~${requests.toFixed(0)} served (wrk's count is rate × duration)`);
-    let totalNs = 0n;
-    for (const [name, p] of perProgram) {
-      if (p.runs === 0n) continue;
-      totalNs += p.ns;
-      lines.push(`${name}: ${p.runs} runs, ${(Number(p.ns) / Number(p.runs)).toFixed(0)} ns a run (bpf_stats run_time_ns / run_cnt), ${(Number(p.runs) / requests).toFixed(2)} runs per request`);
-    }
-    lines.push(`in-kernel time per request (all runs on the host / requests): ${(Number(totalNs) / requests / 1000).toFixed(2)} µs`);
+    // wrk connects after the programs load, so its side of each request is parsed too.
+    lines.push(...(await sideBySide('node http server /hello (parsed)', `http://127.0.0.1:${port}/hello`, node.child.pid!)));
   } finally {
-    await server.stop();
+    await node.stop();
+  }
+  // A Go server whose requests the uprobes measure: what the syscall path still costs it.
+  const go = await startPinnedFixture();
+  try {
+    const cover = (l7: SyscallL7Collector) => l7.setUprobeCoverage(go.pid, { httpServer: true, httpClient: true, db: true });
+    lines.push(...(await sideBySide('Go fixture /hello, covered by uprobes (not parsed)', `${go.url}/hello`, go.pid, cover)));
+  } finally {
+    await go.stop();
   }
   lines.push(...(await tracepointMechanisms()));
   for (const l of lines) console.log(l);
