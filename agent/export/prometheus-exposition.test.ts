@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import http from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import { test } from 'node:test';
 import { AGENT_METRIC, ATTR, GO_METRIC, HTTP_SERVER_DURATION, KERNEL_METRIC, METRICS } from '../../common/catalogue.ts';
 import { bucketIndexForNanos, histogramFromBuckets, type ExpHistogram } from '../../common/exphist.ts';
@@ -171,8 +173,20 @@ test('the scrape format follows the Accept header, and the listener serves /metr
     const om = await fetch(`${base}/metrics`, { headers: { accept: 'application/openmetrics-text; version=1.0.0' } });
     assert.equal(om.headers.get('content-type'), 'application/openmetrics-text; version=1.0.0; charset=utf-8');
     assert.ok((await om.text()).endsWith('# EOF\n'));
-    const plain = await fetch(`${base}/metrics`);
+    const plain = await fetch(`${base}/metrics`, { headers: { 'accept-encoding': 'identity' } });
     assert.equal(plain.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
+    assert.equal(plain.headers.get('content-encoding'), null);
+    const plainText = await plain.text();
+    // As Prometheus asks: gzip, the same text inside.
+    const zipped = await new Promise<{ encoding?: string; body: Buffer }>((resolve, reject) =>
+      http.get(`${base}/metrics`, { headers: { 'accept-encoding': 'gzip' } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve({ encoding: res.headers['content-encoding'], body: Buffer.concat(chunks) })).on('error', reject);
+      }),
+    );
+    assert.equal(zipped.encoding, 'gzip');
+    assert.equal(gunzipSync(zipped.body).toString('utf8'), plainText);
+    assert.ok(zipped.body.length < plainText.length / 3, `${zipped.body.length} gzip bytes for ${plainText.length}`);
     assert.equal((await fetch(`${base}/other`)).status, 404);
     assert.equal((await fetch(`${base}/metrics`, { method: 'POST' })).status, 405);
   } finally {

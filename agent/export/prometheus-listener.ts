@@ -3,6 +3,7 @@
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { CONTENT_TYPE, negotiateFormat, type PrometheusExposition } from './prometheus-exposition.ts';
 
 export interface ListenAddress {
@@ -36,8 +37,11 @@ export async function serveExposition(exposition: PrometheusExposition, at: List
       return;
     }
     const format = negotiateFormat(req.headers.accept);
-    const body = exposition.render(format);
-    res.writeHead(200, { 'content-type': CONTENT_TYPE[format] });
+    const text = exposition.render(format);
+    // Prometheus asks for gzip; every line repeats its resource's labels, so it shrinks a lot.
+    const gzip = /\bgzip\b/i.test(String(req.headers['accept-encoding'] ?? ''));
+    const body = gzip ? gzipSync(text) : text;
+    res.writeHead(200, { 'content-type': CONTENT_TYPE[format], ...(gzip ? { 'content-encoding': 'gzip' } : {}), vary: 'Accept, Accept-Encoding' });
     res.end(req.method === 'HEAD' ? undefined : body);
   });
   await new Promise<void>((resolve, reject) => {
