@@ -114,7 +114,7 @@ export class AgentSelfMetrics {
           value: f.n,
         })),
       ),
-      ...(this.sources.deepProbes ? [this.deepProbesMetric(this.sources.deepProbes, span)] : []),
+      this.deepProbesMetric(span),
     ]);
     this.probeDrops.clear();
     this.exportFailures.clear();
@@ -123,15 +123,17 @@ export class AgentSelfMetrics {
     return rm;
   }
 
-  private deepProbesMetric(source: NonNullable<SelfMetricsSources['deepProbes']>, span: { startTimeNs: bigint; endTimeNs: bigint }) {
+  /** Per watched Go process, whether its deep probes are on (no points without a probe controller). */
+  private deepProbesMetric(span: { startTimeNs: bigint; endTimeNs: bigint }) {
+    const source = this.sources.deepProbes;
     return numberMetric(
       METRICS[AGENT_METRIC.probesDeep],
-      source.state().map((p) => ({
+      (source?.state() ?? []).map((p) => ({
         ...span,
         attributes: {
           [AGENT_ATTR.probeService]: p.service,
           [ATTR.processPid]: p.pid,
-          [AGENT_ATTR.probeMode]: source.mode,
+          [AGENT_ATTR.probeMode]: source!.mode,
           ...(p.deep && p.reason ? { [AGENT_ATTR.probeReason]: p.reason } : {}),
         },
         value: p.deep ? 1 : 0,
