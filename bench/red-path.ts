@@ -98,7 +98,7 @@ export async function run(): Promise<string[]> {
     const added = roundRatios(ms.map((m) => m.serviceCpuUs), none.map((m) => m.serviceCpuUs)).map((x, i) => (x - 1) * none[i].serviceCpuUs);
     lines.push(
       `${redPath === 'uprobe' ? 'Go uprobes (http-server)' : 'syscall tracepoints (syscall-l7)'}: throughput ratio ${spread(roundRatios(ms.map((m) => m.rps), none.map((m) => m.rps)), 3)}; ` +
-        `service CPU +${spread(added, 1)} µs/req (median ${median(ms.map((m) => m.serviceCpuUs)).toFixed(1)}); ` +
+        `service CPU ${median(added) >= 0 ? '+' : ''}${spread(added, 1)} µs/req (median ${median(ms.map((m) => m.serviceCpuUs)).toFixed(1)}); ` +
         `BPF programs ${spread(ms.map((m) => m.bpfNs), 0)} ns/req over ${spread(ms.map((m) => m.bpfRuns), 1)} runs/req; p99 ${spread(ms.map((m) => m.p99Us), 0)} µs`,
     );
   }
