@@ -19,6 +19,8 @@ const RATE = Number(process.env.BENCH_RED_RATE ?? 10_000);
 const FIXED_SECONDS = Number(process.env.BENCH_FIXED_SECONDS ?? 10);
 const PATHS = ['none', 'uprobe', 'syscall'] as const;
 type RedPath = (typeof PATHS)[number];
+/** The agent's collector behind each path: alone, the syscall path counts the Go server itself (no uprobe covers it). */
+const COLLECTOR: Record<Exclude<RedPath, 'none'>, string> = { uprobe: 'http-server', syscall: 'syscall-l7' };
 
 interface Measured {
   rps: number;
@@ -30,7 +32,7 @@ interface Measured {
 
 async function startRedPathAgent(redPath: Exclude<RedPath, 'none'>, endpoint: string): Promise<Managed> {
   const agent = manage(
-    spawn('taskset', ['-c', '1', process.execPath, '--import', 'tsx', path.join(ROOT, 'bench/red-path-agent.ts'), redPath, endpoint, BENCH_KEY, tempDir('bw-bench-spool')], {
+    spawn('taskset', ['-c', '1', process.execPath, '--import', 'tsx', path.join(ROOT, 'bench/collector-agent.ts'), COLLECTOR[redPath], endpoint, BENCH_KEY, tempDir('bw-bench-spool')], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     }),

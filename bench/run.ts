@@ -2,6 +2,7 @@
 // measured side by side in one run, then a summary with the command that produced it.
 import * as agentOverhead from './agent-overhead.ts';
 import * as redPath from './red-path.ts';
+import * as agentCollectors from './agent-collectors.ts';
 import * as sloEvaluation from './slo-evaluation.ts';
 import * as kernelSignals from './kernel-signals.ts';
 import * as goProbes from './go-probes.ts';
@@ -18,6 +19,7 @@ import * as remoteWrite from './remote-write.ts';
 const BENCHMARKS: Record<string, { run(): Promise<string[]> }> = {
   'agent-overhead': agentOverhead,
   'red-path': redPath,
+  'agent-collectors': agentCollectors,
   'slo-evaluation': sloEvaluation,
   'kernel-signals': kernelSignals,
   'go-probes': goProbes,
