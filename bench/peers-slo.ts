@@ -233,7 +233,9 @@ interface PrometheusResult {
   /** The slowest group's last evaluation. */
   slowestGroupSeconds: number;
   cpuSecondsPerCycle: number;
+  /** Group iterations missed while measuring, and since the server started (its compaction included). */
   missed: number;
+  missedSinceStart: number;
   rssMiB: number;
   meanBudgetRemaining: number;
   compactionSeconds: number;
@@ -269,7 +271,8 @@ async function prometheusEvaluation(dataDir: string, rulesFile: string, n: numbe
       evalSecondsPerCycle: delta('prometheus_rule_group_duration_seconds_sum') / cycles,
       slowestGroupSeconds: slowest,
       cpuSecondsPerCycle: (cpu1 - cpu0) / cycles,
-      missed: sumOf(after, 'prometheus_rule_group_iterations_missed_total'),
+      missed: delta('prometheus_rule_group_iterations_missed_total'),
+      missedSinceStart: sumOf(after, 'prometheus_rule_group_iterations_missed_total'),
       rssMiB: Number(rss?.[1] ?? 0) / 1024,
       meanBudgetRemaining: await instant(server, 'avg(slo:period_error_budget_remaining:ratio)'),
       compactionSeconds,
@@ -309,7 +312,7 @@ export async function run(): Promise<string[]> {
       const ruleCount = (fs.readFileSync(rulesFile, 'utf8').match(/^ {6}- (record|alert):/gm) ?? []).length;
       const prom = await prometheusEvaluation(dataDir, rulesFile, SLOS, ruleCount, samples, cutMs);
       if (Date.now() > endMs) throw new Error(`the measurement ran past the end of the data (${LEAD_MS / MIN} min after the start): raise BENCH_PEERS_SLO_LEAD_MINUTES`);
-      say(`slo: Prometheus ${prom.version}, ${prom.groups} Sloth-style groups (${prom.rules} rules) every ${EVALUATION_INTERVAL_S} s: ${(prom.evalSecondsPerCycle * 1000).toFixed(0)} ms of rule evaluation per cycle (Σ prometheus_rule_group_duration_seconds), slowest group ${(prom.slowestGroupSeconds * 1000).toFixed(0)} ms, ${(prom.cpuSecondsPerCycle * 1000).toFixed(0)} ms CPU per cycle, ${prom.missed} iterations missed, RSS ${prom.rssMiB.toFixed(0)} MiB; mean budget remaining ${prom.meanBudgetRemaining.toFixed(3)} (compaction settled after ${prom.compactionSeconds.toFixed(0)} s)`);
+      say(`slo: Prometheus ${prom.version}, ${prom.groups} Sloth-style groups (${prom.rules} rules) every ${EVALUATION_INTERVAL_S} s: ${(prom.evalSecondsPerCycle * 1000).toFixed(0)} ms of rule evaluation per cycle (Σ prometheus_rule_group_duration_seconds), slowest group ${(prom.slowestGroupSeconds * 1000).toFixed(0)} ms, ${(prom.cpuSecondsPerCycle * 1000).toFixed(0)} ms CPU per cycle, ${prom.missed} iterations missed while measuring (${prom.missedSinceStart} since start), RSS ${prom.rssMiB.toFixed(0)} MiB; mean budget remaining ${prom.meanBudgetRemaining.toFixed(3)} (compaction settled after ${prom.compactionSeconds.toFixed(0)} s)`);
       say(`slo: Prometheus/burnwatch evaluation time per cycle ×${(prom.evalSecondsPerCycle * 1000 / bw.ms).toFixed(1)}, CPU ×${(prom.cpuSecondsPerCycle * 1000 / bw.cpuMs).toFixed(1)}`);
     } finally {
       samples.close();
