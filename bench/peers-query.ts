@@ -5,10 +5,10 @@
 // the whole 24 h (`agg=p99` / `increase(…[24h])`), and the dashboard's graph of it per 5 minutes
 // (`step=5m` / a range query with `rate(…[5m])`, step 5m).
 // Data: per service one route (BENCH_PEERS_QUERY_ROUTES=2 adds a second), an interval every 10 s
-// for 24 h (what the agent exports): /work 20 requests an interval around 20 ms (/hello 100 around
-// 2 ms) (log-normal), recorded as burnwatch's
-// scale-5 exponential histograms; Prometheus gets each interval as promhttp would have counted it
-// (peers-data.ts: DefBuckets), cumulative, one sample every 10 s, backfilled with promtool.
+// for 24 h (what the agent exports): /work, 20 requests an interval around 20 ms, log-normal
+// (/hello: 100 around 2 ms), as burnwatch's scale-5 exponential histograms; Prometheus gets each
+// interval as promhttp would have counted it (peers-data.ts: DefBuckets), cumulative, one sample
+// every 10 s, backfilled with promtool.
 import fs from 'node:fs';
 import path from 'node:path';
 import { HTTP_SERVER_DURATION } from '../common/catalogue.ts';
