@@ -64,7 +64,7 @@ export const SIGNAL_REQUIREMENTS: readonly SignalRequirement[] = [
   { signal: 'block', measures: 'block I/O latency and errors', needs: ['bpf', 'btf'], tracepoints: BLOCK_PROGRAMS },
   { signal: 'lifecycle', measures: 'process starts and exits (deploys, crash loops)', needs: ['bpf', 'btf'], tracepoints: LIFECYCLE_PROGRAMS },
   { signal: 'futex', measures: 'futex wait time per process (contended locks in any language)', needs: ['bpf', 'btf', 'tracefs'], perfTracepoints: FUTEX_PROGRAMS },
-  { signal: 'syscall-l7', measures: 'HTTP/1, Redis and PostgreSQL from syscalls, for any language', needs: ['bpf', 'btf'], tracepoints: SYSCALL_L7_PROGRAMS },
+  { signal: 'syscall-l7', measures: 'HTTP/1, Redis and PostgreSQL from syscalls, for any language', needs: ['bpf', 'btf', 'tracefs'], perfTracepoints: SYSCALL_L7_PROGRAMS },
 ];
 
 export interface FacilityCheck {

@@ -2,8 +2,9 @@
 // by side in one run: Node's http server pinned to CPU 0, wrk on CPU 1, rounds alternating
 // without / with the collector loaded. With it, the kernel's BPF stats
 // (kernel.bpf_stats_enabled) give each program's runs and run time, so the per-hit cost is
-// the kernel's own figure, not a difference of noisy throughputs. The programs run for every
-// syscall on the host (sys_enter/sys_exit), so hits per request include the rest of the host.
+// the kernel's own figure, not a difference of noisy throughputs. The programs run for the
+// host's socket-type calls (syscalls:sys_enter_read & co, not every syscall), so runs per
+// request include other processes' reads, writes and closes.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -55,10 +56,9 @@ function ddCpuSeconds(bytes: number): number {
 }
 
 /**
- * Why raw sys_enter/sys_exit and not per-syscall tracepoints (sys_enter_read & co): the cost a
- * read/write on an untracked fd pays with this path's programs, against empty programs on the
- * per-syscall tracepoints of read and write alone (bpftrace), from the CPU time of a loop of
- * 1-byte reads and writes. Rounds alternate; the least CPU of each kind is kept (noise on a
+ * What a read/write on an untracked fd pays with this path's programs, against empty programs
+ * on the same tracepoints (bpftrace): the floor of the mechanism, from the CPU time of a loop
+ * of 1-byte reads and writes. Rounds alternate; the least CPU of each kind is kept (noise on a
  * shared machine only ever adds).
  */
 async function tracepointMechanisms(): Promise<string[]> {
@@ -84,7 +84,7 @@ async function tracepointMechanisms(): Promise<string[]> {
   const added = (xs: number[]) => (((Math.min(...xs) - Math.min(...cpu.none)) / (2 * bytes)) * 1e9).toFixed(0);
   return [
     `a read/write on an untracked fd (dd bs=1, ${2 * bytes} syscalls, least CPU of ${ROUNDS + 2} rounds): ` +
-      `+${added(cpu.raw)} ns with the raw sys_enter/sys_exit programs, +${added(cpu.perSyscall)} ns with empty programs on sys_{enter,exit}_{read,write}`,
+      `+${added(cpu.raw)} ns with the syscall L7 programs, +${added(cpu.perSyscall)} ns with empty programs on sys_{enter,exit}_{read,write}`,
   ];
 }
 
@@ -127,11 +127,14 @@ async function sideBySide(label: string, url: string, pid: number, prepare: (l7:
     `  server requests measured by the syscall path: ${measured} of ~${requests.toFixed(0)} served (wrk's count is rate × duration)`,
   ];
   let totalNs = 0n;
+  let totalRuns = 0n;
   for (const [name, p] of perProgram) {
     if (p.runs === 0n) continue;
     totalNs += p.ns;
+    totalRuns += p.runs;
     lines.push(`  ${name}: ${p.runs} runs, ${(Number(p.ns) / Number(p.runs)).toFixed(0)} ns a run (bpf_stats run_time_ns / run_cnt), ${(Number(p.runs) / requests).toFixed(2)} runs per request`);
   }
+  lines.push(`  program runs per request (every program): ${(Number(totalRuns) / requests).toFixed(2)}`);
   lines.push(`  in-kernel time per request (every run on the host, wrk's included / requests): ${(Number(totalNs) / requests / 1000).toFixed(2)} µs`);
   return lines;
 }

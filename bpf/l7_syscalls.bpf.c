@@ -4,17 +4,21 @@
  * duration measured there, aggregated like the Go uprobe path (same series scheme, same
  * in-kernel path masking, same per-process series cap and overflow series).
  *
- *   tp_btf/sys_enter  accept/accept4/connect: remember the call (per thread);
+ *   syscalls:sys_enter_<call>  accept/accept4/connect: remember the call (per thread);
  *                     read/readv/recvfrom/recvmsg, write/writev/sendto/sendmsg on a tracked
  *                     (tgid, fd): remember the buffer; close: forget the connection
- *   tp_btf/sys_exit   accept*: a new inbound connection (TCP only) → tracked as server;
+ *   syscalls:sys_exit_<call>   accept*: a new inbound connection (TCP only) → tracked as server;
  *                     connect (0 or EINPROGRESS): tracked as client, with its peer;
  *                     a read/write that moved bytes: its first L7_PEEK bytes are parsed
  *                     (lib/l7_proto.bpf.h) and matched against the connection's state
  *
- * Why the two raw syscall tracepoints and not sys_enter_read & co: they need no tracefs,
- * one program pair covers every call, and the first instructions drop every syscall that
- * is not one of ours by number (measured in the report: bench/syscall-l7.ts).
+ * Why the per-syscall tracepoints and not the raw sys_enter/sys_exit pair: the raw pair runs
+ * for every syscall of every process on the host (futex, epoll_wait, nanosleep...), 18 runs
+ * per hello-world request against 4-6 here (docs/syscall-l7.md, bench/syscall-l7.ts). Every
+ * syscall record has the same layout (its number, then its arguments or its return value), so
+ * one program per direction is attached to all of the calls' tracepoints; only close (one
+ * argument: a program may not read past the shortest record it is attached to) and recvfrom
+ * (its flags are the fourth argument) have wrappers of their own around the same body.
  *
  * Matching, per connection: the process as server reads a request and writes its response;
  * as client it writes the request and reads the response. A request starts at the
@@ -68,11 +72,6 @@ const volatile __u32 agent_tgid = 0;
 #define NR_SENDMSG 46
 #define NR_RECVMSG 47
 #define NR_ACCEPT4 288
-#define SYSCALL_NR(regs) ((regs)->orig_ax)
-#define SYSCALL_ARG1(regs) ((regs)->di)
-#define SYSCALL_ARG2(regs) ((regs)->si)
-#define SYSCALL_ARG3(regs) ((regs)->dx)
-#define SYSCALL_ARG4(regs) ((regs)->r10)
 #elif defined(__TARGET_ARCH_arm64)
 #define NR_READ 63
 #define NR_WRITE 64
@@ -86,11 +85,6 @@ const volatile __u32 agent_tgid = 0;
 #define NR_SENDMSG 211
 #define NR_RECVMSG 212
 #define NR_ACCEPT4 242
-#define SYSCALL_NR(regs) ((regs)->syscallno)
-#define SYSCALL_ARG1(regs) ((regs)->orig_x0)
-#define SYSCALL_ARG2(regs) ((regs)->regs[1])
-#define SYSCALL_ARG3(regs) ((regs)->regs[2])
-#define SYSCALL_ARG4(regs) ((regs)->regs[3])
 #else
 #error "unsupported architecture"
 #endif
@@ -158,13 +152,6 @@ GENERATION_HASH_MAPS(l7_opaque, struct l7_opaque_key, struct l7_opaque_stats, 40
 /* pid → new series created in the generation */
 GENERATION_COUNTER_MAPS(l7_new_series, __u32, 8192);
 
-static __always_inline int is_our_syscall(long nr)
-{
-	return nr == NR_READ || nr == NR_WRITE || nr == NR_CLOSE || nr == NR_READV || nr == NR_WRITEV || nr == NR_CONNECT ||
-	       nr == NR_ACCEPT || nr == NR_SENDTO || nr == NR_RECVFROM || nr == NR_SENDMSG || nr == NR_RECVMSG ||
-	       nr == NR_ACCEPT4;
-}
-
 static __always_inline __u8 kind_of(const struct l7_conn *c)
 {
 	if (c->protocol == L7_PROTO_HTTP1)
@@ -197,55 +184,92 @@ static __always_inline void remember_call(__u64 id, const struct l7_pending *p)
 		drop_count(&l7_dropped, L7_DROP_PENDING_MAP_FULL);
 }
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(l7_sys_enter, struct pt_regs *regs, long nr)
+/* A syscalls:sys_enter_<call> record: the layout every syscall's shares (format files in
+ * tracefs events/syscalls/). Only the first three arguments are read here: each call this
+ * program is attached to has at least three, so no read passes the end of a record. */
+struct l7_enter_record {
+	__u64 common;
+	int nr;
+	unsigned long args[3];
+};
+
+/* A syscalls:sys_exit_<call> record. */
+struct l7_exit_record {
+	__u64 common;
+	int nr;
+	long ret;
+};
+
+/* Where a read/write/accept/connect starts; `flags` is the recv flags of recvfrom/recvmsg. */
+static __always_inline void on_enter(long nr, __u32 fd, __u64 arg2, __u64 arg3, __u64 flags)
 {
-	if (!is_our_syscall(nr))
-		return 0;
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
 	if (tgid == agent_tgid)
-		return 0;
+		return;
 	struct l7_pending p = {};
-	p.fd = (__u32)SYSCALL_ARG1(regs);
+	p.fd = fd;
 	if (nr == NR_ACCEPT || nr == NR_ACCEPT4 || nr == NR_CONNECT) {
 		p.call = nr == NR_CONNECT ? CALL_CONNECT : CALL_ACCEPT;
 		remember_call(id, &p);
-		return 0;
-	}
-	struct l7_conn_key ck = { .tgid = tgid, .fd = p.fd };
-	if (nr == NR_CLOSE) {
-		struct l7_conn *c = bpf_map_lookup_elem(&l7_conns, &ck);
-		if (!c)
-			return 0;
-		if (c->state == L7_CONN_REQUEST || c->state == L7_CONN_BODY)
-			drop_count(&l7_dropped, L7_DROP_UNFINISHED);
-		bpf_map_delete_elem(&l7_conns, &ck);
-		return 0;
+		return;
 	}
 	/* The cheap filter every read/write on the host goes through. */
+	struct l7_conn_key ck = { .tgid = tgid, .fd = fd };
 	struct l7_conn *c = bpf_map_lookup_elem(&l7_conns, &ck);
 	if (!c || c->protocol == L7_PROTO_OTHER)
-		return 0;
+		return;
 	/* A Go server's keep-alive connections under uprobes: not even remembered. */
 	if ((c->protocol == L7_PROTO_HTTP1 || c->protocol == L7_PROTO_REDIS || c->protocol == L7_PROTO_POSTGRES) &&
 	    covered_by_uprobes(tgid, c))
-		return 0;
+		return;
 	/* A peek (nginx peeks one byte of a new TLS connection) is read again for real. */
-	if ((nr == NR_RECVFROM && (SYSCALL_ARG4(regs) & MSG_PEEK)) || (nr == NR_RECVMSG && (SYSCALL_ARG3(regs) & MSG_PEEK)))
-		return 0;
-	p.buf = SYSCALL_ARG2(regs);
+	if (flags & MSG_PEEK)
+		return;
+	p.buf = arg2;
 	p.iovcnt = 1;
 	if (nr == NR_READ || nr == NR_RECVFROM || nr == NR_WRITE || nr == NR_SENDTO) {
 		p.buf_kind = BUF_PLAIN;
 	} else if (nr == NR_READV || nr == NR_WRITEV) {
 		p.buf_kind = BUF_IOVEC;
-		p.iovcnt = (__u16)SYSCALL_ARG3(regs);
+		p.iovcnt = (__u16)arg3;
 	} else {
 		p.buf_kind = BUF_MSGHDR;
 	}
 	p.call = (nr == NR_WRITE || nr == NR_SENDTO || nr == NR_WRITEV || nr == NR_SENDMSG) ? CALL_WRITE : CALL_READ;
 	remember_call(id, &p);
+}
+
+/* read, readv, recvmsg, write, writev, sendto, sendmsg, connect, accept, accept4. */
+SEC("tracepoint")
+int l7_enter(struct l7_enter_record *ctx)
+{
+	on_enter(ctx->nr, (__u32)ctx->args[0], ctx->args[1], ctx->args[2], ctx->nr == NR_RECVMSG ? ctx->args[2] : 0);
+	return 0;
+}
+
+/* recvfrom: its flags are the fourth argument. */
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int l7_enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
+{
+	on_enter(NR_RECVFROM, (__u32)ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3]);
+	return 0;
+}
+
+/* close: the connection is forgotten. */
+SEC("tracepoint/syscalls/sys_enter_close")
+int l7_enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (tgid == agent_tgid)
+		return 0;
+	struct l7_conn_key ck = { .tgid = tgid, .fd = (__u32)ctx->args[0] };
+	struct l7_conn *c = bpf_map_lookup_elem(&l7_conns, &ck);
+	if (!c)
+		return 0;
+	if (c->state == L7_CONN_REQUEST || c->state == L7_CONN_BODY)
+		drop_count(&l7_dropped, L7_DROP_UNFINISHED);
+	bpf_map_delete_elem(&l7_conns, &ck);
 	return 0;
 }
 
@@ -602,12 +626,11 @@ static __always_inline void on_data(__u32 tgid, struct l7_conn *c, const struct 
 	end_request(x, tgid, c, m->status, m->error, now);
 }
 
-SEC("tp_btf/sys_exit")
-int BPF_PROG(l7_sys_exit, struct pt_regs *regs, long ret)
+/* Every call l7_enter and l7_enter_recvfrom are attached to. */
+SEC("tracepoint")
+int l7_exit(struct l7_exit_record *ctx)
 {
-	long nr = SYSCALL_NR(regs);
-	if (!is_our_syscall(nr) || nr == NR_CLOSE)
-		return 0;
+	long ret = ctx->ret;
 	__u64 id = bpf_get_current_pid_tgid();
 	struct l7_pending *pp = bpf_map_lookup_elem(&l7_pending, &id);
 	if (!pp)

@@ -205,6 +205,7 @@ test('tracefs not mounted, or without a syscall tracepoint: the perf-event signa
   withTmp((dir) => {
     const perfSignals = SIGNAL_REQUIREMENTS.filter((r) => r.perfTracepoints?.length).map((r) => r.signal);
     assert.ok(perfSignals.includes('futex'));
+    assert.ok(perfSignals.includes('syscall-l7'), 'the syscall L7 path attaches to syscalls:sys_enter_<call>/sys_exit_<call>');
     const unmounted = checkKernelSupport(fakeKernel(dir, { ...everything(), tracefs: undefined }));
     assert.match(unmounted.facilities.tracefs.detail, /tracefs not mounted .*the agent mounts it at .*sys\/kernel\/tracing when it starts as root/);
     for (const v of unmounted.signals) assert.equal(v.works, perfSignals.includes(v.signal) ? 'no' : 'yes', v.signal);

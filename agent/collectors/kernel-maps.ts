@@ -10,8 +10,10 @@ import { btfHasTracepoint, KERNEL_BTF_PATH } from '../kernel-btf.ts';
 export interface KernelProgram {
   /** The program's name in the object (its C function). */
   name: string;
-  /** The tracepoint, as `tp_btf` names it (btf_trace_<name> in the kernel's BTF). */
+  /** The tracepoint, as `tp_btf` names it (btf_trace_<name> in the kernel's BTF), or its tracefs name with `category`. */
   tracepoint: string;
+  /** A perf-event tracepoint's tracefs category (`syscalls`); one program may be attached to several. */
+  category?: string;
 }
 
 export interface LoadedSignals {
@@ -56,7 +58,8 @@ export function loadKernelSignals(opts: {
   const unavailable: LoadedSignals['unavailable'] = [];
   const wanted: KernelProgram[] = [];
   for (const p of opts.programs) {
-    if (kernelHasTracepoint(p.tracepoint)) {
+    // A perf-event tracepoint that is missing fails its own attach, not the load.
+    if (p.category || kernelHasTracepoint(p.tracepoint)) {
       wanted.push(p);
     } else {
       obj.setAutoload(p.name, false);
@@ -71,7 +74,8 @@ export function loadKernelSignals(opts: {
     obj.load();
     for (const p of wanted) {
       try {
-        links.push(obj.program(p.name).attach());
+        const prog = obj.program(p.name);
+        links.push(p.category ? prog.attachTracepoint(p.category, p.tracepoint) : prog.attach());
       } catch (err) {
         unavailable.push({ program: p.name, reason: (err as Error).message });
       }

@@ -34,9 +34,18 @@ const DB_SYSTEMS: Record<number, string> = { [PROTO.redis]: 'redis', [PROTO.post
 /** Protocol names of connections that are counted but never parsed. */
 const OPAQUE_PROTOCOLS: Record<number, string> = { [PROTO.tls]: 'tls', [PROTO.http2]: 'http2' };
 
-export const SYSCALL_L7_PROGRAMS: readonly KernelProgram[] = [
-  { name: 'l7_sys_enter', tracepoint: 'sys_enter' },
-  { name: 'l7_sys_exit', tracepoint: 'sys_exit' },
+/** The calls whose start and end bpf/l7_syscalls.bpf.c needs; recvfrom has an enter program of its own (its flags). */
+const PAIRED_SYSCALLS = ['read', 'readv', 'recvmsg', 'write', 'writev', 'sendto', 'sendmsg', 'connect', 'accept', 'accept4'] as const;
+
+/**
+ * The perf-event tracepoints each program is attached to: only these calls' (the raw
+ * sys_enter/sys_exit pair would run for every syscall on the host), close only at its start.
+ */
+export const SYSCALL_L7_PROGRAMS: readonly (KernelProgram & { category: string })[] = [
+  ...PAIRED_SYSCALLS.map((call) => ({ name: 'l7_enter', category: 'syscalls', tracepoint: `sys_enter_${call}` })),
+  { name: 'l7_enter_recvfrom', category: 'syscalls', tracepoint: 'sys_enter_recvfrom' },
+  ...[...PAIRED_SYSCALLS, 'recvfrom'].map((call) => ({ name: 'l7_exit', category: 'syscalls', tracepoint: `sys_exit_${call}` })),
+  { name: 'l7_enter_close', category: 'syscalls', tracepoint: 'sys_enter_close' },
 ];
 
 export interface SyscallL7CollectorOptions extends KernelCollectorOptions {
