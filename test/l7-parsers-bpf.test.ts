@@ -7,7 +7,7 @@
 // bytes: never a wrong command or operation word, never a false error.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -19,6 +19,7 @@ import { startPostgres } from './lib/go-topology.ts';
 import { psql, pythonRedis, redisCliLines, startRedis, startRelay, type Chunk, type Direction, type Relay } from './lib/db-wire.ts';
 import { tempDir } from './lib/processes.ts';
 import { rng } from './lib/exphist-reference.ts';
+import { btfLayout } from './lib/btf-layout.ts';
 
 const OBJECT = fileURLToPath(new URL('../bpf/build/l7_parsers_test.bpf.o', import.meta.url));
 /** L7_PEEK in bpf/lib/l7_proto.bpf.h: the bytes of a read/write the syscall programs copy. */
@@ -28,21 +29,6 @@ const MSG = { more: 0x4, setup: 0x20, negotiate: 0x40 } as const;
 const PROTO = { unknown: 0, http1: 1, redis: 2, postgres: 3 } as const;
 /** L7_TEST_* in bpf/l7_parsers_test.bpf.c. */
 const PARSER = { dispatch: 0, redis: 1, postgres: 2 } as const;
-
-/** Member byte offsets and size of a struct, from the object's BTF (the C headers decide the layout). */
-function btfLayout(object: string, struct: string): { size: number; at: Record<string, number> } {
-  const raw = execFileSync('bpftool', ['btf', 'dump', 'file', object, 'format', 'raw'], { encoding: 'utf8' });
-  const lines = raw.split('\n');
-  const start = lines.findIndex((l) => l.includes(`STRUCT '${struct}' `));
-  assert.ok(start >= 0, `struct ${struct} in ${object}'s BTF`);
-  const size = Number(/size=(\d+)/.exec(lines[start])![1]);
-  const at: Record<string, number> = {};
-  for (let i = start + 1; i < lines.length && lines[i].startsWith('\t'); i++) {
-    const m = /'(\w+)' type_id=\d+ bits_offset=(\d+)/.exec(lines[i]);
-    if (m) at[m[1]] = Number(m[2]) / 8;
-  }
-  return { size, at };
-}
 
 interface Parsed {
   /** The parser's return value: 1 when it recognised the bytes. */

@@ -2,11 +2,10 @@
 // the same answers expected. DynamoDB is emulated at the SDK boundary (test/lib), paging two items
 // at a time so every query follows LastEvaluatedKey.
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DynamoDbEmulator } from '../../test/lib/dynamodb-emulator.ts';
+import { sloStorePair } from '../../test/lib/slo-store-pair.ts';
 import { hintedTransition, transition } from '../../test/lib/alert-fixtures.ts';
-import { DuckDbSloStore } from '../slo/duckdb-store.ts';
 import type { AlertTransition } from '../notify/types.ts';
 import type { AlertRecord, RollupBatch, SloStore } from '../slo/store.ts';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
@@ -16,27 +15,8 @@ const MIN = 60_000;
 const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 10, 20, 23, 50); // ten minutes before midnight: ranges cross a day boundary
 
-let emulator: DynamoDbEmulator;
-let dynamo: DynamoSloStore;
-let duck: DuckDbSloStore;
-
-before(async () => {
-  emulator = new DynamoDbEmulator('burnwatch-slo');
-  dynamo = new DynamoSloStore({ tableName: 'burnwatch-slo' });
-  duck = await DuckDbSloStore.open(':memory:');
-});
-
-after(async () => {
-  emulator.restore();
-  await duck.close();
-});
-
-async function both<T>(fn: (s: SloStore) => Promise<T>): Promise<T> {
-  const a = await fn(duck);
-  const b = await fn(dynamo);
-  assert.deepEqual(b, a);
-  return b;
-}
+const stores = sloStorePair();
+const { both } = stores;
 
 function minutes(from: number, n: number, f: (i: number) => [good: number, total: number, eff: number | null]) {
   return Array.from({ length: n }, (_, i) => {
@@ -82,7 +62,7 @@ test('rollups: ranges replaced across day boundaries, window sums, series, water
 });
 
 test('dirty marks: one per bucket, replaced by a new mark; clearing skips marks made again since they were read', async () => {
-  for (const s of [duck, dynamo]) {
+  for (const s of [stores.duck, stores.dynamo]) {
     await s.markDirty('acme', T0);
     await s.markDirty('acme', T0 - 5 * MIN);
     await s.markDirty('other', T0);
@@ -158,7 +138,7 @@ test('hints round-trip: stored with a record and a transition, attached later to
 });
 
 test('claimEvaluation: granted only to a time later than every one claimed before', async () => {
-  for (const s of [duck, dynamo]) {
+  for (const s of [stores.duck, stores.dynamo]) {
     assert.deepEqual(await s.claimEvaluation('guarded', T0), { claimed: true });
     // The same minute again (a retry) and an older one (a late delivery): refused, saying why.
     assert.deepEqual(await s.claimEvaluation('guarded', T0), { claimed: false, lastEvaluatedMs: T0 });
@@ -191,11 +171,11 @@ test('saveAlerts: a record derived from a revision no longer stored is refused w
   ]);
   // A record from before versions were kept (no revision on the item) is still replaced by one derived from it.
   const legacyKey = JSON.stringify(['legacy', rule]);
-  emulator.items.set(JSON.stringify(['A#race', legacyKey]), { pk: 'A#race', sk: legacyKey, record: JSON.stringify({ ...base, slo_id: 'legacy' }), alert_id: base.alert_id });
-  const [legacy] = (await dynamo.loadAlerts('race')).filter((a) => a.slo_id === 'legacy');
+  stores.emulator.items.set(JSON.stringify(['A#race', legacyKey]), { pk: 'A#race', sk: legacyKey, record: JSON.stringify({ ...base, slo_id: 'legacy' }), alert_id: base.alert_id });
+  const [legacy] = (await stores.dynamo.loadAlerts('race')).filter((a) => a.slo_id === 'legacy');
   assert.equal(legacy.version, 0);
-  await dynamo.saveAlerts('race', [{ ...legacy, state: 'resolved' }], []);
-  assert.equal((await dynamo.loadAlerts('race')).find((a) => a.slo_id === 'legacy')!.state, 'resolved');
+  await stores.dynamo.saveAlerts('race', [{ ...legacy, state: 'resolved' }], []);
+  assert.equal((await stores.dynamo.loadAlerts('race')).find((a) => a.slo_id === 'legacy')!.state, 'resolved');
 });
 
 test('rollups: two writers of the same day chunk at once lose no update; a watermark never moves back', async () => {
@@ -204,16 +184,16 @@ test('rollups: two writers of the same day chunk at once lose no update; a water
   // A backfill of the first half hour and the next run's last ten minutes, both in flight together.
   const backfill: RollupBatch = { key, fromMs: T0 - 60 * MIN, rows: rows(T0 - 60 * MIN, 30, 9) };
   const recent: RollupBatch = { key, fromMs: T0 - 10 * MIN, rows: rows(T0 - 10 * MIN, 10, 8) };
-  const attempts = emulator.mock.commandCalls(PutCommand).length;
-  await Promise.all([dynamo.putRollups('race', [backfill], T0 - 10 * MIN), dynamo.putRollups('race', [recent], T0)]);
-  await duck.putRollups('race', [backfill], T0 - 10 * MIN);
-  await duck.putRollups('race', [recent], T0);
+  const attempts = stores.emulator.mock.commandCalls(PutCommand).length;
+  await Promise.all([stores.dynamo.putRollups('race', [backfill], T0 - 10 * MIN), stores.dynamo.putRollups('race', [recent], T0)]);
+  await stores.duck.putRollups('race', [backfill], T0 - 10 * MIN);
+  await stores.duck.putRollups('race', [recent], T0);
   const series = await both((s) => s.rollupSeries('race', key, T0 - DAY, T0, MIN));
   assert.equal(series.length, 40);
   assert.deepEqual(await both((s) => s.windowSums('race', [key], [T0 - DAY], T0)), new Map([[key, [{ good: 30 * 9 + 10 * 8, total: 400, effectiveThreshold: null }]]]));
   assert.deepEqual((await both((s) => s.rollupCoverage('race'))).get(key), { fromMs: T0 - 60 * MIN, toMs: T0 });
   // They did race: a chunk write was refused and made again from a fresh read (2 chunks + 2 watermarks otherwise).
-  assert.ok(emulator.mock.commandCalls(PutCommand).length - attempts > 4, 'the two writers did not overlap');
+  assert.ok(stores.emulator.mock.commandCalls(PutCommand).length - attempts > 4, 'the two writers did not overlap');
   // An evaluation at an older time finishing last: its rows are stored, the watermark stays.
   await both((s) => s.putRollups('race', [{ key, fromMs: T0 - 15 * MIN, rows: rows(T0 - 15 * MIN, 10, 7) }], T0 - 5 * MIN));
   assert.deepEqual((await both((s) => s.rollupCoverage('race'))).get(key), { fromMs: T0 - 60 * MIN, toMs: T0 });
@@ -230,17 +210,17 @@ test('transitions carry a TTL (expires_at, epoch seconds, 90 days after they hap
   let nowMs = T0;
   const store = new DynamoSloStore({ tableName: 'burnwatch-slo', now: () => nowMs });
   assert.deepEqual(await store.saveAlerts('ttl', [], [old, young]), [old, young]);
-  const stored = [...emulator.items.values()].filter((i) => i.pk === 'T#ttl' || i.pk === 'U#ttl');
+  const stored = [...stores.emulator.items.values()].filter((i) => i.pk === 'T#ttl' || i.pk === 'U#ttl');
   assert.equal(stored.length, 4);
   for (const i of stored) {
     const t = i.pk === 'U#ttl' ? i.sk : String(i.sk).split('#').slice(1).join('#');
     assert.equal(i[TTL_ATTRIBUTE], Math.floor((Date.parse(t === old.id ? old.at : young.at) + 90 * DAY) / 1000), `${i.pk} ${i.sk}`);
   }
   // Not yet swept: DynamoDB would still return the expired item, the store must not.
-  emulator.ttlAttribute = TTL_ATTRIBUTE;
+  stores.emulator.ttlAttribute = TTL_ATTRIBUTE;
   assert.deepEqual((await store.listTransitions('ttl')).map((t) => t.id), ['ttl@young']);
   nowMs = T0 + 81 * DAY;
   assert.deepEqual(await store.listTransitions('ttl'), []);
-  assert.equal(emulator.sweepExpired(nowMs), 4);
-  emulator.ttlAttribute = undefined;
+  assert.equal(stores.emulator.sweepExpired(nowMs), 4);
+  stores.emulator.ttlAttribute = undefined;
 });
