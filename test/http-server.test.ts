@@ -168,6 +168,25 @@ describe('http server probe: bounded cardinality in the kernel', () => {
     }
   });
 
+  test('a route over the per-service cap counts one route_overflow per series, whatever maps it is in', async () => {
+    const { fixture, collector, close } = await probed({ maxRoutesPerService: 2 });
+    try {
+      await sendRequests([...Array(5).fill(`${fixture.url}/hello`), ...Array(5).fill(`${fixture.url}/fail`)], 4);
+      assert.equal(total(countsOf(await collector.drainPoints(() => 'svc'))), 10);
+      assert.equal(collector.takeDrops().get('route_overflow'), undefined);
+      // Three new paths once the service's two routes are taken: three series, each with a stats
+      // entry and at least one bucket entry in the kernel, all named /{overflow}.
+      const paths = ['alpha', 'bravo', 'charlie'];
+      await sendRequests(paths.flatMap((p) => Array(4).fill(`${fixture.url}/scan/${p}`)), 4);
+      const counted = countsOf(await collector.drainPoints(() => 'svc'));
+      assert.deepEqual([...counted], [[`GET ${OVERFLOW_ROUTE} 404`, 12]]);
+      assert.equal(collector.takeDrops().get('route_overflow'), paths.length);
+      assert.equal(collector.takeDrops().get('route_overflow'), undefined); // reported once
+    } finally {
+      await close();
+    }
+  });
+
   test('id segments are masked in the kernel, so id-bearing routes do not use up the cap', async () => {
     const { fixture, collector, close } = await probed({ maxSeriesPerProcess: 8 });
     try {

@@ -7,7 +7,7 @@ import { exponentialHistogramMetric, type ExpHistogramPoint } from '../export/ot
 import type { DiscoveredProcess } from '../discovery.ts';
 import type { GoBinaryInfo } from '../goinspect/index.ts';
 import type { Collector, CollectWindow, CollectedMetrics } from './types.ts';
-import { OVERFLOW_ROUTE, RouteLimiter } from './route.ts';
+import { OVERFLOW_ROUTE, RouteLimiter, oncePerSeries } from './route.ts';
 import { DropCounters, Generations, INFLIGHT_MAX_AGE_NS, perCpuStride, sumPerCpu, sweepInflight } from './kernel-maps.ts';
 import type { EntryProbe, ResolvedProbeSets } from '../goinspect/index.ts';
 
@@ -197,13 +197,10 @@ export class HttpServerCollector implements Collector {
 
   /** Drops seen since the last call, by reason (maps full, unreadable memory, routes over the cap). */
   takeDrops(): Map<string, number> {
-    if (this.routes.overflowed > this.reportedOverflow) {
-      this.drops.add('route_overflow', this.routes.overflowed - this.reportedOverflow);
-      this.reportedOverflow = this.routes.overflowed;
-    }
+    const overflowed = this.routes.takeOverflowed();
+    if (overflowed) this.drops.add('route_overflow', overflowed);
     return this.drops.take();
   }
-  private reportedOverflow = 0;
 
   /**
    * Everything recorded since the previous collect, exactly once: the probes are
@@ -215,9 +212,10 @@ export class HttpServerCollector implements Collector {
     this.sweepInflight();
     this.obj.map(`http_new_series_${idle}`).drain(); // the per-process caps start over
     const series = new Map<string, SeriesAccumulator>();
+    const routeOf = oncePerSeries(SERIES_SIZE, (key) => this.routeOf(key, pidToService));
     const buckets = this.obj.map(`http_buckets_${idle}`).drain();
     for (let i = 0; i < buckets.keys.length; i++) {
-      const acc = this.accumulator(series, buckets.keys[i], pidToService);
+      const acc = this.accumulator(series, buckets.keys[i], routeOf);
       if (!acc) continue;
       const bucket = buckets.keys[i].readInt32LE(SERIES_SIZE);
       const n = Number(sumPerCpu(buckets.values[i], 0, 8));
@@ -226,7 +224,7 @@ export class HttpServerCollector implements Collector {
     const statsMap = this.obj.map(`http_stats_${idle}`);
     const stats = statsMap.drain();
     for (let i = 0; i < stats.keys.length; i++) {
-      const acc = this.accumulator(series, stats.keys[i], pidToService);
+      const acc = this.accumulator(series, stats.keys[i], routeOf);
       if (!acc) continue;
       const v = stats.values[i];
       const stride = perCpuStride(statsMap.valueSize);
@@ -318,24 +316,21 @@ export class HttpServerCollector implements Collector {
     }
   }
 
-  private accumulator(
-    series: Map<string, SeriesAccumulator>,
-    key: Buffer,
-    pidToService: (pid: number) => string | undefined,
-  ): SeriesAccumulator | undefined {
+  /** The route of a kernel series; call once per series per drain (oncePerSeries). */
+  private routeOf(key: Buffer, pidToService: (pid: number) => string | undefined): string {
+    const pid = key.readUInt32LE(0);
+    const pathLen = key.readUInt16LE(6);
+    if (pathLen === PATH_LEN_OVERFLOW) return OVERFLOW_ROUTE;
+    const route = this.routes.route(pidToService(pid) ?? `pid-${pid}`, cString(key, 16, PATH_MAX), pathLen > PATH_MAX);
+    if (route !== OVERFLOW_ROUTE && this.links.has(pid)) this.markKnown(key, pid);
+    return route;
+  }
+
+  private accumulator(series: Map<string, SeriesAccumulator>, key: Buffer, routeOf: (key: Buffer) => string): SeriesAccumulator | undefined {
     const pid = key.readUInt32LE(0);
     const status = key.readUInt16LE(4);
-    const pathLen = key.readUInt16LE(6);
     const method = cString(key, 8, METHOD_MAX) || 'UNKNOWN';
-    const rawPath = cString(key, 16, PATH_MAX);
-    const service = pidToService(pid) ?? `pid-${pid}`;
-    let route: string;
-    if (pathLen === PATH_LEN_OVERFLOW) {
-      route = OVERFLOW_ROUTE;
-    } else {
-      route = this.routes.route(service, rawPath, pathLen > PATH_MAX);
-      if (route !== OVERFLOW_ROUTE && this.links.has(pid)) this.markKnown(key, pid);
-    }
+    const route = routeOf(key);
     const id = `${pid}\0${method}\0${route}\0${status}`;
     let acc = series.get(id);
     if (!acc) {

@@ -29,6 +29,15 @@ export class RouteLimiter {
 
   constructor(private readonly maxRoutesPerService = 100) {}
 
+  #reported = 0;
+
+  /** Route look-ups that overflowed since the last call (the `route_overflow` drop count). */
+  takeOverflowed(): number {
+    const n = this.overflowed - this.#reported;
+    this.#reported = this.overflowed;
+    return n;
+  }
+
   route(service: string, path: string, truncated = false): string {
     const route = normalisePath(path, truncated);
     let routes = this.seen.get(service);
@@ -41,4 +50,19 @@ export class RouteLimiter {
     routes.add(route);
     return route;
   }
+}
+
+/**
+ * Names each kernel series once per drain, however many map entries it has (one per histogram
+ * bucket, one in the stats map): a path over the cap must count as one overflow, not one per
+ * entry. `seriesBytes` is the length of the key prefix that identifies a series.
+ */
+export function oncePerSeries<T>(seriesBytes: number, name: (key: Buffer) => T): (key: Buffer) => T {
+  const named = new Map<string, T>();
+  return (key) => {
+    const raw = key.toString('latin1', 0, seriesBytes);
+    let v = named.get(raw);
+    if (v === undefined) named.set(raw, (v = name(key)));
+    return v;
+  };
 }

@@ -9,7 +9,7 @@ import { ATTR, GO_ATTR, GO_METRIC, HTTP_SERVER_DURATION, L7_ATTR, L7_METRIC, MET
 import { exponentialHistogramMetric, numberMetric, type ExpHistogramPoint, type NumberPoint, type PointAttributes } from '../export/otlp.ts';
 import type { CollectWindow, CollectedMetrics, UprobeCoverage } from './types.ts';
 import { Generations, KernelSignalCollector, PointsByProcess, perCpuStride, sumPerCpuFields, sweepInflight, type KernelProgram } from './kernel-maps.ts';
-import { OVERFLOW_ROUTE, RouteLimiter } from './route.ts';
+import { OVERFLOW_ROUTE, RouteLimiter, oncePerSeries } from './route.ts';
 import { socketAddress } from './tcp.ts';
 import { identifyProcess } from '../process-identity.ts';
 import type { KernelCollectorOptions } from './sched.ts';
@@ -161,15 +161,15 @@ export class SyscallL7Collector extends KernelSignalCollector {
     const statsMap = this.obj.map(`l7_stats_${idle}`);
     const stats = statsMap.drain();
     const services = await this.serviceNames([...buckets.keys, ...stats.keys], window);
-    const named = new Map<string, PointAttributes>(); // one route look-up per kernel series, however many buckets it has
+    const named = oncePerSeries(SERIES_SIZE, (key) => this.attributesOf(decodeSeries(key), services));
     for (let i = 0; i < buckets.keys.length; i++) {
-      const acc = this.accumulator(series, buckets.keys[i], services, named);
+      const acc = this.accumulator(series, buckets.keys[i], named);
       const n = Number(sumPerCpuFields(buckets.values[i], 8)[0]);
       const b = buckets.keys[i].readInt32LE(SERIES_SIZE);
       if (n > 0) acc.buckets.set(b, (acc.buckets.get(b) ?? 0) + n);
     }
     for (let i = 0; i < stats.keys.length; i++) {
-      const acc = this.accumulator(series, stats.keys[i], services, named);
+      const acc = this.accumulator(series, stats.keys[i], named);
       const v = stats.values[i];
       const stride = perCpuStride(statsMap.valueSize);
       for (let off = 0; off < v.length; off += stride) {
@@ -203,13 +203,10 @@ export class SyscallL7Collector extends KernelSignalCollector {
   }
 
   takeDrops(): Map<string, number> {
-    if (this.routes.overflowed > this.reportedOverflow) {
-      this.drops.add('route_overflow', this.routes.overflowed - this.reportedOverflow);
-      this.reportedOverflow = this.routes.overflowed;
-    }
+    const overflowed = this.routes.takeOverflowed();
+    if (overflowed) this.drops.add('route_overflow', overflowed);
     return super.takeDrops();
   }
-  private reportedOverflow = 0;
 
   /** Connections and bytes of TLS and HTTP/2 connections, per process, role and protocol. */
   private drainOpaque(idle: 0 | 1, times: { startTimeNs: bigint; endTimeNs: bigint }): Map<string, PointsByProcess<NumberPoint>> {
@@ -252,11 +249,9 @@ export class SyscallL7Collector extends KernelSignalCollector {
     return out;
   }
 
-  private accumulator(series: Map<string, Accumulator>, key: Buffer, services: Map<number, string>, named: Map<string, PointAttributes>): Accumulator {
+  private accumulator(series: Map<string, Accumulator>, key: Buffer, named: (key: Buffer) => PointAttributes): Accumulator {
     const s = decodeSeries(key);
-    const raw = key.toString('hex', 0, SERIES_SIZE);
-    let attributes = named.get(raw);
-    if (!attributes) named.set(raw, (attributes = this.attributesOf(s, services)));
+    const attributes = named(key);
     const id = `${s.pid}\0${s.kind}\0${JSON.stringify(attributes)}`;
     let acc = series.get(id);
     if (!acc) series.set(id, (acc = { pid: s.pid, kind: s.kind, attributes, buckets: new Map(), sumNs: 0n }));
