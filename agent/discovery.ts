@@ -7,8 +7,8 @@
  * the start time — so a shell that forks and then execs a Go server is looked at again.
  */
 import { EventEmitter } from 'node:events';
-import { readFileSync, readdirSync } from 'node:fs';
-import { readFile, readlink, stat } from 'node:fs/promises';
+import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isGoBinary } from './goinspect/buildinfo.ts';
 import { fileKeyOf } from './goinspect/elf.ts';
@@ -156,11 +156,13 @@ export class ProcessDiscovery extends EventEmitter<DiscoveryEvents> {
 
   /** The process if it runs a Go binary; undefined if not (or unreadable); 'vanished' if it exited meanwhile. */
   async #examine(pid: number, startTime: number): Promise<DiscoveredProcess | undefined | 'vanished'> {
+    // procfs is read synchronously (see readStat); only the executable's ELF is awaited.
     const exePath = `/proc/${pid}/exe`;
     let fileKey: string;
     let target: string;
     try {
-      [fileKey, target] = await Promise.all([stat(exePath, { bigint: true }).then(fileKeyOf), readlink(exePath)]);
+      fileKey = fileKeyOf(statSync(exePath, { bigint: true }));
+      target = readlinkSync(exePath);
     } catch {
       // Kernel threads have no executable; a process that exited has no /proc entry.
       return stillRunning(pid, startTime) ? undefined : 'vanished';
@@ -169,10 +171,8 @@ export class ProcessDiscovery extends EventEmitter<DiscoveryEvents> {
     let environ: Buffer | undefined;
     let cgroup: string | undefined;
     try {
-      [environ, cgroup] = await Promise.all([
-        readFile(`/proc/${pid}/environ`).catch(ignoreAccess),
-        readFile(`/proc/${pid}/cgroup`, 'utf8').catch(ignoreAccess),
-      ]);
+      environ = readUnlessDenied(() => readFileSync(`/proc/${pid}/environ`));
+      cgroup = readUnlessDenied(() => readFileSync(`/proc/${pid}/cgroup`, 'utf8'));
     } catch {
       return 'vanished';
     }
@@ -249,9 +249,14 @@ function stillRunning(pid: number, startTime: number): boolean {
   return readStat(pid)?.startTime === startTime;
 }
 
-function ignoreAccess(err: NodeJS.ErrnoException): undefined {
-  if (err.code === 'EACCES' || err.code === 'EPERM') return undefined;
-  throw err;
+/** What `read` returns; undefined when access is denied; throws otherwise (e.g. the process exited). */
+function readUnlessDenied<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EACCES' || (err as NodeJS.ErrnoException).code === 'EPERM') return undefined;
+    throw err;
+  }
 }
 
 async function readBootTimeMs(): Promise<number> {

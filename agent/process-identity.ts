@@ -2,8 +2,7 @@
 // resource the kernel signals of a pid are reported under. service.name comes from the
 // process's OpenTelemetry environment, else its executable's (or comm's) name; the
 // container id from its cgroup path; the build id from its executable's ELF notes.
-import { readFileSync } from 'node:fs';
-import { readFile, readlink, stat } from 'node:fs/promises';
+import { readFileSync, readlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ATTR } from '../common/catalogue.ts';
 import { containerIdFromCgroup, parseProcStat, serviceNameFromEnviron } from './discovery.ts';
@@ -44,12 +43,9 @@ const BUILD_ID_CACHE_MAX = 4096;
 
 /** The executable's build id (GNU note, else Go's), cached per file version; undefined when it has none or is gone. */
 export async function executableBuildId(exePath: string): Promise<string | undefined> {
-  let key: string;
-  try {
-    key = fileKeyOf(await stat(exePath, { bigint: true }));
-  } catch {
-    return undefined;
-  }
+  const st = orUndefined(() => statSync(exePath, { bigint: true }));
+  if (!st) return undefined;
+  const key = fileKeyOf(st);
   const cached = buildIdCache.get(key);
   if (cached !== undefined) return cached ?? undefined;
   let id: string | undefined;
@@ -72,20 +68,31 @@ export function procStat(pid: number): { comm: string; startTime: number } | und
   }
 }
 
+/** The value, or undefined when reading threw (the process exited, EACCES). */
+function orUndefined<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Reads what /proc still shows of `pid`. A process that exited meanwhile gives what could
  * be read (at least comm, when its stat was read), or undefined when nothing could.
+ * procfs is read synchronously: it is generated in memory, and the lifecycle collector calls
+ * this for every exec on the host, where a thread-pool round trip per file costs more than
+ * the read (measured on 120 processes: 290 µs of CPU per process awaited, 200 µs read in turn).
+ * Only the executable's ELF notes, a real file read once per file version, are awaited.
  */
 export async function identifyProcess(pid: number): Promise<ProcessIdentity | undefined> {
   const st = procStat(pid);
   if (!st) return undefined;
   const exe = `/proc/${pid}/exe`;
-  const [target, environ, cgroup, buildId] = await Promise.all([
-    readlink(exe).catch(() => undefined),
-    readFile(`/proc/${pid}/environ`).catch(() => undefined),
-    readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => undefined),
-    executableBuildId(exe),
-  ]);
+  const target = orUndefined(() => readlinkSync(exe));
+  const environ = orUndefined(() => readFileSync(`/proc/${pid}/environ`));
+  const cgroup = orUndefined(() => readFileSync(`/proc/${pid}/cgroup`, 'utf8'));
+  const buildId = await executableBuildId(exe);
   // Everything read must be this process's: a reused pid would mix two processes.
   if (procStat(pid)?.startTime !== st.startTime) return undefined;
   const exeTarget = target?.replace(/ \(deleted\)$/, '');
