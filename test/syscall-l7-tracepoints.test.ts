@@ -33,7 +33,7 @@ test('the programs run on the read/write/accept/connect/close syscall tracepoint
   const l7 = new SyscallL7Collector({ objectDir: BPF_OBJECT_DIR, log: () => {} });
   try {
     assert.deepEqual(l7.unavailable, []);
-    const got = attachedTracepoints(process.pid).sort((a, b) => a.tracepoint.localeCompare(b.tracepoint));
+    const got = attachedTracepoints(process.pid).sort((a, b) => (a.tracepoint < b.tracepoint ? -1 : a.tracepoint > b.tracepoint ? 1 : 0));
     const want = [...DATA_CALLS.flatMap((c) => [`sys_enter_${c}`, `sys_exit_${c}`]), 'sys_enter_close'].sort();
     assert.deepEqual(got.map((a) => a.tracepoint), want);
     // The same enter program for every call but close and recvfrom (wrappers around one body), one exit program for all.
