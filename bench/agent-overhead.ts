@@ -13,17 +13,15 @@
 // Each round runs every setup once (none, the agent, the agent with deep probes), the order
 // rotated a step per round; a fresh agent per setup. Ratios are taken within a round, then the
 // median and (min–max) over the rounds.
-import { execFile, execFileSync, spawn } from 'node:child_process';
-import { promisify } from 'node:util';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { manage, tempDir, waitFor, type Managed } from '../test/lib/processes.ts';
-import { BENCH_KEY, CONNECTIONS, ROUNDS, RUN_SECONDS, cpuSeconds, fixedRate, raiseBenchPriority, startBenchGateway, startPinnedFixture, wrk } from './lib.ts';
+import { BENCH_FIXTURE_SERVICE, BENCH_KEY, CONNECTIONS, requestDeepProbes, ROUNDS, RUN_SECONDS, cpuSeconds, fixedRate, raiseBenchPriority, startBenchGateway, startPinnedFixture, wrk } from './lib.ts';
 import { median, roundRatios, spread, targetCheck } from './stats.ts';
 import { processPrograms, programNames, runTimeByName, withBpfStats } from './bpf-run-time.ts';
 
-const execFileAsync = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const FIXED_RATE = Number(process.env.BENCH_FIXED_RATE ?? 20_000);
 /** Two of the agent's default 10-s intervals: its CPU comes in a burst per interval. */
@@ -58,7 +56,6 @@ interface Measured {
   byProgram: { name: string; runTimeNs: number; runCount: number }[];
 }
 
-const FIXTURE_SERVICE = 'bench-fixture';
 
 function burnwatchHelp(...command: string[]): string {
   try {
@@ -81,18 +78,6 @@ function deepSetup(): Setup | undefined {
 }
 
 /** `burnwatch probe` against the bench gateway; retried until the gateway knows the service (after the agent's first export). */
-async function requestDeepProbes(endpoint: string, stop: boolean): Promise<void> {
-  const args = [path.join(ROOT, 'bin/burnwatch.js'), 'probe', FIXTURE_SERVICE, '--endpoint', endpoint, ...(stop ? ['--stop'] : ['--for', '1h'])];
-  await waitFor(`burnwatch probe ${stop ? '--stop' : ''}`, async () => {
-    try {
-      await execFileAsync(process.execPath, args, { cwd: ROOT, env: { ...process.env, BURNWATCH_API_KEY: BENCH_KEY } });
-      return true;
-    } catch {
-      return undefined;
-    }
-  }, 60_000, 1_000);
-}
-
 function startAgent(endpoint: string, extraArgs: string[]): Managed {
   const args = [path.join(ROOT, 'bin/burnwatch.js'), 'agent', '--endpoint', endpoint, '--spool-dir', tempDir('bw-bench-spool'), ...extraArgs];
   const command = AGENT_CPU === 'any' ? [process.execPath, ...args] : ['taskset', '-c', AGENT_CPU, process.execPath, ...args];
@@ -113,7 +98,7 @@ async function measure(setup: Setup, endpoint: string, go: { pid: number; url: s
   try {
     if (agent) await waitFor(`agent attach (${setup.name})`, () => (agent.output().includes(`instrumenting pid ${go.pid} `) ? true : undefined), 60_000, 50);
     if (agent && setup.probeService) {
-      await requestDeepProbes(endpoint, false);
+      await requestDeepProbes(endpoint, BENCH_FIXTURE_SERVICE, false);
       await waitFor('deep probes attached', () => (agent.output().includes(`deep probes attached to pid ${go.pid} `) ? true : undefined), 30_000, 50);
     }
     const goHello = wrk(`${go.url}/hello`).requestsPerSecond;
@@ -149,7 +134,7 @@ async function measure(setup: Setup, endpoint: string, go: { pid: number; url: s
       };
     });
   } finally {
-    if (agent && setup.probeService) await requestDeepProbes(endpoint, true);
+    if (agent && setup.probeService) await requestDeepProbes(endpoint, BENCH_FIXTURE_SERVICE, true);
     await agent?.stop('SIGINT');
   }
 }
@@ -232,6 +217,6 @@ function report(setups: Setup[], rounds: Map<string, Measured[]>, deep: Setup | 
     lines.push(`${setup.name}: BPF run time by program, ns (runs) per request over all rounds: ${top.map(([n, t]) => `${n} ${(t.ns / requests).toFixed(0)} (${(t.runs / requests).toFixed(1)})`).join(', ')}`);
   }
   if (!deep) lines.push('agent, deep probes: not measured apart (this build has neither `burnwatch probe` nor `--probes`; its default attaches every probe)');
-  else lines.push(`deep probes: ${deep.probeService ? `\`burnwatch probe ${FIXTURE_SERVICE}\` (the fixture's processes only)` : '`--probes always` (every Go process, the load generator included)'}`);
+  else lines.push(`deep probes: ${deep.probeService ? `\`burnwatch probe ${BENCH_FIXTURE_SERVICE}\` (the fixture's processes only)` : '`--probes always` (every Go process, the load generator included)'}`);
   return lines;
 }

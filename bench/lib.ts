@@ -1,9 +1,11 @@
 // Helpers every side-by-side benchmark shares: the pinned Go fixture, wrk on the other
 // core, a gateway to ship to, CPU accounting from /proc, and the arithmetic of the ratios.
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { HOUR_MS } from '../lambda/slo/duckdb-store.ts';
 import { freePort, manage, startGatewayProcess, tempDir, waitFor, FIXTURE_BIN, type Managed } from '../test/lib/processes.ts';
@@ -12,6 +14,10 @@ export const RUN_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 export const CONNECTIONS = 32;
 export const BENCH_KEY = 'bench-key-0123456789';
+/** service.name of the pinned Go fixture (startPinnedFixture). */
+export const BENCH_FIXTURE_SERVICE = 'bench-fixture';
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const execFileAsync = promisify(execFile);
 
 interface WrkResult {
   requestsPerSecond: number;
@@ -51,6 +57,22 @@ export function fixedRate(url: string, rate: number, seconds: number, connection
   return r;
 }
 
+/**
+ * Asks for deep probes on `service` (`burnwatch probe`, as an operator would), or withdraws them,
+ * retrying while the gateway or the service is not there yet.
+ */
+export async function requestDeepProbes(endpoint: string, service: string, stop: boolean): Promise<void> {
+  const args = [path.join(ROOT, 'bin/burnwatch.js'), 'probe', service, '--endpoint', endpoint, ...(stop ? ['--stop'] : ['--for', '1h'])];
+  await waitFor(`burnwatch probe ${service}${stop ? ' --stop' : ''}`, async () => {
+    try {
+      await execFileAsync(process.execPath, args, { cwd: ROOT, env: { ...process.env, BURNWATCH_API_KEY: BENCH_KEY } });
+      return true;
+    } catch {
+      return undefined;
+    }
+  }, 60_000, 1_000);
+}
+
 /** CPU seconds (user + system) a process has used, from /proc/PID/stat. */
 export function cpuSeconds(pid: number): number {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -63,7 +85,7 @@ export async function startPinnedFixture(name = 'httpserver'): Promise<Managed &
   const portFile = path.join(tempDir('bw-bench'), 'port');
   const m = manage(
     spawn('taskset', ['-c', '0', path.join(FIXTURE_BIN, name), '-addr', '127.0.0.1:0', '-port-file', portFile], {
-      env: { ...process.env, OTEL_SERVICE_NAME: 'bench-fixture', GOMAXPROCS: '1' },
+      env: { ...process.env, OTEL_SERVICE_NAME: BENCH_FIXTURE_SERVICE, GOMAXPROCS: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
   );

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startPrometheus } from '../test/lib/prometheus-server.ts';
 import { FIXTURE_BIN, burnwatch, manage, tempDir, waitFor } from '../test/lib/processes.ts';
-import { BENCH_KEY } from './lib.ts';
+import { BENCH_FIXTURE_SERVICE, BENCH_KEY, requestDeepProbes } from './lib.ts';
 
 export interface Collector {
   /** The collector's own process (agent, bpftrace, Prometheus server). */
@@ -41,26 +41,44 @@ export function bpftraceScript(binary: string): string {
   ].join('\n');
 }
 
+/**
+ * The agent at default settings; with `deep`, deep probes asked for on the fixture's service as an
+ * operator would (`burnwatch probe`), so the Go load generator is not probed with it.
+ */
+async function startBurnwatch(fixture: { pid: number }, gatewayUrl: string, deep: boolean): Promise<Collector> {
+  // Default settings: only the endpoint, key and a throw-away spool directory.
+  const agent = burnwatch(['agent', '--endpoint', gatewayUrl, '--spool-dir', tempDir('bw-peers-spool')], { BURNWATCH_API_KEY: BENCH_KEY });
+  const seen = (line: string) => () => {
+    if (agent.child.exitCode !== null) throw new Error(`agent exited: ${agent.output()}`);
+    return agent.output().includes(line) ? true : undefined;
+  };
+  await waitFor('agent attach', seen(`instrumenting pid ${fixture.pid} `), 30_000, 50);
+  if (deep) {
+    await requestDeepProbes(gatewayUrl, BENCH_FIXTURE_SERVICE, false);
+    await waitFor('deep probes attached', seen(`deep probes attached to pid ${fixture.pid} `), 30_000, 50);
+  }
+  return {
+    pid: agent.child.pid!,
+    async stop() {
+      if (deep) await requestDeepProbes(gatewayUrl, BENCH_FIXTURE_SERVICE, true);
+      await agent.stop('SIGINT');
+    },
+  };
+}
+
 export const PEERS: Peer[] = [
   { name: 'none', fixture: 'httpserver', collector: '—', start: async () => undefined },
   {
     name: 'burnwatch',
     fixture: 'httpserver',
     collector: 'the agent process (node + libbpf)',
-    async start(fixture, gatewayUrl) {
-      // Default settings: only the endpoint, key and a throw-away spool directory.
-      const agent = burnwatch(['agent', '--endpoint', gatewayUrl, '--spool-dir', tempDir('bw-peers-spool')], { BURNWATCH_API_KEY: BENCH_KEY });
-      await waitFor('agent attach', () => {
-        if (agent.child.exitCode !== null) throw new Error(`agent exited: ${agent.output()}`);
-        return agent.output().includes(`instrumenting pid ${fixture.pid} `) ? true : undefined;
-      }, 30_000, 50);
-      return {
-        pid: agent.child.pid!,
-        async stop() {
-          await agent.stop('SIGINT');
-        },
-      };
-    },
+    start: (fixture, gatewayUrl) => startBurnwatch(fixture, gatewayUrl, false),
+  },
+  {
+    name: 'burnwatch, deep probes',
+    fixture: 'httpserver',
+    collector: 'the agent process (node + libbpf)',
+    start: (fixture, gatewayUrl) => startBurnwatch(fixture, gatewayUrl, true),
   },
   {
     name: 'bpftrace',

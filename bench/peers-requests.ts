@@ -4,10 +4,8 @@
 // closed-loop throughput (wrk, 32 connections), then a fixed-rate run (test/fixtures/go/fixedrate,
 // open loop, latency from when each request was due) at a quarter of the bare service's throughput,
 // during which the service's and the collector's CPU are read from /proc.
-import { execFileSync } from 'node:child_process';
-import path from 'node:path';
-import { FIXTURE_BIN } from '../test/lib/processes.ts';
-import { CONNECTIONS, ROUNDS, RUN_SECONDS, cpuSeconds, startBenchGateway, startPinnedFixture } from './lib.ts';
+import { CONNECTIONS, ROUNDS, RUN_SECONDS, cpuSeconds, fixedRate, startBenchGateway, startPinnedFixture, wrk } from './lib.ts';
+import { median, spread } from './stats.ts';
 import { PEERS, rssMiB, type Peer } from './peers-collectors.ts';
 
 const FIXED_CONNECTIONS = 16;
@@ -21,43 +19,17 @@ interface Round {
   collectorRssMiB: number;
 }
 
-function closedLoop(url: string, seconds: number): number {
-  const out = execFileSync('taskset', ['-c', '1', 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, url], { encoding: 'utf8' });
-  const m = /Requests\/sec:\s+([\d.]+)/.exec(out);
-  if (!m) throw new Error(`unexpected wrk output:\n${out}`);
-  if (/Non-2xx|Socket errors/.test(out)) throw new Error(`wrk saw errors:\n${out}`);
-  return Number(m[1]);
-}
-
-interface FixedRate {
-  requests: number;
-  errors: number;
-  p50_us: number;
-  p99_us: number;
-}
-
-function fixedRate(url: string, rate: number, seconds: number): FixedRate {
-  const out = execFileSync(
-    'taskset',
-    ['-c', '1', path.join(FIXTURE_BIN, 'fixedrate'), '-url', url, '-rate', String(rate), '-duration', `${seconds}s`, '-conns', String(FIXED_CONNECTIONS)],
-    { encoding: 'utf8', env: { ...process.env, GOMAXPROCS: '1' } },
-  );
-  const r = JSON.parse(out) as FixedRate;
-  if (r.errors) throw new Error(`fixed-rate load saw ${r.errors} errors of ${r.requests}`);
-  return r;
-}
-
 async function round(peer: Peer, route: string, rate: number, gatewayUrl: string): Promise<Round> {
   const fixture = await startPinnedFixture(peer.fixture);
   let collector;
   try {
     collector = await peer.start(fixture, gatewayUrl);
     const url = fixture.url + route;
-    closedLoop(url, 1); // warm-up: connections, Go's scheduler
-    const rps = closedLoop(url, RUN_SECONDS);
+    wrk(url, 1); // warm-up: connections, Go's scheduler
+    const rps = wrk(url).requestsPerSecond;
     const service0 = cpuSeconds(fixture.pid);
     const collector0 = collector ? cpuSeconds(collector.pid) : 0;
-    const fixed = fixedRate(url, rate, RUN_SECONDS);
+    const fixed = fixedRate(url, rate, RUN_SECONDS, FIXED_CONNECTIONS);
     const serviceCpuUs = ((cpuSeconds(fixture.pid) - service0) / fixed.requests) * 1e6;
     const collectorCpuUs = collector ? ((cpuSeconds(collector.pid) - collector0) / fixed.requests) * 1e6 : 0;
     const collectorRssMiB = collector ? rssMiB(collector.pid) : 0;
@@ -66,16 +38,6 @@ async function round(peer: Peer, route: string, rate: number, gatewayUrl: string
     await collector?.stop();
     await fixture.stop();
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-/** "median (min–max)" of one figure over the rounds. */
-function spread(xs: number[], digits: number): string {
-  return `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`;
 }
 
 export async function run(): Promise<string[]> {
@@ -89,10 +51,10 @@ export async function run(): Promise<string[]> {
       const calibration = await startPinnedFixture('httpserver');
       let rate: number;
       try {
-        closedLoop(calibration.url + route, 1);
+        wrk(calibration.url + route, 1);
         // A quarter of what the bare service sustains: loaded but below every peer's saturation
         // (bpftrace's uprobes halve the hello-world throughput), so latency compares like for like.
-        rate = Math.max(100, Math.round(closedLoop(calibration.url + route, RUN_SECONDS) / 4 / 100) * 100);
+        rate = Math.max(100, Math.round(wrk(calibration.url + route).requestsPerSecond / 4 / 100) * 100);
       } finally {
         await calibration.stop();
       }
