@@ -158,7 +158,8 @@ describe('dashboard in headless Chromium', { timeout: 240_000 }, () => {
     await page.waitForSelector('ol.hints li.hint');
     assert.equal(await page.textContent('ol.hints li.hint >> nth=0 >> p.summary'), alert.hints[0].summary);
     assert.ok((await page.$$('ol.timeline li')).length >= 1);
-    await page.waitForSelector('figure.chart[data-points]');
+    // The charts draw concurrently: wait for the first one (the SLI's) itself, not for any chart.
+    await page.waitForFunction(() => document.querySelector('figure.chart')?.hasAttribute('data-points'), undefined, { timeout: 30_000 });
     const sli = await page.getAttribute('figure.chart >> nth=0', 'data-points');
     assert.ok(Number(sli) > 0, `SLI chart points: ${sli}`);
     await page.waitForTimeout(500);
