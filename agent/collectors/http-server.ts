@@ -8,7 +8,7 @@ import type { DiscoveredProcess } from '../discovery.ts';
 import type { GoBinaryInfo } from '../goinspect/index.ts';
 import type { Collector, CollectWindow, CollectedMetrics } from './types.ts';
 import { OVERFLOW_ROUTE, RouteLimiter, oncePerSeries } from './route.ts';
-import { DropCounters, Generations, INFLIGHT_MAX_AGE_NS, perCpuStride, sumPerCpu, sweepInflight } from './kernel-maps.ts';
+import { DropCounters, Generations, INFLIGHT_MAX_AGE_NS, addPerCpuDurationStats, sumPerCpu, sweepInflight } from './kernel-maps.ts';
 import type { EntryProbe, ResolvedProbeSets } from '../goinspect/index.ts';
 
 // Mirrors bpf/http_server.h.
@@ -226,16 +226,7 @@ export class HttpServerCollector implements Collector {
     for (let i = 0; i < stats.keys.length; i++) {
       const acc = this.accumulator(series, stats.keys[i], routeOf);
       if (!acc) continue;
-      const v = stats.values[i];
-      const stride = perCpuStride(statsMap.valueSize);
-      for (let off = 0; off < v.length; off += stride) {
-        if (v.readBigUInt64LE(off) === 0n) continue; // this CPU saw none
-        acc.sumNs += v.readBigUInt64LE(off + 8);
-        const min = v.readBigUInt64LE(off + 16);
-        const max = v.readBigUInt64LE(off + 24);
-        if (acc.minNs === undefined || min < acc.minNs) acc.minNs = min;
-        if (acc.maxNs === undefined || max > acc.maxNs) acc.maxNs = max;
-      }
+      addPerCpuDurationStats(acc, stats.values[i], statsMap.valueSize);
     }
 
     const points: HttpServerPoint[] = [];

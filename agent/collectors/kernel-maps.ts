@@ -232,6 +232,29 @@ export function sumPerCpuFields(v: Buffer, valueSize: number): bigint[] {
   return out;
 }
 
+/** Duration totals a series accumulates across CPUs (and kernel maps) within one drain. */
+export interface DurationTotals {
+  sumNs: bigint;
+  minNs?: bigint;
+  maxNs?: bigint;
+}
+
+/**
+ * Folds a per-CPU `struct http_stats { count, sum_ns, min_ns, max_ns }` value into `acc`: sums add,
+ * min/max take the extremes, and a CPU that counted nothing is skipped (its min is 0, not a value).
+ */
+export function addPerCpuDurationStats(acc: DurationTotals, v: Buffer, valueSize: number): void {
+  const stride = perCpuStride(valueSize);
+  for (let off = 0; off < v.length; off += stride) {
+    if (v.readBigUInt64LE(off) === 0n) continue;
+    acc.sumNs += v.readBigUInt64LE(off + 8);
+    const min = v.readBigUInt64LE(off + 16);
+    const max = v.readBigUInt64LE(off + 24);
+    if (acc.minNs === undefined || min < acc.minNs) acc.minNs = min;
+    if (acc.maxNs === undefined || max > acc.maxNs) acc.maxNs = max;
+  }
+}
+
 /** Slot `index` of a per-CPU array of u64 counters, summed over CPUs. */
 export function perCpuArrayTotal(map: BpfMap, index: number): bigint {
   const key = Buffer.alloc(4);

@@ -8,7 +8,7 @@ import { histogramFromBuckets } from '../../common/exphist.ts';
 import { ATTR, GO_ATTR, GO_METRIC, HTTP_SERVER_DURATION, L7_ATTR, L7_METRIC, METRICS } from '../../common/catalogue.ts';
 import { exponentialHistogramMetric, numberMetric, type ExpHistogramPoint, type NumberPoint, type PointAttributes } from '../export/otlp.ts';
 import type { CollectWindow, CollectedMetrics, UprobeCoverage } from './types.ts';
-import { Generations, KernelSignalCollector, PointsByProcess, perCpuStride, sumPerCpuFields, sweepInflight, type KernelProgram } from './kernel-maps.ts';
+import { Generations, KernelSignalCollector, PointsByProcess, addPerCpuDurationStats, sumPerCpuFields, sweepInflight, type KernelProgram } from './kernel-maps.ts';
 import { OVERFLOW_ROUTE, RouteLimiter, oncePerSeries } from './route.ts';
 import { socketAddress } from './tcp.ts';
 import { identifyProcess } from '../process-identity.ts';
@@ -170,16 +170,7 @@ export class SyscallL7Collector extends KernelSignalCollector {
     }
     for (let i = 0; i < stats.keys.length; i++) {
       const acc = this.accumulator(series, stats.keys[i], named);
-      const v = stats.values[i];
-      const stride = perCpuStride(statsMap.valueSize);
-      for (let off = 0; off < v.length; off += stride) {
-        if (v.readBigUInt64LE(off) === 0n) continue; // this CPU saw none
-        acc.sumNs += v.readBigUInt64LE(off + 8);
-        const min = v.readBigUInt64LE(off + 16);
-        const max = v.readBigUInt64LE(off + 24);
-        if (acc.minNs === undefined || min < acc.minNs) acc.minNs = min;
-        if (acc.maxNs === undefined || max > acc.maxNs) acc.maxNs = max;
-      }
+      addPerCpuDurationStats(acc, stats.values[i], statsMap.valueSize);
     }
     const byKind = new Map<number, PointsByProcess<ExpHistogramPoint>>();
     for (const s of series.values()) {
