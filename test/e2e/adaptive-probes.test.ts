@@ -20,6 +20,7 @@ import { startGateway, LOCAL_TENANT, type RunningGateway } from '../../lambda/lo
 import { startEvaluationLoop, type EvaluationLoop } from '../../lambda/slo/loop.ts';
 import { BUILTIN_DEFAULTS } from '../../lambda/slo/definitions.ts';
 import { GO_METRIC } from '../../common/catalogue.ts';
+import { fastCheckoutPageSpec } from '../lib/alert-fixtures.ts';
 import { startTopology, type Topology } from '../lib/go-topology.ts';
 import { burnwatch, getJson, tempDir, waitFor } from '../lib/processes.ts';
 
@@ -40,25 +41,7 @@ let backend: number;
 function spec(): string {
   // Availability of /order at 99%: 14.4× burn over 60 s and 3 s, pending for 30 s before it pages
   // (long enough that the probes must come on while it is still pending).
-  return `apiVersion: openslo/v1
-kind: SLO
-metadata: { name: ap-orders }
-spec:
-  service: ${FRONT}
-  indicator:
-    spec:
-      ratioMetric:
-        bad: { metricSource: { type: burnwatch } }
-        total: { metricSource: { type: burnwatch, spec: { filter: { route: /order } } } }
-  objectives: [{ target: 0.99 }]
-  alertPolicies:
-    - spec:
-        conditions:
-          - metadata: { name: page-fast }
-            spec:
-              severity: page
-              condition: { kind: burnrate, threshold: 14.4, lookbackWindow: 60s, shortWindow: 3s, alertAfter: 30s }
-`;
+  return fastCheckoutPageSpec({ id: 'ap-orders', service: FRONT, shortS: 3, forS: 30, route: '/order' });
 }
 
 /** The uprobes this process holds on process `pid`, as the kernel lists them (bpftool perf). */

@@ -55,10 +55,10 @@ export const hintedTransition: AlertTransition = {
 };
 
 /**
- * An availability SLO on /api/checkout whose page rule uses short windows (60 s long, `shortS`
- * short, `forS` pending), so end-to-end tests see a burn page within seconds.
+ * An availability SLO at 99% on `route` (default /api/checkout) whose page rule uses short windows
+ * (60 s long, `shortS` short, `forS` pending), so end-to-end tests see a burn page within seconds.
  */
-export function fastCheckoutPageSpec(opts: { id: string; service: string; shortS: number; forS: number }): string {
+export function fastCheckoutPageSpec(opts: { id: string; service: string; shortS: number; forS: number; route?: string }): string {
   return `apiVersion: openslo/v1
 kind: SLO
 metadata: { name: ${opts.id} }
@@ -68,7 +68,7 @@ spec:
     spec:
       ratioMetric:
         bad: { metricSource: { type: burnwatch } }
-        total: { metricSource: { type: burnwatch, spec: { filter: { route: /api/checkout } } } }
+        total: { metricSource: { type: burnwatch, spec: { filter: { route: ${opts.route ?? '/api/checkout'} } } } }
   objectives: [{ target: 0.99 }]
   alertPolicies:
     - spec:
