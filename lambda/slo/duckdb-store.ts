@@ -378,6 +378,13 @@ export class DuckDbSloStore implements SloStore {
       }
       await this.transaction(async () => {
         await this.conn.run('INSERT OR REPLACE INTO slo_alerts SELECT * FROM slo_alerts_stage');
+        // Attached hints matter only while their episode is an alert record's (loadAlerts); the
+        // transitions keep their own copy, so an ended episode's row is dead weight.
+        await this.conn.run(
+          `DELETE FROM slo_alert_hints WHERE tenant = $t
+             AND alert_id NOT IN (SELECT json_extract_string(record, '$.alert_id') FROM slo_alerts WHERE tenant = $t)`,
+          { t: tenant },
+        );
         for (const tr of stored) {
           await this.conn.run(
             'INSERT OR IGNORE INTO slo_alert_events VALUES ($t, $id, $seq, $alert, $slo, $at, $body)',
