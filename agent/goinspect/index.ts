@@ -6,11 +6,12 @@
  */
 import { stat } from 'node:fs/promises';
 import { registerAbiProblem } from './abi.ts';
-import { GO_BUILD_ID_NOTE, UnsupportedBuildInfoError, isGoElf, readGoBuildInfo, type GoBuildInfo } from './buildinfo.ts';
+import { GO_BUILD_ID_NOTE, UnsupportedBuildInfoError, isGccgoElf, isGoElf, readGoBuildInfo, type GoBuildInfo } from './buildinfo.ts';
 import { EM_AARCH64, EM_X86_64, ElfFile, ElfFormatError, fileKeyOf } from './elf.ts';
 import { functionCallSites, functionEntryProbe, functionReturnOffsets } from './instructions.ts';
 import { lookupMemberOffsets, unresolvedOffsetsMessage, type GoArch, type OffsetContext } from './offsets.ts';
 import { findGoFunctions, type GoFunction } from './pclntab.ts';
+import { SERVER_PROTOCOL_SYMBOLS, serverProtocolsOf, type ServerProtocols } from './server-protocols.ts';
 import {
   GO_PROBE_SETS,
   allProbeFields,
@@ -47,12 +48,24 @@ export interface GoBinaryInfo {
   probeSets: ResolvedProbeSets;
   /** The probe sets that did not, and why. */
   skipped: { probeSet: ProbeSetName; reason: string }[];
+  /** Whether it can serve TLS or cleartext HTTP/2 (server-protocols.ts: picks the server's RED path). */
+  serverProtocols: ServerProtocols;
 }
 
 export interface NotInstrumentable {
   path: string;
   reason: string;
 }
+
+/**
+ * Why a gccgo build gets no Go uprobes: every probe reads arguments from gc's register ABI
+ * and finds functions through gc's .gopclntab; gccgo has neither (and its net/http is usually
+ * in libgo.so, not the executable). The syscall path still measures its HTTP/1, Redis and
+ * PostgreSQL traffic.
+ */
+export const GCCGO_REASON =
+  'built by gccgo: not instrumentable with Go uprobes (C calling convention, no .gopclntab or .go.buildinfo); ' +
+  'its HTTP/1, Redis and PostgreSQL traffic is measured from syscalls';
 
 /** Results per file version; a binary is inspected once however many processes run it. */
 const CACHE_MAX = 512;
@@ -101,6 +114,7 @@ async function inspectUncached(path: string): Promise<GoBinaryInfo | NotInstrume
 async function inspectElf(elf: ElfFile): Promise<GoBinaryInfo | NotInstrumentable> {
   const path = elf.path;
   if (!(await isGoElf(elf))) return { path, reason: `${path}: not a Go binary (no .go.buildinfo, .gopclntab or Go build id)` };
+  if (await isGccgoElf(elf)) return { path, reason: `${path}: ${GCCGO_REASON}` };
   const arch: GoArch | undefined = elf.machine === EM_X86_64 ? 'amd64' : elf.machine === EM_AARCH64 ? 'arm64' : undefined;
   if (!arch) return { path, reason: `${path}: unsupported architecture (ELF machine ${elf.machine}; only x86-64 and arm64)` };
   const buildInfo = await readGoBuildInfo(elf);
@@ -113,7 +127,7 @@ async function inspectElf(elf: ElfFile): Promise<GoBinaryInfo | NotInstrumentabl
   const symbols = [
     ...new Set(Object.values(sets).flatMap((s) => Object.values(s.points).flatMap((p) => ('callee' in p ? [p.symbol, p.callee] : [p.symbol])))),
   ];
-  const functions = await findGoFunctions(elf, symbols);
+  const functions = await findGoFunctions(elf, [...symbols, ...SERVER_PROTOCOL_SYMBOLS]);
   const fields = allProbeFields(sets);
   const { results, dwarfProblem } = lookupMemberOffsets(ctx, fields);
   const offsetByField = new Map(fields.map((f, i) => [fieldKey(f), results[i]]));
@@ -139,6 +153,7 @@ async function inspectElf(elf: ElfFile): Promise<GoBinaryInfo | NotInstrumentabl
     buildInfo,
     probeSets: probeSets as ResolvedProbeSets,
     skipped,
+    serverProtocols: serverProtocolsOf((s) => functions.has(s)),
   };
 }
 
