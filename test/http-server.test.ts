@@ -4,12 +4,13 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { BPF_OBJECT_DIR } from '../agent/agent.ts';
 import { HttpServerCollector, type HttpServerPoint } from '../agent/collectors/http-server.ts';
 import { OVERFLOW_ROUTE, normalisePath } from '../agent/collectors/route.ts';
 import { inspectGoBinary } from '../agent/goinspect/index.ts';
-import { FIXTURE_BIN, sendRequests, startFixture, waitFor, type Fixture } from './lib/processes.ts';
+import { FIXTURE_BIN, sendRequests, startFixture, tempDir, waitFor, type Fixture } from './lib/processes.ts';
 
 const OBJECT = path.join(BPF_OBJECT_DIR, 'http_server.bpf.o');
 const BINARY = path.join(FIXTURE_BIN, 'httpserver');
@@ -78,6 +79,39 @@ describe('http server probe: exactly-once drains', () => {
       assert.deepEqual([...collector.takeDrops()], []);
     } finally {
       await close();
+    }
+  });
+});
+
+describe('http server probe: per-binary offsets slots', () => {
+  test('a binary\'s slot is freed with its last process: more distinct binaries than slots, one after another, each counted exactly', async () => {
+    const slots = 2;
+    const collector = new HttpServerCollector({ objectPath: OBJECT, maxEntries: { go_http_offsets: slots } });
+    const dir = tempDir('bw-http-slots');
+    try {
+      for (let i = 0; i < slots + 2; i++) {
+        // A copy is another file (another inode): a distinct binary with a slot of its own.
+        const bin = path.join(dir, `httpserver-${i}`);
+        fs.copyFileSync(BINARY, bin);
+        fs.chmodSync(bin, 0o755);
+        const info = await inspectGoBinary(bin);
+        if (!('probeSets' in info) || !info.probeSets.httpServer) throw new Error(`copy not instrumentable: ${JSON.stringify(info)}`);
+        const fixture = await startFixture('httpserver', {}, bin);
+        try {
+          collector.attach({ pid: fixture.pid, binaryPath: bin, binaryKey: info.fileKey, probes: info.probeSets.httpServer });
+          const n = 40 + i;
+          const statuses = await sendRequests(Array.from({ length: n }, () => `${fixture.url}/hello`), 4);
+          assert.equal(statuses.get(200), n);
+          assert.equal(countsOf(await collector.drainPoints(() => 'svc')).get('GET /hello 200'), n, `binary ${i}`);
+        } finally {
+          await fixture.stop();
+          collector.processExited(fixture.pid);
+        }
+      }
+      assert.deepEqual([...collector.takeDrops()], []);
+    } finally {
+      collector.close();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -8,7 +8,7 @@ import { histogramFromBuckets, type ExpHistogram } from '../../common/exphist.ts
 import { ATTR, GO_ATTR, GO_METRIC, METRICS } from '../../common/catalogue.ts';
 import { exponentialHistogramMetric, numberMetric, type ExpHistogramPoint } from '../export/otlp.ts';
 import { epochFromMonotonicNs } from '../clock.ts';
-import { withElfFile } from '../goinspect/elf.ts';
+import { withElfFile, type ElfFile } from '../goinspect/elf.ts';
 import { processLoadBias } from '../goinspect/load-bias.ts';
 import type { DiscoveredProcess } from '../discovery.ts';
 import { GO_PROBE_SETS, type EntryProbe, type GoBinaryInfo, type ProbeSetName, type ResolvedProbeSets } from '../goinspect/index.ts';
@@ -39,7 +39,6 @@ const DROP_REASONS = ['bucket_map_full', 'stats_map_full', 'inflight_full', 'no_
 const COOKIE_AT_JBE = 1n << 16n;
 /** Where struct request_state's kind (CALL_HTTP_SERVER / CALL_GRPC_SERVER) is. */
 const REQUEST_KIND_AT = 20;
-const MAX_SLOTS = 256;
 const MAX_PENDING_SLOW = 10_000;
 
 /** The probe sets this collector uses; a binary without a library simply lacks its set. */
@@ -73,6 +72,8 @@ export interface GoCallsCollectorOptions {
    * turns them on per process (setDeepProbes) as its probe mode decides (agent/probe-mode.ts).
    */
   deepProbes?: boolean;
+  /** Map sizes other than the object's own (e.g. fewer go_calls_offsets slots). */
+  maxEntries?: Record<string, number>;
 }
 
 /** A process's costly probes: entry probes and the probes that end what they started. */
@@ -187,6 +188,7 @@ export class GoCallsCollector implements Collector {
     this.deepByDefault = opts.deepProbes ?? true;
     this.obj = BpfObject.open(opts.objectPath);
     this.obj.setRodata({ hist_scale: this.scale, slow_default_ns: opts.slowThresholdNs ?? 200_000_000n });
+    for (const [map, n] of Object.entries(opts.maxEntries ?? {})) this.obj.setMapMaxEntries(map, n);
     this.obj.load();
     this.generations = new Generations(this.obj, 'calls_control');
     if (this.obj.map('go_calls_offsets').valueSize !== OFFSETS_SIZE) {
@@ -233,6 +235,8 @@ export class GoCallsCollector implements Collector {
     let slot: BinarySlot;
     try {
       slot = await this.slotFor(pid, binaryPath, info);
+      // Its binary's last process was forgotten meanwhile, and the slot freed: take a new one.
+      if (!this.slots.has(slot.key)) slot = await this.slotFor(pid, binaryPath, info);
     } catch (err) {
       this.links.delete(pid); // not attached (e.g. it exited before its maps could be read)
       throw err;
@@ -520,36 +524,39 @@ export class GoCallsCollector implements Collector {
   /**
    * Processes of one binary share a slot (offsets + data addresses), filled once. A PIE's data
    * addresses depend on where each process was loaded, so its processes share one only when
-   * their load bias is equal (ASLR makes that rare); its slot is freed with its last process.
+   * their load bias is equal (ASLR makes that rare). A slot is freed with its last process, so
+   * any number of distinct binaries can come and go. The ELF is opened once: for the load bias
+   * and, for a new slot, the symbols.
    */
-  private async slotFor(pid: number, binaryPath: string, info: GoBinaryInfo): Promise<BinarySlot> {
-    const bias = await withElfFile(binaryPath, (elf) => processLoadBias(pid, elf));
-    const key = bias === 0n ? info.fileKey : `${info.fileKey}@${bias.toString(16)}`;
-    let p = this.slots.get(key);
-    if (!p) {
-      const slot = this.freeSlots.pop() ?? this.nextSlot++;
-      if (slot >= MAX_SLOTS) throw new Error(`more than ${MAX_SLOTS} distinct Go binaries (PIE processes count one each); ${binaryPath} not attached`);
-      p = this.fillSlot(slot, key, bias, binaryPath, info);
+  private slotFor(pid: number, binaryPath: string, info: GoBinaryInfo): Promise<BinarySlot> {
+    return withElfFile(binaryPath, async (elf) => {
+      const bias = await processLoadBias(pid, elf);
+      const key = bias === 0n ? info.fileKey : `${info.fileKey}@${bias.toString(16)}`;
+      const existing = this.slots.get(key);
+      if (existing) return existing;
+      const max = this.obj.map('go_calls_offsets').maxEntries;
+      const slot = this.freeSlots.pop() ?? this.nextSlot;
+      if (slot >= max) throw new Error(`more than ${max} distinct Go binaries attached at once (PIE processes count one each); ${binaryPath} not attached`);
+      if (slot === this.nextSlot) this.nextSlot++;
+      const p = this.fillSlot(slot, key, bias, info, elf);
       this.slots.set(key, p);
       // A failed read (the process exited under us) must not stick to the binary.
       p.catch(() => {
         this.slots.delete(key);
         this.freeSlots.push(slot);
       });
-    }
-    return p;
+      return p;
+    });
   }
 
-  /** Frees a PIE slot no process uses any more (an ET_EXEC binary's slot stays for its next process). */
+  /** Frees a slot no process uses any more (their probes are detached: nothing reads it). */
   private releaseSlotIfUnused(slot: BinarySlot): void {
-    if (slot.bias === 0n) return;
     for (const s of this.slotOfPid.values()) if (s === slot) return;
-    this.slots.delete(slot.key);
-    this.freeSlots.push(slot.slot);
+    if (this.slots.delete(slot.key)) this.freeSlots.push(slot.slot);
   }
   private readonly freeSlots: number[] = [];
 
-  private async fillSlot(slot: number, key: string, bias: bigint, binaryPath: string, info: GoBinaryInfo): Promise<BinarySlot> {
+  private async fillSlot(slot: number, key: string, bias: bigint, info: GoBinaryInfo, elf: ElfFile): Promise<BinarySlot> {
     const s: ResolvedProbeSets = info.probeSets;
     const o = <T extends Record<string, number>>(x: { offsets: T } | undefined, k: keyof T): number => (x ? x.offsets[k] : 0);
     const net = s.netPeer;
@@ -572,7 +579,7 @@ export class GoCallsCollector implements Collector {
     // load bias (a PIE's); a symbol the binary lacks stays 0 and the probes skip what needs it.
     const sqlSystems = new Map<bigint, string>();
     const addr = { tcp: 0n, statusError: 0n, pq: 0n, ioEof: 0n, redis5Error: 0n, allgs: 0n };
-    await withElfFile(binaryPath, async (elf) => {
+    {
       const syms = await elf.symbols();
       const get = (name: string) => {
         const sym = syms.get(name);
@@ -590,7 +597,7 @@ export class GoCallsCollector implements Collector {
         const system = SQL_DRIVER_SYSTEMS.find(([re]) => re.test(m[1]))?.[1] ?? 'other_sql';
         sqlSystems.set(BigInt(sym.value) + bias, system);
       }
-    });
+    }
     const v = Buffer.alloc(OFFSETS_SIZE);
     u32.forEach((x, i) => v.writeUInt32LE(x, i * 4));
     [addr.tcp, addr.statusError, addr.pq, addr.ioEof, addr.redis5Error].forEach((x, i) => v.writeBigUInt64LE(x, U64_AT + i * 8));

@@ -6,7 +6,7 @@ import { ATTR, METRICS, HTTP_SERVER_DURATION } from '../../common/catalogue.ts';
 import { exponentialHistogramMetric, type ExpHistogramPoint } from '../export/otlp.ts';
 import type { DiscoveredProcess } from '../discovery.ts';
 import type { GoBinaryInfo } from '../goinspect/index.ts';
-import type { Collector, CollectWindow, CollectedMetrics } from './types.ts';
+import type { AttachPlan, Collector, CollectWindow, CollectedMetrics, UprobeCoverage } from './types.ts';
 import { OVERFLOW_ROUTE, RouteLimiter, oncePerSeries } from './route.ts';
 import { DropCounters, Generations, INFLIGHT_MAX_AGE_NS, addPerCpuDurationStats, sumPerCpu, sweepInflight } from './kernel-maps.ts';
 import type { EntryProbe, ResolvedProbeSets } from '../goinspect/index.ts';
@@ -25,7 +25,6 @@ const MAX_SERIES_PER_PROCESS = 512;
 const COOKIE_AT_JBE = 1n << 16n;
 /** HTTP2_COOKIE_XNET: the probe sits in golang.org/x/net/http2, not net/http's bundled copy. */
 const COOKIE_H2_XNET = 1n << 17n;
-const MAX_SLOTS = 256;
 /** sizeof(struct go_http_offsets): 6 u32, two struct go_http2_offsets of 4 u32, g_goid, pad. */
 const OFFSETS_SIZE = 24 + 2 * 16 + 8;
 
@@ -81,7 +80,13 @@ export class HttpServerCollector implements Collector {
   readonly uprobeCoverage = { httpServer: true };
   private readonly obj: BpfObject;
   private readonly links = new Map<number, BpfLink[]>();
-  private readonly slots = new Map<string, number>();
+  /** Processes whose server RED comes from the syscall path: probed only while their deep probes are on. */
+  private readonly withDeepOnly = new Map<number, HttpProbeTarget>();
+  /** Offsets slot per binary, with the attached processes using it: freed with the last one. */
+  private readonly slots = new Map<string, { slot: number; pids: Set<number> }>();
+  private readonly slotOfPid = new Map<number, string>();
+  private readonly freeSlots: number[] = [];
+  private nextSlot = 0;
   private readonly routes: RouteLimiter;
   private readonly scale: number;
   private readonly generations: Generations;
@@ -118,17 +123,52 @@ export class HttpServerCollector implements Collector {
     return this.links.has(pid);
   }
 
-  attachGo(proc: DiscoveredProcess, info: GoBinaryInfo): void {
+  attachGo(proc: DiscoveredProcess, info: GoBinaryInfo, plan?: AttachPlan): void {
     const probes = info.probeSets.httpServer;
     if (!probes) {
       const why = info.skipped.find((s) => s.probeSet === 'httpServer')?.reason ?? 'no net/http server in the binary';
       throw new Error(why);
     }
-    this.reportUnprobedHttp2(proc, info);
-    this.attach({
+    const target: HttpProbeTarget = {
       pid: proc.pid, binaryPath: proc.exePath, binaryKey: info.fileKey, probes,
       http2: info.probeSets.http2Server, http2Xnet: info.probeSets.http2XnetServer,
-    });
+    };
+    if (plan?.serverRed === 'syscalls') {
+      this.withDeepOnly.set(proc.pid, target);
+      return;
+    }
+    this.reportUnprobedHttp2(proc, info);
+    this.attach(target);
+  }
+
+  /**
+   * A process whose server RED comes from the syscall path gets the server probes with its deep
+   * probes: they are the request roots of the slow breakdowns. Entry probe first on detach
+   * (attach() orders the links so), so requests in flight still end; then their starts are
+   * removed, so a later attach cannot end one with a wrong duration.
+   */
+  async setDeepProbes(pid: number, on: boolean): Promise<void> {
+    const target = this.withDeepOnly.get(pid);
+    if (!target) return; // probed all the time (or not at all)
+    if (on) this.attach(target);
+    else if (this.links.has(pid)) {
+      this.detach(pid);
+      this.removeInflightOf(pid);
+    }
+  }
+
+  deepCoverage(pid: number): Partial<UprobeCoverage> {
+    return this.withDeepOnly.has(pid) ? { httpServer: true } : {};
+  }
+
+  /** Whether the process's server requests are measured here only while its deep probes are on. */
+  probedWithDeepOnly(pid: number): boolean {
+    return this.withDeepOnly.has(pid);
+  }
+
+  private removeInflightOf(pid: number): void {
+    const inflight = this.obj.map('http_inflight');
+    for (const key of inflight.keys()) if (key.readUInt32LE(0) === pid) inflight.delete(key); // struct go_goroutine_key
   }
 
   /**
@@ -147,6 +187,7 @@ export class HttpServerCollector implements Collector {
   }
 
   processExited(pid: number): void {
+    this.withDeepOnly.delete(pid);
     this.detach(pid);
   }
 
@@ -182,6 +223,7 @@ export class HttpServerCollector implements Collector {
       }
     } catch (err) {
       for (const l of links) l.detach();
+      this.releaseSlot(t.pid);
       throw err;
     }
     this.links.set(t.pid, links);
@@ -190,6 +232,7 @@ export class HttpServerCollector implements Collector {
   detach(pid: number): void {
     for (const l of this.links.get(pid) ?? []) l.detach();
     this.links.delete(pid);
+    this.releaseSlot(pid);
     const known = this.obj.map('http_known');
     for (const hex of this.known.get(pid) ?? []) known.delete(Buffer.from(hex, 'hex'));
     this.known.delete(pid);
@@ -250,11 +293,25 @@ export class HttpServerCollector implements Collector {
     this.obj.close();
   }
 
+  /**
+   * Processes of one binary share a slot of offsets, written once. A slot is freed when its last
+   * process detaches (its probes are gone then, so nothing reads it any more): the agent can
+   * instrument any number of distinct binaries over its life, as long as no more than the
+   * map's size run at once.
+   */
   private slotFor(t: HttpProbeTarget): number {
-    let slot = this.slots.get(t.binaryKey);
-    if (slot !== undefined) return slot;
-    slot = this.slots.size;
-    if (slot >= MAX_SLOTS) throw new Error(`more than ${MAX_SLOTS} distinct Go binaries; ${t.binaryPath} not attached`);
+    const used = this.slots.get(t.binaryKey);
+    if (used) {
+      used.pids.add(t.pid);
+      this.slotOfPid.set(t.pid, t.binaryKey);
+      return used.slot;
+    }
+    const offsetsMap = this.obj.map('go_http_offsets');
+    const slot = this.freeSlots.pop() ?? this.nextSlot;
+    if (slot >= offsetsMap.maxEntries) {
+      throw new Error(`more than ${offsetsMap.maxEntries} distinct Go binaries attached at once; ${t.binaryPath} not attached`);
+    }
+    if (slot === this.nextSlot) this.nextSlot++;
     const v = Buffer.alloc(OFFSETS_SIZE);
     const o = t.probes.offsets;
     const h2 = (p: Http2Probes | Http2XnetProbes | undefined) => (p ? [p.offsets.rwRws, p.offsets.rwsReq, p.offsets.rwsStatus, 1] : [0, 0, 0, 0]);
@@ -265,9 +322,22 @@ export class HttpServerCollector implements Collector {
     );
     const k = Buffer.alloc(4);
     k.writeUInt32LE(slot);
-    this.obj.map('go_http_offsets').update(k, v);
-    this.slots.set(t.binaryKey, slot);
+    offsetsMap.update(k, v);
+    this.slots.set(t.binaryKey, { slot, pids: new Set([t.pid]) });
+    this.slotOfPid.set(t.pid, t.binaryKey);
     return slot;
+  }
+
+  private releaseSlot(pid: number): void {
+    const key = this.slotOfPid.get(pid);
+    if (key === undefined) return;
+    this.slotOfPid.delete(pid);
+    const used = this.slots.get(key);
+    if (!used) return;
+    used.pids.delete(pid);
+    if (used.pids.size > 0) return;
+    this.slots.delete(key);
+    this.freeSlots.push(used.slot);
   }
 
   /** Requests in flight now (walks the map: for checks, not per interval). */

@@ -96,8 +96,7 @@ export interface Fixture extends Managed {
 }
 
 /** Starts a Go fixture from test/fixtures/go/bin on a free loopback port. */
-export async function startFixture(name: string, env: Record<string, string> = {}): Promise<Fixture> {
-  const bin = path.join(FIXTURE_BIN, name);
+export async function startFixture(name: string, env: Record<string, string> = {}, bin = path.join(FIXTURE_BIN, name)): Promise<Fixture> {
   if (!fs.existsSync(bin)) throw new Error(`${bin} missing: run bash scripts/setup`);
   const portFile = path.join(tempDir('bw-fixture'), 'port');
   const m = manage(spawn(bin, ['-addr', '127.0.0.1:0', '-port-file', portFile], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
