@@ -70,12 +70,38 @@ export async function isGoBinary(path: string): Promise<boolean> {
   }
 }
 
-/** `isGoBinary` for an open file. */
+/**
+ * `isGoBinary` for an open file: a Go program from either toolchain. gccgo's are included so
+ * that the agent sees them and says why it does not probe them (see isGccgoElf).
+ */
 export async function isGoElf(elf: ElfFile): Promise<boolean> {
   if (elf.sections.some((s) => GO_SECTIONS.includes(s.name))) return true;
+  if (await isGccgoElf(elf)) return true;
   if (elf.sections.length > 0) return false;
   try {
     return (await elf.notes()).some((n) => n.name === 'Go' && n.type === GO_BUILD_ID_NOTE);
+  } catch (err) {
+    if (err instanceof ElfFormatError) return false;
+    throw err;
+  }
+}
+
+/** gccgo keeps each package's export data in this section of the executable (stripped or not). */
+const GCCGO_EXPORT_SECTION = '.go_export';
+/** gccgo links its runtime and standard library as libgo.so.N unless told -static-libgo. */
+const LIBGO_SONAME = /^libgo\.so(\.\d+)*$/;
+
+/**
+ * Whether the file is a gccgo build. gccgo compiles through GCC: the C calling convention,
+ * no .gopclntab or .go.buildinfo, the standard library usually in libgo.so — nothing the Go
+ * uprobes can be placed on, so the agent names the toolchain instead of "not a Go binary".
+ */
+export async function isGccgoElf(elf: ElfFile): Promise<boolean> {
+  if (elf.section(GCCGO_EXPORT_SECTION)) return true;
+  const dynstr = elf.section('.dynstr');
+  if (!dynstr) return false;
+  try {
+    return (await elf.readSection(dynstr)).toString('latin1').split('\0').some((name) => LIBGO_SONAME.test(name));
   } catch (err) {
     if (err instanceof ElfFormatError) return false;
     throw err;
