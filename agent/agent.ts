@@ -14,14 +14,14 @@ import { encodeSpans, slowRequestSpans } from './export/spans.ts';
 import { KERNEL_COLLECTOR_FACTORIES } from './collectors/kernel.ts';
 import { SyscallL7Collector } from './collectors/syscall-l7.ts';
 import { ProcessResources } from './process-identity.ts';
-import type { Collector, CollectedMetrics, UprobeCoverage } from './collectors/types.ts';
+import type { AttachPlan, Collector, CollectedMetrics, UprobeCoverage } from './collectors/types.ts';
 import { encodeMetrics, resourceMetrics } from './export/otlp.ts';
 import { Spool } from './export/spool.ts';
 import { Shipper } from './export/shipper.ts';
 import { AgentSelfMetrics } from './export/self-metrics.ts';
 import { ATTR } from '../common/catalogue.ts';
 import { DeepProbeController, fetchDesiredProbes, type DeepProbeState } from './deep-probes.ts';
-import { DeepProbePolicy, type ProbeMode } from './probe-mode.ts';
+import { DeepProbePolicy, chooseServerRedPath, type ProbeMode, type ServerRedPath } from './probe-mode.ts';
 import { epochNowNs } from './clock.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -56,10 +56,12 @@ export interface AgentOptions {
 /** Every collector the agent runs by default; one that cannot load is reported and left out. */
 export function defaultCollectors(log: (line: string) => void): Collector[] {
   const out: Collector[] = [];
+  let httpServer: HttpServerCollector | undefined;
   const factories: [string, () => Collector][] = [
-    ['http-server', () => new HttpServerCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'http_server.bpf.o'), log })],
-    // Its costly probes attach per process when the probe mode says so (agent/deep-probes.ts).
-    ['go-calls', () => new GoCallsCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'go_calls.bpf.o'), log, deepProbes: false, ...slowThresholdsFromEnv(process.env) })],
+    ['http-server', () => (httpServer = new HttpServerCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'http_server.bpf.o'), log }))],
+    // Its costly probes attach per process when the probe mode says so (agent/deep-probes.ts);
+    // HTTP request roots come from http-server's probes, through the maps it shares.
+    ['go-calls', () => new GoCallsCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'go_calls.bpf.o'), log, deepProbes: false, httpServer, ...slowThresholdsFromEnv(process.env) })],
     ['go-waits', () => new GoWaitsCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'go_waits.bpf.o'), log })],
     ...KERNEL_COLLECTOR_FACTORIES.map(([name, make]): [string, () => Collector] => [name, () => make({ objectDir: BPF_OBJECT_DIR, log })]),
     ['syscall-l7', () => new SyscallL7Collector({ objectDir: BPF_OBJECT_DIR, log })],
@@ -79,6 +81,13 @@ interface Watched {
   resource: Record<string, string | number>;
   /** What the always-on uprobes of the process measure (the deep probes add theirs while on). */
   coverage?: UprobeCoverage;
+  /** How its own HTTP server requests are measured outside its deep probes (absent: no net/http server probed). */
+  serverRed?: ServerRedPath;
+}
+
+/** A watched process's deep-probe state, and how its server requests are measured. */
+export interface ProcessProbeState extends DeepProbeState {
+  serverRed?: ServerRedPath;
 }
 
 export class Agent {
@@ -130,14 +139,18 @@ export class Agent {
       log: this.log,
       onCoverage: (pid, deep) => this.applyCoverage(pid, deep),
     });
-    this.selfMetrics = new AgentSelfMetrics({ spool: this.spool, shipper: this.shipper, deepProbes: this.deepProbes });
+    const deepProbes = this.deepProbes;
+    this.selfMetrics = new AgentSelfMetrics({ spool: this.spool, shipper: this.shipper, deepProbes: { mode: deepProbes.mode, state: () => this.probeState() } });
     this.discovery = new ProcessDiscovery({ intervalMs: opts.discoveryIntervalMs ?? 2_000 });
     this.lastCollectNs = epochNowNs();
   }
 
-  /** Which watched processes have their costly probes attached now, and why. */
-  probeState(): DeepProbeState[] {
-    return this.deepProbes.state();
+  /** Which watched processes have their costly probes attached now and why, and their server RED path. */
+  probeState(): ProcessProbeState[] {
+    return this.deepProbes.state().map((s) => {
+      const serverRed = this.watched.get(s.pid)?.serverRed;
+      return serverRed ? { ...s, serverRed } : s;
+    });
   }
 
   /** Pids currently watched, with their service names. */
@@ -181,15 +194,21 @@ export class Agent {
       return;
     }
     const attached: string[] = [];
+    // Plaintext HTTP/1 servers are counted by the syscall path (no uprobe trap per request)
+    // when it is loaded, unless the probe mode is `always`.
+    const syscallPathLoaded = this.collectors.some((c) => c.setUprobeCoverage);
+    const serverRed = chooseServerRedPath(this.deepProbes.mode, info.serverProtocols, syscallPathLoaded);
+    const plan: AttachPlan = { serverRed: serverRed.path };
     let covered: UprobeCoverage = { httpServer: false, httpClient: false, db: false };
     for (const c of this.collectors) {
       if (!c.attachGo) continue;
       // The syscall path stops counting what these uprobes measure before they attach: a
       // request in between is missed once rather than counted twice.
-      const withThis = { ...covered, ...c.uprobeCoverage };
+      const always = plan.serverRed === 'syscalls' ? { ...c.uprobeCoverage, httpServer: covered.httpServer } : c.uprobeCoverage;
+      const withThis = { ...covered, ...always };
       if (c.uprobeCoverage) this.setUprobeCoverage(proc.pid, withThis);
       try {
-        c.attachGo(proc, info);
+        c.attachGo(proc, info, plan);
         attached.push(c.name);
         covered = withThis;
       } catch (err) {
@@ -208,8 +227,10 @@ export class Agent {
     if (info.buildId) resource[ATTR.buildId] = info.buildId;
     if (proc.containerId) resource[ATTR.containerId] = proc.containerId;
     if (proc.k8s) Object.assign(resource, proc.k8s);
-    this.watched.set(proc.pid, { proc, resource, coverage: covered });
+    const servesHttp = attached.some((name) => this.collectors.find((c) => c.name === name)?.uprobeCoverage?.httpServer);
+    this.watched.set(proc.pid, { proc, resource, coverage: covered, ...(servesHttp ? { serverRed: serverRed.path } : {}) });
     this.log(`instrumenting pid ${proc.pid} (${proc.serviceName}, ${info.goVersion}): ${attached.join(', ')}`);
+    if (servesHttp) this.log(`server RED of pid ${proc.pid} (${proc.serviceName}): ${serverRed.path === 'syscalls' ? 'syscall path' : 'Go uprobes'}, ${serverRed.why}`);
     const withDeep = this.collectors.filter((c) => attached.includes(c.name));
     await this.deepProbes.track(proc.pid, proc.serviceName, withDeep).catch((err) => this.log(`deep probes of pid ${proc.pid}: ${(err as Error).message}`));
   }

@@ -4,6 +4,7 @@
 // Pure policy over a clock; agent/deep-probes.ts polls the gateway and applies it to processes.
 
 import type { DesiredProbes } from '../common/probes.ts';
+import { servesPlaintextHttp1Only, type ServerProtocols } from './goinspect/server-protocols.ts';
 
 export type { DesiredProbes };
 
@@ -86,4 +87,34 @@ export class DeepProbePolicy {
     if (cooldown !== undefined && cooldown > nowMs) return { deep: true, reason: 'cooldown', untilMs: cooldown };
     return { deep: false };
   }
+}
+
+/**
+ * How a Go HTTP server's own requests (`http.server.request.duration`) are measured outside its
+ * deep probes: by the syscall tracepoints (no uprobe trap per request: the cheapest exact path
+ * for plaintext HTTP/1) or by the net/http uprobes (the only path that reads TLS and HTTP/2).
+ */
+export type ServerRedPath = 'uprobes' | 'syscalls';
+
+export interface ServerRedChoice {
+  path: ServerRedPath;
+  /** For the agent's log line and status: why this path. */
+  why: string;
+}
+
+/**
+ * The server RED path of a Go binary. `--probes always` keeps the uprobes (the behaviour of
+ * that mode); so does a binary that can serve TLS or cleartext HTTP/2, which syscalls cannot
+ * read, and any binary when the syscall path did not load. Otherwise the syscalls count its
+ * requests, and the uprobes join only with its deep probes (they are the roots of the slow
+ * breakdowns), taking the count over while on.
+ */
+export function chooseServerRedPath(mode: ProbeMode, protocols: ServerProtocols, syscallPathLoaded: boolean): ServerRedChoice {
+  if (mode === 'always') return { path: 'uprobes', why: '--probes always' };
+  if (!syscallPathLoaded) return { path: 'uprobes', why: 'the syscall L7 path is not loaded' };
+  if (!servesPlaintextHttp1Only(protocols)) {
+    const what = [protocols.tls ? 'TLS' : '', protocols.cleartextHttp2 ? 'cleartext HTTP/2' : ''].filter(Boolean).join(' and ');
+    return { path: 'uprobes', why: `it can serve ${what} (${protocols.evidence.join(', ')} linked)` };
+  }
+  return { path: 'syscalls', why: 'plaintext HTTP/1 only (no TLS server, no cleartext HTTP/2 linked); uprobes only with its deep probes' };
 }

@@ -11,8 +11,9 @@ const HELP = `Usage: burnwatch status [--json] [--endpoint URL]
 
 Deep probes: the services that should have them now and why (an SLO alert pending or
 firing, a burnwatch probe request), then every Go process the agents watch with its
-probes as last reported (deep or the always-on RED only), the reason and the agent's
---probes mode. Agents report once per export interval (default 10 s).
+probes as last reported (deep or the always-on RED only), the reason, the agent's
+--probes mode and how its HTTP server requests are measured outside deep probes
+(server RED: Go uprobes, or syscalls for a plaintext HTTP/1-only binary). Agents report once per export interval (default 10 s).
 
 Options:
   --json          print the API's JSON instead
@@ -69,8 +70,8 @@ export function renderStatus(s: ProbeStatus, nowMs: number): string {
   out.push('', 'Processes (as the agents last reported):');
   if (s.processes.length === 0) out.push('  none reported in the last 2 minutes');
   else {
-    const rows = s.processes.map((p) => [p.service, p.host, String(p.pid), p.deep ? 'deep' : 'RED only', p.reason ?? '—', p.mode ?? '—', `${Math.max(0, Math.round((nowMs - p.at_ms) / 1000))} s ago`]);
-    out.push(...columns(['service', 'host', 'pid', 'probes', 'why', 'mode', 'reported'], rows).map((l) => `  ${l}`));
+    const rows = s.processes.map((p) => [p.service, p.host, String(p.pid), p.deep ? 'deep' : 'RED only', p.reason ?? '—', p.mode ?? '—', p.server_red ?? '—', `${Math.max(0, Math.round((nowMs - p.at_ms) / 1000))} s ago`]);
+    out.push(...columns(['service', 'host', 'pid', 'probes', 'why', 'mode', 'server RED', 'reported'], rows).map((l) => `  ${l}`));
   }
   return out.join('\n');
 }

@@ -56,6 +56,8 @@ export const AGENT_ATTR = {
   probeReason: 'burnwatch.probe.reason',
   /** The agent's --probes mode: 'always', 'adaptive' or 'minimal'. */
   probeMode: 'burnwatch.probe.mode',
+  /** How the process's own HTTP server requests are measured outside its deep probes: 'uprobes' or 'syscalls'. */
+  probeServerRed: 'burnwatch.probe.server_red',
 } as const;
 
 // ---- Kernel signals for root causes (issue 4): bpf/{tcp,sched,memory,block,lifecycle}.bpf.c,
@@ -436,8 +438,8 @@ export const METRICS: Readonly<Record<string, MetricDescriptor>> = {
     unit: '{process}',
     kind: 'gauge',
     description:
-      "Per watched Go process (process.pid, burnwatch.probe.service): 1 while its costly probes (client calls, SQL/Redis, lineage, slow breakdowns) are attached, 0 while only the always-on ones are; burnwatch.probe.reason says why they are on.",
-    attributes: [AGENT_ATTR.probeService, ATTR.processPid, AGENT_ATTR.probeReason, AGENT_ATTR.probeMode],
+      "Per watched Go process (process.pid, burnwatch.probe.service): 1 while its costly probes (client calls, SQL/Redis, lineage, slow breakdowns) are attached, 0 while only the always-on ones are; burnwatch.probe.reason says why they are on; burnwatch.probe.server_red says how its HTTP server requests are measured otherwise (Go uprobes, or syscalls for a plaintext HTTP/1-only binary).",
+    attributes: [AGENT_ATTR.probeService, ATTR.processPid, AGENT_ATTR.probeReason, AGENT_ATTR.probeMode, AGENT_ATTR.probeServerRed],
   },
 };
 

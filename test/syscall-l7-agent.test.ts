@@ -27,6 +27,9 @@ before(async () => {
     spoolDir: tempDir('bw-l7-agent-spool'),
     intervalMs: 3_600_000, // this test drains the collectors itself
     discoveryIntervalMs: 200,
+    // About the uprobe path: a plaintext-only Go server would otherwise get the syscall path
+    // (test/server-red-path.test.ts).
+    probes: 'always',
     log: () => {},
     collectors: () => [http, l7],
   });

@@ -1,6 +1,6 @@
 // Loads bpf/http_server.bpf.o, attaches it to Go net/http servers and turns the
 // in-kernel histograms into `http.server.request.duration` points.
-import { BpfObject, type BpfLink } from '../bpf.ts';
+import { BpfObject, type BpfLink, type BpfMap } from '../bpf.ts';
 import { histogramFromBuckets, type ExpHistogram } from '../../common/exphist.ts';
 import { ATTR, METRICS, HTTP_SERVER_DURATION } from '../../common/catalogue.ts';
 import { exponentialHistogramMetric, type ExpHistogramPoint } from '../export/otlp.ts';
@@ -10,6 +10,7 @@ import type { AttachPlan, Collector, CollectWindow, CollectedMetrics, UprobeCove
 import { OVERFLOW_ROUTE, RouteLimiter, oncePerSeries } from './route.ts';
 import { DropCounters, Generations, INFLIGHT_MAX_AGE_NS, addPerCpuDurationStats, sumPerCpu, sweepInflight } from './kernel-maps.ts';
 import type { EntryProbe, ResolvedProbeSets } from '../goinspect/index.ts';
+import { REQUEST_ROOT_MAPS, type RequestRootMap, type RequestRootMapsOwner } from './go-calls/request-roots.ts';
 
 // Mirrors bpf/http_server.h.
 const METHOD_MAX = 8;
@@ -75,7 +76,7 @@ interface SeriesAccumulator {
   maxNs?: bigint;
 }
 
-export class HttpServerCollector implements Collector {
+export class HttpServerCollector implements Collector, RequestRootMapsOwner {
   readonly name = 'http-server';
   readonly uprobeCoverage = { httpServer: true };
   private readonly obj: BpfObject;
@@ -121,6 +122,15 @@ export class HttpServerCollector implements Collector {
 
   isAttached(pid: number): boolean {
     return this.links.has(pid);
+  }
+
+  /**
+   * The request-root maps of this object, which the go-calls collector's object reuses: the
+   * server probes here also make a process's HTTP requests roots of its slow breakdown while
+   * its deep probes are on (go-calls sets request_roots), so go-calls probes none of these points.
+   */
+  requestRootMaps(): [RequestRootMap, BpfMap][] {
+    return REQUEST_ROOT_MAPS.map((name) => [name, this.obj.map(name)]);
   }
 
   attachGo(proc: DiscoveredProcess, info: GoBinaryInfo, plan?: AttachPlan): void {

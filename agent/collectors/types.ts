@@ -6,6 +6,7 @@ import type { DiscoveredProcess } from '../discovery.ts';
 import type { GoBinaryInfo } from '../goinspect/index.ts';
 import type { SlowRequest } from './slow-request.ts';
 import type { ProcessIdentity } from '../process-identity.ts';
+import type { ServerRedPath } from '../probe-mode.ts';
 
 export interface CollectWindow {
   /** Unix ns; the start of this interval is exactly the end of the previous one. */
@@ -23,13 +24,22 @@ export interface CollectedMetrics {
   identity?: ProcessIdentity;
 }
 
+/**
+ * What the agent decided for a process before attaching. serverRed 'syscalls': the HTTP server
+ * uprobes attach only with the process's deep probes (setDeepProbes), and their `httpServer`
+ * coverage with them (deepCoverage), not from attachGo on.
+ */
+export interface AttachPlan {
+  serverRed: ServerRedPath;
+}
+
 /** What Go uprobes measure for a process, so the syscall path (any language) must not count it again. */
 export type UprobeCoverage = { httpServer: boolean; httpClient: boolean; db: boolean };
 
 export interface Collector {
   readonly name: string;
   /** A Go process appeared and was inspected; attach what applies. Throwing skips only this collector for it. */
-  attachGo?(proc: DiscoveredProcess, info: GoBinaryInfo): void;
+  attachGo?(proc: DiscoveredProcess, info: GoBinaryInfo, plan?: AttachPlan): void;
   /** What this collector's uprobes measure once attachGo succeeded for a process. */
   readonly uprobeCoverage?: Partial<UprobeCoverage>;
   /** Told what the uprobes measure for `pid` (all false: nothing any more), to leave it uncounted. */

@@ -19,7 +19,7 @@ export interface SelfMetricsSources {
   spool: { stats(): SpoolStats };
   shipper: { stats(): ShipperStats };
   /** The deep-probe state of every watched Go process (agent/deep-probes.ts). */
-  deepProbes?: { mode: string; state(): { pid: number; service: string; deep: boolean; reason?: string }[] };
+  deepProbes?: { mode: string; state(): { pid: number; service: string; deep: boolean; reason?: string; serverRed?: string }[] };
 }
 
 export interface SelfMetricsOptions {
@@ -135,6 +135,7 @@ export class AgentSelfMetrics {
           [ATTR.processPid]: p.pid,
           [AGENT_ATTR.probeMode]: source!.mode,
           ...(p.deep && p.reason ? { [AGENT_ATTR.probeReason]: p.reason } : {}),
+          ...(p.serverRed ? { [AGENT_ATTR.probeServerRed]: p.serverRed } : {}),
         },
         value: p.deep ? 1 : 0,
       })),

@@ -42,6 +42,8 @@ export interface ProbeProcessReport {
   deep: boolean;
   reason?: string;
   mode?: string;
+  /** How its HTTP server requests are measured outside its deep probes: 'uprobes' or 'syscalls'. */
+  server_red?: string;
   /** When the agent reported it (ms). */
   at_ms: number;
 }
@@ -136,6 +138,7 @@ async function reportedProcesses(store: MetricStore, tenant: string, nowMs: numb
     if ((latest.get(key)?.at_ms ?? -1) > atMs) continue;
     const reason = p.series.attributes[AGENT_ATTR.probeReason];
     const mode = p.series.attributes[AGENT_ATTR.probeMode];
+    const serverRed = p.series.attributes[AGENT_ATTR.probeServerRed];
     latest.set(key, {
       host,
       service: String(p.series.attributes[AGENT_ATTR.probeService] ?? ''),
@@ -143,6 +146,7 @@ async function reportedProcesses(store: MetricStore, tenant: string, nowMs: numb
       deep: p.value === 1,
       ...(reason !== undefined ? { reason: String(reason) } : {}),
       ...(mode !== undefined ? { mode: String(mode) } : {}),
+      ...(serverRed !== undefined ? { server_red: String(serverRed) } : {}),
       at_ms: atMs,
     });
   }
