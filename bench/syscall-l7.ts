@@ -15,6 +15,9 @@ import { ROOT, manage, tempDir, waitFor } from '../test/lib/processes.ts';
 import { ROUNDS, RUN_SECONDS, mean, startPinnedFixture, wrk } from './lib.ts';
 import { withBpfStats } from './bpf-run-time.ts';
 
+/** Where the object comes from: BENCH_L7_OBJECT_DIR compares another build (e.g. HEAD's) side by side with the working tree's. */
+const OBJECT_DIR = process.env.BENCH_L7_OBJECT_DIR ?? BPF_OBJECT_DIR;
+
 interface ProgRun {
   runs: bigint;
   ns: bigint;
@@ -66,7 +69,7 @@ async function tracepointMechanisms(): Promise<string[]> {
   const cpu = { none: [] as number[], raw: [] as number[], perSyscall: [] as number[] };
   for (let r = 0; r < ROUNDS + 2; r++) {
     cpu.none.push(ddCpuSeconds(bytes));
-    const l7 = new SyscallL7Collector({ objectDir: BPF_OBJECT_DIR, log: (l) => console.error(l) });
+    const l7 = new SyscallL7Collector({ objectDir: OBJECT_DIR, log: (l) => console.error(l) });
     try {
       cpu.raw.push(ddCpuSeconds(bytes));
     } finally {
@@ -101,7 +104,7 @@ async function sideBySide(label: string, url: string, pid: number, prepare: (l7:
   let measured = 0;
   for (let r = 0; r < ROUNDS; r++) {
     off.push(wrk(url).requestsPerSecond);
-    const l7 = new SyscallL7Collector({ objectDir: BPF_OBJECT_DIR, log: (l) => console.error(l) });
+    const l7 = new SyscallL7Collector({ objectDir: OBJECT_DIR, log: (l) => console.error(l) });
     try {
       prepare(l7);
       await withBpfStats(async () => {

@@ -107,6 +107,8 @@ struct l7_pending {
 	__u8 call;     /* CALL_* */
 	__u8 buf_kind; /* BUF_* */
 	__u16 iovcnt;
+	__u32 active;  /* set at the enter, cleared at the exit: the slot lives as long as the thread */
+	__u32 pad;
 };
 
 struct l7_iov {
@@ -131,7 +133,16 @@ struct {
 	__type(value, struct l7_scratch);
 } l7_scratch SEC(".maps");
 
-INFLIGHT_MAP(l7_pending, __u64, struct l7_pending, 16384);
+/* The thread's call in flight, in task-local storage: no hashing, no bucket lock, no entry
+ * left behind by a thread that dies inside a call (the storage goes with the task). A hash
+ * map keyed by thread id cost an update at every enter and a lookup and a delete at every
+ * exit (docs/syscall-l7.md, "Cost"). */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct l7_pending);
+} l7_pending SEC(".maps");
 /* Tracked connections: a full map refuses (and counts) a new one. The agent removes the
  * entries of exited processes (a process may exit without closing). */
 INFLIGHT_MAP(l7_conns, struct l7_conn_key, struct l7_conn, 65536);
@@ -176,12 +187,16 @@ static __always_inline int covered_by_uprobes(__u32 tgid, struct l7_conn *c)
 	return 1;
 }
 
-/* The thread's call until its exit. An entry left by a thread that died inside a call (its
- * exit never ran) is simply replaced when the thread id comes back: only a full map is a drop. */
-static __always_inline void remember_call(__u64 id, const struct l7_pending *p)
+/* The thread's call until its exit. Only a storage the kernel cannot allocate is a drop. */
+static __always_inline void remember_call(const struct l7_pending *p)
 {
-	if (bpf_map_update_elem(&l7_pending, &id, p, BPF_ANY))
+	struct l7_pending *slot = bpf_task_storage_get(&l7_pending, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!slot) {
 		drop_count(&l7_dropped, L7_DROP_PENDING_MAP_FULL);
+		return;
+	}
+	*slot = *p;
+	slot->active = 1;
 }
 
 /* A syscalls:sys_enter_<call> record: the layout every syscall's shares (format files in
@@ -211,7 +226,7 @@ static __always_inline void on_enter(long nr, __u32 fd, __u64 arg2, __u64 arg3, 
 	p.fd = fd;
 	if (nr == NR_ACCEPT || nr == NR_ACCEPT4 || nr == NR_CONNECT) {
 		p.call = nr == NR_CONNECT ? CALL_CONNECT : CALL_ACCEPT;
-		remember_call(id, &p);
+		remember_call(&p);
 		return;
 	}
 	/* The cheap filter every read/write on the host goes through. */
@@ -237,7 +252,7 @@ static __always_inline void on_enter(long nr, __u32 fd, __u64 arg2, __u64 arg3, 
 		p.buf_kind = BUF_MSGHDR;
 	}
 	p.call = (nr == NR_WRITE || nr == NR_SENDTO || nr == NR_WRITEV || nr == NR_SENDMSG) ? CALL_WRITE : CALL_READ;
-	remember_call(id, &p);
+	remember_call(&p);
 }
 
 /* read, readv, recvmsg, write, writev, sendto, sendmsg, connect, accept, accept4. */
@@ -631,13 +646,12 @@ SEC("tracepoint")
 int l7_exit(struct l7_exit_record *ctx)
 {
 	long ret = ctx->ret;
-	__u64 id = bpf_get_current_pid_tgid();
-	struct l7_pending *pp = bpf_map_lookup_elem(&l7_pending, &id);
-	if (!pp)
+	struct l7_pending *pp = bpf_task_storage_get(&l7_pending, bpf_get_current_task_btf(), 0, 0);
+	if (!pp || !pp->active)
 		return 0;
 	struct l7_pending p = *pp;
-	bpf_map_delete_elem(&l7_pending, &id);
-	__u32 tgid = id >> 32;
+	pp->active = 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (p.call == CALL_ACCEPT) {
 		if (ret >= 0)
 			track_connection(tgid, (__u32)ret, L7_ROLE_SERVER);

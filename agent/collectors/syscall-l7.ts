@@ -217,11 +217,11 @@ export class SyscallL7Collector extends KernelSignalCollector {
     return new Map([[L7_METRIC.unparsedConnections, connections], [L7_METRIC.unparsedBytes, bytes]]);
   }
 
-  /** Connections and half-done syscalls of processes that exited without closing them. */
+  /** Connections of processes that exited without closing them (a half-done syscall's slot,
+   * l7_pending, is task-local storage: the kernel frees it with the thread). */
   private sweepExited(): void {
     const never = { startNsOf: () => process.hrtime.bigint(), maxAgeNs: 1n << 62n };
     const conns = sweepInflight(this.obj.map('l7_conns'), { ...never, tgidOf: (k) => k.readUInt32LE(0) });
-    sweepInflight(this.obj.map('l7_pending'), { ...never, tgidOf: (k) => Number(k.readBigUInt64LE(0) >> 32n) });
     if (conns.exited) this.drops.add('connections_exited', conns.exited);
   }
 

@@ -55,8 +55,41 @@ static __always_inline __u8 l7_lower(__u8 c)
 }
 
 #define L7_AT(buf, i) ((buf)[(i) & (L7_PEEK - 1)])
-/* Non-zero when one of the eight bytes of v is zero (exact: no false positives). */
+/* Non-zero when one of the eight bytes of v is zero; its lowest set bit (bit 7 of a byte) marks
+ * the first zero byte exactly (a false mark can only sit above a true one). */
 #define L7_HAS_ZERO_BYTE(v) (((v) - 0x0101010101010101ULL) & ~(v) & 0x8080808080808080ULL)
+/* Marks of the bytes of w equal to c (as L7_HAS_ZERO_BYTE). */
+#define L7_BYTES_EQ(w, c) L7_HAS_ZERO_BYTE((w) ^ (0x0101010101010101ULL * (__u8)(c)))
+
+/* The index (0..7) of the lowest marked byte of a non-zero L7_HAS_ZERO_BYTE mask: the lowest
+ * bit isolated is 1 << (8k + 7); times 0x0001020304050607 it puts k in the top byte (BPF has
+ * no count-trailing-zeros instruction). */
+static __always_inline __u32 l7_first_marked(__u64 marks)
+{
+	__u64 low = marks & -marks;
+	return (__u32)(((low >> 7) * 0x0001020304050607ULL) >> 56);
+}
+
+/* Eight bytes of buf from i, in one load (x86 and arm64 load unaligned words; a byte-wise
+ * memcpy would cost eight loads and the shifts to join them). */
+static __always_inline __u64 l7_word_at(const __u8 *buf, __u32 i)
+{
+	return *(const __u64 *)&buf[i & (L7_PEEK - 1)];
+}
+
+/* m->path (zeroed) gets the path's first bytes: buf[from, from + path_n), at most HTTP_PATH_MAX. */
+static __always_inline void l7_http1_copy_path(const __u8 *buf, __u32 from, __u32 path_n, struct l7_message *m)
+{
+	__u32 keep = path_n < HTTP_PATH_MAX ? path_n : HTTP_PATH_MAX;
+	for (__u32 j = 0; j < HTTP_PATH_MAX; j += 8) {
+		if (j >= keep)
+			break;
+		__u64 w = l7_word_at(buf, from + j);
+		if (keep - j < 8)
+			w &= (1ULL << ((keep - j) * 8)) - 1;
+		*(__u64 *)&m->path[j] = w;
+	}
+}
 
 /* Whether the header name in buf[start, start+len) is `name` (lower case, `len` bytes). */
 static __always_inline int l7_http1_name_is(const __u8 *buf, __u32 start, __u32 len, const char *name, __u32 name_len)
@@ -80,18 +113,29 @@ static long l7_http1_scan_byte(__u64 i, void *data)
 	i = s->pos;
 	if (i >= s->n || i >= L7_PEEK)
 		return 1;
-	/* Where only a line break matters (header values, the rest of the first line) — or a
-	 * line break and a colon (header names) — eight bytes without one are skipped at once:
-	 * a bpf_loop turn costs more than the word test. */
-	if ((s->phase == L7_HTTP1_VALUE || s->phase == L7_HTTP1_LINE || s->phase == L7_HTTP1_NAME) && i + 8 <= s->n) {
-		__u64 w;
-		__builtin_memcpy(&w, &buf[i & (L7_PEEK - 1)], sizeof(w));
-		__u64 nl = w ^ 0x0a0a0a0a0a0a0a0aULL;    /* a zero byte where there was a '\n' */
-		__u64 colon = s->phase == L7_HTTP1_NAME ? w ^ 0x3a3a3a3a3a3a3a3aULL : ~0ULL; /* … a ':' */
-		if (!(L7_HAS_ZERO_BYTE(nl) | L7_HAS_ZERO_BYTE(colon))) {
+	/* Outside the path and Content-Length's digits only a few bytes matter: a line break, and
+	 * in a header name its colon, in the query the space ending it, in Transfer-Encoding's
+	 * value a 'c'. Eight bytes are tested at once and the turn goes straight to the first that
+	 * matters, or past all eight: a bpf_loop turn costs more than the word test. */
+	if (s->phase != L7_HTTP1_CL && i + 8 <= s->n) {
+		__u64 w = l7_word_at(buf, i);
+		__u64 marks = L7_BYTES_EQ(w, '\n');
+		if (s->phase == L7_HTTP1_NAME)
+			marks |= L7_BYTES_EQ(w, ':');
+		else if (s->phase == L7_HTTP1_QUERY)
+			marks |= L7_BYTES_EQ(w, ' ');
+		else if (s->phase == L7_HTTP1_TE)
+			marks |= L7_BYTES_EQ(w | 0x2020202020202020ULL, 'c');
+		else if (s->phase == L7_HTTP1_PATH) /* the path is copied once its length is known */
+			marks |= L7_BYTES_EQ(w, ' ') | L7_BYTES_EQ(w, '?') | L7_BYTES_EQ(w, '\r');
+		__u32 k = marks ? l7_first_marked(marks) : 8;
+		if (s->phase == L7_HTTP1_PATH)
+			s->path_n += k;
+		if (!marks) {
 			s->pos = i + 8;
 			return 0;
 		}
+		i += k;
 	}
 	s->pos = i + 1;
 	__u8 c = L7_AT(buf, i);
@@ -103,8 +147,6 @@ static long l7_http1_scan_byte(__u64 i, void *data)
 		}
 		if (c == '\r' || c == '\n')
 			return 1; /* no protocol version: not HTTP/1 */
-		if (s->path_n < HTTP_PATH_MAX)
-			ctx->m->path[s->path_n & (HTTP_PATH_MAX - 1)] = c;
 		s->path_n++;
 		return 0;
 	case L7_HTTP1_QUERY:
@@ -169,6 +211,7 @@ static __always_inline int l7_http1_scan(const __u8 *buf, __u32 n, __u32 from, _
 	if (phase == L7_HTTP1_PATH) {
 		if (s->phase == L7_HTTP1_PATH && s->path_n < s->n - from)
 			return 0; /* the path ended in a line break */
+		l7_http1_copy_path(buf, from, s->path_n, m);
 		/* A request line cut by the peek: its path is longer than what we saw. */
 		m->path_len = (s->phase == L7_HTTP1_PATH || s->phase == L7_HTTP1_QUERY) ? HTTP_PATH_MAX + 1 : (__s32)s->path_n;
 	}
