@@ -229,15 +229,9 @@ static __always_inline void on_enter(long nr, __u32 fd, __u64 arg2, __u64 arg3, 
 		remember_call(&p);
 		return;
 	}
-	/* The cheap filter every read/write on the host goes through. */
-	struct l7_conn_key ck = { .tgid = tgid, .fd = fd };
-	struct l7_conn *c = bpf_map_lookup_elem(&l7_conns, &ck);
-	if (!c || c->protocol == L7_PROTO_OTHER)
-		return;
-	/* A Go server's keep-alive connections under uprobes: not even remembered. */
-	if ((c->protocol == L7_PROTO_HTTP1 || c->protocol == L7_PROTO_REDIS || c->protocol == L7_PROTO_POSTGRES) &&
-	    covered_by_uprobes(tgid, c))
-		return;
+	/* Every read/write is remembered (a task-local store) and its connection looked up at the
+	 * exit, once, and only when it moved bytes: one hash lookup per call instead of one at each
+	 * end, none for the calls that would block (EAGAIN). */
 	/* A peek (nginx peeks one byte of a new TLS connection) is read again for real. */
 	if (flags & MSG_PEEK)
 		return;
@@ -471,12 +465,6 @@ static __always_inline void on_data(__u32 tgid, struct l7_conn *c, const struct 
 		count_opaque(tgid, c, 0, sent, total);
 		return;
 	}
-	if (c->protocol == L7_PROTO_OTHER)
-		return;
-	/* Requests Go uprobes measure (a Go server's, on keep-alive connections): nothing to copy
-	 * or parse once the connection's first request has named its protocol. */
-	if (c->protocol != L7_PROTO_UNKNOWN && covered_by_uprobes(tgid, c))
-		return;
 
 	/* The first bytes: from the buffer, or the iovecs (of a writev/readv or a msghdr) that hold them. */
 	__u64 base = p->buf, len = total;
@@ -545,6 +533,7 @@ static __always_inline void on_data(__u32 tgid, struct l7_conn *c, const struct 
 		buf = x->raw + (L7_CARRY - k);
 		n = n + k > L7_PEEK ? L7_PEEK : n + k;
 		c->carry_len = 0;
+		__u8 was_unknown = c->protocol == L7_PROTO_UNKNOWN;
 		if (!l7_parse_request(c->protocol, buf, n, m)) {
 			if (c->state == L7_CONN_IDLE && n < L7_CARRY) {
 				__builtin_memcpy(c->carry, buf, L7_CARRY);
@@ -578,12 +567,9 @@ static __always_inline void on_data(__u32 tgid, struct l7_conn *c, const struct 
 			c->state = L7_CONN_IDLE;
 			c->start_ns = 0;
 		}
-		__u32 *covered = bpf_map_lookup_elem(&l7_coverage, &tgid);
-		if (covered && (*covered & coverage_bit(kind_of(c)))) {
-			c->state = L7_CONN_IDLE;
-			c->start_ns = 0;
+		/* A known protocol's coverage was looked up before the copy (l7_exit). */
+		if (was_unknown && covered_by_uprobes(tgid, c))
 			return;
-		}
 		/* Bytes after this request's head that are not its body: another request. */
 		int more = (m->flags & L7_MSG_MORE) && !(m->flags & L7_MSG_CHUNKED) &&
 			   (m->body_len < 0 || (__u64)m->body_at + m->body_len < total);
@@ -666,7 +652,13 @@ int l7_exit(struct l7_exit_record *ctx)
 		return 0;
 	struct l7_conn_key ck = { .tgid = tgid, .fd = p.fd };
 	struct l7_conn *c = bpf_map_lookup_elem(&l7_conns, &ck);
-	if (c)
-		on_data(tgid, c, &p, (__u64)ret);
+	if (!c || c->protocol == L7_PROTO_OTHER)
+		return 0;
+	/* Requests Go uprobes measure (a Go server's, on keep-alive connections): nothing to copy
+	 * or parse once the connection's first request has named its protocol. */
+	if ((c->protocol == L7_PROTO_HTTP1 || c->protocol == L7_PROTO_REDIS || c->protocol == L7_PROTO_POSTGRES) &&
+	    covered_by_uprobes(tgid, c))
+		return 0;
+	on_data(tgid, c, &p, (__u64)ret);
 	return 0;
 }

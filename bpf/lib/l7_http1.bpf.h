@@ -118,24 +118,40 @@ static long l7_http1_scan_byte(__u64 i, void *data)
 	 * value a 'c'. Eight bytes are tested at once and the turn goes straight to the first that
 	 * matters, or past all eight: a bpf_loop turn costs more than the word test. */
 	if (s->phase != L7_HTTP1_CL && i + 8 <= s->n) {
-		__u64 w = l7_word_at(buf, i);
-		__u64 marks = L7_BYTES_EQ(w, '\n');
-		if (s->phase == L7_HTTP1_NAME)
-			marks |= L7_BYTES_EQ(w, ':');
-		else if (s->phase == L7_HTTP1_QUERY)
-			marks |= L7_BYTES_EQ(w, ' ');
-		else if (s->phase == L7_HTTP1_TE)
-			marks |= L7_BYTES_EQ(w | 0x2020202020202020ULL, 'c');
-		else if (s->phase == L7_HTTP1_PATH) /* the path is copied once its length is known */
-			marks |= L7_BYTES_EQ(w, ' ') | L7_BYTES_EQ(w, '?') | L7_BYTES_EQ(w, '\r');
-		__u32 k = marks ? l7_first_marked(marks) : 8;
-		if (s->phase == L7_HTTP1_PATH)
-			s->path_n += k;
+		__u32 phase = s->phase;
+		/* Only two header names matter (Transfer-Encoding, Content-Length): a line starting
+		 * with any other letter is skipped to its end without looking for its colon. */
+		if (phase == L7_HTTP1_NAME && i == s->line_start) {
+			__u8 c0 = L7_AT(buf, i);
+			if (c0 != '\r' && c0 != '\n' && (c0 | 0x20) != 't' && (c0 | 0x20) != 'c')
+				phase = s->phase = L7_HTTP1_VALUE;
+		}
+		/* Up to four words a turn: a turn's state loads and stores cost more than a word. */
+		__u64 marks = 0;
+		for (int word = 0; word < 4; word++) {
+			if (i + 8 > s->n)
+				break;
+			__u64 w = l7_word_at(buf, i);
+			marks = L7_BYTES_EQ(w, '\n');
+			if (phase == L7_HTTP1_NAME)
+				marks |= L7_BYTES_EQ(w, ':');
+			else if (phase == L7_HTTP1_QUERY)
+				marks |= L7_BYTES_EQ(w, ' ');
+			else if (phase == L7_HTTP1_TE)
+				marks |= L7_BYTES_EQ(w | 0x2020202020202020ULL, 'c');
+			else if (phase == L7_HTTP1_PATH) /* the path is copied once its length is known */
+				marks |= L7_BYTES_EQ(w, ' ') | L7_BYTES_EQ(w, '?') | L7_BYTES_EQ(w, '\r');
+			__u32 k = marks ? l7_first_marked(marks) : 8;
+			if (phase == L7_HTTP1_PATH)
+				s->path_n += k;
+			i += k;
+			if (marks)
+				break;
+		}
 		if (!marks) {
-			s->pos = i + 8;
+			s->pos = i;
 			return 0;
 		}
-		i += k;
 	}
 	s->pos = i + 1;
 	__u8 c = L7_AT(buf, i);
