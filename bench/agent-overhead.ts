@@ -54,6 +54,8 @@ interface Measured {
   bpfRunsPerRequest: number;
   /** Run time and runs per program over the fixed-rate window, largest first. */
   byProgram: { name: string; runTimeNs: number; runCount: number }[];
+  /** How the agent measured the fixture's own requests, as it logged it (syscall path or Go uprobes, and why). */
+  serverRed?: string;
 }
 
 
@@ -97,6 +99,7 @@ async function measure(setup: Setup, endpoint: string, go: { pid: number; url: s
   const agent = setup.agentArgs && startAgent(endpoint, setup.agentArgs);
   try {
     if (agent) await waitFor(`agent attach (${setup.name})`, () => (agent.output().includes(`instrumenting pid ${go.pid} `) ? true : undefined), 60_000, 50);
+    const serverRed = agent?.output().split('\n').find((l) => l.includes(`server RED of pid ${go.pid} `))?.replace(/^.*?server RED of pid \d+ \([^)]*\): /, '');
     if (agent && setup.probeService) {
       await requestDeepProbes(endpoint, BENCH_FIXTURE_SERVICE, false);
       await waitFor('deep probes attached', () => (agent.output().includes(`deep probes attached to pid ${go.pid} `) ? true : undefined), 30_000, 50);
@@ -131,6 +134,7 @@ async function measure(setup: Setup, endpoint: string, go: { pid: number; url: s
         bpfNsPerRequest: bpfNs / fixed.requests,
         bpfRunsPerRequest: bpfRuns / fixed.requests,
         byProgram,
+        ...(serverRed ? { serverRed } : {}),
       };
     });
   } finally {
@@ -215,6 +219,8 @@ function report(setups: Setup[], rounds: Map<string, Measured[]>, deep: Setup | 
     }
     const top = [...total].sort((a, b) => b[1].ns - a[1].ns).slice(0, 8);
     lines.push(`${setup.name}: BPF run time by program, ns (runs) per request over all rounds: ${top.map(([n, t]) => `${n} ${(t.ns / requests).toFixed(0)} (${(t.runs / requests).toFixed(1)})`).join(', ')}`);
+    const red = [...new Set(ms.map((m) => m.serverRed ?? 'not logged'))];
+    lines.push(`${setup.name}: the fixture's server RED path: ${red.join(' | ')}`);
   }
   if (!deep) lines.push('agent, deep probes: not measured apart (this build has neither `burnwatch probe` nor `--probes`; its default attaches every probe)');
   else lines.push(`deep probes: ${deep.probeService ? `\`burnwatch probe ${BENCH_FIXTURE_SERVICE}\` (the fixture's processes only)` : '`--probes always` (every Go process, the load generator included)'}`);
