@@ -1,7 +1,7 @@
 // The probe policy over a fake clock: modes, alert → cool-down, manual requests ending on their own, gateway outages.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DeepProbePolicy, parseProbeMode } from './probe-mode.ts';
+import { DeepProbePolicy, chooseServerRedPath, parseProbeMode } from './probe-mode.ts';
 
 function clock(start = 1_000_000) {
   const c = { ms: start, now: () => c.ms };
@@ -63,4 +63,16 @@ test('while the gateway cannot answer, an alerting service stays deep (no update
 test('--probes values', () => {
   assert.equal(parseProbeMode('adaptive'), 'adaptive');
   assert.throws(() => parseProbeMode('sometimes'), /--probes must be one of always, adaptive, minimal, got "sometimes"/);
+});
+
+test('server RED path: syscalls for a plaintext HTTP/1-only binary unless --probes always or no syscall path; uprobes for TLS/h2c-capable ones', () => {
+  const plain = { tls: false, cleartextHttp2: false, evidence: [] };
+  const tls = { tls: true, cleartextHttp2: false, evidence: ['crypto/tls.(*Conn).serverHandshake'] };
+  const h2c = { tls: false, cleartextHttp2: true, evidence: ['golang.org/x/net/http2.(*Server).ServeConn'] };
+  assert.equal(chooseServerRedPath('adaptive', plain, true).path, 'syscalls');
+  assert.equal(chooseServerRedPath('minimal', plain, true).path, 'syscalls');
+  assert.deepEqual(chooseServerRedPath('always', plain, true), { path: 'uprobes', why: '--probes always' });
+  assert.equal(chooseServerRedPath('adaptive', plain, false).path, 'uprobes');
+  assert.deepEqual(chooseServerRedPath('adaptive', tls, true), { path: 'uprobes', why: 'it can serve TLS (crypto/tls.(*Conn).serverHandshake linked)' });
+  assert.deepEqual(chooseServerRedPath('minimal', h2c, true), { path: 'uprobes', why: 'it can serve cleartext HTTP/2 (golang.org/x/net/http2.(*Server).ServeConn linked)' });
 });
