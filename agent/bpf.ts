@@ -76,6 +76,7 @@ interface NativeObjectHandle {
   datasecVars(): NativeDatasecVar[];
   writeInitialValue(section: string, offset: number, value: Buffer): void;
   setMapMaxEntries(map: string, n: number): void;
+  reuseMap(map: string, other: NativeObjectHandle, otherMap: string): void;
   setAutoload(program: string, on: boolean): void;
   load(): void;
   attachTracepoint(program: string, category: string, name: string): number;
@@ -116,6 +117,7 @@ interface NativeAddon {
   possibleCpus(): number;
   mountTracefs(path: string): void;
   dwarfMemberOffsets(path: string, structs: string[], members: string[]): (number | null)[];
+  replaceProcess(path: string, argv: string[], env: string[]): never;
 }
 
 const ADDON_PATH = './native/build/Release/burnwatch_bpf.node';
@@ -246,6 +248,17 @@ export class BpfObject {
     checkName('map', map);
     checkInteger(`setMapMaxEntries(${map})`, n, 1, 0xffffffff);
     this.#h.setMapMaxEntries(map, n);
+  }
+
+  /**
+   * Before load: this object's map `map` becomes `from` (a map of another, loaded object), so
+   * the two objects' programs share its state. Key, value and type must agree.
+   */
+  reuseMap(map: string, from: BpfMap): void {
+    checkName('map', map);
+    const other = from instanceof BpfMap ? mapHandles.get(from) : undefined;
+    if (!other) throw new TypeError(`reuseMap(${map}): from must be a BpfMap`);
+    this.#h.reuseMap(map, other.handle, other.lookupName);
   }
 
   /** Includes or leaves out a program at load (SEC("?...") programs start left out). */
@@ -633,6 +646,18 @@ export class RingBufferReader {
   close(): void {
     this.#r.close();
   }
+}
+
+// ---- execve ------------------------------------------------------------------------
+
+/**
+ * Runs `path` with `argv` and `env` in place of this process (execve(2)): same pid, same
+ * cgroup, same open stdio. Returns only by throwing (a BpfError with the errno).
+ */
+export function replaceProcess(path: string, argv: readonly string[], env: NodeJS.ProcessEnv): never {
+  checkName('replaceProcess: path', path);
+  const envList = Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
+  return native().replaceProcess(path, [...argv], envList);
 }
 
 // ---- DWARF -----------------------------------------------------------------------

@@ -1,5 +1,6 @@
-/* Layout shared by bpf/go_calls.bpf.c and its decoder in agent/collectors/go-calls.ts.
- * Every size and offset here is mirrored there; change both together. */
+/* Layout shared by bpf/go_calls.bpf.c (and, for the request roots, bpf/http_server.bpf.c) and
+ * its decoder in agent/collectors/go-calls/. Every size and offset here is mirrored there;
+ * change both together. */
 #ifndef BURNWATCH_GO_CALLS_H
 #define BURNWATCH_GO_CALLS_H
 
@@ -98,8 +99,8 @@ struct go_calls_offsets {
 	/* gRPC */
 	__u32 stream_method, status_s, status_error_e, spb_code, clientconn_target;
 	__u32 clientstream_callhdr, callhdr_method, clientstream_cc;
-	/* net/http */
-	__u32 request_method, request_url, url_host, url_path, response_status_code, resp_req, resp_status;
+	/* net/http client */
+	__u32 request_method, request_url, url_host, response_status_code;
 	/* database/sql + lib/pq */
 	__u32 driverconn_ci, pq_conn_c;
 	/* redigo */
@@ -110,16 +111,10 @@ struct go_calls_offsets {
 	__u32 tcpconn_fd, netfd_raddr, tcpaddr_ip, tcpaddr_port;
 	/* runtime */
 	__u32 g_m, g_sched, m_curg, m_preemptoff;
+	__u32 pad;
 	/* itab / variable addresses (0 = unknown) */
 	__u64 itab_tcpconn, itab_status_error, itab_pq_conn, io_eof, itab_redis5_error;
-	/* HTTP/2 servers' handlerDone receiver → rws → req, status; [0] net/http's bundled
-	 * server, [1] golang.org/x/net/http2 (the cookie's GO_CALLS_COOKIE_H2_XNET bit) */
-	struct {
-		__u32 rw_rws, rws_req, rws_status, valid;
-	} h2[2];
 };
-
-#define GO_CALLS_COOKIE_H2_XNET (1ULL << 17)
 
 enum call_drop_reason {
 	CALL_DROP_BUCKET_MAP_FULL = 0,

@@ -13,6 +13,11 @@
  * golang.org/x/net/http2 (h2c, whose streams never pass ServeHTTP) starts a stream at
  * (*serverConn).runHandler, on the stream's own goroutine, and ends it at its handlerDone.
  * gRPC has its own transport: none of these run for a gRPC call.
+ *
+ * These are the only probes on these points: while deep probes are on for a process
+ * (request_roots), its requests are also the roots of the slow-request breakdown, in the
+ * maps go_calls.bpf.o shares (lib/go_request_roots.bpf.h), so go_calls.bpf.o attaches
+ * nothing here.
  * No return probes: Go moves goroutine stacks and crashes on the trampoline address.
  *
  * Each request lands in a per-CPU exponential histogram keyed by (pid, method, path,
@@ -31,8 +36,11 @@
 #include "go_abi.bpf.h"
 #include "exphist.bpf.h"
 #include "aggregate.bpf.h"
+#include "duration_stats.bpf.h"
 #include "http_server.h"
 #include "http_path.bpf.h"
+#include "go_calls.h"
+#include "go_request_roots.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -97,14 +105,8 @@ static __always_inline void record(int gen, struct http_bucket_key *bk, __u64 du
 		s = lookup_or_init(stats, &bk->series, &zero, &http_dropped, HTTP_DROP_STATS_MAP_FULL);
 	}
 	count_one(GENERATION_SELECT(gen, http_buckets), bk, &http_dropped, HTTP_DROP_BUCKET_MAP_FULL);
-	if (!s)
-		return;
-	if (s->count == 0 || dur_ns < s->min_ns)
-		s->min_ns = dur_ns;
-	s->count += 1;
-	s->sum_ns += dur_ns;
-	if (dur_ns > s->max_ns)
-		s->max_ns = dur_ns;
+	if (s)
+		DURATION_STATS_ADD(s, dur_ns);
 }
 
 /* The id of goroutine `g` (0 when unknown: no offset, or unreadable). */
@@ -118,6 +120,12 @@ static __always_inline __u64 goroutine_id(__u64 cookie, __u64 g)
 	return goid;
 }
 
+/* Whether the process's requests are roots of the slow breakdown now (its deep probes are on). */
+static __always_inline __u32 is_root_process(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&request_roots, &tgid) != 0;
+}
+
 SEC("uprobe")
 int go_http_serve_start(struct pt_regs *ctx)
 {
@@ -125,7 +133,7 @@ int go_http_serve_start(struct pt_regs *ctx)
 	if (go_probe_is_restart(ctx, cookie))
 		return 0;
 	struct go_goroutine_key k = go_current_goroutine(ctx);
-	struct http_inflight v = { .start_ns = bpf_ktime_get_ns() };
+	struct http_inflight v = { .start_ns = bpf_ktime_get_ns(), .root = is_root_process(k.tgid) };
 	long err = bpf_map_update_elem(&http_inflight, &k, &v, BPF_NOEXIST);
 	if (err == -AGG_EEXIST) {
 		struct http_inflight *prev = bpf_map_lookup_elem(&http_inflight, &k);
@@ -139,6 +147,8 @@ int go_http_serve_start(struct pt_regs *ctx)
 	}
 	if (err)
 		count_drop(HTTP_DROP_INFLIGHT_FULL);
+	else if (v.root)
+		request_start(&k, CALL_HTTP_SERVER);
 	return 0;
 }
 
@@ -150,15 +160,19 @@ int go_http2_stream_start(struct pt_regs *ctx)
 	if (go_probe_is_restart(ctx, cookie))
 		return 0;
 	struct go_goroutine_key k = go_current_goroutine(ctx);
-	struct http_inflight v = { .start_ns = bpf_ktime_get_ns(), .goid = goroutine_id(cookie, k.g), .h2_stream = 1 };
-	inflight_start(&http_inflight, &k, &v, &http_dropped, HTTP_DROP_INFLIGHT_FULL, HTTP_DROP_INFLIGHT_UNFINISHED);
+	struct http_inflight v = {
+		.start_ns = bpf_ktime_get_ns(), .goid = goroutine_id(cookie, k.g), .h2_stream = 1, .root = is_root_process(k.tgid),
+	};
+	if (inflight_start(&http_inflight, &k, &v, &http_dropped, HTTP_DROP_INFLIGHT_FULL, HTTP_DROP_INFLIGHT_UNFINISHED) == 0 &&
+	    v.root)
+		request_start(&k, CALL_HTTP_SERVER);
 	return 0;
 }
 
 /* Ends the goroutine's request: its duration, method, path and status (read from `req`
  * and the status word at `status_addr`) go into the histogram. */
-static __always_inline void finish(struct pt_regs *ctx, struct go_http_offsets *off, __u64 req, __u64 status_addr, __u64 dur_ns,
-				   __u32 tgid)
+static __always_inline void finish(struct go_http_offsets *off, __u64 req, __u64 status_addr, __u64 dur_ns, __u32 tgid,
+				   struct slow_record *rec)
 {
 	struct http_bucket_key bk;
 	__builtin_memset(&bk, 0, sizeof(bk));
@@ -174,6 +188,12 @@ static __always_inline void finish(struct pt_regs *ctx, struct go_http_offsets *
 	bk.series.status = status == 0 ? 200 : (__u16)status;
 	go_read_string(bk.series.method, HTTP_METHOD_MAX, req + off->request_method);
 	__s64 path_len = go_read_string(bk.series.path, HTTP_PATH_MAX, url + off->url_path);
+	if (rec) {
+		/* The raw path: user space makes the route, as for every slow record. */
+		rec->status = bk.series.status;
+		__builtin_memcpy(rec->method, bk.series.method, CALL_METHOD_MAX);
+		__builtin_memcpy(rec->route, bk.series.path, CALL_ROUTE_MAX);
+	}
 	bk.series.path_len = http_path_mask(bk.series.path, path_len);
 	bk.bucket = exphist_index(dur_ns, hist_scale);
 
@@ -181,10 +201,13 @@ static __always_inline void finish(struct pt_regs *ctx, struct go_http_offsets *
 }
 
 /* The common start of an end probe: not a restarted stack, the goroutine's in-flight request
- * removed (its duration in *dur_ns) and the binary's offsets; 0 when any is missing. */
+ * removed (its duration in *dur_ns) and the binary's offsets; 0 when any is missing. A request
+ * that is also a root ends as one: *rec is its slow record when it was slow (the caller fills
+ * and submits it), else 0. */
 static __always_inline struct go_http_offsets *end_inflight(struct pt_regs *ctx, __u64 cookie, struct go_goroutine_key *k,
-							     __u64 *dur_ns)
+							     __u64 *dur_ns, struct slow_record **rec)
 {
+	*rec = 0;
 	if (go_probe_is_restart(ctx, cookie))
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
@@ -193,6 +216,10 @@ static __always_inline struct go_http_offsets *end_inflight(struct pt_regs *ctx,
 	if (!v)
 		return 0;
 	*dur_ns = now - v->start_ns;
+	if (v->root) {
+		__u64 root_dur = 0;
+		*rec = request_end(k, CALL_HTTP_SERVER, &root_dur);
+	}
 	bpf_map_delete_elem(&http_inflight, k);
 
 	__u32 slot = GO_COOKIE_SLOT(cookie);
@@ -209,16 +236,18 @@ int go_http_finish_request(struct pt_regs *ctx)
 {
 	struct go_goroutine_key k;
 	__u64 dur_ns = 0;
-	struct go_http_offsets *off = end_inflight(ctx, bpf_get_attach_cookie(ctx), &k, &dur_ns);
-	if (!off)
-		return 0;
-	__u64 resp = GO_PARAM1(ctx);
+	struct slow_record *rec;
+	struct go_http_offsets *off = end_inflight(ctx, bpf_get_attach_cookie(ctx), &k, &dur_ns, &rec);
 	__u64 req = 0;
-	if (bpf_probe_read_user(&req, sizeof(req), (void *)(resp + off->response_req)) != 0) {
-		count_drop(HTTP_DROP_READ_FAILED);
-		return 0;
+	if (off) {
+		__u64 resp = GO_PARAM1(ctx);
+		if (bpf_probe_read_user(&req, sizeof(req), (void *)(resp + off->response_req)) == 0)
+			finish(off, req, resp + off->response_status, dur_ns, k.tgid, rec);
+		else
+			count_drop(HTTP_DROP_READ_FAILED);
 	}
-	finish(ctx, off, req, resp + off->response_status, dur_ns, k.tgid);
+	if (rec)
+		bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
 	return 0;
 }
 
@@ -229,22 +258,22 @@ int go_http2_handler_done(struct pt_regs *ctx)
 	__u64 cookie = bpf_get_attach_cookie(ctx);
 	struct go_goroutine_key k;
 	__u64 dur_ns = 0;
-	struct go_http_offsets *off = end_inflight(ctx, cookie, &k, &dur_ns);
-	if (!off)
-		return 0;
+	struct slow_record *rec;
+	struct go_http_offsets *off = end_inflight(ctx, cookie, &k, &dur_ns, &rec);
 	__u32 impl = (cookie & HTTP2_COOKIE_XNET) ? HTTP2_IMPL_XNET : HTTP2_IMPL_BUNDLED;
-	if (!off->h2[impl].valid) {
+	if (off && !off->h2[impl].valid) {
 		count_drop(HTTP_DROP_NO_OFFSETS);
-		return 0;
+	} else if (off) {
+		struct go_http2_offsets *h2 = &off->h2[impl];
+		__u64 rw = GO_PARAM1(ctx);
+		__u64 rws = 0, req = 0;
+		if (bpf_probe_read_user(&rws, sizeof(rws), (void *)(rw + h2->rw_rws)) == 0 &&
+		    bpf_probe_read_user(&req, sizeof(req), (void *)(rws + h2->rws_req)) == 0)
+			finish(off, req, rws + h2->rws_status, dur_ns, k.tgid, rec);
+		else
+			count_drop(HTTP_DROP_READ_FAILED);
 	}
-	struct go_http2_offsets *h2 = &off->h2[impl];
-	__u64 rw = GO_PARAM1(ctx);
-	__u64 rws = 0, req = 0;
-	if (bpf_probe_read_user(&rws, sizeof(rws), (void *)(rw + h2->rw_rws)) != 0 ||
-	    bpf_probe_read_user(&req, sizeof(req), (void *)(rws + h2->rws_req)) != 0) {
-		count_drop(HTTP_DROP_READ_FAILED);
-		return 0;
-	}
-	finish(ctx, off, req, rws + h2->rws_status, dur_ns, k.tgid);
+	if (rec)
+		bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
 	return 0;
 }

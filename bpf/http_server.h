@@ -82,7 +82,7 @@ struct http_inflight {
 	__u64 start_ns;
 	__u64 goid;
 	__u32 h2_stream;
-	__u32 pad;
+	__u32 root; /* also a root of the slow breakdown (lib/go_request_roots.bpf.h): end it too */
 };
 
 enum http_drop_reason {

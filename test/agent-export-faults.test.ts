@@ -59,7 +59,8 @@ before(async () => {
   traceDir = path.join(spoolDir, 'traces');
   fs.mkdirSync(traceDir);
   fullTmpfs(traceDir, 256);
-  const goCalls = new GoCallsCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'go_calls.bpf.o'), ringPollMs: 100, log: (l) => agentLog.push(l) });
+  const http = new HttpServerCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'http_server.bpf.o') });
+  const goCalls = new GoCallsCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'go_calls.bpf.o'), ringPollMs: 100, log: (l) => agentLog.push(l), httpServer: http });
   agent = new Agent({
     endpoint: receiver.url,
     apiKey: 'export-faults-test-key',
@@ -67,7 +68,7 @@ before(async () => {
     intervalMs: 3_600_000,
     discoveryIntervalMs: 200,
     log: (l) => agentLog.push(l),
-    collectors: () => [new HttpServerCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'http_server.bpf.o') }), goCalls],
+    collectors: () => [http, goCalls],
   });
   fill(traceDir);
   await agent.start();

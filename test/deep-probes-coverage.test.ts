@@ -29,9 +29,9 @@ before(async () => {
   topo = await startTopology();
   frontend = topo.frontend.child.pid!;
   gateway = await startGateway({ port: 0, dataDir: tempDir('bw-deep-cov-gw'), apiKeys: { [KEY]: LOCAL_TENANT }, log: () => undefined });
-  calls = new GoCallsCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'go_calls.bpf.o'), deepProbes: false, log: () => undefined });
-  l7 = new SyscallL7Collector({ objectDir: BPF_OBJECT_DIR, log: () => undefined });
   const http = new HttpServerCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'http_server.bpf.o') });
+  calls = new GoCallsCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'go_calls.bpf.o'), deepProbes: false, log: () => undefined, httpServer: http });
+  l7 = new SyscallL7Collector({ objectDir: BPF_OBJECT_DIR, log: () => undefined });
   agent = new Agent({
     endpoint: gateway.url,
     apiKey: KEY,

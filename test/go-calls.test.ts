@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import type { ExponentialHistogram, MetricData } from '@opentelemetry/sdk-metrics';
 import { Agent, BPF_OBJECT_DIR } from '../agent/agent.ts';
 import { GoCallsCollector } from '../agent/collectors/go-calls.ts';
+import { HttpServerCollector } from '../agent/collectors/http-server.ts';
 import { bucketLowerBound, bucketUpperBound, relativeError } from '../common/exphist.ts';
 import { GO_METRIC } from '../common/catalogue.ts';
 import { startGateway, LOCAL_TENANT, type RunningGateway } from '../lambda/local/server.ts';
@@ -69,7 +70,9 @@ function onlyBucket(h: ExponentialHistogram): [number, number] {
 before(async () => {
   topo = await startTopology();
   gateway = await startGateway({ port: 0, dataDir: tempDir('bw-go-calls-gw'), apiKeys: { [KEY]: LOCAL_TENANT }, log: () => undefined });
-  collector = new GoCallsCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'go_calls.bpf.o'), ringPollMs: 100, log: (l) => agentLog.push(l) });
+  // The HTTP server probes (and so the HTTP request roots of the slow breakdown) are http-server's.
+  const http = new HttpServerCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'http_server.bpf.o') });
+  collector = new GoCallsCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'go_calls.bpf.o'), ringPollMs: 100, log: (l) => agentLog.push(l), httpServer: http });
   agent = new Agent({
     endpoint: gateway.url,
     apiKey: KEY,
@@ -77,7 +80,7 @@ before(async () => {
     intervalMs: 3_600_000,
     discoveryIntervalMs: 200,
     log: (l) => agentLog.push(l),
-    collectors: () => [collector],
+    collectors: () => [http, collector],
   });
   await agent.start();
   for (const pid of [topo.backend.child.pid!, topo.frontend.child.pid!]) {

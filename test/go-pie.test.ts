@@ -51,8 +51,8 @@ before(async () => {
     assert.equal(await withElfFile(bin, async (elf) => elf.type), 3, `${bin} is a PIE (ET_DYN)`);
   }
   gateway = await startGateway({ port: 0, dataDir: tempDir('bw-go-pie-gw'), apiKeys: { [KEY]: LOCAL_TENANT }, log: () => undefined });
-  calls = new GoCallsCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'go_calls.bpf.o'), ringPollMs: 100, log: (l) => agentLog.push(l) });
   http = new HttpServerCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'http_server.bpf.o') });
+  calls = new GoCallsCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'go_calls.bpf.o'), ringPollMs: 100, log: (l) => agentLog.push(l), httpServer: http });
   agent = new Agent({
     endpoint: gateway.url,
     apiKey: KEY,

@@ -345,7 +345,9 @@ describe('HTTP/2 and HTTPS servers', () => {
 describe('slow HTTP/2 requests', () => {
   test('an h2 request over TLS ends its slow-request root: recorded with route, status and its HTTPS sub-call; no root left in flight', async () => {
     const server = await startServer([...tlsArgs(), '-ca', cert.certFile]);
-    const calls = new GoCallsCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'go_calls.bpf.o'), ringPollMs: 50, inflightMaxAgeNs: 300_000_000n });
+    // The roots come from the server probes, which http-server owns: go-calls shares its maps.
+    const http = serverCollector(server, { inflightMaxAgeNs: 300_000_000n });
+    const calls = new GoCallsCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'go_calls.bpf.o'), ringPollMs: 50, inflightMaxAgeNs: 300_000_000n, httpServer: http });
     try {
       await calls.attach(server.pid, `/proc/${server.pid}/exe`, info, 'h2server');
       const origin = `https://127.0.0.1:${server.port}`;
@@ -374,6 +376,7 @@ describe('slow HTTP/2 requests', () => {
       assert.equal(drops.get('inflight_unfinished'), undefined, JSON.stringify([...drops]));
     } finally {
       calls.close();
+      http.close();
       await server.stop();
     }
   });

@@ -17,6 +17,7 @@ import type { SlowRequest, Subcall, SubcallKind } from './slow-request.ts';
 import { RouteLimiter } from './route.ts';
 import { Generations, INFLIGHT_MAX_AGE_NS, sweepInflight, type InflightSweep } from './kernel-maps.ts';
 import { parseDuration } from '../../common/duration.ts';
+import { hasSubcallProbes, type RequestRootMapsOwner } from './go-calls/request-roots.ts';
 
 // ---- Mirrors bpf/go_calls.h ----
 const OP_MAX = 48;
@@ -27,13 +28,9 @@ const SUBCALLS_MAX = 16;
 const SERIES_SIZE = 112;
 const SUBCALL_SIZE = 120;
 const SLOW_RECORD_SIZE = 104 + SUBCALLS_MAX * SUBCALL_SIZE;
-const OFFSETS_SIZE = 192;
-/** Where struct go_calls_offsets' u64 addresses start (after its 30 u32 offsets). */
-const U64_AT = 120;
-/** Where its h2[2] (4 u32 each: rw_rws, rws_req, rws_status, valid) starts, after 5 u64. */
-const H2_AT = 160;
-/** GO_CALLS_COOKIE_H2_XNET: the probe sits in golang.org/x/net/http2. */
-const COOKIE_H2_XNET = 1n << 17n;
+const OFFSETS_SIZE = 152;
+/** Where struct go_calls_offsets' u64 addresses start (after its 27 u32 offsets and a pad). */
+const U64_AT = 112;
 const KIND = { httpClient: 1, grpcClient: 2, sql: 3, redis: 4, grpcServer: 5, httpServer: 6, gcPause: 7 } as const;
 const DROP_REASONS = ['bucket_map_full', 'stats_map_full', 'inflight_full', 'no_offsets', 'ringbuf_full', 'subcalls_over', 'inflight_unfinished'] as const;
 const COOKIE_AT_JBE = 1n << 16n;
@@ -74,6 +71,12 @@ export interface GoCallsCollectorOptions {
   deepProbes?: boolean;
   /** Map sizes other than the object's own (e.g. fewer go_calls_offsets slots). */
   maxEntries?: Record<string, number>;
+  /**
+   * The collector that owns the HTTP server probes: its object keeps the request-root maps this
+   * one reuses, so HTTP requests become roots of the slow breakdown without probes of our own
+   * on ServeHTTP / finishRequest / handlerDone. Without it, only gRPC server requests are roots.
+   */
+  httpServer?: RequestRootMapsOwner;
 }
 
 /** A process's costly probes: entry probes and the probes that end what they started. */
@@ -187,9 +190,11 @@ export class GoCallsCollector implements Collector {
     this.inflightMaxAgeNs = opts.inflightMaxAgeNs ?? INFLIGHT_MAX_AGE_NS;
     this.deepByDefault = opts.deepProbes ?? true;
     this.obj = BpfObject.open(opts.objectPath);
-    this.obj.setRodata({ hist_scale: this.scale, slow_default_ns: opts.slowThresholdNs ?? 200_000_000n });
+    this.obj.setRodata({ hist_scale: this.scale });
     for (const [map, n] of Object.entries(opts.maxEntries ?? {})) this.obj.setMapMaxEntries(map, n);
+    if (opts.httpServer) for (const [name, map] of opts.httpServer.requestRootMaps()) this.obj.reuseMap(name, map);
     this.obj.load();
+    this.setSlowThreshold(0, opts.slowThresholdNs ?? 200_000_000n); // key 0: every pid without its own
     this.generations = new Generations(this.obj, 'calls_control');
     if (this.obj.map('go_calls_offsets').valueSize !== OFFSETS_SIZE) {
       throw new Error(`bpf/go_calls.h and go-calls.ts disagree: offsets value is ${this.obj.map('go_calls_offsets').valueSize} bytes`);
@@ -298,6 +303,19 @@ export class GoCallsCollector implements Collector {
       throw err;
     }
     this.deepLinks.set(pid, links);
+    if (hasSubcallProbes(this.targets.get(pid)!.info)) this.setRequestRoots(pid, true);
+  }
+
+  /**
+   * Whether the process's HTTP requests are roots of the slow breakdown: read by the HTTP
+   * server probes (http-server's object, whose request_roots map this object shares) when a
+   * request starts. Harmless while those probes are not attached to the process.
+   */
+  private setRequestRoots(pid: number, on: boolean): void {
+    const k = Buffer.alloc(4);
+    k.writeUInt32LE(pid);
+    if (on) this.obj.map('request_roots').update(k, Buffer.from([1]));
+    else this.obj.map('request_roots').delete(k);
   }
 
   /**
@@ -311,6 +329,7 @@ export class GoCallsCollector implements Collector {
     if (!links) return;
     this.deepLinks.delete(pid);
     this.detachingDeep.set(pid, links);
+    this.setRequestRoots(pid, false); // no new HTTP root starts; those in flight are purged below
     try {
       for (const list of [links.starts, links.ends]) {
         // Popped one by one: detach(pid) or close() meanwhile take whatever is left.
@@ -325,6 +344,11 @@ export class GoCallsCollector implements Collector {
     }
   }
   private readonly detachingDeep = new Map<number, DeepLinks>();
+
+  /** Server requests of a process in flight now as roots (walks the map: for checks, not per interval). */
+  inflightRequests(pid: number): number {
+    return this.obj.map('requests').keys().filter((k) => k.readUInt32LE(0) === pid).length;
+  }
 
   /** Removes one process's in-flight client calls and HTTP request roots (the gRPC server's requests are always-on state). */
   private purgeDeepInflight(pid: number): void {
@@ -346,11 +370,11 @@ export class GoCallsCollector implements Collector {
     const slot = this.slotOfPid.get(pid)!;
     const s = info.probeSets;
     const listOf = (program: string) => (Array.isArray(into) ? into : /_(end|ret)$/.test(program) ? into.ends : into.starts);
-    const entry = (program: string, probe: EntryProbe, extra = 0n) =>
+    const entry = (program: string, probe: EntryProbe) =>
       listOf(program).push(
         this.obj.program(program).attachUprobe({
           binaryPath, fileOffset: probe.fileOffset, pid,
-          cookie: BigInt(slot.slot) | (probe.kind === 'stack-check-jbe' ? COOKIE_AT_JBE : 0n) | extra,
+          cookie: BigInt(slot.slot) | (probe.kind === 'stack-check-jbe' ? COOKIE_AT_JBE : 0n),
         }),
       );
     const returns = (program: string, offsets: number[]) => {
@@ -368,17 +392,9 @@ export class GoCallsCollector implements Collector {
       }
       return;
     }
-    // Request roots and goroutine lineage only serve the sub-call breakdown: a binary that
-    // makes none of the calls we see pays neither (the HTTP server's own histogram is the
-    // http-server collector's, which probes the same two points).
-    const hasSubcalls = Boolean(s.grpcClient || s.httpClient || s.sqlClient || s.redigo || s.redisV5);
-    if (s.httpServer && hasSubcalls) {
-      entry('go_req_http_end', s.httpServer.points.finishRequest);
-      // h2 over TLS runs ServeHTTP on the stream's goroutine but never finishRequest.
-      if (s.http2Server) entry('go_req_http2_end', s.http2Server.points.handlerDone);
-      if (s.http2XnetServer) entry('go_req_http2_end', s.http2XnetServer.points.handlerDone, COOKIE_H2_XNET);
-      entry('go_req_http_start', s.httpServer.points.serveHttp);
-    }
+    // Goroutine lineage only serves the sub-call breakdown: a binary that makes none of the
+    // calls we see does not pay for it. (HTTP request roots: setRequestRoots.)
+    const hasSubcalls = hasSubcallProbes(info);
     if (s.grpcClient) {
       entry('go_grpc_client_end', s.grpcClient.points.finish);
       entry('go_grpc_client_start', s.grpcClient.points.newAttempt);
@@ -424,6 +440,7 @@ export class GoCallsCollector implements Collector {
     }
     this.deepLinks.delete(pid);
     this.deepChange.delete(pid);
+    this.setRequestRoots(pid, false);
     for (const l of this.links.get(pid) ?? []) l.detach();
     this.links.delete(pid);
     this.targets.delete(pid);
@@ -565,9 +582,7 @@ export class GoCallsCollector implements Collector {
       o(s.grpcServer, 'streamMethod'), o(s.grpcServer, 'statusS'), o(s.grpcClient, 'statusErrorE'),
       o(s.grpcServer, 'spbCode') || o(s.grpcClient, 'spbCode'), o(s.grpcClient, 'clientConnTarget'),
       o(s.grpcClient, 'clientStreamCallHdr'), o(s.grpcClient, 'callHdrMethod'), o(s.grpcClient, 'clientStreamCc'),
-      o(s.httpClient, 'requestMethod') || o(s.httpServer, 'requestMethod'), o(s.httpClient, 'requestUrl') || o(s.httpServer, 'requestUrl'),
-      o(s.httpClient, 'urlHost'), o(s.httpServer, 'urlPath'), o(s.httpClient, 'responseStatusCode'),
-      o(s.httpServer, 'responseReq'), o(s.httpServer, 'responseStatus'),
+      o(s.httpClient, 'requestMethod'), o(s.httpClient, 'requestUrl'), o(s.httpClient, 'urlHost'), o(s.httpClient, 'responseStatusCode'),
       o(s.sqlClient, 'driverConnCi'), o(s.sqlPq, 'pqConnC'),
       o(s.redigo, 'connConn'),
       o(s.redisV5, 'clientOpt'), o(s.redisV5, 'optionsAddr'), o(s.redisV5, 'cmdArgs'),
@@ -601,10 +616,6 @@ export class GoCallsCollector implements Collector {
     const v = Buffer.alloc(OFFSETS_SIZE);
     u32.forEach((x, i) => v.writeUInt32LE(x, i * 4));
     [addr.tcp, addr.statusError, addr.pq, addr.ioEof, addr.redis5Error].forEach((x, i) => v.writeBigUInt64LE(x, U64_AT + i * 8));
-    [s.http2Server, s.http2XnetServer].forEach((h2, impl) => {
-      if (!h2) return;
-      [h2.offsets.rwRws, h2.offsets.rwsReq, h2.offsets.rwsStatus, 1].forEach((x, i) => v.writeUInt32LE(x, H2_AT + impl * 16 + i * 4));
-    });
     const k = Buffer.alloc(4);
     k.writeUInt32LE(slot);
     this.obj.map('go_calls_offsets').update(k, v);

@@ -13,6 +13,11 @@
 #define GO_PARAM2(ctx) ((ctx)->bx)
 #define GO_PARAM3(ctx) ((ctx)->cx)
 #define GO_PARAM4(ctx) ((ctx)->di)
+#define GO_PARAM5(ctx) ((ctx)->si)
+#define GO_PARAM6(ctx) ((ctx)->r8)
+#define GO_PARAM7(ctx) ((ctx)->r9)
+#define GO_PARAM8(ctx) ((ctx)->r10)
+#define GO_PARAM9(ctx) ((ctx)->r11)
 #define GO_GOROUTINE(ctx) ((ctx)->r14)
 /* x86 EFLAGS bits: a `jbe` jumps when CF or ZF is set. */
 #define GO_FLAGS_CF 0x1
@@ -23,6 +28,11 @@
 #define GO_PARAM2(ctx) ((ctx)->regs[1])
 #define GO_PARAM3(ctx) ((ctx)->regs[2])
 #define GO_PARAM4(ctx) ((ctx)->regs[3])
+#define GO_PARAM5(ctx) ((ctx)->regs[4])
+#define GO_PARAM6(ctx) ((ctx)->regs[5])
+#define GO_PARAM7(ctx) ((ctx)->regs[6])
+#define GO_PARAM8(ctx) ((ctx)->regs[7])
+#define GO_PARAM9(ctx) ((ctx)->regs[8])
 #define GO_GOROUTINE(ctx) ((ctx)->regs[28])
 /* arm64 probes sit at the function entry; there is no branch to predict. */
 #define GO_JBE_TAKEN(ctx) 0

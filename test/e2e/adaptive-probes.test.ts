@@ -75,10 +75,10 @@ function startAgent(probes: ProbeMode): Promise<Agent> {
     probes,
     probeCooldownMs: COOLDOWN_MS,
     log: (l) => agentLog.push(`${new Date().toISOString()} ${l}`),
-    collectors: (log) => [
-      new HttpServerCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'http_server.bpf.o'), log }),
-      new GoCallsCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'go_calls.bpf.o'), log, ringPollMs: 100, deepProbes: false }),
-    ],
+    collectors: (log) => {
+      const http = new HttpServerCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'http_server.bpf.o'), log });
+      return [http, new GoCallsCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'go_calls.bpf.o'), log, ringPollMs: 100, deepProbes: false, httpServer: http })];
+    },
   });
   return a.start().then(async () => {
     for (const pid of [frontend, backend]) await waitFor(`the agent to watch pid ${pid}`, () => (a.services().has(pid) ? true : undefined), 20_000, 100);

@@ -119,6 +119,7 @@ Napi::Function ObjectHandle::Init(Napi::Env env) {
           InstanceMethod<&ObjectHandle::DatasecVars>("datasecVars"),
           InstanceMethod<&ObjectHandle::WriteInitialValue>("writeInitialValue"),
           InstanceMethod<&ObjectHandle::SetMapMaxEntries>("setMapMaxEntries"),
+          InstanceMethod<&ObjectHandle::ReuseMap>("reuseMap"),
           InstanceMethod<&ObjectHandle::SetAutoload>("setAutoload"),
           InstanceMethod<&ObjectHandle::Load>("load"),
           InstanceMethod<&ObjectHandle::AttachTracepoint>("attachTracepoint"),
@@ -348,6 +349,22 @@ Napi::Value ObjectHandle::SetMapMaxEntries(const Napi::CallbackInfo& info) {
   LibbpfCapture cap;
   int err = bpf_map__set_max_entries(m, static_cast<uint32_t>(n));
   if (err) ThrowBpfError(env, err, "set max_entries of map '" + FriendlyMapName(m) + "'", &cap);
+  return env.Undefined();
+}
+
+// Makes this (not yet loaded) object's map `name` the very map `otherName` of another, loaded
+// object: two objects' programs then share state (bpf_map__reuse_fd dups the fd).
+Napi::Value ObjectHandle::ReuseMap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckNotLoaded(env, "reuseMap");
+  bpf_map* m = Map(env, info[0]);
+  ObjectHandle* other = FromValue(env, info[1]);
+  other->CheckLoaded(env, "reuseMap (the other object)");
+  bpf_map* from = other->Map(env, info[2]);
+  int fd = other->MapFd(env, from);
+  LibbpfCapture cap;
+  int err = bpf_map__reuse_fd(m, fd);
+  if (err) ThrowBpfError(env, err, "reuse of map '" + FriendlyMapName(from) + "' as '" + FriendlyMapName(m) + "'", &cap);
   return env.Undefined();
 }
 

@@ -49,6 +49,7 @@ class ObjectHandle : public Napi::ObjectWrap<ObjectHandle> {
   Napi::Value DatasecVars(const Napi::CallbackInfo& info);
   Napi::Value WriteInitialValue(const Napi::CallbackInfo& info);
   Napi::Value SetMapMaxEntries(const Napi::CallbackInfo& info);
+  Napi::Value ReuseMap(const Napi::CallbackInfo& info);
   Napi::Value SetAutoload(const Napi::CallbackInfo& info);
   Napi::Value Load(const Napi::CallbackInfo& info);
   Napi::Value AttachTracepoint(const Napi::CallbackInfo& info);
