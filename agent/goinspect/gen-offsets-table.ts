@@ -21,6 +21,9 @@
  * measurement that contradicts an entry covering its version is an error. A widened range
  * trusts the releases between its measured ends (Go keeps these layouts within a minor
  * release line); when a patch release's notes touch a probed struct, measure it too.
+ *
+ * test/go-toolchains.test.ts re-measures the committed entries from the fixtures built here and
+ * fails when the table and this generator disagree; docs/go-support.md has the version matrix.
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
