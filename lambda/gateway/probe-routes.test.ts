@@ -109,8 +109,8 @@ test('a pending alert makes its service deep within a second (the answer agents 
 
 test('status: the desired set and what each agent reports attached, from its self-metric', async () => {
   assert.equal((await post({ service: 'checkout-api', for: '5m' })).status, 201);
-  let state = [
-    { pid: 11, service: 'checkout-api', deep: true, reason: 'manual' },
+  let state: { pid: number; service: string; deep: boolean; reason?: string; serverRed?: string }[] = [
+    { pid: 11, service: 'checkout-api', deep: true, reason: 'manual', serverRed: 'syscalls' },
     { pid: 12, service: 'search', deep: false },
   ];
   // Only the probe gauge matters here: the other self-metrics read stats this stub lacks.
@@ -123,9 +123,9 @@ test('status: the desired set and what each agent reports attached, from its sel
     return only(s.collect(ns(endMs)));
   };
   await ingest([collect(nowMs - 20_000)]);
-  state = [{ pid: 11, service: 'checkout-api', deep: true, reason: 'manual' }]; // pid 12 exited
+  state = [{ pid: 11, service: 'checkout-api', deep: true, reason: 'manual', serverRed: 'syscalls' }]; // pid 12 exited
   await ingest([collect(nowMs - 10_000)]);
   const body = (await (await call('/v1/probes/status')).json()) as { services: unknown[]; processes: unknown[] };
   assert.deepEqual(body.services, [{ service: 'checkout-api', reason: 'manual', until_ms: nowMs + 300_000, remaining_ms: 300_000 }]);
-  assert.deepEqual(body.processes, [{ host: 'h1', service: 'checkout-api', pid: 11, deep: true, reason: 'manual', mode: 'adaptive', at_ms: nowMs - 10_000 }]);
+  assert.deepEqual(body.processes, [{ host: 'h1', service: 'checkout-api', pid: 11, deep: true, reason: 'manual', mode: 'adaptive', server_red: 'syscalls', at_ms: nowMs - 10_000 }]);
 });
