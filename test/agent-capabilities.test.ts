@@ -24,7 +24,7 @@ function capabilityNumbers(): Map<string, number> {
 }
 
 /** The agent as uid/gid 65534 holding exactly `caps`, with its key file and spool owned by that uid. */
-function agentWithCapabilities(caps: readonly string[], endpoint: string): Managed {
+function agentWithCapabilities(caps: readonly string[], endpoint: string, extraArgs: readonly string[] = []): Managed {
   const dir = tempDir('bw-caps');
   fs.chownSync(dir, NOBODY, NOBODY);
   const keyFile = path.join(dir, 'api-key');
@@ -37,7 +37,7 @@ function agentWithCapabilities(caps: readonly string[], endpoint: string): Manag
       `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--no-new-privs',
       `--inh-caps=${set}`, `--ambient-caps=${set}`, `--bounding-set=${set}`,
       '--', process.execPath, path.join(ROOT, 'bin/burnwatch.js'),
-      'agent', '--endpoint', endpoint, '--api-key-file', keyFile, '--spool-dir', path.join(dir, 'spool'), '--interval', '1s',
+      'agent', '--endpoint', endpoint, '--api-key-file', keyFile, '--spool-dir', path.join(dir, 'spool'), '--interval', '1s', ...extraArgs,
     ],
     { cwd: dir, env: { ...process.env, HOME: dir, BURNWATCH_API_KEY: '' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -115,7 +115,9 @@ test('without CAP_SYS_ADMIN the uprobes are refused (CAP_BPF and CAP_PERFMON do 
   const fixture = await startFixture('httpserver', { OTEL_SERVICE_NAME: `caps-nosysadmin-${process.pid}` });
   t.after(() => fixture.stop());
   const caps = [...AGENT_CAPABILITIES.filter((c) => c !== 'CAP_SYS_ADMIN'), 'CAP_BPF', 'CAP_PERFMON'];
-  const agent = agentWithCapabilities(caps, base);
+  // --probes always: the plaintext-only fixture's server requests would otherwise go to the
+  // syscall path, with no HTTP server uprobe to refuse.
+  const agent = agentWithCapabilities(caps, base, ['--probes', 'always']);
   t.after(() => agent.stop());
   const refused = await waitFor(`pid ${fixture.pid}'s uprobe to be refused`, () => {
     if (agent.child.exitCode !== null) throw new Error(`agent exited: ${agent.output()}`);
