@@ -1,63 +1,50 @@
-// Loads bpf/go_calls.bpf.o and attaches it to Go processes: gRPC server and client calls,
-// outbound HTTP, database/sql, Redis (redigo, go-redis v5), GC pauses, goroutine lineage, and the
-// slow-request records with their sub-calls. Turns the in-kernel histograms into the
-// GO_METRICS of the catalogue and the ring-buffer records into SlowRequest values.
-import { closeSync, openSync, readSync } from 'node:fs';
+// Loads bpf/go_calls.bpf.o and attaches it to Go processes, one probe family per module under
+// go-calls/ (gRPC server and client, outbound HTTP, database/sql, Redis, GC pauses, goroutine
+// lineage); turns the in-kernel histograms into the GO_METRICS of the catalogue and the
+// ring-buffer records into SlowRequest values. HTTP server requests become slow-request roots
+// in http-server's object, whose request-root maps this object shares (go-calls/request-roots.ts).
 import { BpfObject, RingBufferReader, type BpfLink } from '../bpf.ts';
 import { histogramFromBuckets, type ExpHistogram } from '../../common/exphist.ts';
-import { ATTR, GO_ATTR, GO_METRIC, METRICS } from '../../common/catalogue.ts';
+import { GO_ATTR, GO_METRIC, METRICS } from '../../common/catalogue.ts';
 import { exponentialHistogramMetric, numberMetric, type ExpHistogramPoint } from '../export/otlp.ts';
 import { epochFromMonotonicNs } from '../clock.ts';
 import { withElfFile, type ElfFile } from '../goinspect/elf.ts';
 import { processLoadBias } from '../goinspect/load-bias.ts';
 import type { DiscoveredProcess } from '../discovery.ts';
-import { GO_PROBE_SETS, type EntryProbe, type GoBinaryInfo, type ProbeSetName, type ResolvedProbeSets } from '../goinspect/index.ts';
+import { GO_PROBE_SETS, type GoBinaryInfo, type ProbeSetName, type ResolvedProbeSets } from '../goinspect/index.ts';
 import type { Collector, CollectWindow, CollectedMetrics } from './types.ts';
-import type { SlowRequest, Subcall, SubcallKind } from './slow-request.ts';
+import type { SlowRequest, Subcall } from './slow-request.ts';
 import { RouteLimiter } from './route.ts';
-import { Generations, INFLIGHT_MAX_AGE_NS, sweepInflight, type InflightSweep } from './kernel-maps.ts';
-import { parseDuration } from '../../common/duration.ts';
+import { DropCounters, Generations, INFLIGHT_MAX_AGE_NS, addPerCpuDurationStats, sumPerCpu, sweepInflight, type InflightSweep } from './kernel-maps.ts';
+import { cString } from './c-string.ts';
 import { hasSubcallProbes, type RequestRootMapsOwner } from './go-calls/request-roots.ts';
+import {
+  DROP_REASONS, KIND, METHOD_MAX, OFFSETS_SIZE, REQUEST_KIND_AT, ROUTE_MAX, SERIES_SIZE, SLOW_RECORD_SIZE, SLOW_SUBS_AT, SUBCALLS_MAX,
+  SUBCALL_SIZE, U64_AT, decodeSeries, decodeSubcall, type DecodedSeries,
+} from './go-calls/layout.ts';
+import { GO_CALL_FAMILIES, seriesKind, subcallSeries } from './go-calls/families.ts';
+import type { SeriesContext } from './go-calls/family.ts';
+import { GC_CYCLE_PHASE } from './go-calls/gc-pause.ts';
+import { sqlSystemsOf } from './go-calls/sql.ts';
+import { peerOf } from './go-calls/peer.ts';
+import { countGoroutines } from './go-calls/goroutines.ts';
+import type { SlowThresholds } from './go-calls/slow-thresholds.ts';
 
-// ---- Mirrors bpf/go_calls.h ----
-const OP_MAX = 48;
-const PEER_MAX = 40;
-const ROUTE_MAX = 64;
-const METHOD_MAX = 8;
-const SUBCALLS_MAX = 16;
-const SERIES_SIZE = 112;
-const SUBCALL_SIZE = 120;
-const SLOW_RECORD_SIZE = 104 + SUBCALLS_MAX * SUBCALL_SIZE;
-const OFFSETS_SIZE = 152;
-/** Where struct go_calls_offsets' u64 addresses start (after its 27 u32 offsets and a pad). */
-const U64_AT = 112;
-const KIND = { httpClient: 1, grpcClient: 2, sql: 3, redis: 4, grpcServer: 5, httpServer: 6, gcPause: 7 } as const;
-const DROP_REASONS = ['bucket_map_full', 'stats_map_full', 'inflight_full', 'no_offsets', 'ringbuf_full', 'subcalls_over', 'inflight_unfinished'] as const;
+export { slowThresholdsFromEnv } from './go-calls/slow-thresholds.ts';
+export { splitGrpcMethod } from './go-calls/grpc.ts';
+export { operationWord } from './go-calls/sql.ts';
+export { peerOf } from './go-calls/peer.ts';
+export { countGoroutines } from './go-calls/goroutines.ts';
+
 const COOKIE_AT_JBE = 1n << 16n;
-/** Where struct request_state's kind (CALL_HTTP_SERVER / CALL_GRPC_SERVER) is. */
-const REQUEST_KIND_AT = 20;
 const MAX_PENDING_SLOW = 10_000;
 
 /** The probe sets this collector uses; a binary without a library simply lacks its set. */
 const OWN_SETS: ProbeSetName[] = ['grpcServer', 'grpcClient', 'httpClient', 'sqlClient', 'sqlPq', 'redigo', 'redisV5', 'netPeer', 'goRuntime'];
 
-/** db.system from the package of the driver's connection type (the itab's concrete type). */
-const SQL_DRIVER_SYSTEMS: [RegExp, string][] = [
-  [/^github\.com\/lib\/pq\./, 'postgresql'],
-  [/^github\.com\/jackc\/pgx/, 'postgresql'],
-  [/^github\.com\/go-sql-driver\/mysql\./, 'mysql'],
-  [/sqlite/i, 'sqlite'],
-  [/mssqldb/i, 'mssql'],
-  [/^github\.com\/ClickHouse\//, 'clickhouse'],
-];
-
-export interface GoCallsCollectorOptions {
+export interface GoCallsCollectorOptions extends SlowThresholds {
   objectPath: string;
   scale?: number;
-  /** Default slow threshold (ns) for services without their own. Default 200 ms. */
-  slowThresholdNs?: bigint;
-  /** Per-service slow thresholds (ns), by service name. */
-  slowThresholdsByService?: Record<string, bigint>;
   /** One line per problem worth an operator's attention (skipped probe sets). */
   log?: (line: string) => void;
   /** Ring-buffer poll period. Default 1000 ms (records are written without wake-ups). */
@@ -102,48 +89,6 @@ interface BinarySlot {
   goroutines?: { allgs: bigint; statusOffset: number };
 }
 
-/** runtime._Gidle and _Gdead: a g in allgs that is not a live goroutine. */
-const G_IDLE = 0;
-const G_DEAD = 6;
-const MAX_GOROUTINES_READ = 200_000;
-
-/**
- * Live goroutines of a process, read from its memory (no probe): `runtime.allgs` lists every
- * g ever made; those not idle or dead are live. The status word is read under the running
- * program, so a goroutine changing state at that instant may be miscounted by one.
- */
-export function countGoroutines(pid: number, allgs: bigint, statusOffset: number): number | undefined {
-  let fd: number;
-  try {
-    fd = openSync(`/proc/${pid}/mem`, 'r');
-  } catch {
-    return undefined;
-  }
-  try {
-    const header = Buffer.alloc(16);
-    readSync(fd, header, 0, 16, Number(allgs));
-    const ptr = header.readBigUInt64LE(0);
-    const len = Number(header.readBigUInt64LE(8));
-    if (!ptr || len <= 0 || len > MAX_GOROUTINES_READ) return undefined;
-    const gs = Buffer.alloc(len * 8);
-    readSync(fd, gs, 0, gs.length, Number(ptr));
-    // One pread of 4 bytes per g (a few µs each, synchronous: 10k goroutines ≈ 20 ms).
-    const status = Buffer.alloc(4);
-    let live = 0;
-    for (let i = 0; i < len; i++) {
-      const g = gs.readBigUInt64LE(i * 8);
-      if (!g || readSync(fd, status, 0, 4, Number(g) + statusOffset) !== 4) continue;
-      const st = status.readUInt32LE(0) & ~0x1000; // without the _Gscan bit
-      if (st !== G_IDLE && st !== G_DEAD) live++;
-    }
-    return live;
-  } catch {
-    return undefined; // the process exited meanwhile
-  } finally {
-    closeSync(fd);
-  }
-}
-
 interface SeriesAcc {
   pid: number;
   kind: number;
@@ -156,7 +101,7 @@ interface SeriesAcc {
   gcPhase?: number;
 }
 
-export class GoCallsCollector implements Collector {
+export class GoCallsCollector implements Collector, SeriesContext {
   readonly name = 'go-calls';
   private readonly obj: BpfObject;
   private readonly ring: RingBufferReader;
@@ -176,8 +121,7 @@ export class GoCallsCollector implements Collector {
   private readonly routes = new RouteLimiter(100);
   private readonly generations: Generations;
   private readonly inflightMaxAgeNs: bigint;
-  private readonly dropped = new Map<string, number>();
-  private readonly lastDropTotals: number[] = [];
+  private readonly drops: DropCounters;
   private readonly reportedSkips = new Set<string>();
   private pendingSlow: SlowRequest[] = [];
   private readonly exitedPids = new Set<number>();
@@ -196,6 +140,7 @@ export class GoCallsCollector implements Collector {
     this.obj.load();
     this.setSlowThreshold(0, opts.slowThresholdNs ?? 200_000_000n); // key 0: every pid without its own
     this.generations = new Generations(this.obj, 'calls_control');
+    this.drops = new DropCounters(this.obj.map('calls_dropped'), DROP_REASONS);
     if (this.obj.map('go_calls_offsets').valueSize !== OFFSETS_SIZE) {
       throw new Error(`bpf/go_calls.h and go-calls.ts disagree: offsets value is ${this.obj.map('go_calls_offsets').valueSize} bytes`);
     }
@@ -303,7 +248,7 @@ export class GoCallsCollector implements Collector {
       throw err;
     }
     this.deepLinks.set(pid, links);
-    if (hasSubcallProbes(this.targets.get(pid)!.info)) this.setRequestRoots(pid, true);
+    if (hasSubcallProbes(this.targets.get(pid)!.info.probeSets)) this.setRequestRoots(pid, true);
   }
 
   /**
@@ -362,61 +307,25 @@ export class GoCallsCollector implements Collector {
   }
 
   /**
-   * The programs of one family for a process. Within a family the end probes attach before the
-   * entry probes, so no call that starts while they attach is left without its end.
+   * The programs of the families attached `when` for a process. Within a family the end probes
+   * attach before the entry probes, so no call that starts while they attach is left without its end.
    */
-  private attachFamilies(pid: number, family: 'red' | 'deep', into: BpfLink[] | DeepLinks): void {
+  private attachFamilies(pid: number, when: 'red' | 'deep', into: BpfLink[] | DeepLinks): void {
     const { binaryPath, info } = this.targets.get(pid)!;
-    const slot = this.slotOfPid.get(pid)!;
-    const s = info.probeSets;
-    const listOf = (program: string) => (Array.isArray(into) ? into : /_(end|ret)$/.test(program) ? into.ends : into.starts);
-    const entry = (program: string, probe: EntryProbe) =>
-      listOf(program).push(
-        this.obj.program(program).attachUprobe({
-          binaryPath, fileOffset: probe.fileOffset, pid,
-          cookie: BigInt(slot.slot) | (probe.kind === 'stack-check-jbe' ? COOKIE_AT_JBE : 0n),
-        }),
-      );
-    const returns = (program: string, offsets: number[]) => {
-      for (const fileOffset of offsets) listOf(program).push(this.obj.program(program).attachUprobe({ binaryPath, fileOffset, pid, cookie: BigInt(slot.slot) }));
-    };
-    if (family === 'red') {
-      // The cheapest exact RED of a gRPC server (two jbe probes a call) and GC pauses (a few a cycle).
-      if (s.grpcServer) {
-        entry('go_grpc_server_end', s.grpcServer.points.writeStatus);
-        entry('go_grpc_server_start', s.grpcServer.points.handleStream);
+    const slot = BigInt(this.slotOfPid.get(pid)!.slot);
+    for (const family of GO_CALL_FAMILIES) {
+      if (family.when !== when) continue;
+      for (const p of family.points(info.probeSets)) {
+        const list = Array.isArray(into) ? into : /_(end|ret)$/.test(p.program) ? into.ends : into.starts;
+        const program = this.obj.program(p.program);
+        if ('entry' in p) {
+          const cookie = slot | (p.entry.kind === 'stack-check-jbe' ? COOKIE_AT_JBE : 0n);
+          list.push(program.attachUprobe({ binaryPath, fileOffset: p.entry.fileOffset, pid, cookie }));
+        } else {
+          for (const fileOffset of p.returns) list.push(program.attachUprobe({ binaryPath, fileOffset, pid, cookie: slot }));
+        }
       }
-      if (s.goRuntime) {
-        entry('go_gc_stw_end', s.goRuntime.points.startTheWorld);
-        entry('go_gc_stw_start', s.goRuntime.points.stopTheWorld);
-      }
-      return;
     }
-    // Goroutine lineage only serves the sub-call breakdown: a binary that makes none of the
-    // calls we see does not pay for it. (HTTP request roots: setRequestRoots.)
-    const hasSubcalls = hasSubcallProbes(info);
-    if (s.grpcClient) {
-      entry('go_grpc_client_end', s.grpcClient.points.finish);
-      entry('go_grpc_client_start', s.grpcClient.points.newAttempt);
-    }
-    if (s.httpClient) {
-      returns('go_http_client_ret', s.httpClient.points.roundTripReturns.fileOffsets);
-      entry('go_http_client_start', s.httpClient.points.roundTrip);
-    }
-    if (s.sqlClient) {
-      entry('go_sql_end', s.sqlClient.points.putConn);
-      entry('go_sql_query_start', s.sqlClient.points.queryDC);
-      entry('go_sql_exec_start', s.sqlClient.points.execDC);
-    }
-    if (s.redigo) {
-      returns('go_redis_ret', s.redigo.points.doWithTimeoutReturns.fileOffsets);
-      entry('go_redis_start', s.redigo.points.doWithTimeout);
-    }
-    if (s.redisV5) {
-      returns('go_redis5_ret', s.redisV5.points.processReturns.fileOffsets);
-      entry('go_redis5_start', s.redisV5.points.process);
-    }
-    if (s.goRuntime && hasSubcalls) entry('go_lineage', s.goRuntime.points.gostartcallfn);
   }
 
   /** The slow threshold of one process (ns); others keep the default. */
@@ -463,10 +372,8 @@ export class GoCallsCollector implements Collector {
   }
 
   takeDrops(): Map<string, number> {
-    this.drainDrops();
-    const out = new Map(this.dropped);
-    this.dropped.clear();
-    return out;
+    this.drops.poll();
+    return this.drops.take();
   }
 
   async collect(window: CollectWindow): Promise<CollectedMetrics[]> {
@@ -476,14 +383,14 @@ export class GoCallsCollector implements Collector {
     const gcCycles = new Map<number, number>();
     for (const s of series) {
       if (s.buckets.size === 0) continue;
-      const metric = metricOfKind(s.kind);
+      const metric = seriesKind(s.kind).metric;
       let m = byPid.get(s.pid);
       if (!m) byPid.set(s.pid, (m = new Map()));
       let list = m.get(metric);
       if (!list) m.set(metric, (list = []));
       const histogram: ExpHistogram = histogramFromBuckets(this.scale, s.buckets, s.sumNs, { minNs: s.minNs, maxNs: s.maxNs });
       list.push({ attributes: s.attributes, startTimeNs: window.startNs, endTimeNs: window.endNs, histogram });
-      if (s.kind === KIND.gcPause && s.gcPhase === 1) gcCycles.set(s.pid, (gcCycles.get(s.pid) ?? 0) + s.count);
+      if (s.kind === KIND.gcPause && s.gcPhase === GC_CYCLE_PHASE) gcCycles.set(s.pid, (gcCycles.get(s.pid) ?? 0) + s.count);
     }
     const goroutines = new Map<number, number>();
     for (const [pid, slot] of this.slotOfPid) {
@@ -534,7 +441,7 @@ export class GoCallsCollector implements Collector {
       if (this.reportedSkips.has(key)) continue;
       this.reportedSkips.add(key);
       this.log(`go-calls: pid ${proc.pid} (${proc.serviceName}): probe set ${probeSet} skipped: ${reason}`);
-      this.dropped.set(`skipped_${probeSet}`, (this.dropped.get(`skipped_${probeSet}`) ?? 0) + 1);
+      this.drops.add(`skipped_${probeSet}`, 1);
     }
   }
 
@@ -592,7 +499,7 @@ export class GoCallsCollector implements Collector {
     if (u32.length * 4 > U64_AT) throw new Error('go_calls_offsets: more u32 fields than bpf/go_calls.h has');
     // Type identities and variables by symbol: link-time addresses moved by the process's
     // load bias (a PIE's); a symbol the binary lacks stays 0 and the probes skip what needs it.
-    const sqlSystems = new Map<bigint, string>();
+    let sqlSystems = new Map<bigint, string>();
     const addr = { tcp: 0n, statusError: 0n, pq: 0n, ioEof: 0n, redis5Error: 0n, allgs: 0n };
     {
       const syms = await elf.symbols();
@@ -606,12 +513,7 @@ export class GoCallsCollector implements Collector {
       addr.ioEof = get('io.EOF');
       addr.redis5Error = s.redisV5 ? get('go.itab.gopkg.in/redis.v5/internal.RedisError,error') : 0n;
       addr.allgs = s.goRuntime ? get('runtime.allgs') : 0n;
-      for (const [name, sym] of syms) {
-        const m = /^go\.itab\.\*?(.+),database\/sql\/driver\.Conn$/.exec(name);
-        if (!m) continue;
-        const system = SQL_DRIVER_SYSTEMS.find(([re]) => re.test(m[1]))?.[1] ?? 'other_sql';
-        sqlSystems.set(BigInt(sym.value) + bias, system);
-      }
+      sqlSystems = sqlSystemsOf(syms, bias);
     }
     const v = Buffer.alloc(OFFSETS_SIZE);
     u32.forEach((x, i) => v.writeUInt32LE(x, i * 4));
@@ -643,19 +545,7 @@ export class GoCallsCollector implements Collector {
     }
     const statsMap = this.obj.map(`call_stats_${idle}`);
     const stats = statsMap.drain();
-    const stride = (statsMap.valueSize + 7) & ~7;
-    for (let i = 0; i < stats.keys.length; i++) {
-      const acc = this.accumulator(series, stats.keys[i]);
-      const v = stats.values[i];
-      for (let off = 0; off < v.length; off += stride) {
-        if (v.readBigUInt64LE(off) === 0n) continue;
-        acc.sumNs += v.readBigUInt64LE(off + 8);
-        const min = v.readBigUInt64LE(off + 16);
-        const max = v.readBigUInt64LE(off + 24);
-        if (acc.minNs === undefined || min < acc.minNs) acc.minNs = min;
-        if (acc.maxNs === undefined || max > acc.maxNs) acc.maxNs = max;
-      }
-    }
+    for (let i = 0; i < stats.keys.length; i++) addPerCpuDurationStats(this.accumulator(series, stats.keys[i]), stats.values[i], statsMap.valueSize);
     return [...series.values()];
   }
 
@@ -673,257 +563,80 @@ export class GoCallsCollector implements Collector {
   }
 
   private attributesOf(d: DecodedSeries): Record<string, string | number> {
+    const kind = seriesKind(d.kind);
     const a: Record<string, string | number> = {};
-    const peer = peerOf(d.peer, d.ip4, d.port);
+    const peer = kind.noPeer ? {} : peerOf(d.peer, d.ip4, d.port);
     if (peer.address) a[GO_ATTR.serverAddress] = peer.address;
     if (peer.port) a[GO_ATTR.serverPort] = peer.port;
-    switch (d.kind) {
-      case KIND.grpcServer:
-      case KIND.grpcClient: {
-        const { service, method } = splitGrpcMethod(d.op);
-        a[GO_ATTR.rpcSystem] = 'grpc';
-        a[GO_ATTR.rpcService] = service;
-        a[GO_ATTR.rpcMethod] = method;
-        a[GO_ATTR.rpcGrpcStatus] = d.status;
-        if (d.kind === KIND.grpcServer) {
-          delete a[GO_ATTR.serverAddress];
-          delete a[GO_ATTR.serverPort];
-        }
-        break;
-      }
-      case KIND.httpClient:
-        a[ATTR.httpMethod] = d.op || 'UNKNOWN';
-        if (d.status) a[ATTR.httpStatus] = d.status;
-        if (d.error) a[GO_ATTR.errorType] = 'error';
-        break;
-      case KIND.sql:
-        a[GO_ATTR.dbSystem] = this.sqlSystemOf(d.pid, d.driver);
-        a[GO_ATTR.dbOperation] = operationWord(d.op);
-        if (d.error) a[GO_ATTR.errorType] = 'error';
-        break;
-      case KIND.redis:
-        a[GO_ATTR.dbSystem] = 'redis';
-        a[GO_ATTR.dbOperation] = d.op.toUpperCase();
-        if (d.error) a[GO_ATTR.errorType] = 'error';
-        break;
-      case KIND.gcPause:
-        a[GO_ATTR.gcPhase] = d.status === 1 ? 'sweep_termination' : 'mark_termination';
-        break;
-    }
-    return a;
+    return { ...a, ...kind.attributes(d, this) };
   }
 
-  /** A slow-request sub-call does not carry the driver: name the system when the binary links only one. */
-  private soleSqlSystem(pid: number): string {
+  soleSqlSystem(pid: number): string {
     const systems = new Set(this.slotOfPid.get(pid)?.sqlSystems.values() ?? []);
     return systems.size === 1 ? [...systems][0] : 'other_sql';
   }
 
-  private sqlSystemOf(pid: number, driver: bigint): string {
+  sqlSystemOf(pid: number, driver: bigint): string {
     return this.slotOfPid.get(pid)?.sqlSystems.get(driver) ?? 'other_sql';
   }
 
   private onSlowRecords(records: Buffer[]): void {
     for (const r of records) {
       if (r.length < SLOW_RECORD_SIZE) continue;
-      const pid = r.readUInt32LE(0);
-      const kind = r.readUInt8(4) === KIND.grpcServer ? 'grpc' : 'http';
-      const nsub = r.readUInt32LE(8);
-      const service = this.serviceOfPid.get(pid) ?? `pid-${pid}`;
-      const rawRoute = cString(r, 40, ROUTE_MAX);
-      const subcalls: Subcall[] = [];
-      for (let i = 0; i < Math.min(nsub, SUBCALLS_MAX); i++) {
-        const sc = decodeSubcall(r, 104 + i * SUBCALL_SIZE);
-        const k = subcallKind(sc.kind);
-        if (!k) continue;
-        const peer = peerOf(sc.peer, sc.ip4, sc.port);
-        subcalls.push({
-          kind: k,
-          peer: peer.address ? `${peer.address}${peer.port ? `:${peer.port}` : ''}` : '',
-          operation: k === 'sql' ? operationWord(sc.op) : k === 'redis' ? sc.op.toUpperCase() : sc.op,
-          startOffsetNs: sc.startOffsetNs,
-          durationNs: sc.durationNs,
-          error: sc.error,
-          status: sc.status,
-          ...(k === 'sql' ? { dbSystem: this.soleSqlSystem(pid) } : {}),
-        });
-      }
       if (this.pendingSlow.length >= MAX_PENDING_SLOW) {
-        this.dropped.set('slow_pending_full', (this.dropped.get('slow_pending_full') ?? 0) + 1);
+        this.drops.add('slow_pending_full', 1);
         continue;
       }
-      this.pendingSlow.push({
-        pid,
-        service,
-        kind,
-        startNs: epochFromMonotonicNs(r.readBigUInt64LE(16)),
-        durationNs: r.readBigUInt64LE(24),
-        method: cString(r, 32, METHOD_MAX),
-        route: kind === 'http' ? this.routes.route(service, rawRoute, false) : rawRoute,
-        status: r.readUInt16LE(6),
-        subcalls,
-        droppedSubcalls: Math.max(0, nsub - SUBCALLS_MAX),
+      this.pendingSlow.push(this.decodeSlowRecord(r));
+    }
+  }
+
+  /** struct slow_record → SlowRequest: the route made like the RED one's, the client sub-calls decoded by their family. */
+  private decodeSlowRecord(r: Buffer): SlowRequest {
+    const pid = r.readUInt32LE(0);
+    const kind = r.readUInt8(4) === KIND.grpcServer ? 'grpc' : 'http';
+    const nsub = r.readUInt32LE(8);
+    const service = this.serviceOfPid.get(pid) ?? `pid-${pid}`;
+    const rawRoute = cString(r, 40, ROUTE_MAX);
+    const subcalls: Subcall[] = [];
+    for (let i = 0; i < Math.min(nsub, SUBCALLS_MAX); i++) {
+      const sc = decodeSubcall(r, SLOW_SUBS_AT + i * SUBCALL_SIZE);
+      const sub = subcallSeries(sc.kind)?.subcall;
+      if (!sub) continue;
+      const peer = peerOf(sc.peer, sc.ip4, sc.port);
+      subcalls.push({
+        kind: sub.kind,
+        peer: peer.address ? `${peer.address}${peer.port ? `:${peer.port}` : ''}` : '',
+        operation: sub.operation(sc.op),
+        startOffsetNs: sc.startOffsetNs,
+        durationNs: sc.durationNs,
+        error: sc.error,
+        status: sc.status,
+        ...(sub.dbSystem ? { dbSystem: sub.dbSystem(pid, this) } : {}),
       });
     }
+    return {
+      pid,
+      service,
+      kind,
+      startNs: epochFromMonotonicNs(r.readBigUInt64LE(16)),
+      durationNs: r.readBigUInt64LE(24),
+      method: cString(r, 32, METHOD_MAX),
+      route: kind === 'http' ? this.routes.route(service, rawRoute, false) : rawRoute,
+      status: r.readUInt16LE(6),
+      subcalls,
+      droppedSubcalls: Math.max(0, nsub - SUBCALLS_MAX),
+    };
   }
 
   /** Calls, requests and pauses whose end can never come: counted, then removed so they cannot fill the maps. */
   private sweepInflight(): void {
-    // Every in-flight key starts with the tgid and every value with the start time (bpf/go_calls.bpf.c).
+    // Every in-flight key starts with the tgid and every value with the start time (bpf/go_calls.h).
     const sweep: InflightSweep = { tgidOf: (k) => k.readUInt32LE(0), startNsOf: (v) => v.readBigUInt64LE(0), maxAgeNs: this.inflightMaxAgeNs };
     for (const map of ['call_inflight', 'requests', 'stw_inflight']) {
       const { exited, stale } = sweepInflight(this.obj.map(map), sweep);
-      if (exited) this.dropped.set('inflight_exited', (this.dropped.get('inflight_exited') ?? 0) + exited);
-      if (stale) this.dropped.set('inflight_stale', (this.dropped.get('inflight_stale') ?? 0) + stale);
+      if (exited) this.drops.add('inflight_exited', exited);
+      if (stale) this.drops.add('inflight_stale', stale);
     }
   }
-
-  private drainDrops(): void {
-    const m = this.obj.map('calls_dropped');
-    const key = Buffer.alloc(4);
-    DROP_REASONS.forEach((reason, i) => {
-      key.writeUInt32LE(i);
-      const v = m.lookup(key);
-      if (!v) return;
-      const total = Number(sumPerCpu(v, 0, 8));
-      const prev = this.lastDropTotals[i] ?? 0;
-      if (total > prev) this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + total - prev);
-      this.lastDropTotals[i] = total;
-    });
-  }
-}
-
-interface DecodedSeries {
-  pid: number;
-  kind: number;
-  error: boolean;
-  status: number;
-  driver: bigint;
-  ip4: Buffer;
-  port: number;
-  op: string;
-  peer: string;
-}
-
-function decodeSeries(b: Buffer): DecodedSeries {
-  return {
-    pid: b.readUInt32LE(0),
-    kind: b.readUInt8(4),
-    error: b.readUInt8(5) !== 0,
-    status: b.readUInt16LE(6),
-    driver: b.readBigUInt64LE(8),
-    ip4: b.subarray(16, 20),
-    port: b.readUInt16LE(20),
-    op: cString(b, 24, OP_MAX),
-    peer: cString(b, 72, PEER_MAX),
-  };
-}
-
-function decodeSubcall(b: Buffer, at: number) {
-  return {
-    kind: b.readUInt8(at),
-    error: b.readUInt8(at + 1) !== 0,
-    status: b.readUInt16LE(at + 2),
-    ip4: b.subarray(at + 4, at + 8),
-    startOffsetNs: b.readBigUInt64LE(at + 8),
-    durationNs: b.readBigUInt64LE(at + 16),
-    port: b.readUInt16LE(at + 24),
-    op: cString(b, at + 32, OP_MAX),
-    peer: cString(b, at + 80, PEER_MAX),
-  };
-}
-
-function subcallKind(kind: number): SubcallKind | undefined {
-  switch (kind) {
-    case KIND.httpClient:
-      return 'http';
-    case KIND.grpcClient:
-      return 'grpc';
-    case KIND.sql:
-      return 'sql';
-    case KIND.redis:
-      return 'redis';
-    default:
-      return undefined;
-  }
-}
-
-function metricOfKind(kind: number): string {
-  switch (kind) {
-    case KIND.grpcServer:
-      return GO_METRIC.rpcServerDuration;
-    case KIND.grpcClient:
-      return GO_METRIC.rpcClientDuration;
-    case KIND.httpClient:
-      return GO_METRIC.httpClientDuration;
-    case KIND.sql:
-    case KIND.redis:
-      return GO_METRIC.dbClientDuration;
-    case KIND.gcPause:
-      return GO_METRIC.gcPause;
-    default:
-      throw new Error(`go_calls: unknown series kind ${kind}`);
-  }
-}
-
-/** "/pkg.Service/Method" → its parts; anything else is reported whole as the method. */
-export function splitGrpcMethod(full: string): { service: string; method: string } {
-  const m = /^\/?([^/]+)\/([^/]+)$/.exec(full);
-  return m ? { service: m[1], method: m[2] } : { service: '', method: full };
-}
-
-/** The SQL statement's first word, upper-cased; only letters survive (never a literal). */
-export function operationWord(op: string): string {
-  const m = /^\s*([A-Za-z]+)/.exec(op);
-  return m ? m[1].toUpperCase() : 'UNKNOWN';
-}
-
-/**
- * The peer as host and port: from a client's "host:port" string (an HTTP URL host, a gRPC
- * target such as "dns:///h:p" or etcd's "endpoint://client-…/h:p") or else from the socket.
- */
-export function peerOf(peer: string, ip4: Buffer, port: number): { address?: string; port?: number } {
-  if (peer) {
-    const last = peer.slice(peer.lastIndexOf('/') + 1);
-    const m = /^(\[[^\]]+\]|[^:]*)(?::(\d+))?$/.exec(last);
-    if (m && m[1]) return { address: m[1].replace(/^\[|\]$/g, ''), ...(m[2] ? { port: Number(m[2]) } : {}) };
-  }
-  if (port || ip4.readUInt32LE(0)) return { address: `${ip4[0]}.${ip4[1]}.${ip4[2]}.${ip4[3]}`, port };
-  return {};
-}
-
-function sumPerCpu(v: Buffer, offset: number, stride: number): bigint {
-  let total = 0n;
-  for (let off = offset; off < v.length; off += stride) total += v.readBigUInt64LE(off);
-  return total;
-}
-
-function cString(b: Buffer, start: number, max: number): string {
-  const end = b.indexOf(0, start);
-  return b.toString('latin1', start, end < 0 || end > start + max ? start + max : end);
-}
-
-/**
- * Slow thresholds from the environment: BURNWATCH_SLOW_THRESHOLD (default for every service,
- * e.g. "200ms") and BURNWATCH_SLOW_THRESHOLDS ("checkout=500ms,search=1s", per service name).
- */
-export function slowThresholdsFromEnv(env: NodeJS.ProcessEnv): Pick<GoCallsCollectorOptions, 'slowThresholdNs' | 'slowThresholdsByService'> {
-  const ns = (text: string, what: string): bigint => {
-    try {
-      return BigInt(Math.round(parseDuration(text) * 1e6));
-    } catch (err) {
-      throw new Error(`${what}: ${(err as Error).message}`);
-    }
-  };
-  const out: Pick<GoCallsCollectorOptions, 'slowThresholdNs' | 'slowThresholdsByService'> = {};
-  if (env.BURNWATCH_SLOW_THRESHOLD) out.slowThresholdNs = ns(env.BURNWATCH_SLOW_THRESHOLD, 'BURNWATCH_SLOW_THRESHOLD');
-  if (env.BURNWATCH_SLOW_THRESHOLDS) {
-    out.slowThresholdsByService = {};
-    for (const part of env.BURNWATCH_SLOW_THRESHOLDS.split(',').map((p) => p.trim()).filter(Boolean)) {
-      const eq = part.lastIndexOf('=');
-      if (eq <= 0) throw new Error(`BURNWATCH_SLOW_THRESHOLDS: "${part}" is not service=duration`);
-      out.slowThresholdsByService[part.slice(0, eq)] = ns(part.slice(eq + 1), `BURNWATCH_SLOW_THRESHOLDS (${part.slice(0, eq)})`);
-    }
-  }
-  return out;
 }

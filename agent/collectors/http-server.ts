@@ -10,6 +10,7 @@ import type { AttachPlan, Collector, CollectWindow, CollectedMetrics, UprobeCove
 import { OVERFLOW_ROUTE, RouteLimiter, oncePerSeries } from './route.ts';
 import { DropCounters, Generations, INFLIGHT_MAX_AGE_NS, addPerCpuDurationStats, sumPerCpu, sweepInflight } from './kernel-maps.ts';
 import type { EntryProbe, ResolvedProbeSets } from '../goinspect/index.ts';
+import { cString } from './c-string.ts';
 import { REQUEST_ROOT_MAPS, type RequestRootMap, type RequestRootMapsOwner } from './go-calls/request-roots.ts';
 
 // Mirrors bpf/http_server.h.
@@ -410,9 +411,4 @@ export class HttpServerCollector implements Collector, RequestRootMapsOwner {
     }
     return acc;
   }
-}
-
-function cString(b: Buffer, start: number, max: number): string {
-  const end = b.indexOf(0, start);
-  return b.toString('latin1', start, end < 0 || end > start + max ? start + max : end);
 }

@@ -2,7 +2,7 @@
 // the maps http_server.bpf.o and go_calls.bpf.o share, so the HTTP server probe points carry
 // one uprobe each, whoever needs them.
 import type { BpfMap } from '../../bpf.ts';
-import type { GoBinaryInfo } from '../../goinspect/index.ts';
+import type { ResolvedProbeSets } from '../../goinspect/index.ts';
 
 /** The maps of lib/go_request_roots.bpf.h both objects must see as one. */
 export const REQUEST_ROOT_MAPS = ['requests', 'request_seq', 'slow_requests', 'slow_threshold', 'request_roots', 'calls_dropped'] as const;
@@ -14,7 +14,6 @@ export interface RequestRootMapsOwner {
 }
 
 /** Whether the binary makes calls the breakdown attributes (the only reason to track roots and lineage). */
-export function hasSubcallProbes(info: GoBinaryInfo): boolean {
-  const s = info.probeSets;
+export function hasSubcallProbes(s: ResolvedProbeSets): boolean {
   return Boolean(s.grpcClient || s.httpClient || s.sqlClient || s.redigo || s.redisV5);
 }
