@@ -75,10 +75,31 @@ export async function requestDeepProbes(endpoint: string, service: string, stop:
 
 /** CPU seconds (user + system) a process has used, from /proc/PID/stat. */
 export function cpuSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const { user, system } = cpuTimes(`/proc/${pid}/stat`);
+  return user + system;
+}
+
+let clockTicks: number | undefined;
+
+/** utime and stime, in seconds, of a /proc/PID/stat or /proc/PID/task/TID/stat file. */
+export function cpuTimes(statFile: string): { user: number; system: number } {
+  clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
+  const stat = fs.readFileSync(statFile, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return ticks / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
+  return { user: Number(fields[11]) / clockTicks, system: Number(fields[12]) / clockTicks };
+}
+
+/** utime and stime of each thread of a process, by thread id (threads that exit take theirs with them). */
+export function threadCpuTimes(pid: number): Map<number, { user: number; system: number }> {
+  const out = new Map<number, { user: number; system: number }>();
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      out.set(Number(tid), cpuTimes(`/proc/${pid}/task/${tid}/stat`));
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return out;
 }
 
 export async function startPinnedFixture(name = 'httpserver'): Promise<Managed & { pid: number; url: string }> {

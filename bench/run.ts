@@ -3,6 +3,7 @@
 import * as agentOverhead from './agent-overhead.ts';
 import * as redPath from './red-path.ts';
 import * as agentCollectors from './agent-collectors.ts';
+import * as agentIdle from './agent-idle.ts';
 import * as sloEvaluation from './slo-evaluation.ts';
 import * as kernelSignals from './kernel-signals.ts';
 import * as goProbes from './go-probes.ts';
@@ -20,6 +21,7 @@ const BENCHMARKS: Record<string, { run(): Promise<string[]> }> = {
   'agent-overhead': agentOverhead,
   'red-path': redPath,
   'agent-collectors': agentCollectors,
+  'agent-idle': agentIdle,
   'slo-evaluation': sloEvaluation,
   'kernel-signals': kernelSignals,
   'go-probes': goProbes,

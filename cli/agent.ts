@@ -8,6 +8,7 @@ import { PROBE_HELP, PROBE_OPTIONS, probeSettings } from './probe-options.ts';
 import { agentApiKey } from './api-key.ts';
 import { runAgentInstall, runAgentUninstall } from './agent-install.ts';
 import { checkKernelSupportForAgent, requireUsableKernel } from '../agent/kernel-support.ts';
+import { runV8SingleThreaded } from '../agent/v8-threads.ts';
 import { PrometheusExposition } from '../agent/export/prometheus-exposition.ts';
 import { parseListenAddress, serveExposition, type ExpositionServer } from '../agent/export/prometheus-listener.ts';
 
@@ -49,6 +50,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     return 0;
   }
   if (!values.endpoint) throw new UsageError('--endpoint is required');
+  runV8SingleThreaded((line) => console.error(`[agent] ${line}`));
   const probes = probeSettings(values);
   const listen = values['prometheus-listen'];
   let scrapeAt: ReturnType<typeof parseListenAddress> | undefined;

@@ -2,9 +2,13 @@
 // It exposes primitives; agent/bpf.ts builds the typed API, validation and policy.
 #include <bpf/libbpf.h>
 #include <napi.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <vector>
 
 #include "args.h"
 #include "dwarf.h"
@@ -37,6 +41,48 @@ Napi::Value MountTracefs(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// An array of strings from JS, kept alive for execve's char* array.
+std::vector<std::string> StringsArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsArray()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be an array of strings");
+  auto a = info[i].As<Napi::Array>();
+  std::vector<std::string> out;
+  for (uint32_t k = 0; k < a.Length(); k++) {
+    Napi::Value v = a.Get(k);
+    if (!v.IsString()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be an array of strings");
+    out.push_back(v.As<Napi::String>());
+  }
+  return out;
+}
+
+// execve(2): the same process (pid, cgroup, systemd's view of it) runs `path` instead. Node
+// has no execve before v23; the agent uses it to restart itself with V8 flags that
+// NODE_OPTIONS does not accept. Returns only by throwing.
+Napi::Value ReplaceProcess(const Napi::CallbackInfo& info) {
+  std::string path = StringArg(info, 0, "path");
+  std::vector<std::string> args = StringsArg(info, 1, "argv");
+  std::vector<std::string> env = StringsArg(info, 2, "env");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  // The signal mask survives execve, and Node's main thread blocks SIGUSR1 (its inspector's
+  // signal): the new image starts with the empty mask of a freshly started process.
+  // Node marks its stdio close-on-exec: the new image must keep the same stdin, stdout, stderr.
+  for (int fd = 0; fd <= 2; fd++) {
+    int flags = fcntl(fd, F_GETFD);
+    if (flags >= 0 && (flags & FD_CLOEXEC)) fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
+  }
+  sigset_t none, old;
+  sigemptyset(&none);
+  pthread_sigmask(SIG_SETMASK, &none, &old);
+  execve(path.c_str(), argv.data(), envp.data());
+  int err = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  ThrowBpfError(info.Env(), err, "execve " + path);
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -47,6 +93,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("possibleCpus", Napi::Function::New<PossibleCpus>(env, "possibleCpus"));
   exports.Set("mountTracefs", Napi::Function::New<MountTracefs>(env, "mountTracefs"));
   exports.Set("dwarfMemberOffsets", Napi::Function::New<DwarfMemberOffsets>(env, "dwarfMemberOffsets"));
+  exports.Set("replaceProcess", Napi::Function::New<ReplaceProcess>(env, "replaceProcess"));
   return exports;
 }
 
