@@ -69,6 +69,15 @@ static __always_inline struct go_calls_offsets *offsets_for(__u64 cookie)
 	return off;
 }
 
+/* The binary's offsets for an entry probe's hit; 0 for a restarted stack (skipped) or an empty slot. */
+static __always_inline struct go_calls_offsets *entry_offsets(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	if (go_probe_is_restart(ctx, cookie))
+		return 0;
+	return offsets_for(cookie);
+}
+
 static __always_inline __u64 read_u64(__u64 addr)
 {
 	__u64 v = 0;
@@ -203,6 +212,16 @@ static __always_inline struct call_inflight *new_call(__u32 kind, struct call_ke
 				  CALL_DROP_INFLIGHT_UNFINISHED) != 0) {
 		return 0;
 	}
+	return bpf_map_lookup_elem(&call_inflight, k);
+}
+
+/* The call of `kind` in flight on the current goroutine: where the RET or end probe of a
+ * synchronous call finds its start. */
+static __always_inline struct call_inflight *goroutine_call(struct pt_regs *ctx, __u32 kind, struct call_key *k)
+{
+	k->tgid = bpf_get_current_pid_tgid() >> 32;
+	k->kind = kind;
+	k->g = GO_GOROUTINE(ctx);
 	return bpf_map_lookup_elem(&call_inflight, k);
 }
 

@@ -12,10 +12,7 @@ INFLIGHT_MAP(stw_inflight, __u32, struct call_inflight, 4096);
 SEC("uprobe")
 int go_gc_stw_start(struct pt_regs *ctx)
 {
-	__u64 cookie = bpf_get_attach_cookie(ctx);
-	if (go_probe_is_restart(ctx, cookie))
-		return 0;
-	struct go_calls_offsets *off = offsets_for(cookie);
+	struct go_calls_offsets *off = entry_offsets(ctx);
 	if (!off)
 		return 0;
 	__u64 m = read_u64(GO_GOROUTINE(ctx) + off->g_m);

@@ -82,10 +82,7 @@ int go_grpc_server_end(struct pt_regs *ctx)
 SEC("uprobe")
 int go_grpc_client_start(struct pt_regs *ctx)
 {
-	__u64 cookie = bpf_get_attach_cookie(ctx);
-	if (go_probe_is_restart(ctx, cookie))
-		return 0;
-	struct go_calls_offsets *off = offsets_for(cookie);
+	struct go_calls_offsets *off = entry_offsets(ctx);
 	if (!off)
 		return 0;
 	__u64 cs = GO_PARAM1(ctx);

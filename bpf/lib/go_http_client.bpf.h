@@ -7,10 +7,7 @@
 SEC("uprobe")
 int go_http_client_start(struct pt_regs *ctx)
 {
-	__u64 cookie = bpf_get_attach_cookie(ctx);
-	if (go_probe_is_restart(ctx, cookie))
-		return 0;
-	struct go_calls_offsets *off = offsets_for(cookie);
+	struct go_calls_offsets *off = entry_offsets(ctx);
 	if (!off)
 		return 0;
 	struct call_key k;
@@ -28,8 +25,8 @@ int go_http_client_start(struct pt_regs *ctx)
 SEC("uprobe")
 int go_http_client_ret(struct pt_regs *ctx)
 {
-	struct call_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .kind = CALL_HTTP_CLIENT, .g = GO_GOROUTINE(ctx) };
-	struct call_inflight *c = bpf_map_lookup_elem(&call_inflight, &k);
+	struct call_key k;
+	struct call_inflight *c = goroutine_call(ctx, CALL_HTTP_CLIENT, &k);
 	if (!c)
 		return 0;
 	struct go_calls_offsets *off = offsets_for(bpf_get_attach_cookie(ctx));

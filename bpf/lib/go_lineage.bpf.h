@@ -9,10 +9,7 @@
 SEC("uprobe")
 int go_lineage(struct pt_regs *ctx)
 {
-	__u64 cookie = bpf_get_attach_cookie(ctx);
-	if (go_probe_is_restart(ctx, cookie))
-		return 0;
-	struct go_calls_offsets *off = offsets_for(cookie);
+	struct go_calls_offsets *off = entry_offsets(ctx);
 	if (!off)
 		return 0;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;

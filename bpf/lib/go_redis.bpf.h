@@ -10,13 +10,10 @@
 SEC("uprobe")
 int go_redis_start(struct pt_regs *ctx)
 {
-	__u64 cookie = bpf_get_attach_cookie(ctx);
-	if (go_probe_is_restart(ctx, cookie))
-		return 0;
 	__s64 len = (__s64)GO_PARAM4(ctx);
 	if (len <= 0) /* Do("") only flushes (the pool does it on Close) */
 		return 0;
-	struct go_calls_offsets *off = offsets_for(cookie);
+	struct go_calls_offsets *off = entry_offsets(ctx);
 	if (!off)
 		return 0;
 	struct call_key k;
@@ -33,8 +30,8 @@ int go_redis_start(struct pt_regs *ctx)
 SEC("uprobe")
 int go_redis_ret(struct pt_regs *ctx)
 {
-	struct call_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .kind = CALL_REDIS, .g = GO_GOROUTINE(ctx) };
-	struct call_inflight *c = bpf_map_lookup_elem(&call_inflight, &k);
+	struct call_key k;
+	struct call_inflight *c = goroutine_call(ctx, CALL_REDIS, &k);
 	if (!c)
 		return 0;
 	c->s.error = GO_PARAM3(ctx) != 0; /* results: reply (AX, BX), err (CX, DI) */
@@ -47,10 +44,7 @@ int go_redis_ret(struct pt_regs *ctx)
 SEC("uprobe")
 int go_redis5_start(struct pt_regs *ctx)
 {
-	__u64 cookie = bpf_get_attach_cookie(ctx);
-	if (go_probe_is_restart(ctx, cookie))
-		return 0;
-	struct go_calls_offsets *off = offsets_for(cookie);
+	struct go_calls_offsets *off = entry_offsets(ctx);
 	if (!off)
 		return 0;
 	/* cmd is an interface (BX itab, CX data); every Cmd embeds baseCmd, whose _args[0]
@@ -88,8 +82,8 @@ static __always_inline int redis5_is_nil(struct go_calls_offsets *off, __u64 ita
 SEC("uprobe")
 int go_redis5_ret(struct pt_regs *ctx)
 {
-	struct call_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .kind = CALL_REDIS, .g = GO_GOROUTINE(ctx) };
-	struct call_inflight *c = bpf_map_lookup_elem(&call_inflight, &k);
+	struct call_key k;
+	struct call_inflight *c = goroutine_call(ctx, CALL_REDIS, &k);
 	if (!c)
 		return 0;
 	__u64 itab = GO_PARAM1(ctx); /* result: err (AX itab, BX data) */

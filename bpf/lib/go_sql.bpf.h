@@ -5,10 +5,7 @@
 
 static __always_inline void sql_start(struct pt_regs *ctx, __u64 dc, __u64 qptr, __s64 qlen)
 {
-	__u64 cookie = bpf_get_attach_cookie(ctx);
-	if (go_probe_is_restart(ctx, cookie))
-		return;
-	struct go_calls_offsets *off = offsets_for(cookie);
+	struct go_calls_offsets *off = entry_offsets(ctx);
 	if (!off)
 		return;
 	struct call_key k;
@@ -57,8 +54,8 @@ int go_sql_end(struct pt_regs *ctx)
 {
 	if (go_probe_is_restart(ctx, bpf_get_attach_cookie(ctx)))
 		return 0;
-	struct call_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .kind = CALL_SQL, .g = GO_GOROUTINE(ctx) };
-	struct call_inflight *c = bpf_map_lookup_elem(&call_inflight, &k);
+	struct call_key k;
+	struct call_inflight *c = goroutine_call(ctx, CALL_SQL, &k);
 	if (!c)
 		return 0;
 	c->s.error = GO_PARAM3(ctx) != 0;
