@@ -153,6 +153,27 @@ after(() => {
 });
 
 describe('BpfObject before load', () => {
+  test('reuseMap: two objects share one kernel map; a map of an unloaded object, or a loaded target, is refused', () => {
+    const a = BpfObject.open(OBJ);
+    const b = BpfObject.open(OBJ);
+    try {
+      assert.throws(() => b.reuseMap('watched', a.map('watched')), /not loaded|loaded/);
+      a.load();
+      b.reuseMap('watched', a.map('watched'));
+      b.load();
+      const key = Buffer.alloc(4);
+      key.writeUInt32LE(4242);
+      a.map('watched').update(key, Buffer.from([7]));
+      assert.deepEqual(b.map('watched').lookup(key), Buffer.from([7]));
+      assert.equal(b.map('watched').delete(key), true);
+      assert.equal(a.map('watched').lookup(key), undefined);
+      assert.throws(() => a.reuseMap('watched', b.map('watched')), /before load/);
+    } finally {
+      b.close();
+      a.close();
+    }
+  });
+
   test('setRodata values reach the kernel, for every value kind', () => {
     const obj = BpfObject.open(OBJ);
     try {
