@@ -25,7 +25,8 @@ test('the command adds the flag before the node options and keeps the script and
   assert.equal(singleThreadedCommand('/usr/bin/node', ['--single-threaded', '--import', 'tsx'], ['node', '/x/a.js']), undefined);
 });
 
-test('runV8SingleThreaded replaces the process: same pid, flag on, arguments and environment kept', async () => {
+/** Runs a node process that calls runV8SingleThreaded, then prints what it runs as. */
+async function runChild(env: NodeJS.ProcessEnv): Promise<{ pid: number; lines: string[]; result: { pid: number; execArgv: string[]; args: string[]; env: string } }> {
   const script = path.join(tempDir('bw-v8-threads'), 'child.ts');
   fs.writeFileSync(
     script,
@@ -35,7 +36,7 @@ console.log('result ' + JSON.stringify({ pid: process.pid, execArgv: process.exe
 `,
   );
   const child = spawn(process.execPath, ['--import', 'tsx', script, 'two words', '--flag=x'], {
-    env: { ...process.env, BW_V8_THREADS_TEST: 'kept =value' },
+    env: { ...process.env, BW_V8_THREADS_TEST: 'kept =value', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
@@ -43,13 +44,23 @@ console.log('result ' + JSON.stringify({ pid: process.pid, execArgv: process.exe
   const code = await new Promise((resolve) => child.on('exit', resolve));
   assert.equal(code, 0, out);
   const lines = out.trim().split('\n');
-  assert.equal(lines.filter((l) => l.startsWith('log ')).length, 0, out);
-  // Spawned without the flag, it has it: the image was replaced, once (the new one did not exec again).
   const results = lines.filter((l) => l.startsWith('result '));
   assert.equal(results.length, 1, out);
-  const r = JSON.parse(results[0].slice('result '.length));
-  assert.equal(r.pid, child.pid);
-  assert.deepEqual(r.execArgv, [SINGLE_THREADED_FLAG, '--import', 'tsx']);
-  assert.deepEqual(r.args, ['two words', '--flag=x']);
-  assert.equal(r.env, 'kept =value');
+  return { pid: child.pid!, lines, result: JSON.parse(results[0].slice('result '.length)) };
+}
+
+test('runV8SingleThreaded replaces the process: same pid, flag on, arguments and environment kept', async () => {
+  const { pid, lines, result } = await runChild({ BURNWATCH_V8_THREADS: undefined });
+  assert.equal(lines.filter((l) => l.startsWith('log ')).length, 0, lines.join('\n'));
+  // Spawned without the flag, it has it: the image was replaced (and the new one did not exec again).
+  assert.equal(result.pid, pid);
+  assert.deepEqual(result.execArgv, [SINGLE_THREADED_FLAG, '--import', 'tsx']);
+  assert.deepEqual(result.args, ['two words', '--flag=x']);
+  assert.equal(result.env, 'kept =value');
+});
+
+test('BURNWATCH_V8_THREADS=on keeps the process as it was started', async () => {
+  const { pid, result } = await runChild({ BURNWATCH_V8_THREADS: 'on' });
+  assert.equal(result.pid, pid);
+  assert.deepEqual(result.execArgv, ['--import', 'tsx']);
 });

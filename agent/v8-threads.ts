@@ -6,6 +6,7 @@
 // `--single-threaded`, its main thread unchanged. NODE_OPTIONS does not accept the flag, and
 // the agent is started many ways (systemd unit, container entrypoint, by hand), so the agent
 // command restarts itself with it: execve, so the pid, cgroup and stdio stay the same.
+// BURNWATCH_V8_THREADS=on keeps V8's threads (to compare, or should a Node release misbehave).
 import { replaceProcess } from './bpf.ts';
 
 export const SINGLE_THREADED_FLAG = '--single-threaded';
@@ -22,6 +23,7 @@ export function singleThreadedCommand(execPath: string, execArgv: readonly strin
  * probe loaded, no file opened). When execve fails the agent goes on as it is, and says so.
  */
 export function runV8SingleThreaded(log: (line: string) => void): void {
+  if (process.env.BURNWATCH_V8_THREADS === 'on') return;
   const command = singleThreadedCommand(process.execPath, process.execArgv, process.argv);
   if (!command) return;
   try {

@@ -1,5 +1,7 @@
 // The whole agent's own CPU, idle, at default settings (issue 20 item 4): every default
 // collector, pinned to CPU 1, over BENCH_IDLE_SECONDS (default 60) after its first interval,
+// beside the same agent with V8's background threads kept (BURNWATCH_V8_THREADS=on, see
+// agent/v8-threads.ts), the two alternating within each round,
 // from /proc: user and system time apart (system time is the agent's /proc reads, bpf()
 // calls, timers and fsyncs), and per thread (Node names every thread "node": the main
 // thread is the one whose id is the pid; the others are listed in creation order — V8's
@@ -28,13 +30,16 @@ interface Round {
   others: number[];
 }
 
-async function measure(endpoint: string, profileFile: string | undefined): Promise<Round> {
+const SETUPS = { default: {}, 'V8 threads on': { BURNWATCH_V8_THREADS: 'on' } } as const;
+type Setup = keyof typeof SETUPS;
+
+async function measure(endpoint: string, setup: Setup, profileFile: string | undefined): Promise<Round> {
   const flags = (process.env.BENCH_AGENT_NODE_FLAGS ?? '').split(' ').filter(Boolean);
   const agent = manage(
     spawn('taskset', ['-c', '1', process.execPath, ...flags, '--import', 'tsx', path.join(ROOT, 'bench/collector-agent.ts'), 'all', endpoint, BENCH_KEY, tempDir('bw-bench-spool')], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...(profileFile ? { BURNWATCH_CPU_PROFILE: profileFile, BURNWATCH_CPU_PROFILE_DELAY_MS: String(SETTLE_MS - 500) } : {}) },
+      env: { ...process.env, ...SETUPS[setup], ...(profileFile ? { BURNWATCH_CPU_PROFILE: profileFile, BURNWATCH_CPU_PROFILE_DELAY_MS: String(SETTLE_MS - 500) } : {}) },
     }),
   );
   try {
@@ -94,30 +99,34 @@ export async function run(): Promise<string[]> {
   const profileDir = process.env.BENCH_PROFILE_DIR;
   if (profileDir) fs.mkdirSync(profileDir, { recursive: true });
   const { endpoint, gateway } = await startBenchGateway();
-  const rounds: Round[] = [];
+  const setups = Object.keys(SETUPS) as Setup[];
+  const rounds = new Map<Setup, Round[]>(setups.map((s) => [s, []]));
   const profiles: string[] = [];
   try {
     for (let r = 0; r < ROUNDS; r++) {
-      const profileFile = profileDir ? path.join(profileDir, `agent-idle-${r + 1}.cpuprofile`) : undefined;
-      const m = await measure(endpoint, profileFile);
-      rounds.push(m);
-      if (profileFile) profiles.push(...summariseProfile(profileFile));
-      console.log(
-        `  round ${r + 1}: ${(m.user + m.system).toFixed(2)}% of a core (user ${m.user.toFixed(2)}, system ${m.system.toFixed(2)}); main thread ${m.main.toFixed(2)}, others ${m.others.map((o) => o.toFixed(2)).join(' ')}`,
-      );
+      for (let i = 0; i < setups.length; i++) {
+        const setup = setups[(i + r) % setups.length];
+        const profileFile = profileDir ? path.join(profileDir, `agent-idle-${r + 1}-${setup.replace(/\W+/g, '-')}.cpuprofile`) : undefined;
+        const m = await measure(endpoint, setup, profileFile);
+        rounds.get(setup)!.push(m);
+        if (profileFile) profiles.push(`${setup}, round ${r + 1}:`, ...summariseProfile(profileFile));
+        console.log(
+          `  round ${r + 1} ${setup}: ${(m.user + m.system).toFixed(2)}% of a core (user ${m.user.toFixed(2)}, system ${m.system.toFixed(2)}); main thread ${m.main.toFixed(2)}, others ${m.others.map((o) => o.toFixed(2)).join(' ')}`,
+        );
+      }
     }
   } finally {
     await gateway.stop();
   }
-  const col = (f: (r: Round) => number) => spread(rounds.map(f), 2);
   const processes = fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)).length;
-  return [
-    `the whole agent (every default collector) idle on CPU 1 (nice ${nice}${process.env.BENCH_AGENT_NODE_FLAGS ? `, node ${process.env.BENCH_AGENT_NODE_FLAGS}` : ''}), ${WINDOW_SECONDS}s after its first interval, ${ROUNDS} round(s), ${processes} processes on the host; median (min–max) % of a core`,
-    `total        ${col((r) => r.user + r.system)}`,
-    `  user       ${col((r) => r.user)}`,
-    `  system     ${col((r) => r.system)}`,
-    `main thread  ${col((r) => r.main)}`,
-    `other threads ${col((r) => r.others.reduce((a, b) => a + b, 0))}`,
-    ...profiles,
+  const lines = [
+    `the whole agent (every default collector) idle on CPU 1 (nice ${nice}${process.env.BENCH_AGENT_NODE_FLAGS ? `, node ${process.env.BENCH_AGENT_NODE_FLAGS}` : ''}), ${WINDOW_SECONDS}s after its first interval, ${ROUNDS} round(s), ${processes} processes on the host at the end; median (min–max) % of a core`,
   ];
+  for (const setup of setups) {
+    const col = (f: (r: Round) => number) => spread(rounds.get(setup)!.map(f), 2);
+    lines.push(
+      `${setup}: total ${col((r) => r.user + r.system)} = user ${col((r) => r.user)} + system ${col((r) => r.system)}; main thread ${col((r) => r.main)}, other threads ${col((r) => r.others.reduce((a, b) => a + b, 0))}`,
+    );
+  }
+  return [...lines, ...profiles];
 }

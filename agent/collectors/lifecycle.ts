@@ -67,9 +67,12 @@ export class LifecycleCollector extends KernelSignalCollector {
 
   constructor(opts: KernelCollectorOptions) {
     super({ signal: 'lifecycle', objectPath: path.join(opts.objectDir, 'lifecycle.bpf.o'), programs: LIFECYCLE_PROGRAMS, log: opts.log }, DROP_REASONS);
+    // No short poll period: lifecycle.bpf.c submits with the kernel's default wake-up, so an
+    // exec wakes the reader at once; the period only bounds a missed wake-up, and a 20-ms one
+    // was 50 wake-ups a second of an idle agent for nothing.
     this.readRing('lifecycle_events', (records) => {
       for (const r of records) this.onEvent(decodeLifecycleEvent(r));
-    }, { pollMs: 20 });
+    }, { pollMs: 1000 });
   }
 
   private onEvent(event: LifecycleEvent): void {
