@@ -307,11 +307,12 @@ static __always_inline struct sock *tcp_sock_of_fd(__u32 fd)
 	return sk;
 }
 
-static __always_inline void track_connection(__u32 tgid, __u32 fd, __u8 role)
+/* Returns 0 when the connection is tracked. */
+static __always_inline int track_connection(__u32 tgid, __u32 fd, __u8 role)
 {
 	struct sock *sk = tcp_sock_of_fd(fd);
 	if (!sk)
-		return;
+		return -1;
 	struct l7_conn c = {};
 	c.role = role;
 	c.family = BPF_CORE_READ(sk, __sk_common.skc_family);
@@ -323,8 +324,72 @@ static __always_inline void track_connection(__u32 tgid, __u32 fd, __u8 role)
 	c.port = role == L7_ROLE_SERVER ? BPF_CORE_READ(sk, __sk_common.skc_num) : bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	struct l7_conn_key ck = { .tgid = tgid, .fd = fd };
 	/* An fd number reused without a close we saw (close_range, dup2) starts afresh. */
-	if (bpf_map_update_elem(&l7_conns, &ck, &c, BPF_ANY))
+	if (bpf_map_update_elem(&l7_conns, &ck, &c, BPF_ANY)) {
 		drop_count(&l7_dropped, L7_DROP_CONN_MAP_FULL);
+		return -1;
+	}
+	return 0;
+}
+
+/* Whether a read/write that moved `total` bytes on an fd not tracked begins an HTTP/1 request:
+ * a method token (3..7 upper-case letters), a space, and '/' when it fits in the 8 bytes
+ * looked at. This runs for every read/write on the host that moved bytes on an fd not
+ * tracked (files, pipes, connections older than the programs), so it copies 8 bytes, not the
+ * peek, and asks the file table whether the fd is a TCP socket only when they match. */
+static __always_inline int starts_http1_request(const struct l7_pending *p, __u64 total)
+{
+	if (total < 8)
+		return 0;
+	__u64 base = p->buf;
+	if (p->buf_kind != BUF_PLAIN) {
+		__u64 iov = p->buf;
+		if (p->buf_kind == BUF_MSGHDR) {
+			struct user_msghdr mh;
+			if (bpf_probe_read_user(&mh, sizeof(mh), (void *)p->buf) || mh.msg_iovlen == 0)
+				return 0;
+			iov = (__u64)mh.msg_iov;
+		} else if (p->iovcnt == 0) {
+			return 0;
+		}
+		struct l7_iov first;
+		if (bpf_probe_read_user(&first, sizeof(first), (void *)iov) || first.len < 8)
+			return 0;
+		base = first.base;
+	}
+	__u8 b[8];
+	if (bpf_probe_read_user(b, sizeof(b), (void *)base))
+		return 0;
+	int space = 0;
+	for (int i = 0; i < 8; i++) {
+		if (b[i] == ' ') {
+			space = i;
+			break;
+		}
+		if (b[i] < 'A' || b[i] > 'Z')
+			return 0;
+	}
+	return space >= 3 && (space == 7 || b[space + 1] == '/');
+}
+
+/* A connection accepted or connected before the programs were attached, seen at its first
+ * request: adopted as if its accept (a request read: the process serves it) or its connect (a
+ * request written: the process is the client) had been seen. Returns 0 when it was; not when
+ * the fd is not a TCP socket or the bytes do not start a request.
+ * A global function, verified once on its own: inlined, the verifier walked the whole parse
+ * once more for the adopted connection and passed its 1M-instruction limit. Its arguments are
+ * scalars (a global function takes at most five): the call packed as in struct l7_pending. */
+__noinline int adopt_connection(__u64 tgid_fd, __u64 buf, __u64 kind_call_iovcnt, __u64 total)
+{
+	struct l7_pending p = {
+		.buf = buf,
+		.fd = (__u32)tgid_fd,
+		.buf_kind = (__u8)kind_call_iovcnt,
+		.call = (__u8)(kind_call_iovcnt >> 8),
+		.iovcnt = (__u16)(kind_call_iovcnt >> 16),
+	};
+	if (!starts_http1_request(&p, total))
+		return -1;
+	return track_connection(tgid_fd >> 32, p.fd, p.call == CALL_READ ? L7_ROLE_SERVER : L7_ROLE_CLIENT);
 }
 
 /* Whether one more distinct series may be created for `pid` in this generation. */
@@ -652,6 +717,11 @@ int l7_exit(struct l7_exit_record *ctx)
 		return 0;
 	struct l7_conn_key ck = { .tgid = tgid, .fd = p.fd };
 	struct l7_conn *c = bpf_map_lookup_elem(&l7_conns, &ck);
+	if (!c) {
+		if (adopt_connection((__u64)tgid << 32 | p.fd, p.buf, p.buf_kind | (__u64)p.call << 8 | (__u64)p.iovcnt << 16, (__u64)ret))
+			return 0;
+		c = bpf_map_lookup_elem(&l7_conns, &ck);
+	}
 	if (!c || c->protocol == L7_PROTO_OTHER)
 		return 0;
 	/* Requests Go uprobes measure (a Go server's, on keep-alive connections): nothing to copy
