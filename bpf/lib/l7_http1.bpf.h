@@ -58,10 +58,6 @@ static __always_inline __u8 l7_lower(__u8 c)
 /* Non-zero when one of the eight bytes of v is zero; its lowest set bit (bit 7 of a byte) marks
  * the first zero byte exactly (a false mark can only sit above a true one). */
 #define L7_HAS_ZERO_BYTE(v) (((v) - 0x0101010101010101ULL) & ~(v) & 0x8080808080808080ULL)
-/* Eight characters as the little-endian word a load of them gives. */
-#define L7_WORD8(a, b, c, d, e, f, g, h)                                                                      \
-	((__u64)(a) | (__u64)(b) << 8 | (__u64)(c) << 16 | (__u64)(d) << 24 | (__u64)(e) << 32 | (__u64)(f) << 40 | \
-	 (__u64)(g) << 48 | (__u64)(h) << 56)
 /* Marks of the bytes of w equal to c (as L7_HAS_ZERO_BYTE). */
 #define L7_BYTES_EQ(w, c) L7_HAS_ZERO_BYTE((w) ^ (0x0101010101010101ULL * (__u8)(c)))
 
@@ -123,17 +119,11 @@ static long l7_http1_scan_byte(__u64 i, void *data)
 	 * matters, or past all eight: a bpf_loop turn costs more than the word test. */
 	if (s->phase != L7_HTTP1_CL && i + 8 <= s->n) {
 		__u32 phase = s->phase;
-		/* Only two header names matter (Transfer-Encoding, Content-Length): a line whose
-		 * first eight bytes, lower-cased, are neither "transfer" nor "content-" followed by
-		 * 'l' is skipped to its end without looking for its colon (the name is compared
-		 * exactly at the colon: the |0x20 here only lets fewer lines through). */
+		/* Only two header names matter (Transfer-Encoding, Content-Length): a line starting
+		 * with any other letter is skipped to its end without looking for its colon. */
 		if (phase == L7_HTTP1_NAME && i == s->line_start) {
 			__u8 c0 = L7_AT(buf, i);
-			__u64 name = l7_word_at(buf, i) | 0x2020202020202020ULL;
-			int wanted = name == L7_WORD8('t', 'r', 'a', 'n', 's', 'f', 'e', 'r') ||
-				     (name == L7_WORD8('c', 'o', 'n', 't', 'e', 'n', 't', '-') && i + 8 < s->n &&
-				      (L7_AT(buf, i + 8) | 0x20) == 'l');
-			if (c0 != '\r' && c0 != '\n' && !wanted)
+			if (c0 != '\r' && c0 != '\n' && (c0 | 0x20) != 't' && (c0 | 0x20) != 'c')
 				phase = s->phase = L7_HTTP1_VALUE;
 		}
 		/* Up to four words a turn: a turn's state loads and stores cost more than a word. */
