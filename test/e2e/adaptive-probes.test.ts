@@ -131,7 +131,7 @@ test('adaptive: an SLO turning pending attaches the deep probes within 5 s; the 
   await sleep(500);
   const redOnly = uprobesOn(frontend);
   assert.ok(redOnly > 0, 'the always-on uprobes (HTTP server RED, gRPC server, GC) are attached');
-  assert.deepEqual(deepOf(a, frontend), { pid: frontend, service: FRONT, deep: false });
+  assert.deepEqual(deepOf(a, frontend), { pid: frontend, service: FRONT, deep: false, serverRed: 'uprobes' });
   assert.equal(deepOf(a, backend)?.deep, false);
 
   // A healthy baseline: no probes beyond the always-on ones.
@@ -236,7 +236,7 @@ test('--probes always attaches at once; --probes minimal never, even when asked'
   agent = minimal;
   assert.equal((await cli(['probe', FRONT, '--for', '1m', '--endpoint', gateway.url])).code, 0);
   await sleep(5_000);
-  assert.deepEqual(deepOf(minimal, frontend), { pid: frontend, service: FRONT, deep: false });
+  assert.deepEqual(deepOf(minimal, frontend), { pid: frontend, service: FRONT, deep: false, serverRed: 'uprobes' });
   await minimal.collectNow();
   const { body } = await getJson(`${gateway.url}/v1/probes/status`, KEY);
   const reported = (body.processes as { pid: number; deep: boolean; mode: string }[]).find((p) => p.pid === frontend);
