@@ -99,7 +99,10 @@ async function measure(setup: Setup, endpoint: string, go: { pid: number; url: s
   const agent = setup.agentArgs && startAgent(endpoint, setup.agentArgs);
   try {
     if (agent) await waitFor(`agent attach (${setup.name})`, () => (agent.output().includes(`instrumenting pid ${go.pid} `) ? true : undefined), 60_000, 50);
-    const serverRed = agent?.output().split('\n').find((l) => l.includes(`server RED of pid ${go.pid} `))?.replace(/^.*?server RED of pid \d+ \([^)]*\): /, '');
+    // Logged right after the attach line, possibly in the next chunk of the agent's stderr.
+    const redLine = () => agent?.output().split('\n').find((l) => l.includes(`server RED of pid ${go.pid} `));
+    if (agent) await waitFor('the server RED line', () => (redLine() ? true : undefined), 5_000, 50).catch(() => undefined);
+    const serverRed = redLine()?.replace(/^.*?server RED of pid \d+ \([^)]*\): /, '');
     if (agent && setup.probeService) {
       await requestDeepProbes(endpoint, BENCH_FIXTURE_SERVICE, false);
       await waitFor('deep probes attached', () => (agent.output().includes(`deep probes attached to pid ${go.pid} `) ? true : undefined), 30_000, 50);
