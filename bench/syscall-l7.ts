@@ -14,6 +14,8 @@ import { SyscallL7Collector } from '../agent/collectors/syscall-l7.ts';
 import { ROOT, manage, tempDir, waitFor } from '../test/lib/processes.ts';
 import { ROUNDS, RUN_SECONDS, mean, startPinnedFixture, wrk } from './lib.ts';
 import { withBpfStats } from './bpf-run-time.ts';
+import { BpfObject } from '../agent/bpf.ts';
+import { btfLayout } from '../test/lib/btf-layout.ts';
 
 /** Where the object comes from: BENCH_L7_OBJECT_DIR compares another build (e.g. HEAD's) side by side with the working tree's. */
 const OBJECT_DIR = process.env.BENCH_L7_OBJECT_DIR ?? BPF_OBJECT_DIR;
@@ -142,8 +144,43 @@ async function sideBySide(label: string, url: string, pid: number, prepare: (l7:
   return lines;
 }
 
+/**
+ * The HTTP/1 parser alone, in the kernel: bpf/l7_parsers_test.bpf.c parses a hello-world
+ * request head and response head `repeat` times in one BPF_PROG_TEST_RUN and times the loop
+ * itself (bpf_ktime_get_ns) — stable on a loaded machine, unlike throughput. Least of 5 runs.
+ */
+export function parserCost(): string[] {
+  const file = path.join(OBJECT_DIR, 'l7_parsers_test.bpf.o');
+  if (!fs.existsSync(file)) return [`(no ${file}: parser micro-benchmark skipped)`];
+  const obj = BpfObject.open(file);
+  try {
+    obj.load();
+    const ctx = btfLayout(file, 'l7_parsers_test_ctx');
+    if (ctx.at.repeat === undefined) return ['(this build of the parsers harness has no repeat: parser micro-benchmark skipped)'];
+    const repeat = 100_000;
+    const cases: [string, string, number][] = [
+      ['request head (wrk)', 'GET /hello HTTP/1.1\r\nHost: 127.0.0.1:34567\r\n\r\n', 0],
+      ['response head (Node http)', 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: Mon, 30 Nov 2026 15:00:00 GMT\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 6\r\n\r\nhello\n', 1],
+    ];
+    return cases.map(([label, text, response]) => {
+      const bytes = Buffer.from(text, 'latin1');
+      const c = Buffer.alloc(ctx.size);
+      c.writeUInt32LE(response, ctx.at.response);
+      c.writeUInt32LE(response, ctx.at.proto); // L7_PROTO_HTTP1 for a response, unknown for a request
+      c.writeUInt32LE(bytes.length, ctx.at.n);
+      c.writeUInt32LE(repeat, ctx.at.repeat);
+      bytes.copy(c, ctx.at.buf);
+      const ns: number[] = [];
+      for (let r = 0; r < 5; r++) ns.push(Number(obj.program('l7_parsers_test').testRun({ ctxIn: c }).ctxOut!.readBigUInt64LE(ctx.at.elapsed_ns)) / repeat);
+      return `HTTP/1 parser, ${label}, ${bytes.length} bytes: ${Math.min(...ns).toFixed(0)} ns a parse (BPF_PROG_TEST_RUN, least of 5 × ${repeat})`;
+    });
+  } finally {
+    obj.close();
+  }
+}
+
 export async function run(): Promise<string[]> {
-  const lines: string[] = [];
+  const lines: string[] = [...parserCost()];
   const portFile = path.join(tempDir('bw-l7-bench'), 'port');
   const node = manage(spawn('taskset', ['-c', '0', process.execPath, '--import', 'tsx', path.join(ROOT, 'bench/node-http-server.ts'), portFile], { stdio: ['ignore', 'pipe', 'pipe'] }));
   try {
