@@ -19,6 +19,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { GoCallsCollector } from '../agent/collectors/go-calls.ts';
+import { HttpServerCollector } from '../agent/collectors/http-server.ts';
 import { GoWaitsCollector } from '../agent/collectors/go-waits.ts';
 import { FutexCollector } from '../agent/collectors/futex.ts';
 import type { CollectedMetrics } from '../agent/collectors/types.ts';
@@ -70,7 +71,10 @@ export async function run(): Promise<string[]> {
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
   );
-  const calls = new GoCallsCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'go_calls.bpf.o'), log: (l) => console.log(l) });
+  // The HTTP server probes make each bench request a slow-breakdown root, as in an agent with deep
+  // probes on: go-calls' client and database programs then do their lineage work per call.
+  const http = new HttpServerCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'http_server.bpf.o'), log: (l) => console.log(l) });
+  const calls = new GoCallsCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'go_calls.bpf.o'), log: (l) => console.log(l), httpServer: http });
   const waits = new GoWaitsCollector({ objectPath: path.join(BPF_OBJECT_DIR, 'go_waits.bpf.o'), log: (l) => console.log(l) });
   const results: string[] = [];
   try {
@@ -80,6 +84,7 @@ export async function run(): Promise<string[]> {
     const exe = `/proc/${pid}/exe`;
     const info = await inspectGoBinary(exe);
     if ('reason' in info) throw new Error(info.reason);
+    http.attachGo({ pid, exePath: exe, exeDeleted: false, fileKey: info.fileKey, serviceName: 'probebench', serviceNameSource: 'executable', startTime: 0, startTimeUnixMs: 0 }, info);
     const collectorCpu: number[] = [];
     const window = { startNs: 1n, endNs: 2n, serviceOf: () => 'probebench' };
     for (const { kind, n, hits, collector: which } of KINDS) {
@@ -137,6 +142,7 @@ export async function run(): Promise<string[]> {
     console.log(results[results.length - 1]);
   } finally {
     calls.close();
+    http.close();
     waits.close();
     await fixture.stop();
   }
