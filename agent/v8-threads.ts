@@ -1,9 +1,9 @@
 // The agent's V8 runs single-threaded (issue 20 item 4). Its JavaScript work is small and
 // comes in bursts (one drain and encode per interval, a /proc scan every 2 s), and V8's
 // background threads — concurrent marking and sweeping, the concurrent optimising compiler —
-// cost more in wake-ups and hand-offs than they save: measured idle on a busy host
-// (`npm run bench -- agent-idle`), the whole agent went from ≈5.1% to ≈3.4% of a core with
-// `--single-threaded`, its main thread unchanged. NODE_OPTIONS does not accept the flag, and
+// cost more in wake-ups and hand-offs than they save: idle on a busy host, interleaved
+// (`npm run bench -- agent-idle`, 6 rounds), 1.97% of a core against 2.48% with the threads
+// (docs/benchmarks.md, "Where the cost goes"). NODE_OPTIONS does not accept the flag, and
 // the agent is started many ways (systemd unit, container entrypoint, by hand), so the agent
 // command restarts itself with it: execve, so the pid, cgroup and stdio stay the same.
 // BURNWATCH_V8_THREADS=on keeps V8's threads (to compare, or should a Node release misbehave).

@@ -28,6 +28,8 @@ interface Round {
   main: number;
   /** Other threads' shares (user + system), in creation order. */
   others: number[];
+  /** The agent's own lines about signals it could not load: what the figure leaves out. */
+  unavailable: string[];
 }
 
 const SETUPS = { default: {}, 'V8 threads on': { BURNWATCH_V8_THREADS: 'on' } } as const;
@@ -59,6 +61,7 @@ async function measure(endpoint: string, setup: Setup, profileFile: string | und
       system: (100 * (p1.system - p0.system)) / WINDOW_SECONDS,
       main: share(t1.get(pid)!, t0.get(pid)),
       others,
+      unavailable: agent.output().split('\n').filter((l) => l.includes('unavailable on this kernel')).map((l) => l.slice(0, 160)),
     };
   } finally {
     await agent.stop('SIGINT');
@@ -128,5 +131,7 @@ export async function run(): Promise<string[]> {
       `${setup}: total ${col((r) => r.user + r.system)} = user ${col((r) => r.user)} + system ${col((r) => r.system)}; main thread ${col((r) => r.main)}, other threads ${col((r) => r.others.reduce((a, b) => a + b, 0))}`,
     );
   }
+  const unavailable = new Set([...rounds.values()].flat().flatMap((r) => r.unavailable));
+  if (unavailable.size) lines.push('not measured (the agent could not load them):', ...[...unavailable].map((l) => `  ${l}`));
   return [...lines, ...profiles];
 }
