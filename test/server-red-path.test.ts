@@ -58,6 +58,8 @@ const REQUESTS: [method: string, path: string][] = [
   ['GET', '/sleep?ms=2'], ['GET', '/sleep?ms=oops'],
   ['POST', '/hello'], ['DELETE', '/users/9'],
   ['GET', '/no/such/page'],
+  // Go's URL.Path is percent-decoded: the syscall path's raw target must give the same route.
+  ['GET', '/users/a%20b'], ['GET', '/hello%21'],
 ];
 
 async function send(): Promise<void> {

@@ -255,7 +255,7 @@ export class SyscallL7Collector extends KernelSignalCollector {
     if (s.kind === KIND.httpServer) {
       a[ATTR.httpMethod] = s.op || 'UNKNOWN';
       const service = services.get(s.pid) ?? `pid-${s.pid}`;
-      a[ATTR.httpRoute] = s.pathLen === PATH_LEN_OVERFLOW ? OVERFLOW_ROUTE : this.routes.route(service, s.path, s.pathLen > PATH_MAX);
+      a[ATTR.httpRoute] = s.pathLen === PATH_LEN_OVERFLOW ? OVERFLOW_ROUTE : this.routes.route(service, decodePathLikeGo(s.path), s.pathLen > PATH_MAX);
       a[ATTR.httpStatus] = s.status;
       return a;
     }
@@ -274,6 +274,16 @@ export class SyscallL7Collector extends KernelSignalCollector {
     }
     return a;
   }
+}
+
+/**
+ * The request target's path as Go's `URL.Path` holds it — percent escapes decoded, to bytes read
+ * as latin1 like every path the uprobes read — so a request gets the same route from the syscall
+ * path as from the Go uprobes. A malformed escape is kept as sent (Go answers 400 to it before
+ * any handler, so no uprobe series has it to match).
+ */
+export function decodePathLikeGo(raw: string): string {
+  return raw.includes('%') ? raw.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))) : raw;
 }
 
 function u32(n: number): Buffer {
