@@ -221,7 +221,9 @@ test('tracefs not mounted, or without a syscall tracepoint: the perf-event signa
 test('every collector the agent runs has its requirements listed', () => {
   // The agent's own list (agent/agent.ts names its Go collectors; the kernel ones come from KERNEL_COLLECTOR_FACTORIES).
   const agentSource = readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '../agent/agent.ts'), 'utf8');
-  const goCollectors = [...agentSource.matchAll(/\['([a-z0-9-]+)', \(\) => new /g)].map((m) => m[1]!);
+  // A factory is `['name', () => new …]`, or `['name', () => (kept = new …)]` when another collector needs it.
+  const goCollectors = [...agentSource.matchAll(/\['([a-z0-9-]+)', \(\) => (?:\(\w+ = )?new /g)].map((m) => m[1]!);
+  assert.ok(goCollectors.includes('go-calls') && goCollectors.includes('syscall-l7'), goCollectors.join(', '));
   assert.ok(goCollectors.includes('http-server'));
   const listed = new Set(SIGNAL_REQUIREMENTS.map((r) => r.signal));
   for (const name of [...goCollectors, ...KERNEL_COLLECTOR_FACTORIES.map(([n]) => n)]) assert.ok(listed.has(name), `${name} is not in SIGNAL_REQUIREMENTS`);
