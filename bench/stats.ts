@@ -28,3 +28,90 @@ export function targetCheck(value: number, target: number, direction: 'atLeast' 
   const sign = direction === 'atLeast' ? '≥' : '≤';
   return met ? `${sign} ${target.toFixed(digits)} met` : `${sign} ${target.toFixed(digits)} MISSED by ${Math.abs(value - target).toFixed(digits)}`;
 }
+
+// Short alternating windows. On this VM a service's closed-loop throughput swings 2× within
+// minutes (neighbours' load, other hosts' BPF programs in its syscalls), so one run per setup
+// compares two different machines. Windows of a few seconds, the two arms alternating in blocks,
+// pair each window with its neighbour in the other arm: the drift between them is seconds'.
+
+/** One block pair of an alternating run: the kept windows of the measured arm and of the baseline. */
+export interface Cycle {
+  measured: readonly number[];
+  baseline: readonly number[];
+}
+
+/**
+ * Window i of the measured block over window i of the baseline block next to it: each pair is
+ * the same distance apart in time. Windows without a partner (a block cut short) are dropped.
+ */
+export function pairedRatios(cycle: Cycle): number[] {
+  const n = Math.min(cycle.measured.length, cycle.baseline.length);
+  return Array.from({ length: n }, (_, i) => cycle.measured[i] / cycle.baseline[i]);
+}
+
+/** The q-quantile of sorted values, linear between neighbours (R's type 7). */
+export function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) throw new RangeError('quantile of no values');
+  const h = (sorted.length - 1) * q;
+  const lo = Math.floor(h);
+  return lo + 1 < sorted.length ? sorted[lo] + (h - lo) * (sorted[lo + 1] - sorted[lo]) : sorted[lo];
+}
+
+/** A small seeded generator (mulberry32): the same windows give the same interval on every print. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface Interval {
+  median: number;
+  low: number;
+  high: number;
+  confidence: number;
+  pairs: number;
+}
+
+/**
+ * The median of the paired ratios with a percentile-bootstrap interval that resamples whole
+ * cycles, not single pairs: the windows of one block share its state (an agent start, a
+ * neighbour's burst), so treating them as independent would draw the interval too tight.
+ */
+export function medianInterval(cycles: readonly (readonly number[])[], confidence = 0.95, resamples = 2000, seed = 1): Interval {
+  const kept = cycles.filter((c) => c.length > 0);
+  const all = kept.flat();
+  if (all.length === 0) throw new RangeError('no paired ratios');
+  const random = seededRandom(seed);
+  const medians: number[] = [];
+  for (let r = 0; r < resamples; r++) {
+    const drawn: number[] = [];
+    for (let i = 0; i < kept.length; i++) drawn.push(...kept[Math.floor(random() * kept.length)]);
+    medians.push(median(drawn));
+  }
+  medians.sort((a, b) => a - b);
+  const tail = (1 - confidence) / 2;
+  return { median: median(all), low: quantile(medians, tail), high: quantile(medians, 1 - tail), confidence, pairs: all.length };
+}
+
+/** "0.912 [95% CI 0.880–0.941, 24 pairs]". */
+export function formatInterval(i: Interval, digits: number): string {
+  return `${i.median.toFixed(digits)} [${Math.round(i.confidence * 100)}% CI ${i.low.toFixed(digits)}–${i.high.toFixed(digits)}, ${i.pairs} pairs]`;
+}
+
+/**
+ * A target judged on the interval, not the point: met only when the whole interval clears it,
+ * missed only when the whole interval falls short, "not shown" when it straddles the target.
+ */
+export function intervalVerdict(i: Interval, target: number, direction: 'atLeast' | 'atMost', digits: number): string {
+  const sign = direction === 'atLeast' ? '≥' : '≤';
+  const [clears, fails] = direction === 'atLeast' ? [i.low >= target, i.high < target] : [i.high <= target, i.low > target];
+  const t = target.toFixed(digits);
+  if (clears) return `${sign} ${t} met`;
+  if (fails) return `${sign} ${t} MISSED (the whole interval is on the wrong side)`;
+  return `${sign} ${t} not shown (the interval straddles it)`;
+}

@@ -2,7 +2,7 @@
 // run-time accounting (bench/bpf-run-time.ts): what its reported figures rest on.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { median, roundRatios, spread, targetCheck } from '../bench/stats.ts';
+import { formatInterval, intervalVerdict, median, medianInterval, pairedRatios, quantile, roundRatios, seededRandom, spread, targetCheck, type Interval } from '../bench/stats.ts';
 import { parseProgFdinfo, runTimeByName } from '../bench/bpf-run-time.ts';
 
 test('median of odd and even counts, whatever the order', () => {
@@ -25,6 +25,69 @@ test('a target check says met, or by how much it is missed, in the right directi
   assert.equal(targetCheck(0.73, 0.8, 'atLeast', 2), '≥ 0.80 MISSED by 0.07');
   assert.equal(targetCheck(1.5, 2, 'atMost', 1), '≤ 2.0 met');
   assert.equal(targetCheck(6.3, 2, 'atMost', 1), '≤ 2.0 MISSED by 4.3');
+});
+
+test('paired ratios put window i of the measured block over window i of its neighbouring baseline block', () => {
+  assert.deepEqual(pairedRatios({ measured: [90, 40, 30], baseline: [100, 50, 60] }), [0.9, 0.8, 0.5]);
+  // a block cut short: its unpartnered windows are dropped, not paired with a stranger
+  assert.deepEqual(pairedRatios({ measured: [90, 40], baseline: [100, 50, 60] }), [0.9, 0.8]);
+  assert.deepEqual(pairedRatios({ measured: [], baseline: [100] }), []);
+});
+
+test('quantiles interpolate between neighbours', () => {
+  assert.equal(quantile([1, 2, 3, 4, 5], 0.5), 3);
+  assert.equal(quantile([1, 2, 3, 4], 0.5), 2.5);
+  assert.equal(quantile([10, 20], 0.25), 12.5);
+  assert.equal(quantile([7], 0.975), 7);
+  assert.throws(() => quantile([], 0.5), /no values/);
+});
+
+test('the seeded generator repeats itself for a seed, differs across seeds, and stays in [0, 1)', () => {
+  const a = seededRandom(42);
+  const b = seededRandom(42);
+  const xs = Array.from({ length: 1000 }, () => a());
+  assert.deepEqual(Array.from({ length: 1000 }, () => b()), xs);
+  assert.notDeepEqual(Array.from({ length: 1000 }, seededRandom(43)), xs);
+  assert.ok(xs.every((x) => x >= 0 && x < 1));
+  assert.ok(Math.abs(xs.reduce((s, x) => s + x, 0) / xs.length - 0.5) < 0.05, 'roughly uniform');
+});
+
+test('identical ratios give a zero-width interval at their value', () => {
+  const i = medianInterval([[0.9, 0.9], [0.9, 0.9, 0.9]]);
+  assert.deepEqual(i, { median: 0.9, low: 0.9, high: 0.9, confidence: 0.95, pairs: 5 });
+});
+
+test('the interval brackets the median of all pairs and narrows as cycles agree', () => {
+  const noisy = [[0.7, 1.1], [0.95, 0.8], [1.2, 0.75], [0.85, 1.0], [0.9, 0.6], [1.15, 0.92]];
+  const tight = noisy.map((c) => c.map((r) => 0.9 + (r - 0.9) / 10));
+  const a = medianInterval(noisy);
+  const b = medianInterval(tight);
+  assert.equal(a.median, median(noisy.flat()));
+  assert.ok(a.low <= a.median && a.median <= a.high, `${a.low} ≤ ${a.median} ≤ ${a.high}`);
+  assert.ok(a.high - a.low > 0.05, 'noisy pairs draw a wide interval');
+  assert.ok(b.high - b.low < (a.high - a.low) / 5, 'ten times less spread, a far narrower interval');
+  assert.deepEqual(medianInterval(noisy), a, 'seeded: the same windows, the same interval');
+});
+
+test('the interval resamples whole cycles: windows of one block do not count as independent', () => {
+  // Two cycles, each internally consistent but far apart: as 20 independent pairs the median
+  // would look pinned; as two clusters, either level is as likely as the other.
+  const cycles = [Array(10).fill(0.6), Array(10).fill(1.0)];
+  const i = medianInterval(cycles);
+  assert.equal(i.low, 0.6);
+  assert.equal(i.high, 1.0);
+  assert.throws(() => medianInterval([[], []]), /no paired ratios/);
+});
+
+test('the verdict is met only when the interval clears the target, not shown when it straddles it', () => {
+  const at = (low: number, high: number): Interval => ({ median: (low + high) / 2, low, high, confidence: 0.95, pairs: 20 });
+  assert.equal(intervalVerdict(at(0.82, 0.9), 0.8, 'atLeast', 2), '≥ 0.80 met');
+  assert.equal(intervalVerdict(at(0.78, 0.9), 0.8, 'atLeast', 2), '≥ 0.80 not shown (the interval straddles it)');
+  assert.equal(intervalVerdict(at(0.6, 0.79), 0.8, 'atLeast', 2), '≥ 0.80 MISSED (the whole interval is on the wrong side)');
+  assert.equal(intervalVerdict(at(1.2, 1.9), 2, 'atMost', 1), '≤ 2.0 met');
+  assert.equal(intervalVerdict(at(1.5, 2.5), 2, 'atMost', 1), '≤ 2.0 not shown (the interval straddles it)');
+  assert.equal(intervalVerdict(at(2.1, 2.5), 2, 'atMost', 1), '≤ 2.0 MISSED (the whole interval is on the wrong side)');
+  assert.equal(formatInterval({ median: 0.9123, low: 0.88, high: 0.9411, confidence: 0.95, pairs: 24 }, 3), '0.912 [95% CI 0.880–0.941, 24 pairs]');
 });
 
 test('a BPF program fd gives its run time and run count; other fds give nothing', () => {
