@@ -10,17 +10,26 @@
 // figure, as the targets separate them. Unpinned, the scheduler puts the agent's drains on
 // whichever core is idle for a moment, the service's included, and the two costs mix.
 //
-// Each round runs every setup once (none, the agent, the agent with deep probes), the order
-// rotated a step per round; a fresh agent per setup. Ratios are taken within a round, then the
-// median and (min–max) over the rounds.
+// The hello-world throughput ratio comes from short alternating windows (bench/alternating-windows.ts):
+// blocks of a few wrk windows with the agent and without, next to each other, the agent kept
+// running through its block, the first window after each block start set apart as warm-up; the
+// median of the paired window ratios with a bootstrap interval, and beside it the same method
+// run none against none (A/A), its own noise floor. On this VM the bare service's throughput
+// swings 2× within minutes, so one 5-s run per setup per round resolved nothing.
+//
+// The other figures come from rounds: each round runs every setup once (none, the agent, the
+// agent with deep probes), the order rotated a step per round; a fresh agent per setup. Ratios
+// are taken within a round, then the median and (min–max) over the rounds.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { manage, tempDir, waitFor, type Managed } from '../test/lib/processes.ts';
 import { BENCH_FIXTURE_SERVICE, BENCH_KEY, CONNECTIONS, requestDeepProbes, ROUNDS, RUN_SECONDS, cpuSeconds, fixedRate, raiseBenchPriority, startBenchGateway, startPinnedFixture, wrk } from './lib.ts';
-import { median, roundRatios, spread, targetCheck } from './stats.ts';
+import { formatInterval, intervalVerdict, logSpread, median, medianInterval, pairedRatios, roundRatios, spread, targetCheck } from './stats.ts';
 import { processPrograms, programNames, runTimeByName, withBpfStats } from './bpf-run-time.ts';
+import { cyclesOf, runAlternating, type Arm, type Block, type Comparison } from './alternating-windows.ts';
+import { cpuShares, foreignTracingPrograms, readProcStat, type CpuShares } from './machine-state.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const FIXED_RATE = Number(process.env.BENCH_FIXED_RATE ?? 20_000);
@@ -29,6 +38,11 @@ const FIXED_SECONDS = Number(process.env.BENCH_FIXED_SECONDS ?? 20);
 const AGENT_CPU = process.env.BENCH_AGENT_CPU ?? '1';
 /** One default interval (10 s) with no load, for the agent's CPU that does not grow with requests. */
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 10);
+/** The alternating hello-world windows: wrk seconds per window, windows per block (the first a warm-up), cycles. */
+const WINDOW_SECONDS = Number(process.env.BENCH_WINDOW_SECONDS ?? 2);
+const BLOCK_WINDOWS = Number(process.env.BENCH_BLOCK_WINDOWS ?? 4);
+const CYCLES = Number(process.env.BENCH_CYCLES ?? 8);
+const HELLO_TARGET = 0.8;
 
 interface Setup {
   name: string;
@@ -146,6 +160,119 @@ async function measure(setup: Setup, endpoint: string, go: { pid: number; url: s
   }
 }
 
+/** One wrk window on Go /hello, with what the machine did meanwhile. */
+interface HelloWindow {
+  rps: number;
+  /** The service's CPU over the window's wall time: below 1, it waited (for the load, or for its core). */
+  serviceShare: number;
+  serviceUsPerRequest: number;
+  cpu0: CpuShares;
+  cpu1: CpuShares;
+  /** wrk's own CPU over the window's wall time: near 1, the load generator was the limit. */
+  wrkShare: number;
+  /** Tracing BPF programs other processes had loaded (their tracepoints run in the service's syscalls too). */
+  foreignBpf: number;
+}
+
+type BenchArm = Arm & { programIds(): ReadonlySet<number> };
+
+function helloWindow(go: { pid: number; url: string }, arm: BenchArm): HelloWindow {
+  const stat0 = readProcStat();
+  const service0 = cpuSeconds(go.pid);
+  const t0 = process.hrtime.bigint();
+  const { requestsPerSecond: rps, cpuSeconds: wrkCpu } = wrk(`${go.url}/hello`, WINDOW_SECONDS);
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  const service = cpuSeconds(go.pid) - service0;
+  const stat1 = readProcStat();
+  return {
+    rps,
+    serviceShare: service / wall,
+    serviceUsPerRequest: (service / (rps * WINDOW_SECONDS)) * 1e6,
+    cpu0: cpuShares(stat0, stat1, 'cpu0'),
+    cpu1: cpuShares(stat0, stat1, 'cpu1'),
+    wrkShare: wrkCpu / wall,
+    foreignBpf: foreignTracingPrograms(arm.programIds()),
+  };
+}
+
+const noAgent = (name: string): BenchArm => ({ name, start: async () => {}, stop: async () => {}, programIds: () => new Set() });
+
+/** The agent at default settings, started for a block and kept running through its windows. */
+function agentArm(endpoint: string, go: { pid: number }): BenchArm {
+  let agent: Managed | undefined;
+  return {
+    name: 'agent',
+    async start() {
+      const a = startAgent(endpoint, []);
+      agent = a;
+      await waitFor('agent attach (alternating windows)', () => (a.output().includes(`instrumenting pid ${go.pid} `) ? true : undefined), 60_000, 50);
+    },
+    async stop() {
+      await agent?.stop('SIGINT');
+      agent = undefined;
+    },
+    programIds: () => (agent ? new Set(processPrograms(agent.child.pid!).keys()) : new Set()),
+  };
+}
+
+const AB = 'agent / none';
+const AA = 'none / none (A/A)';
+
+async function helloWindows(endpoint: string, go: { pid: number; url: string }): Promise<Block<HelloWindow>[]> {
+  const comparisons: Comparison<BenchArm>[] = [
+    { name: AB, measured: agentArm(endpoint, go), baseline: noAgent('none') },
+    { name: AA, measured: noAgent('none A'), baseline: noAgent('none B') },
+  ];
+  return runAlternating(comparisons, {
+    cycles: CYCLES,
+    windowsPerBlock: BLOCK_WINDOWS,
+    measure: (arm) => helloWindow(go, arm),
+    onBlock: (b) =>
+      console.log(
+        `  cycle ${b.cycle + 1} ${b.comparison} ${b.arm}: Go /hello ${b.kept.map((w) => w.rps.toFixed(0)).join(', ')} req/s (warm-up ${b.warmUp.rps.toFixed(0)}); ` +
+          `service ${b.kept.map((w) => (w.serviceShare * 100).toFixed(0)).join('/')}% of CPU 0 at ${b.kept.map((w) => w.serviceUsPerRequest.toFixed(1)).join('/')} µs/req; ` +
+          `steal ${b.kept.map((w) => (w.cpu0.steal * 100).toFixed(1)).join('/')}%; foreign BPF ${b.kept.map((w) => w.foreignBpf).join('/')}`,
+      ),
+  });
+}
+
+function windowReport(blocks: Block<HelloWindow>[]): string[] {
+  if (blocks.length === 0) return ['Go /hello alternating windows: not run (BENCH_CYCLES=0)'];
+  const interval = (comparison: string, pick: (w: HelloWindow) => number) => medianInterval(cyclesOf(blocks, comparison, pick).map(pairedRatios));
+  const hello = interval(AB, (w) => w.rps);
+  const helloAA = interval(AA, (w) => w.rps);
+  // Throughput the service would have had with all of CPU 0: the inverse of its CPU per request.
+  const normalised = interval(AB, (w) => 1 / w.serviceUsPerRequest);
+  const normalisedAA = interval(AA, (w) => 1 / w.serviceUsPerRequest);
+  const pct = (xs: number[], digits = 1) => spread(xs.map((x) => x * 100), digits);
+  const lines = [
+    `Go /hello, alternating windows: ${CYCLES} cycles; per cycle and comparison a block with each arm (order flipped every cycle), ${BLOCK_WINDOWS} windows of wrk -d${WINDOW_SECONDS}s each, ` +
+      `the first after each block start discarded as warm-up (the agent starts once per block and runs through it); window i paired with window i of the neighbouring block; ` +
+      `median of the paired ratios, 95% bootstrap interval resampling whole cycles`,
+    `agent / none: Go /hello ratio ${formatInterval(hello, 3)} [${intervalVerdict(hello, HELLO_TARGET, 'atLeast', 2)}]`,
+    `none / none (A/A, the method's noise floor this run): ${formatInterval(helloAA, 3)}`,
+    `service CPU per request, none ÷ agent (the ratio if the service had all of CPU 0 in both arms): ${formatInterval(normalised, 3)}; A/A ${formatInterval(normalisedAA, 3)}`,
+  ];
+  for (const comparison of [AB, AA]) {
+    for (const arm of ['measured', 'baseline'] as const) {
+      const ws = blocks.filter((b) => b.comparison === comparison && b.arm === arm).flatMap((b) => b.kept);
+      if (ws.length === 0) continue;
+      lines.push(
+        `  ${comparison} ${arm}: Go /hello ${spread(ws.map((w) => w.rps), 0)} req/s; service ${pct(ws.map((w) => w.serviceShare), 0)}% of CPU 0 at ${spread(ws.map((w) => w.serviceUsPerRequest), 1)} µs/req; ` +
+          `CPU 0 idle ${pct(ws.map((w) => w.cpu0.idle), 0)}% steal ${pct(ws.map((w) => w.cpu0.steal))}% softirq ${pct(ws.map((w) => w.cpu0.softirq), 0)}%; ` +
+          `CPU 1: wrk ${pct(ws.map((w) => w.wrkShare), 0)}%, idle ${pct(ws.map((w) => w.cpu1.idle), 0)}%, steal ${pct(ws.map((w) => w.cpu1.steal))}%; foreign tracing BPF programs ${spread(ws.map((w) => w.foreignBpf), 0)}`,
+      );
+    }
+  }
+  // ln(throughput) = ln(share of CPU 0) − ln(CPU per request) + const: which of the two moved it.
+  const none = blocks.filter((b) => b.comparison === AA || b.arm === 'baseline').flatMap((b) => b.kept);
+  lines.push(
+    `swings without the agent (${none.length} windows), sd of the logarithm: throughput ${logSpread(none.map((w) => w.rps)).toFixed(3)}, ` +
+      `the service's share of CPU 0 ${logSpread(none.map((w) => w.serviceShare)).toFixed(3)}, its CPU per request ${logSpread(none.map((w) => w.serviceUsPerRequest)).toFixed(3)}`,
+  );
+  return lines;
+}
+
 export async function run(): Promise<string[]> {
   const nice = raiseBenchPriority();
   const loadBefore = loadAverage();
@@ -155,8 +282,10 @@ export async function run(): Promise<string[]> {
   const go = await startPinnedFixture();
   const node = await startNodeServer();
   const rounds = new Map<string, Measured[]>(setups.map((s) => [s.name, []]));
+  let windows: Block<HelloWindow>[] = [];
   try {
     for (const url of [`${go.url}/hello`, `${go.url}/work`, `${node.url}/hello`]) wrk(url, 1); // warm-up
+    windows = await helloWindows(endpoint, go);
     for (let r = 0; r < ROUNDS; r++) {
       for (let i = 0; i < setups.length; i++) {
         const setup = setups[(i + r) % setups.length];
@@ -174,7 +303,7 @@ export async function run(): Promise<string[]> {
     await go.stop();
     await gateway.stop();
   }
-  return [...report(setups, rounds, deep, nice), `machine load average (1 min) before/after the run: ${loadBefore} / ${loadAverage()} (2 CPUs; the bench itself keeps ≈2 busy)`];
+  return [...windowReport(windows), ...report(setups, rounds, deep, nice), `machine load average (1 min) before/after the run: ${loadBefore} / ${loadAverage()} (2 CPUs; the bench itself keeps ≈2 busy)`];
 }
 
 /** The 1-minute load average: how busy the neighbours kept the machine while it was measured. */
@@ -200,7 +329,7 @@ function report(setups: Setup[], rounds: Map<string, Measured[]>, deep: Setup | 
     const agentCpu = ms.map((m) => m.agentCpuShare * 100);
     const checks = setup.name === 'agent';
     lines.push(
-      `${setup.name}: Go /hello ratio ${spread(hello, 3)}${checks ? ` [${targetCheck(median(hello), 0.8, 'atLeast', 2)}]` : ''}; ` +
+      `${setup.name}: Go /hello ratio over rounds ${spread(hello, 3)} (no verdict: see the alternating windows); ` +
         `Go /work ratio ${spread(work, 3)}${checks ? ` [${targetCheck(median(work), 0.99, 'atLeast', 2)}]` : ''}; ` +
         `Node /hello ratio ${spread(nodeHello, 3)}`,
       `${setup.name}: at ${FIXED_RATE}/s on Go /hello: agent process CPU ${spread(agentCpu, 2)}% of a core${checks ? ` [${targetCheck(median(agentCpu), 2, 'atMost', 1)}]` : ''} ` +

@@ -21,15 +21,26 @@ const execFileAsync = promisify(execFile);
 
 interface WrkResult {
   requestsPerSecond: number;
+  /** CPU seconds wrk itself used: near the window's length, the load generator was the limit. */
+  cpuSeconds: number;
 }
 
 /** Closed-loop throughput on CPU 1; a run with errors is no measurement and throws. */
 export function wrk(url: string, seconds = RUN_SECONDS): WrkResult {
-  const out = execFileSync('taskset', ['-c', '1', 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, url], { encoding: 'utf8' });
+  // bash's `times` prints the shell's, then its children's, user and system time: wrk's own CPU.
+  const out = execFileSync('bash', ['-c', 'taskset -c 1 wrk "$@" && times', 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, url], { encoding: 'utf8' });
   const m = /Requests\/sec:\s+([\d.]+)/.exec(out);
   if (!m) throw new Error(`unexpected wrk output:\n${out}`);
   if (/Non-2xx|Socket errors/.test(out)) throw new Error(`wrk saw errors:\n${out}`);
-  return { requestsPerSecond: Number(m[1]) };
+  return { requestsPerSecond: Number(m[1]), cpuSeconds: childrenCpuSeconds(out) };
+}
+
+/** The children's line of bash's `times` ("0m1.234s 0m0.567s", the last line), as seconds. */
+export function childrenCpuSeconds(timesOutput: string): number {
+  const lines = timesOutput.trim().split('\n');
+  const m = /^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/.exec(lines[lines.length - 1] ?? '');
+  if (!m) return NaN;
+  return Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4]);
 }
 
 export interface FixedRateResult {

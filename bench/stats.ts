@@ -115,3 +115,11 @@ export function intervalVerdict(i: Interval, target: number, direction: 'atLeast
   if (fails) return `${sign} ${t} MISSED (the whole interval is on the wrong side)`;
   return `${sign} ${t} not shown (the interval straddles it)`;
 }
+
+/** Sample standard deviation of the logarithms: a relative spread, comparable across figures of different units. */
+export function logSpread(xs: readonly number[]): number {
+  if (xs.length < 2) return 0;
+  const ls = xs.map(Math.log);
+  const m = ls.reduce((a, b) => a + b, 0) / ls.length;
+  return Math.sqrt(ls.reduce((a, l) => a + (l - m) ** 2, 0) / (ls.length - 1));
+}

@@ -2,8 +2,11 @@
 // run-time accounting (bench/bpf-run-time.ts): what its reported figures rest on.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatInterval, intervalVerdict, median, medianInterval, pairedRatios, quantile, roundRatios, seededRandom, spread, targetCheck, type Interval } from '../bench/stats.ts';
+import { formatInterval, intervalVerdict, logSpread, median, medianInterval, pairedRatios, quantile, roundRatios, seededRandom, spread, targetCheck, type Interval } from '../bench/stats.ts';
 import { parseProgFdinfo, runTimeByName } from '../bench/bpf-run-time.ts';
+import { cyclesOf, runAlternating, type Arm } from '../bench/alternating-windows.ts';
+import { countForeign, cpuShares, parseProcStat } from '../bench/machine-state.ts';
+import { childrenCpuSeconds } from '../bench/lib.ts';
 
 test('median of odd and even counts, whatever the order', () => {
   assert.equal(median([5, 1, 3]), 3);
@@ -88,6 +91,85 @@ test('the verdict is met only when the interval clears the target, not shown whe
   assert.equal(intervalVerdict(at(1.5, 2.5), 2, 'atMost', 1), '≤ 2.0 not shown (the interval straddles it)');
   assert.equal(intervalVerdict(at(2.1, 2.5), 2, 'atMost', 1), '≤ 2.0 MISSED (the whole interval is on the wrong side)');
   assert.equal(formatInterval({ median: 0.9123, low: 0.88, high: 0.9411, confidence: 0.95, pairs: 24 }, 3), '0.912 [95% CI 0.880–0.941, 24 pairs]');
+});
+
+test('the schedule alternates blocks, flips their order every cycle, keeps an arm running through its block and sets the warm-up apart', async () => {
+  const log: string[] = [];
+  const arm = (name: string): Arm => ({ name, start: async () => void log.push(`start ${name}`), stop: async () => void log.push(`stop ${name}`) });
+  let n = 0;
+  const blocks = await runAlternating(
+    [
+      { name: 'AB', measured: arm('agent'), baseline: arm('none') },
+      { name: 'AA', measured: arm('a'), baseline: arm('b') },
+    ],
+    { cycles: 2, windowsPerBlock: 3, measure: (a) => (log.push(`window ${a.name}`), ++n) },
+  );
+  const block = (name: string) => [`start ${name}`, `window ${name}`, `window ${name}`, `window ${name}`, `stop ${name}`];
+  assert.deepEqual(log, [...block('agent'), ...block('none'), ...block('a'), ...block('b'), ...block('b'), ...block('a'), ...block('none'), ...block('agent')]);
+  assert.deepEqual(
+    blocks.map((b) => [b.comparison, b.arm, b.cycle, b.warmUp, b.kept]),
+    [
+      ['AB', 'measured', 0, 1, [2, 3]],
+      ['AB', 'baseline', 0, 4, [5, 6]],
+      ['AA', 'measured', 0, 7, [8, 9]],
+      ['AA', 'baseline', 0, 10, [11, 12]],
+      ['AA', 'baseline', 1, 13, [14, 15]],
+      ['AA', 'measured', 1, 16, [17, 18]],
+      ['AB', 'baseline', 1, 19, [20, 21]],
+      ['AB', 'measured', 1, 22, [23, 24]],
+    ],
+  );
+  // Each cycle's kept windows, measured beside baseline; the warm-ups never reach a ratio.
+  assert.deepEqual(cyclesOf(blocks, 'AB', (w) => w * 10), [
+    { measured: [20, 30], baseline: [50, 60] },
+    { measured: [230, 240], baseline: [200, 210] },
+  ]);
+  await assert.rejects(runAlternating([], { cycles: 1, windowsPerBlock: 1, measure: () => 0 }), /warm-up window and at least one kept/);
+});
+
+test('an arm that fails in its block is stopped all the same', async () => {
+  let stopped = false;
+  const arm: Arm = { name: 'agent', start: async () => {}, stop: async () => void (stopped = true) };
+  await assert.rejects(
+    runAlternating([{ name: 'AB', measured: arm, baseline: arm }], { cycles: 1, windowsPerBlock: 2, measure: () => { throw new Error('wrk saw errors'); } }),
+    /wrk saw errors/,
+  );
+  assert.ok(stopped);
+});
+
+test('per-CPU idle, steal and softirq shares come from the difference of two /proc/stat readings', () => {
+  const before = parseProcStat('cpu  10 0 10 100 0 0 0 0 0 0\ncpu0 100 0 50 1000 10 0 20 5 0 0\ncpu1 1 2 3 4 5 6 7 8 9 10\nintr 1 2\n');
+  const after = parseProcStat('cpu  20 0 20 200 0 0 0 0 0 0\ncpu0 160 0 70 1100 10 0 30 15 0 0\ncpu1 1 2 3 4 5 6 7 8 9 10\n');
+  assert.deepEqual([...before.keys()], ['cpu0', 'cpu1']);
+  // 200 jiffies: user 60, system 20, idle 100, softirq 10, steal 10 (iowait counts as idle)
+  assert.deepEqual(cpuShares(before, after, 'cpu0'), { idle: 0.5, steal: 0.05, softirq: 0.05 });
+  assert.deepEqual(cpuShares(before, after, 'cpu1'), { idle: 0, steal: 0, softirq: 0 });
+  assert.throws(() => cpuShares(before, after, 'cpu7'), /no cpu7/);
+});
+
+test('foreign tracing programs: tracing types only, the agent under test\'s own left out', () => {
+  const list = [
+    { id: 1, type: 'tracepoint' },
+    { id: 2, type: 'kprobe' },
+    { id: 3, type: 'cgroup_skb' },
+    { id: 4, type: 'tracing' },
+    { id: 5, type: 'raw_tracepoint' },
+  ];
+  assert.equal(countForeign(list, new Set()), 4);
+  assert.equal(countForeign(list, new Set([1, 4])), 2);
+});
+
+test("wrk's own CPU time is the children's line of bash's times", () => {
+  assert.equal(childrenCpuSeconds('Running 2s test\n Requests/sec: 1\n0m0.001s 0m0.002s\n0m1.250s 0m0.500s\n'), 1.75);
+  assert.equal(childrenCpuSeconds('0m0.000s 0m0.000s\n1m2.000s 0m0.500s'), 62.5);
+  assert.ok(Number.isNaN(childrenCpuSeconds('no times here')));
+});
+
+test('the log spread is a relative spread: scale-free, zero for a constant', () => {
+  assert.equal(logSpread([5, 5, 5]), 0);
+  assert.equal(logSpread([7]), 0);
+  assert.ok(Math.abs(logSpread([1, Math.E]) - Math.SQRT1_2) < 1e-12);
+  assert.ok(Math.abs(logSpread([10, 20, 40]) - logSpread([1000, 2000, 4000])) < 1e-12);
 });
 
 test('a BPF program fd gives its run time and run count; other fds give nothing', () => {
