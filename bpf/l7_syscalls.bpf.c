@@ -182,6 +182,8 @@ static __always_inline int covered_by_uprobes(__u32 tgid, struct l7_conn *c)
 	__u32 *covered = bpf_map_lookup_elem(&l7_coverage, &tgid);
 	if (!covered || !(*covered & coverage_bit(kind_of(c))))
 		return 0;
+	if (c->state != L7_CONN_IDLE)
+		drop_count(&l7_dropped, L7_DROP_HANDOFF);
 	c->state = L7_CONN_IDLE;
 	c->start_ns = 0;
 	return 1;

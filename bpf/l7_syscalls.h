@@ -112,7 +112,8 @@ enum l7_drop_reason {
 	L7_DROP_PIPELINED = 6,         /* a response on a pipelining connection: its request counted here, not measured */
 	L7_DROP_UNFINISHED = 7,        /* the connection closed with a request in flight */
 	L7_DROP_OPAQUE_MAP_FULL = 8,
-	L7_DROP_REASONS = 9,
+	L7_DROP_HANDOFF = 9,           /* a call in flight when Go uprobes took its kind over: counted by neither */
+	L7_DROP_REASONS = 10,
 };
 
 #endif

@@ -27,7 +27,7 @@ const ROLE_SERVER = 0;
 const COVER = { httpServer: 0x1, httpClient: 0x2, db: 0x4 } as const;
 const DROP_REASONS = [
   'conn_map_full', 'pending_map_full', 'bucket_map_full', 'stats_map_full', 'series_overflow', 'series_counter_full',
-  'pipelined', 'unfinished', 'opaque_map_full',
+  'pipelined', 'unfinished', 'opaque_map_full', 'handoff',
 ] as const;
 /** db.system of the database protocols the kernel parses. */
 const DB_SYSTEMS: Record<number, string> = { [PROTO.redis]: 'redis', [PROTO.postgres]: 'postgresql' };
