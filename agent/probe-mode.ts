@@ -106,8 +106,8 @@ export interface ServerRedChoice {
  * The server RED path of a Go binary. `--probes always` keeps the uprobes (the behaviour of
  * that mode); so does a binary that can serve TLS or cleartext HTTP/2, which syscalls cannot
  * read, and any binary when the syscall path did not load. Otherwise the syscalls count its
- * requests, and the uprobes join only with its deep probes (they are the roots of the slow
- * breakdowns), taking the count over while on.
+ * requests, and the uprobes join only with its deep probes as the roots of the slow
+ * breakdowns: the count stays with the syscalls, so no request is lost or doubled at a switch.
  */
 export function chooseServerRedPath(mode: ProbeMode, protocols: ServerProtocols, syscallPathLoaded: boolean): ServerRedChoice {
   if (mode === 'always') return { path: 'uprobes', why: '--probes always' };

@@ -170,10 +170,13 @@ int go_http2_stream_start(struct pt_regs *ctx)
 }
 
 /* Ends the goroutine's request: its duration, method, path and status (read from `req`
- * and the status word at `status_addr`) go into the histogram. */
+ * and the status word at `status_addr`) go into the histogram, unless the probe is
+ * HTTP_COOKIE_ROOTS_ONLY (then they fill only the slow record of a root). */
 static __always_inline void finish(struct go_http_offsets *off, __u64 req, __u64 status_addr, __u64 dur_ns, __u32 tgid,
-				   struct slow_record *rec)
+				   struct slow_record *rec, __u64 cookie)
 {
+	if ((cookie & HTTP_COOKIE_ROOTS_ONLY) && !rec)
+		return;
 	struct http_bucket_key bk;
 	__builtin_memset(&bk, 0, sizeof(bk));
 	bk.series.pid = tgid;
@@ -194,6 +197,8 @@ static __always_inline void finish(struct go_http_offsets *off, __u64 req, __u64
 		__builtin_memcpy(rec->method, bk.series.method, CALL_METHOD_MAX);
 		__builtin_memcpy(rec->route, bk.series.path, CALL_ROUTE_MAX);
 	}
+	if (cookie & HTTP_COOKIE_ROOTS_ONLY)
+		return;
 	bk.series.path_len = http_path_mask(bk.series.path, path_len);
 	bk.bucket = exphist_index(dur_ns, hist_scale);
 
@@ -237,12 +242,13 @@ int go_http_finish_request(struct pt_regs *ctx)
 	struct go_goroutine_key k;
 	__u64 dur_ns = 0;
 	struct slow_record *rec;
-	struct go_http_offsets *off = end_inflight(ctx, bpf_get_attach_cookie(ctx), &k, &dur_ns, &rec);
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	struct go_http_offsets *off = end_inflight(ctx, cookie, &k, &dur_ns, &rec);
 	__u64 req = 0;
 	if (off) {
 		__u64 resp = GO_PARAM1(ctx);
 		if (bpf_probe_read_user(&req, sizeof(req), (void *)(resp + off->response_req)) == 0)
-			finish(off, req, resp + off->response_status, dur_ns, k.tgid, rec);
+			finish(off, req, resp + off->response_status, dur_ns, k.tgid, rec, cookie);
 		else
 			count_drop(HTTP_DROP_READ_FAILED);
 	}
@@ -269,7 +275,7 @@ int go_http2_handler_done(struct pt_regs *ctx)
 		__u64 rws = 0, req = 0;
 		if (bpf_probe_read_user(&rws, sizeof(rws), (void *)(rw + h2->rw_rws)) == 0 &&
 		    bpf_probe_read_user(&req, sizeof(req), (void *)(rws + h2->rws_req)) == 0)
-			finish(off, req, rws + h2->rws_status, dur_ns, k.tgid, rec);
+			finish(off, req, rws + h2->rws_status, dur_ns, k.tgid, rec, cookie);
 		else
 			count_drop(HTTP_DROP_READ_FAILED);
 	}

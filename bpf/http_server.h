@@ -50,6 +50,11 @@ struct http_stats {
 #define HTTP2_IMPL_XNET 1
 #define HTTP2_IMPLS 2
 #define HTTP2_COOKIE_XNET (1ULL << 17)
+/* The process's requests are counted by the syscall path (a plaintext HTTP/1 server): these
+ * probes, attached with its deep probes, only make its requests roots of the slow breakdown.
+ * Counting them here too would need a handoff at every attach and detach, and a request in
+ * flight across one would be counted by neither path or by both. */
+#define HTTP_COOKIE_ROOTS_ONLY (1ULL << 18)
 
 /* Where an HTTP/2 handler's end finds its request and status: the handlerDone receiver
  * (*responseWriter) → rws (*responseWriterState) → req, status (0: nothing written, 200). */

@@ -1,7 +1,8 @@
 // The server RED path of a plaintext HTTP/1-only Go binary (issue 20 item 3): with the default
 // probe mode its requests are counted by the syscall path, with no HTTP server uprobe attached;
-// when its deep probes go on the uprobes attach and take the count over, and give it back when
-// they go — each request counted once, and into the same series (method, route, status) either way.
+// when its deep probes go on the HTTP server uprobes attach as slow-breakdown roots only, and the
+// count stays with the syscall path — so a request in flight while they attach or detach is
+// counted once, and the series (method, route, status) are the ones the uprobes give.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -10,6 +11,7 @@ import type { ExponentialHistogram } from '@opentelemetry/sdk-metrics';
 import { Agent, BPF_OBJECT_DIR } from '../agent/agent.ts';
 import { epochNowNs } from '../agent/clock.ts';
 import { HttpServerCollector } from '../agent/collectors/http-server.ts';
+import { inspectGoBinary } from '../agent/goinspect/index.ts';
 import { SyscallL7Collector } from '../agent/collectors/syscall-l7.ts';
 import { startGateway, LOCAL_TENANT, type RunningGateway } from '../lambda/local/server.ts';
 import { startFixture, tempDir, waitFor, type Fixture } from './lib/processes.ts';
@@ -99,7 +101,7 @@ async function measured(): Promise<{ uprobes: Series; syscalls: Series }> {
 const total = (s: Series) => [...s.values()].reduce((a, b) => a + b, 0);
 const state = () => agent.probeState().find((p) => p.pid === go.pid);
 
-test('a plaintext HTTP/1 Go server: syscall path by default, uprobes while deep, the same series either way', { timeout: 180_000 }, async () => {
+test('a plaintext HTTP/1 Go server: syscall path always, uprobes while deep as roots only, the same series as the uprobes give', { timeout: 180_000 }, async () => {
   assert.deepEqual(state(), { pid: go.pid, service: SERVICE, deep: false, serverRed: 'syscalls' });
   assert.equal(http.isAttached(go.pid), false, 'no HTTP server uprobe on a plaintext-only binary');
   assert.equal(l7.coverageOf(go.pid).httpServer, false);
@@ -113,12 +115,23 @@ test('a plaintext HTTP/1 Go server: syscall path by default, uprobes while deep,
   await gateway.slo.requestProbes(LOCAL_TENANT, { service: SERVICE, requested_ms: now, until_ms: now + 600_000 });
   await waitFor('the deep probes', () => (state()?.deep ? true : undefined), 10_000, 50);
   assert.equal(http.isAttached(go.pid), true);
-  assert.equal(l7.coverageOf(go.pid).httpServer, true);
+  assert.equal(l7.coverageOf(go.pid).httpServer, false, 'the syscall path keeps the count while deep');
   const on = await measured();
-  assert.equal(total(on.syscalls), 0);
-  assert.equal(total(on.uprobes), REQUESTS.length, 'deep on: every request counted by the uprobes');
+  assert.equal(total(on.uprobes), 0, 'deep on: the server uprobes are roots only, they count nothing');
+  assert.deepEqual(new Map([...on.syscalls].sort()), new Map([...off.syscalls].sort()), 'deep on: the syscall path, same series');
+
+  // The series the uprobes would give, for the same requests: counting probes on the same binary.
+  const info = await inspectGoBinary(`/proc/${go.pid}/exe`);
+  assert.ok(!('reason' in info) && info.probeSets.httpServer, 'the fixture has the HTTP server probe set');
+  const counting = { pid: go.pid, binaryPath: `/proc/${go.pid}/exe`, binaryKey: info.fileKey, probes: info.probeSets.httpServer };
+  http.detach(go.pid);
+  http.attach(counting);
+  const both = await measured();
+  http.detach(go.pid);
+  http.attach({ ...counting, rootsOnly: true }); // as the deep probes had them
   // Same metric, same attributes, same routes and statuses, same counts.
-  assert.deepEqual(new Map([...off.syscalls].sort()), new Map([...on.uprobes].sort()));
+  assert.deepEqual(new Map([...both.uprobes].sort()), new Map([...both.syscalls].sort()));
+  assert.deepEqual(new Map([...both.syscalls].sort()), new Map([...off.syscalls].sort()));
 
   await gateway.slo.requestProbes(LOCAL_TENANT, { service: SERVICE, requested_ms: Date.now(), until_ms: Date.now() });
   await waitFor('the deep probes to go', () => (state()?.deep === false ? true : undefined), 20_000, 50);
@@ -127,4 +140,32 @@ test('a plaintext HTTP/1 Go server: syscall path by default, uprobes while deep,
   const again = await measured();
   assert.equal(total(again.uprobes), 0);
   assert.deepEqual(new Map([...again.syscalls].sort()), new Map([...off.syscalls].sort()), 'deep off again: the syscall path, same series');
+});
+
+test('deep probes switched on and off under steady load: every request the server answered is counted once', { timeout: 180_000 }, async () => {
+  await drain();
+  // Four keep-alive clients back to back: at any moment some request is in flight.
+  let answered = 0;
+  let running = true;
+  const clients = Array.from({ length: 4 }, async (_, i) => {
+    while (running) {
+      const res = await fetch(`${go.url}${i % 2 ? '/users/7' : '/fail'}`);
+      await res.arrayBuffer();
+      answered++;
+    }
+  });
+  for (let k = 0; k < 4; k++) {
+    await gateway.slo.requestProbes(LOCAL_TENANT, { service: SERVICE, requested_ms: Date.now(), until_ms: Date.now() + 600_000 });
+    await waitFor('the deep probes', () => (state()?.deep ? true : undefined), 10_000, 50);
+    await new Promise((r) => setTimeout(r, 300));
+    await gateway.slo.requestProbes(LOCAL_TENANT, { service: SERVICE, requested_ms: Date.now(), until_ms: Date.now() });
+    await waitFor('the deep probes to go', () => (state()?.deep === false ? true : undefined), 20_000, 50);
+  }
+  running = false;
+  await Promise.all(clients);
+  await new Promise((r) => setTimeout(r, 300));
+  const { uprobes, syscalls } = await drain();
+  assert.ok(answered > 100, `load ran (${answered} requests)`);
+  assert.equal(total(uprobes) + total(syscalls), answered, 'each request counted once across four attaches and detaches');
+  assert.equal(total(uprobes), 0, 'by the syscall path');
 });

@@ -6,7 +6,7 @@ import { ATTR, METRICS, HTTP_SERVER_DURATION } from '../../common/catalogue.ts';
 import { exponentialHistogramMetric, type ExpHistogramPoint } from '../export/otlp.ts';
 import type { DiscoveredProcess } from '../discovery.ts';
 import type { GoBinaryInfo } from '../goinspect/index.ts';
-import type { AttachPlan, Collector, CollectWindow, CollectedMetrics, UprobeCoverage } from './types.ts';
+import type { AttachPlan, Collector, CollectWindow, CollectedMetrics } from './types.ts';
 import { OVERFLOW_ROUTE, RouteLimiter, oncePerSeries } from './route.ts';
 import { DropCounters, Generations, INFLIGHT_MAX_AGE_NS, addPerCpuDurationStats, sumPerCpu, sweepInflight } from './kernel-maps.ts';
 import type { EntryProbe, ResolvedProbeSets } from '../goinspect/index.ts';
@@ -27,6 +27,8 @@ const MAX_SERIES_PER_PROCESS = 512;
 const COOKIE_AT_JBE = 1n << 16n;
 /** HTTP2_COOKIE_XNET: the probe sits in golang.org/x/net/http2, not net/http's bundled copy. */
 const COOKIE_H2_XNET = 1n << 17n;
+/** HTTP_COOKIE_ROOTS_ONLY: record no request, only end the roots (bpf/http_server.h). */
+const COOKIE_ROOTS_ONLY = 1n << 18n;
 /** sizeof(struct go_http_offsets): 6 u32, two struct go_http2_offsets of 4 u32, g_goid, pad. */
 const OFFSETS_SIZE = 24 + 2 * 16 + 8;
 
@@ -44,6 +46,8 @@ export interface HttpProbeTarget {
   /** HTTP/2 servers the binary holds (each absent when it does not). */
   http2?: Http2Probes;
   http2Xnet?: Http2XnetProbes;
+  /** The syscall path counts the process's requests: the probes only make them slow-breakdown roots. */
+  rootsOnly?: boolean;
 }
 
 export interface HttpServerPoint {
@@ -145,7 +149,7 @@ export class HttpServerCollector implements Collector, RequestRootMapsOwner {
       http2: info.probeSets.http2Server, http2Xnet: info.probeSets.http2XnetServer,
     };
     if (plan?.serverRed === 'syscalls') {
-      this.withDeepOnly.set(proc.pid, target);
+      this.withDeepOnly.set(proc.pid, { ...target, rootsOnly: true });
       return;
     }
     this.reportUnprobedHttp2(proc, info);
@@ -154,7 +158,9 @@ export class HttpServerCollector implements Collector, RequestRootMapsOwner {
 
   /**
    * A process whose server RED comes from the syscall path gets the server probes with its deep
-   * probes: they are the request roots of the slow breakdowns. Entry probe first on detach
+   * probes: they are the request roots of the slow breakdowns, and count nothing — the syscall
+   * path keeps the count throughout, so a request in flight when they attach or detach is
+   * counted once, by it. Entry probe first on detach
    * (attach() orders the links so), so requests in flight still end; then their starts are
    * removed, so a later attach cannot end one with a wrong duration.
    */
@@ -166,10 +172,6 @@ export class HttpServerCollector implements Collector, RequestRootMapsOwner {
       this.detach(pid);
       this.removeInflightOf(pid);
     }
-  }
-
-  deepCoverage(pid: number): Partial<UprobeCoverage> {
-    return this.withDeepOnly.has(pid) ? { httpServer: true } : {};
   }
 
   /** Whether the process's server requests are measured here only while its deep probes are on. */
@@ -216,7 +218,7 @@ export class HttpServerCollector implements Collector, RequestRootMapsOwner {
     if (this.links.has(t.pid)) return;
     const slot = this.slotFor(t);
     // The cookie selects the binary's offsets and says whether restarts must be skipped.
-    const cookie = (probe: EntryProbe) => BigInt(slot) | (probe.kind === 'stack-check-jbe' ? COOKIE_AT_JBE : 0n);
+    const cookie = (probe: EntryProbe) => BigInt(slot) | (probe.kind === 'stack-check-jbe' ? COOKIE_AT_JBE : 0n) | (t.rootsOnly ? COOKIE_ROOTS_ONLY : 0n);
     const links: BpfLink[] = [];
     const entry = (program: string, probe: EntryProbe, extra = 0n) =>
       links.push(

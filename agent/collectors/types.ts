@@ -25,9 +25,9 @@ export interface CollectedMetrics {
 }
 
 /**
- * What the agent decided for a process before attaching. serverRed 'syscalls': the HTTP server
- * uprobes attach only with the process's deep probes (setDeepProbes), and their `httpServer`
- * coverage with them (deepCoverage), not from attachGo on.
+ * What the agent decided for a process before attaching. serverRed 'syscalls': the syscall path
+ * counts the process's server requests all the time; the HTTP server uprobes attach only with
+ * its deep probes (setDeepProbes), as slow-breakdown roots that count nothing.
  */
 export interface AttachPlan {
   serverRed: ServerRedPath;

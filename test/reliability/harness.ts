@@ -69,6 +69,7 @@ export async function startService(t: TestContext, label: string): Promise<{ fix
 export class SteadyLoad {
   completed = 0;
   readonly byStatus = new Map<number, number>();
+  readonly byPath = new Map<string, number>();
   /** When each request completed (ms since the epoch), in order. */
   readonly completedAt: number[] = [];
   private running = true;
@@ -113,6 +114,8 @@ export class SteadyLoad {
     this.completed++;
     this.completedAt.push(Date.now());
     this.byStatus.set(res.status, (this.byStatus.get(res.status) ?? 0) + 1);
+    const path = new URL(url).pathname;
+    this.byPath.set(path, (this.byPath.get(path) ?? 0) + 1);
   }
 
   /** Stops issuing requests and waits for those in flight: afterwards `completed` is final. A request that failed fails the test here. */
@@ -152,6 +155,14 @@ export async function storedCount(g: Gateway, service: string, route?: string): 
   return series.reduce((n, s) => n + s.points[0][1], 0);
 }
 
+/** The stored request counts by route and status, for a failure message that says where a count went missing. */
+async function storedBreakdown(g: Gateway, service: string): Promise<string> {
+  const nowS = Math.floor(Date.now() / 1000);
+  const r = await getJson(`${g.base}/v1/query?service=${encodeURIComponent(service)}&metric=${METRIC}&agg=count&from=${nowS - 12 * 3600}&to=${nowS + 12 * 3600}&by=http.route,http.response.status_code`, KEY);
+  const series = (r.body.series ?? []) as { labels: Record<string, string>; points: [number, number][] }[];
+  return series.map((s) => `${s.labels['http.route']} ${s.labels['http.response.status_code']}: ${s.points[0][1]}`).join(', ');
+}
+
 /**
  * Waits until the stored count equals `expected`, then holds it for a few more export intervals:
  * reaching the number once proves nothing was lost, staying there proves nothing arrives twice.
@@ -163,8 +174,8 @@ export async function assertStoredExactly(g: Gateway, service: string, expected:
     last = await storedCount(g, service, route);
     assert.ok(last <= expected, `stored ${last} requests, more than the ${expected} the service answered`);
     return last === expected ? true : undefined;
-  }, timeoutMs, 250).catch((err) => {
-    throw new Error(`${(err as Error).message}; last count ${last}`);
+  }, timeoutMs, 250).catch(async (err) => {
+    throw new Error(`${(err as Error).message}; last count ${last}; stored by route and status: ${await storedBreakdown(g, service)}`);
   });
   const reachedMs = Date.now() - started;
   await sleep(3 * INTERVAL_MS);
