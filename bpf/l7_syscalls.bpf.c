@@ -123,7 +123,7 @@ struct l7_scratch {
 	__u8 raw[L7_CARRY + 2 * L7_PEEK];
 	struct l7_message msg;
 	struct l7_iov iov[IOV_MAX_SEEN];
-	struct l7_series series;
+	struct l7_bucket_key bucket; /* the series of the request that ended, and its duration's bucket */
 };
 
 struct {
@@ -157,8 +157,16 @@ struct {
 
 GENERATION_CONTROL_MAP(l7_control);
 DROP_COUNTER_MAP(l7_dropped, L7_DROP_REASONS);
-GENERATION_HASH_MAPS(l7_buckets, struct l7_bucket_key, __u64, 32768);
-GENERATION_HASH_MAPS(l7_stats, struct l7_series, struct http_stats, 8192);
+/* Per (series, bucket): its count and its durations' sum, min and max — one lookup per
+ * request. A bucket's own stats add up to the series' exactly (the agent sums the counts and
+ * sums, takes the least min and the greatest max). Two maps, one of buckets and one of stats
+ * keyed by the series, cost two ~120-byte key hashes and compares per request: ~200 ns of each
+ * ended request (docs/syscall-l7.md, "Cost"). */
+GENERATION_HASH_MAPS(l7_buckets, struct l7_bucket_key, struct http_stats, 32768);
+/* The series created in the generation (the value is unused): looked up only when a request
+ * lands in a bucket its series has no entry for yet, to tell a new series (counted against the
+ * per-process cap) from a new bucket of a known one. */
+GENERATION_COUNTER_MAPS(l7_series_seen, struct l7_series, 8192);
 GENERATION_HASH_MAPS(l7_opaque, struct l7_opaque_key, struct l7_opaque_stats, 4096);
 /* pid → new series created in the generation */
 GENERATION_COUNTER_MAPS(l7_new_series, __u32, 8192);
@@ -394,26 +402,39 @@ __noinline int adopt_connection(__u64 tgid_fd, __u64 buf, __u64 kind_call_iovcnt
 	return track_connection(tgid_fd >> 32, p.fd, p.call == CALL_READ ? L7_ROLE_SERVER : L7_ROLE_CLIENT);
 }
 
-/* Whether one more distinct series may be created for `pid` in this generation. */
-static __always_inline void record(int gen, struct l7_series *series, __u64 dur_ns)
+/* Whether `series` may have entries in this generation: it has already, or one more distinct
+ * series may be created for its process (then it is marked seen). */
+static __always_inline int series_admitted(int gen, const struct l7_series *series)
 {
-	void *stats = GENERATION_SELECT(gen, l7_stats);
-	struct http_stats *s = bpf_map_lookup_elem(stats, series);
+	void *seen = GENERATION_SELECT(gen, l7_series_seen);
+	if (bpf_map_lookup_elem(seen, series))
+		return 1;
+	if (!cardinality_admit(GENERATION_SELECT(gen, l7_new_series), series->pid, max_series_per_process, &l7_dropped,
+			       L7_DROP_SERIES_COUNTER_FULL))
+		return 0;
+	__u64 one = 1;
+	if (bpf_map_update_elem(seen, series, &one, BPF_NOEXIST) && !bpf_map_lookup_elem(seen, series))
+		drop_count(&l7_dropped, L7_DROP_STATS_MAP_FULL);
+	return 1;
+}
+
+/* One request of `bk->series` that took `dur_ns`. */
+static __always_inline void record(int gen, struct l7_bucket_key *bk, __u64 dur_ns)
+{
+	void *buckets = GENERATION_SELECT(gen, l7_buckets);
+	bk->bucket = exphist_index(dur_ns, hist_scale);
+	struct http_stats *s = bpf_map_lookup_elem(buckets, bk);
 	if (!s) {
-		if (!cardinality_admit(GENERATION_SELECT(gen, l7_new_series), series->pid, max_series_per_process, &l7_dropped,
-				       L7_DROP_SERIES_COUNTER_FULL)) {
-			__builtin_memset(series->path, 0, HTTP_PATH_MAX);
-			series->path_len = HTTP_PATH_LEN_OVERFLOW;
+		if (!series_admitted(gen, &bk->series)) {
+			__builtin_memset(bk->series.path, 0, HTTP_PATH_MAX);
+			bk->series.path_len = HTTP_PATH_LEN_OVERFLOW;
 			drop_count(&l7_dropped, L7_DROP_SERIES_OVERFLOW);
 		}
 		struct http_stats zero = {};
-		s = lookup_or_init(stats, series, &zero, &l7_dropped, L7_DROP_STATS_MAP_FULL);
+		s = lookup_or_init(buckets, bk, &zero, &l7_dropped, L7_DROP_BUCKET_MAP_FULL);
+		if (!s)
+			return;
 	}
-	struct l7_bucket_key bk = { .bucket = exphist_index(dur_ns, hist_scale) };
-	__builtin_memcpy(&bk.series, series, sizeof(*series));
-	count_one(GENERATION_SELECT(gen, l7_buckets), &bk, &l7_dropped, L7_DROP_BUCKET_MAP_FULL);
-	if (!s)
-		return;
 	if (s->count == 0 || dur_ns < s->min_ns)
 		s->min_ns = dur_ns;
 	s->count += 1;
@@ -425,8 +446,8 @@ static __always_inline void record(int gen, struct l7_series *series, __u64 dur_
 /* The request in flight on `c` ended now with `status`/`error`. */
 static __always_inline void end_request(struct l7_scratch *x, __u32 tgid, struct l7_conn *c, __u16 status, __u8 error, __u64 now)
 {
-	struct l7_series *s = &x->series;
-	__builtin_memset(s, 0, sizeof(*s));
+	__builtin_memset(&x->bucket, 0, sizeof(x->bucket));
+	struct l7_series *s = &x->bucket.series;
 	s->pid = tgid;
 	s->kind = kind_of(c);
 	s->protocol = c->protocol;
@@ -445,7 +466,7 @@ static __always_inline void end_request(struct l7_scratch *x, __u32 tgid, struct
 	__u64 dur = now - c->start_ns;
 	c->state = L7_CONN_IDLE;
 	c->start_ns = 0;
-	record(generation_current(&l7_control), s, dur);
+	record(generation_current(&l7_control), &x->bucket, dur);
 }
 
 /* The last 5 bytes of what the call moved (`total` bytes): the zero-size chunk ends a chunked body. */

@@ -144,6 +144,33 @@ describe('syscall L7: HTTP/1 servers and clients of any language', () => {
     }
   });
 
+  test('one series over several buckets: count, sum, min and max are the whole series\', not one bucket\'s', async () => {
+    // Each (series, bucket) entry in the kernel holds its own count, sum, min and max; the
+    // collector must add them up across buckets (and CPUs) into the series' one point.
+    const delaysMs = [0, 2 * SLOW_MS, SLOW_MS / 2, SLOW_MS, 0];
+    const server = `require('http').createServer((q, s) => setTimeout(() => s.end('ok'), Number(new URL(q.url, 'http://x').searchParams.get('ms'))))` +
+      `.listen(0, '127.0.0.1', function () { console.log(this.address().port); });`;
+    const node = await startServer(process.execPath, ['-e', server]);
+    try {
+      const c = await curl(delaysMs.map((ms) => `http://127.0.0.1:${node.port}/delay?ms=${ms}`));
+      const saw = delaysMs.map((_, i) => curlSeconds(c.stdout, i));
+      const points = pointsOf(await collect(), node.pid, SERVER);
+      assert.equal(points.length, 1, `one series: ${JSON.stringify(points.map((p) => p.attributes))}`);
+      const h = points[0].value as ExponentialHistogram;
+      assert.equal(h.count, delaysMs.length);
+      assert.equal(h.positive.bucketCounts.reduce((a, b) => a + b, 0), delaysMs.length);
+      assert.ok(h.positive.bucketCounts.filter((n) => n > 0).length >= 3, `delays ${delaysMs} ms in ${h.positive.bucketCounts.filter((n) => n > 0).length} buckets`);
+      const longest = Math.max(...delaysMs) / 1000;
+      assert.ok(h.max! >= longest && h.max! <= Math.max(...saw), `max ${h.max} s: the ${longest} s delay, at most what curl saw`);
+      assert.ok(h.min! < SLOW_MS / 2000, `min ${h.min} s: an undelayed request's`);
+      const delayed = delaysMs.reduce((a, b) => a + b, 0) / 1000;
+      const sawTotal = saw.reduce((a, b) => a + b, 0);
+      assert.ok(h.sum! >= delayed && h.sum! <= sawTotal, `sum ${h.sum} s: at least the ${delayed} s of delays, at most the ${sawTotal} s curl saw`);
+    } finally {
+      await node.stop();
+    }
+  });
+
   test('a chunked response is measured to its last chunk; POST bodies and HEAD are not mistaken for pipelining', async () => {
     const py = await startServer(PYTHON, [path.join(FIXTURES, 'python_server.py')]);
     try {

@@ -156,21 +156,19 @@ export class SyscallL7Collector extends KernelSignalCollector {
     this.obj.map(`l7_new_series_${idle}`).drain(); // the per-process caps start over
     const times = { startTimeNs: window.startNs, endTimeNs: window.endNs };
 
+    this.obj.map(`l7_series_seen_${idle}`).drain(); // which series exist: the next generation starts over
     const series = new Map<string, Accumulator>();
-    const buckets = this.obj.map(`l7_buckets_${idle}`).drain();
-    const statsMap = this.obj.map(`l7_stats_${idle}`);
-    const stats = statsMap.drain();
-    const services = await this.serviceNames([...buckets.keys, ...stats.keys], window);
+    // Each (series, bucket) entry holds its count, sum, min and max (one kernel lookup per request).
+    const bucketsMap = this.obj.map(`l7_buckets_${idle}`);
+    const buckets = bucketsMap.drain();
+    const services = await this.serviceNames(buckets.keys, window);
     const named = oncePerSeries(SERIES_SIZE, (key) => this.attributesOf(decodeSeries(key), services));
     for (let i = 0; i < buckets.keys.length; i++) {
       const acc = this.accumulator(series, buckets.keys[i], named);
-      const n = Number(sumPerCpuFields(buckets.values[i], 8)[0]);
+      const n = Number(sumPerCpuFields(buckets.values[i], bucketsMap.valueSize)[0]);
       const b = buckets.keys[i].readInt32LE(SERIES_SIZE);
       if (n > 0) acc.buckets.set(b, (acc.buckets.get(b) ?? 0) + n);
-    }
-    for (let i = 0; i < stats.keys.length; i++) {
-      const acc = this.accumulator(series, stats.keys[i], named);
-      addPerCpuDurationStats(acc, stats.values[i], statsMap.valueSize);
+      addPerCpuDurationStats(acc, buckets.values[i], bucketsMap.valueSize);
     }
     const byKind = new Map<number, PointsByProcess<ExpHistogramPoint>>();
     for (const s of series.values()) {
