@@ -9,11 +9,14 @@
  * Per-task timestamps live in task storage (freed with the task: no bound to size,
  * nothing to evict). Kernel threads are skipped: they are not services. Latencies go
  * into per-CPU exponential-histogram buckets keyed by (tgid, bucket), drained by
- * generation (lib/aggregate.bpf.h). sched_switch is the hottest tracepoint there is,
- * so each program is a couple of map operations and no loops beyond exphist_index: a
- * wait's sum rides in task storage until the task's next switch-out, where one update of
- * the process's stats adds it with the on-CPU time (so a wait's bucket and its share of
- * the sum can land in neighbouring intervals; counts are exact). */
+ * generation (lib/aggregate.bpf.h). sched_switch is the hottest tracepoint there is, so a
+ * task's run costs one map operation: the wait that ended at its switch-in rides in task
+ * storage (its bucket, its length) until its switch-out, where one update of the
+ * (tgid, bucket) entry adds the wait and the on-CPU time of the run together. Two (one for
+ * the bucket at the switch-in, one for the process's totals at the switch-out) cost ~100 ns
+ * more per run (docs/syscall-l7.md, "Cost"). A wait is counted in the interval of the
+ * switch-out that ends the run after it: a task running at a drain has its last wait counted
+ * in the next one (a dying task switches out one last time, so none is lost). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -32,10 +35,10 @@ const volatile int hist_scale = 5;
 struct sched_task {
 	__u64 enqueued_ns;
 	__u64 oncpu_since_ns;
-	/* Waits since the last switch-out, added to the process's stats with its on-CPU time:
-	 * one process-map update per switch instead of two. */
-	__u64 pending_runq_count;
-	__u64 pending_runq_ns;
+	/* The wait that ended at the task's switch-in, counted at its switch-out with its on-CPU time. */
+	__u64 wait_ns;
+	__s32 wait_bucket;
+	__u32 waited; /* 1: wait_ns and wait_bucket hold a wait not counted yet */
 };
 
 struct {
@@ -47,18 +50,26 @@ struct {
 
 GENERATION_CONTROL_MAP(sched_control);
 DROP_COUNTER_MAP(sched_dropped, SCHED_DROP_REASONS);
-GENERATION_HASH_MAPS(sched_hist, struct sched_hist_key, __u64, 32768);
-GENERATION_HASH_MAPS(sched_procs, __u32, struct sched_proc_stats, 16384);
+GENERATION_HASH_MAPS(sched_hist, struct sched_hist_key, struct sched_hist_value, 32768);
 
 static __always_inline int is_user_task(struct task_struct *p)
 {
 	return p->pid != 0 && !(p->flags & PF_KTHREAD);
 }
 
-static __always_inline struct sched_proc_stats *proc_stats(int gen, __u32 tgid)
+/* Adds the task's pending wait (if any) and `oncpu_ns` to its process's entry; one lookup. */
+static __always_inline void count_run(int gen, __u32 tgid, struct sched_task *t, __u64 oncpu_ns)
 {
-	struct sched_proc_stats zero = {};
-	return lookup_or_init(GENERATION_SELECT(gen, sched_procs), &tgid, &zero, &sched_dropped, SCHED_DROP_PROC_MAP_FULL);
+	struct sched_hist_key k = { .tgid = tgid, .bucket = t->waited ? t->wait_bucket : SCHED_NO_WAIT };
+	struct sched_hist_value zero = {};
+	struct sched_hist_value *v = lookup_or_init(GENERATION_SELECT(gen, sched_hist), &k, &zero, &sched_dropped, SCHED_DROP_HIST_MAP_FULL);
+	if (v) {
+		v->runq_count += t->waited;
+		v->runq_sum_ns += t->wait_ns;
+		v->oncpu_ns += oncpu_ns;
+	}
+	t->waited = 0;
+	t->wait_ns = 0;
 }
 
 static __always_inline int mark_runnable(struct task_struct *p)
@@ -92,18 +103,9 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 	if (is_user_task(prev)) {
 		struct sched_task *t = bpf_task_storage_get(&sched_tasks, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (t) {
-			if (t->oncpu_since_ns || t->pending_runq_count) {
-				struct sched_proc_stats *s = proc_stats(gen, prev->tgid);
-				if (s) {
-					if (t->oncpu_since_ns)
-						s->oncpu_ns += now - t->oncpu_since_ns;
-					s->runq_count += t->pending_runq_count;
-					s->runq_sum_ns += t->pending_runq_ns;
-				}
-				t->oncpu_since_ns = 0;
-				t->pending_runq_count = 0;
-				t->pending_runq_ns = 0;
-			}
+			if (t->oncpu_since_ns || t->waited)
+				count_run(gen, prev->tgid, t, t->oncpu_since_ns ? now - t->oncpu_since_ns : 0);
+			t->oncpu_since_ns = 0;
 			/* Preempted, still runnable: its next wait starts now. */
 			if (prev_state == TASK_RUNNING)
 				t->enqueued_ns = now;
@@ -115,15 +117,17 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 	struct sched_task *t = bpf_task_storage_get(&sched_tasks, next, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!t)
 		return 0;
+	/* A wait still pending here missed its switch-out (the kernel skips a run that would nest
+	 * in another of the program on the CPU): counted now, not overwritten. */
+	if (t->waited)
+		count_run(gen, next->tgid, t, 0);
 	t->oncpu_since_ns = now;
 	if (!t->enqueued_ns)
 		return 0;
 	__u64 lat = now - t->enqueued_ns;
 	t->enqueued_ns = 0;
-
-	struct sched_hist_key k = { .tgid = next->tgid, .bucket = exphist_index(lat, hist_scale) };
-	count_one(GENERATION_SELECT(gen, sched_hist), &k, &sched_dropped, SCHED_DROP_HIST_MAP_FULL);
-	t->pending_runq_count += 1;
-	t->pending_runq_ns += lat;
+	t->wait_bucket = exphist_index(lat, hist_scale);
+	t->wait_ns = lat;
+	t->waited = 1;
 	return 0;
 }

@@ -4,11 +4,13 @@ import { histogramFromBuckets } from '../../common/exphist.ts';
 import { KERNEL_METRIC, METRICS } from '../../common/catalogue.ts';
 import { exponentialHistogramMetric, numberMetric, type ExpHistogramPoint, type NumberPoint } from '../export/otlp.ts';
 import type { CollectWindow, CollectedMetrics } from './types.ts';
-import { Generations, KernelSignalCollector, groupBuckets, sumPerCpuFields, type KernelProgram } from './kernel-maps.ts';
+import { Generations, KernelSignalCollector, sumPerCpuFields, type KernelProgram } from './kernel-maps.ts';
 
 // Mirrors bpf/sched.h.
 const HIST_BUCKET_OFFSET = 4;
-const DROP_REASONS = ['runqueue_hist_map_full', 'process_map_full'] as const;
+/** The bucket of an entry that carries on-CPU time only. */
+const NO_WAIT = -0x80000000;
+const DROP_REASONS = ['runqueue_hist_map_full'] as const;
 
 export const SCHED_PROGRAMS: readonly KernelProgram[] = [
   { name: 'sched_wakeup', tracepoint: 'sched_wakeup' },
@@ -43,30 +45,31 @@ export class SchedCollector extends KernelSignalCollector {
     const idle = await this.generations.flip();
     this.drops.poll();
     const times = { startTimeNs: window.startNs, endTimeNs: window.endNs };
-    const procMap = this.obj.map(`sched_procs_${idle}`);
-    const procs = procMap.drain();
-    const stats = new Map<number, bigint[]>();
-    for (let i = 0; i < procs.keys.length; i++) stats.set(procs.keys[i].readUInt32LE(0), sumPerCpuFields(procs.values[i], procMap.valueSize));
-    const hists = groupBuckets(this.obj.map(`sched_hist_${idle}`).drain(), HIST_BUCKET_OFFSET, (k) => {
-      const tgid = k.readUInt32LE(0);
-      return { id: String(tgid), series: tgid };
-    });
-
-    const latency = new Map<number, ExpHistogramPoint>();
-    for (const { series: tgid, buckets } of hists.values()) {
-      if (buckets.size === 0) continue;
-      const sumNs = stats.get(tgid)?.[1] ?? 0n;
-      latency.set(tgid, { attributes: {}, ...times, histogram: histogramFromBuckets(this.scale, buckets, sumNs) });
+    // Per (process, bucket): the waits in the bucket, their sum, and on-CPU time (bpf/sched.h).
+    const histMap = this.obj.map(`sched_hist_${idle}`);
+    const drained = histMap.drain();
+    const procs = new Map<number, { buckets: Map<number, number>; sumNs: bigint; oncpuNs: bigint }>();
+    for (let i = 0; i < drained.keys.length; i++) {
+      const tgid = drained.keys[i].readUInt32LE(0);
+      const bucket = drained.keys[i].readInt32LE(HIST_BUCKET_OFFSET);
+      const [count, sumNs, oncpuNs] = sumPerCpuFields(drained.values[i], histMap.valueSize);
+      let p = procs.get(tgid);
+      if (!p) procs.set(tgid, (p = { buckets: new Map(), sumNs: 0n, oncpuNs: 0n }));
+      if (bucket !== NO_WAIT && count > 0n) p.buckets.set(bucket, (p.buckets.get(bucket) ?? 0) + Number(count));
+      p.sumNs += sumNs;
+      p.oncpuNs += oncpuNs;
     }
+
     const out: CollectedMetrics[] = [];
-    for (const tgid of new Set([...stats.keys(), ...latency.keys()])) {
+    for (const [tgid, p] of procs) {
       const metrics: CollectedMetrics['metrics'] = [];
-      const lat = latency.get(tgid);
-      if (lat) metrics.push(exponentialHistogramMetric(METRICS[KERNEL_METRIC.runqueueLatency], [lat]));
-      const oncpu = stats.get(tgid)?.[2] ?? 0n;
-      if (oncpu > 0n) {
-        const p: NumberPoint = { attributes: {}, ...times, value: Number(oncpu) };
-        metrics.push(numberMetric(METRICS[KERNEL_METRIC.cpuTime], [p]));
+      if (p.buckets.size > 0) {
+        const lat: ExpHistogramPoint = { attributes: {}, ...times, histogram: histogramFromBuckets(this.scale, p.buckets, p.sumNs) };
+        metrics.push(exponentialHistogramMetric(METRICS[KERNEL_METRIC.runqueueLatency], [lat]));
+      }
+      if (p.oncpuNs > 0n) {
+        const cpu: NumberPoint = { attributes: {}, ...times, value: Number(p.oncpuNs) };
+        metrics.push(numberMetric(METRICS[KERNEL_METRIC.cpuTime], [cpu]));
       }
       if (metrics.length) out.push({ pid: tgid, metrics });
     }
