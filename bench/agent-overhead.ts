@@ -25,7 +25,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { manage, tempDir, waitFor, type Managed } from '../test/lib/processes.ts';
-import { BENCH_FIXTURE_SERVICE, BENCH_KEY, CONNECTIONS, requestDeepProbes, ROUNDS, RUN_SECONDS, cpuSeconds, fixedRate, raiseBenchPriority, startBenchGateway, startPinnedFixture, wrk } from './lib.ts';
+import { BENCH_FIXTURE_SERVICE, BENCH_KEY, CONNECTIONS, requestDeepProbes, ROUNDS, RUN_SECONDS, cpuSeconds, fixedRate, raiseBenchPriority, setRealtime, startBenchGateway, startPinnedFixture, wrk } from './lib.ts';
 import { formatInterval, intervalVerdict, logSpread, median, medianInterval, pairedRatios, roundRatios, spread, targetCheck } from './stats.ts';
 import { processPrograms, programNames, runTimeByName, withBpfStats } from './bpf-run-time.ts';
 import { cyclesOf, runAlternating, type Arm, type Block, type Comparison } from './alternating-windows.ts';
@@ -43,6 +43,8 @@ const WINDOW_SECONDS = Number(process.env.BENCH_WINDOW_SECONDS ?? 2);
 const BLOCK_WINDOWS = Number(process.env.BENCH_BLOCK_WINDOWS ?? 4);
 const CYCLES = Number(process.env.BENCH_CYCLES ?? 8);
 const HELLO_TARGET = 0.8;
+/** The service and wrk at SCHED_FIFO 1 during the windows (BENCH_REALTIME=0: ordinary scheduling at BENCH_NICE). */
+const REALTIME = process.env.BENCH_REALTIME !== '0';
 
 interface Setup {
   name: string;
@@ -180,7 +182,7 @@ function helloWindow(go: { pid: number; url: string }, arm: BenchArm): HelloWind
   const stat0 = readProcStat();
   const service0 = cpuSeconds(go.pid);
   const t0 = process.hrtime.bigint();
-  const { requestsPerSecond: rps, cpuSeconds: wrkCpu } = wrk(`${go.url}/hello`, WINDOW_SECONDS);
+  const { requestsPerSecond: rps, cpuSeconds: wrkCpu } = wrk(`${go.url}/hello`, WINDOW_SECONDS, REALTIME);
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const service = cpuSeconds(go.pid) - service0;
   const stat1 = readProcStat();
@@ -223,17 +225,22 @@ async function helloWindows(endpoint: string, go: { pid: number; url: string }):
     { name: AB, measured: agentArm(endpoint, go), baseline: noAgent('none') },
     { name: AA, measured: noAgent('none A'), baseline: noAgent('none B') },
   ];
-  return runAlternating(comparisons, {
-    cycles: CYCLES,
-    windowsPerBlock: BLOCK_WINDOWS,
-    measure: (arm) => helloWindow(go, arm),
-    onBlock: (b) =>
-      console.log(
-        `  cycle ${b.cycle + 1} ${b.comparison} ${b.arm}: Go /hello ${b.kept.map((w) => w.rps.toFixed(0)).join(', ')} req/s (warm-up ${b.warmUp.rps.toFixed(0)}); ` +
-          `service ${b.kept.map((w) => (w.serviceShare * 100).toFixed(0)).join('/')}% of CPU 0 at ${b.kept.map((w) => w.serviceUsPerRequest.toFixed(1)).join('/')} µs/req; ` +
-          `steal ${b.kept.map((w) => (w.cpu0.steal * 100).toFixed(1)).join('/')}%; foreign BPF ${b.kept.map((w) => w.foreignBpf).join('/')}`,
-      ),
-  });
+  if (REALTIME) setRealtime(go.pid, true);
+  try {
+    return await runAlternating(comparisons, {
+      cycles: CYCLES,
+      windowsPerBlock: BLOCK_WINDOWS,
+      measure: (arm) => helloWindow(go, arm),
+      onBlock: (b) =>
+        console.log(
+          `  cycle ${b.cycle + 1} ${b.comparison} ${b.arm}: Go /hello ${b.kept.map((w) => w.rps.toFixed(0)).join(', ')} req/s (warm-up ${b.warmUp.rps.toFixed(0)}); ` +
+            `service ${b.kept.map((w) => (w.serviceShare * 100).toFixed(0)).join('/')}% of CPU 0 at ${b.kept.map((w) => w.serviceUsPerRequest.toFixed(1)).join('/')} µs/req; ` +
+            `wrk ${b.kept.map((w) => (w.wrkShare * 100).toFixed(0)).join('/')}% of CPU 1; steal ${b.kept.map((w) => (w.cpu0.steal * 100).toFixed(1)).join('/')}%; foreign BPF ${b.kept.map((w) => w.foreignBpf).join('/')}`,
+        ),
+    });
+  } finally {
+    if (REALTIME) setRealtime(go.pid, false);
+  }
 }
 
 function windowReport(blocks: Block<HelloWindow>[]): string[] {
@@ -247,7 +254,8 @@ function windowReport(blocks: Block<HelloWindow>[]): string[] {
   const pct = (xs: number[], digits = 1) => spread(xs.map((x) => x * 100), digits);
   const lines = [
     `Go /hello, alternating windows: ${CYCLES} cycles; per cycle and comparison a block with each arm (order flipped every cycle), ${BLOCK_WINDOWS} windows of wrk -d${WINDOW_SECONDS}s each, ` +
-      `the first after each block start discarded as warm-up (the agent starts once per block and runs through it); window i paired with window i of the neighbouring block; ` +
+      `the first after each block start discarded as warm-up (the agent starts once per block and runs through it); ` +
+      `${REALTIME ? 'the service and wrk at SCHED_FIFO 1 (the agent, the gateway and everything else ordinary)' : `ordinary scheduling at nice ${process.env.BENCH_NICE ?? -10}`}; window i paired with window i of the neighbouring block; ` +
       `median of the paired ratios, 95% bootstrap interval resampling whole cycles`,
     `agent / none: Go /hello ratio ${formatInterval(hello, 3)} [${intervalVerdict(hello, HELLO_TARGET, 'atLeast', 2)}]`,
     `none / none (A/A, the method's noise floor this run): ${formatInterval(helloAA, 3)}`,
@@ -264,6 +272,12 @@ function windowReport(blocks: Block<HelloWindow>[]): string[] {
       );
     }
   }
+  const foreign = blocks.flatMap((b) => b.kept.map((w) => w.foreignBpf)).filter(Number.isFinite);
+  if (foreign.length > 0 && Math.max(...foreign) > 0)
+    lines.push(
+      `NOTE: other processes had tracing BPF programs loaded during the windows (${spread(foreign, 0)}): theirs run in the service's syscalls in both arms, ` +
+        `raise its CPU per request and shift the ratio; on a quiet machine this is 0`,
+    );
   // ln(throughput) = ln(share of CPU 0) − ln(CPU per request) + const: which of the two moved it.
   const none = blocks.filter((b) => b.comparison === AA || b.arm === 'baseline').flatMap((b) => b.kept);
   lines.push(
@@ -303,7 +317,8 @@ export async function run(): Promise<string[]> {
     await go.stop();
     await gateway.stop();
   }
-  return [...windowReport(windows), ...report(setups, rounds, deep, nice), `machine load average (1 min) before/after the run: ${loadBefore} / ${loadAverage()} (2 CPUs; the bench itself keeps ≈2 busy)`];
+  const roundLines = ROUNDS > 0 ? report(setups, rounds, deep, nice) : ['rounds: not run (BENCH_ROUNDS=0)'];
+  return [...windowReport(windows), ...roundLines, `machine load average (1 min) before/after the run: ${loadBefore} / ${loadAverage()} (2 CPUs; the bench itself keeps ≈2 busy)`];
 }
 
 /** The 1-minute load average: how busy the neighbours kept the machine while it was measured. */

@@ -25,10 +25,14 @@ interface WrkResult {
   cpuSeconds: number;
 }
 
-/** Closed-loop throughput on CPU 1; a run with errors is no measurement and throws. */
-export function wrk(url: string, seconds = RUN_SECONDS): WrkResult {
+/**
+ * Closed-loop throughput on CPU 1; a run with errors is no measurement and throws. `realtime`:
+ * wrk at SCHED_FIFO 1 (see setRealtime), so no ordinary process can delay the load generator.
+ */
+export function wrk(url: string, seconds = RUN_SECONDS, realtime = false): WrkResult {
   // bash's `times` prints the shell's, then its children's, user and system time: wrk's own CPU.
-  const out = execFileSync('bash', ['-c', 'taskset -c 1 wrk "$@" && times', 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, url], { encoding: 'utf8' });
+  const command = `${realtime ? 'chrt -f 1 ' : ''}taskset -c 1 wrk "$@" && times`;
+  const out = execFileSync('bash', ['-c', command, 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, url], { encoding: 'utf8' });
   const m = /Requests\/sec:\s+([\d.]+)/.exec(out);
   if (!m) throw new Error(`unexpected wrk output:\n${out}`);
   if (/Non-2xx|Socket errors/.test(out)) throw new Error(`wrk saw errors:\n${out}`);
@@ -82,6 +86,17 @@ export async function requestDeepProbes(endpoint: string, service: string, stop:
       return undefined;
     }
   }, 60_000, 1_000);
+}
+
+/**
+ * Every thread of `pid` to SCHED_FIFO priority 1, or back to SCHED_OTHER (its nice value
+ * survives the round trip). A closed loop is as fast as its slower side: on a shared machine an
+ * ordinary process on either core, whatever its nice, takes turns from the service or from wrk
+ * and halves the throughput for a while. Real-time, both keep their cores; the kernel still
+ * leaves 5% of each core to everything else (kernel.sched_rt_runtime_us).
+ */
+export function setRealtime(pid: number, on: boolean): void {
+  execFileSync('chrt', on ? ['-a', '-f', '-p', '1', String(pid)] : ['-a', '-o', '-p', '0', String(pid)]);
 }
 
 /** CPU seconds (user + system) a process has used, from /proc/PID/stat. */

@@ -75,7 +75,16 @@ export interface Interval {
   high: number;
   confidence: number;
   pairs: number;
+  /** Cycles the pairs came from: what the bootstrap resamples. */
+  cycles: number;
 }
+
+/**
+ * Fewer cycles than this and the verdict is "not shown" whatever the interval says: a bootstrap
+ * over a handful of clusters draws its interval from a handful of values and covers less than it
+ * claims. Six is a judgement call (the default run has eight).
+ */
+export const MIN_CYCLES = 6;
 
 /**
  * The median of the paired ratios with a percentile-bootstrap interval that resamples whole
@@ -95,12 +104,12 @@ export function medianInterval(cycles: readonly (readonly number[])[], confidenc
   }
   medians.sort((a, b) => a - b);
   const tail = (1 - confidence) / 2;
-  return { median: median(all), low: quantile(medians, tail), high: quantile(medians, 1 - tail), confidence, pairs: all.length };
+  return { median: median(all), low: quantile(medians, tail), high: quantile(medians, 1 - tail), confidence, pairs: all.length, cycles: kept.length };
 }
 
-/** "0.912 [95% CI 0.880–0.941, 24 pairs]". */
+/** "0.912 [95% CI 0.880–0.941, 24 pairs in 8 cycles]". */
 export function formatInterval(i: Interval, digits: number): string {
-  return `${i.median.toFixed(digits)} [${Math.round(i.confidence * 100)}% CI ${i.low.toFixed(digits)}–${i.high.toFixed(digits)}, ${i.pairs} pairs]`;
+  return `${i.median.toFixed(digits)} [${Math.round(i.confidence * 100)}% CI ${i.low.toFixed(digits)}–${i.high.toFixed(digits)}, ${i.pairs} pairs in ${i.cycles} cycles]`;
 }
 
 /**
@@ -111,6 +120,7 @@ export function intervalVerdict(i: Interval, target: number, direction: 'atLeast
   const sign = direction === 'atLeast' ? '≥' : '≤';
   const [clears, fails] = direction === 'atLeast' ? [i.low >= target, i.high < target] : [i.high <= target, i.low > target];
   const t = target.toFixed(digits);
+  if (i.cycles < MIN_CYCLES) return `${sign} ${t} not shown (${i.cycles} cycles; an interval needs at least ${MIN_CYCLES})`;
   if (clears) return `${sign} ${t} met`;
   if (fails) return `${sign} ${t} MISSED (the whole interval is on the wrong side)`;
   return `${sign} ${t} not shown (the interval straddles it)`;

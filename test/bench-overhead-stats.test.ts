@@ -57,7 +57,7 @@ test('the seeded generator repeats itself for a seed, differs across seeds, and 
 
 test('identical ratios give a zero-width interval at their value', () => {
   const i = medianInterval([[0.9, 0.9], [0.9, 0.9, 0.9]]);
-  assert.deepEqual(i, { median: 0.9, low: 0.9, high: 0.9, confidence: 0.95, pairs: 5 });
+  assert.deepEqual(i, { median: 0.9, low: 0.9, high: 0.9, confidence: 0.95, pairs: 5, cycles: 2 });
 });
 
 test('the interval brackets the median of all pairs and narrows as cycles agree', () => {
@@ -83,14 +83,17 @@ test('the interval resamples whole cycles: windows of one block do not count as 
 });
 
 test('the verdict is met only when the interval clears the target, not shown when it straddles it', () => {
-  const at = (low: number, high: number): Interval => ({ median: (low + high) / 2, low, high, confidence: 0.95, pairs: 20 });
+  const at = (low: number, high: number, cycles = 8): Interval => ({ median: (low + high) / 2, low, high, confidence: 0.95, pairs: 3 * cycles, cycles });
   assert.equal(intervalVerdict(at(0.82, 0.9), 0.8, 'atLeast', 2), '≥ 0.80 met');
   assert.equal(intervalVerdict(at(0.78, 0.9), 0.8, 'atLeast', 2), '≥ 0.80 not shown (the interval straddles it)');
   assert.equal(intervalVerdict(at(0.6, 0.79), 0.8, 'atLeast', 2), '≥ 0.80 MISSED (the whole interval is on the wrong side)');
   assert.equal(intervalVerdict(at(1.2, 1.9), 2, 'atMost', 1), '≤ 2.0 met');
   assert.equal(intervalVerdict(at(1.5, 2.5), 2, 'atMost', 1), '≤ 2.0 not shown (the interval straddles it)');
   assert.equal(intervalVerdict(at(2.1, 2.5), 2, 'atMost', 1), '≤ 2.0 MISSED (the whole interval is on the wrong side)');
-  assert.equal(formatInterval({ median: 0.9123, low: 0.88, high: 0.9411, confidence: 0.95, pairs: 24 }, 3), '0.912 [95% CI 0.880–0.941, 24 pairs]');
+  // too few cycles for the bootstrap to mean what it says: no verdict, however tight
+  assert.equal(intervalVerdict(at(0.9, 0.91, 5), 0.8, 'atLeast', 2), '≥ 0.80 not shown (5 cycles; an interval needs at least 6)');
+  assert.equal(intervalVerdict(at(0.9, 0.91, 6), 0.8, 'atLeast', 2), '≥ 0.80 met');
+  assert.equal(formatInterval({ median: 0.9123, low: 0.88, high: 0.9411, confidence: 0.95, pairs: 24, cycles: 8 }, 3), '0.912 [95% CI 0.880–0.941, 24 pairs in 8 cycles]');
 });
 
 test('the schedule alternates blocks, flips their order every cycle, keeps an arm running through its block and sets the warm-up apart', async () => {
