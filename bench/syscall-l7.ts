@@ -11,27 +11,31 @@ import path from 'node:path';
 import { BPF_OBJECT_DIR } from '../agent/agent.ts';
 import { epochNowNs } from '../agent/clock.ts';
 import { SyscallL7Collector } from '../agent/collectors/syscall-l7.ts';
+import { SchedCollector } from '../agent/collectors/sched.ts';
 import { ROOT, manage, tempDir, waitFor } from '../test/lib/processes.ts';
-import { ROUNDS, RUN_SECONDS, mean, startPinnedFixture, wrk } from './lib.ts';
-import { withBpfStats } from './bpf-run-time.ts';
+import { ROUNDS, RUN_SECONDS, fixedRate, mean, startPinnedFixture, wrk } from './lib.ts';
+import { parseProgFdinfo, withBpfStats } from './bpf-run-time.ts';
 import { BpfObject } from '../agent/bpf.ts';
 import { btfLayout } from '../test/lib/btf-layout.ts';
 
 /** Where the object comes from: BENCH_L7_OBJECT_DIR compares another build (e.g. HEAD's) side by side with the working tree's. */
 const OBJECT_DIR = process.env.BENCH_L7_OBJECT_DIR ?? BPF_OBJECT_DIR;
+/** Another build (a directory of .bpf.o) to run paired with this one on the very same events (pairedBuilds). */
+const PAIR_DIR = process.env.BENCH_L7_PAIR_DIR;
+const PAIR_RATE = Number(process.env.BENCH_RED_RATE ?? 10_000);
 
 interface ProgRun {
   runs: bigint;
   ns: bigint;
 }
 
-/** Runs and run time of this process's BPF programs, by program name (fdinfo → prog_id → bpftool). */
-function ownPrograms(): Map<string, ProgRun> {
+/** Name, runs and run time of each BPF program this process holds, by program id (fdinfo → prog_id → bpftool). */
+function ownProgramsById(): Map<number, ProgRun & { name: string }> {
   const names = new Map<number, string>();
   for (const p of JSON.parse(execFileSync('bpftool', ['prog', 'show', '-j'], { encoding: 'utf8' })) as { id: number; name?: string }[]) {
     if (p.name) names.set(p.id, p.name);
   }
-  const out = new Map<string, ProgRun>();
+  const out = new Map<number, ProgRun & { name: string }>();
   for (const fd of fs.readdirSync('/proc/self/fdinfo')) {
     let text: string;
     try {
@@ -39,14 +43,73 @@ function ownPrograms(): Map<string, ProgRun> {
     } catch {
       continue;
     }
-    const id = /^prog_id:\s*(\d+)/m.exec(text);
-    if (!id) continue;
-    const name = names.get(Number(id[1])) ?? `prog ${id[1]}`;
-    const field = (f: string) => BigInt(new RegExp(`^${f}:\\s*(\\d+)`, 'm').exec(text)?.[1] ?? '0');
-    const prev = out.get(name) ?? { runs: 0n, ns: 0n };
-    out.set(name, { runs: prev.runs + field('run_cnt'), ns: prev.ns + field('run_time_ns') });
+    const p = parseProgFdinfo(text); // a link's fd names its program too, without the stats
+    if (p) out.set(p.progId, { name: names.get(p.progId) ?? `prog ${p.progId}`, runs: p.runCount, ns: p.runTimeNs });
   }
   return out;
+}
+
+/** Runs and run time of this process's BPF programs, by program name. */
+function ownPrograms(): Map<string, ProgRun> {
+  const out = new Map<string, ProgRun>();
+  for (const p of ownProgramsById().values()) {
+    const prev = out.get(p.name) ?? { runs: 0n, ns: 0n };
+    out.set(p.name, { runs: prev.runs + p.runs, ns: prev.ns + p.ns });
+  }
+  return out;
+}
+
+/**
+ * This build and `otherDir`'s, loaded at once (syscall-l7 and sched objects of each) under the
+ * Go fixture's /hello at a fixed rate, not covered by uprobes: every program of both builds
+ * runs on the very same events, so ns a run compares the code alone — the machine's load moves
+ * both the same way, which side-by-side rounds cannot give on a shared VM. Load order alternates
+ * by round (the later program may find caches warmed by the earlier).
+ */
+async function pairedBuilds(otherDir: string): Promise<string[]> {
+  const builds = [{ label: `this build (${OBJECT_DIR})`, dir: OBJECT_DIR }, { label: `other build (${otherDir})`, dir: otherDir }];
+  const totals = builds.map(() => new Map<string, ProgRun>());
+  let requests = 0;
+  const go = await startPinnedFixture();
+  try {
+    for (let r = 0; r < ROUNDS; r++) {
+      const owner = new Map<number, number>();
+      const loaded: { close(): void }[] = [];
+      try {
+        for (const b of r % 2 ? [1, 0] : [0, 1]) {
+          const before = new Set(ownProgramsById().keys());
+          loaded.push(new SyscallL7Collector({ objectDir: builds[b].dir, log: (l) => console.error(l) }));
+          loaded.push(new SchedCollector({ objectDir: builds[b].dir, log: (l) => console.error(l) }));
+          for (const id of ownProgramsById().keys()) if (!before.has(id)) owner.set(id, b);
+        }
+        await withBpfStats(() => {
+          const before = ownProgramsById();
+          requests += fixedRate(`${go.url}/hello`, PAIR_RATE, RUN_SECONDS).requests;
+          for (const [id, p] of ownProgramsById()) {
+            const b = owner.get(id);
+            if (b === undefined) continue;
+            const t = totals[b].get(p.name) ?? { runs: 0n, ns: 0n };
+            totals[b].set(p.name, { runs: t.runs + p.runs - (before.get(id)?.runs ?? 0n), ns: t.ns + p.ns - (before.get(id)?.ns ?? 0n) });
+          }
+        });
+      } finally {
+        for (const l of loaded) l.close();
+      }
+    }
+  } finally {
+    await go.stop();
+  }
+  const lines = [`Go fixture /hello at ${PAIR_RATE}/s (not covered: parsed both sides), ${ROUNDS}×${RUN_SECONDS}s, both builds loaded at once (same events), ${requests} requests:`];
+  const names = [...new Set(totals.flatMap((t) => [...t.keys()]))].sort();
+  for (const name of names) {
+    const cells = totals.map((t) => t.get(name) ?? { runs: 0n, ns: 0n });
+    if (cells.every((c) => c.runs === 0n)) continue;
+    const fmt = (c: ProgRun) => (c.runs === 0n ? '-' : `${(Number(c.ns) / Number(c.runs)).toFixed(0)} ns a run, ${(Number(c.ns) / requests).toFixed(0)} ns/req`);
+    lines.push(`  ${name} (${(Number(cells[0].runs) / requests).toFixed(2)} runs/req): ${builds.map((b, i) => `${b.label.split(' (')[0]} ${fmt(cells[i])}`).join('; ')}`);
+  }
+  const sum = (t: Map<string, ProgRun>) => [...t.values()].reduce((a, c) => a + Number(c.ns), 0) / requests;
+  lines.push(`  every program: this build ${sum(totals[0]).toFixed(0)} ns/req; other build ${sum(totals[1]).toFixed(0)} ns/req (${builds[1].label})`);
+  return lines;
 }
 
 function sub(a: Map<string, ProgRun>, b: Map<string, ProgRun>): Map<string, ProgRun> {
@@ -180,6 +243,11 @@ export function parserCost(): string[] {
 }
 
 export async function run(): Promise<string[]> {
+  if (PAIR_DIR) {
+    const lines = await pairedBuilds(PAIR_DIR);
+    for (const l of lines) console.log(l);
+    return lines;
+  }
   const lines: string[] = [...parserCost()];
   const portFile = path.join(tempDir('bw-l7-bench'), 'port');
   const node = manage(spawn('taskset', ['-c', '0', process.execPath, '--import', 'tsx', path.join(ROOT, 'bench/node-http-server.ts'), portFile], { stdio: ['ignore', 'pipe', 'pipe'] }));
