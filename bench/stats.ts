@@ -133,3 +133,19 @@ export function logSpread(xs: readonly number[]): number {
   const m = ls.reduce((a, b) => a + b, 0) / ls.length;
   return Math.sqrt(ls.reduce((a, l) => a + (l - m) ** 2, 0) / (ls.length - 1));
 }
+
+/**
+ * The interval a verdict is taken on: the measured comparison's own interval, widened to its
+ * median times the A/A run's interval wherever that is wider. The A/A run (no agent in either
+ * arm, the same code path) shows how far two identical arms land apart on this machine at this
+ * time; a bootstrap over a few cycles can come out narrower than that by luck, and a verdict
+ * must not rest on luck.
+ */
+export function withNoiseFloor(measured: Interval, aa: Interval): Interval {
+  return {
+    ...measured,
+    low: Math.min(measured.low, measured.median * aa.low),
+    high: Math.max(measured.high, measured.median * aa.high),
+    cycles: Math.min(measured.cycles, aa.cycles),
+  };
+}

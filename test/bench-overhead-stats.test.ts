@@ -2,7 +2,7 @@
 // run-time accounting (bench/bpf-run-time.ts): what its reported figures rest on.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatInterval, intervalVerdict, logSpread, median, medianInterval, pairedRatios, quantile, roundRatios, seededRandom, spread, targetCheck, type Interval } from '../bench/stats.ts';
+import { formatInterval, intervalVerdict, logSpread, withNoiseFloor, median, medianInterval, pairedRatios, quantile, roundRatios, seededRandom, spread, targetCheck, type Interval } from '../bench/stats.ts';
 import { parseProgFdinfo, runTimeByName } from '../bench/bpf-run-time.ts';
 import { cyclesOf, runAlternating, type Arm } from '../bench/alternating-windows.ts';
 import { countForeign, cpuShares, parseProcStat } from '../bench/machine-state.ts';
@@ -173,6 +173,22 @@ test('the log spread is a relative spread: scale-free, zero for a constant', () 
   assert.equal(logSpread([7]), 0);
   assert.ok(Math.abs(logSpread([1, Math.E]) - Math.SQRT1_2) < 1e-12);
   assert.ok(Math.abs(logSpread([10, 20, 40]) - logSpread([1000, 2000, 4000])) < 1e-12);
+});
+
+test('the verdict interval widens to the A/A noise floor around the median, never narrows', () => {
+  const ab: Interval = { median: 0.84, low: 0.818, high: 0.944, confidence: 0.95, pairs: 24, cycles: 8 };
+  const noisyAA: Interval = { median: 0.93, low: 0.75, high: 1.2, confidence: 0.95, pairs: 24, cycles: 8 };
+  const wide = withNoiseFloor(ab, noisyAA);
+  assert.equal(wide.median, 0.84);
+  assert.ok(Math.abs(wide.low - 0.63) < 1e-12);
+  assert.ok(Math.abs(wide.high - 1.008) < 1e-12);
+  // the same comparison is met on its own interval, not shown once the machine's noise floor is counted
+  assert.equal(intervalVerdict(ab, 0.8, 'atLeast', 2), '≥ 0.80 met');
+  assert.equal(intervalVerdict(wide, 0.8, 'atLeast', 2), '≥ 0.80 not shown (the interval straddles it)');
+  // a quiet machine's tight A/A leaves the comparison's own interval as it is
+  const quietAA: Interval = { median: 1.0, low: 0.99, high: 1.01, confidence: 0.95, pairs: 24, cycles: 8 };
+  assert.deepEqual(withNoiseFloor(ab, quietAA), ab);
+  assert.equal(withNoiseFloor(ab, { ...quietAA, cycles: 4 }).cycles, 4, 'the fewer cycles of the two');
 });
 
 test('a BPF program fd gives its run time and run count; other fds give nothing', () => {
