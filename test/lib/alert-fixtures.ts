@@ -56,9 +56,10 @@ export const hintedTransition: AlertTransition = {
 
 /**
  * An availability SLO at 99% on `route` (default /api/checkout) whose page rule uses short windows
- * (60 s long, `shortS` short, `forS` pending), so end-to-end tests see a burn page within seconds.
+ * (`longS` long, default 60 s; `shortS` short; `forS` pending), so end-to-end tests see a burn page
+ * within seconds. The long window is what a 20% error rate takes longest to fill: 14.4% of it.
  */
-export function fastCheckoutPageSpec(opts: { id: string; service: string; shortS: number; forS: number; route?: string }): string {
+export function fastCheckoutPageSpec(opts: { id: string; service: string; shortS: number; forS: number; longS?: number; route?: string }): string {
   return `apiVersion: openslo/v1
 kind: SLO
 metadata: { name: ${opts.id} }
@@ -76,6 +77,6 @@ spec:
           - metadata: { name: page-fast }
             spec:
               severity: page
-              condition: { kind: burnrate, threshold: 14.4, lookbackWindow: 60s, shortWindow: ${opts.shortS}s, alertAfter: ${opts.forS}s }
+              condition: { kind: burnrate, threshold: 14.4, lookbackWindow: ${opts.longS ?? 60}s, shortWindow: ${opts.shortS}s, alertAfter: ${opts.forS}s }
 `;
 }
