@@ -135,17 +135,19 @@ export function logSpread(xs: readonly number[]): number {
 }
 
 /**
- * The interval a verdict is taken on: the measured comparison's own interval, widened to its
- * median times the A/A run's interval wherever that is wider. The A/A run (no agent in either
- * arm, the same code path) shows how far two identical arms land apart on this machine at this
- * time; a bootstrap over a few cycles can come out narrower than that by luck, and a verdict
- * must not rest on luck.
+ * The interval a verdict is taken on: the measured comparison's own interval, widened wherever
+ * the A/A run's reaches further. The A/A run (no agent in either arm, the same code path) shows
+ * how far two identical arms land apart on this machine at this time; its widest departure from
+ * 1, as a factor, is applied both ways around the measured median (noise has no preferred side).
+ * A bootstrap over a few cycles can come out narrower than that by luck, and a verdict must not
+ * rest on luck.
  */
 export function withNoiseFloor(measured: Interval, aa: Interval): Interval {
+  const factor = Math.max(1, 1 / aa.low, aa.high);
   return {
     ...measured,
-    low: Math.min(measured.low, measured.median * aa.low),
-    high: Math.max(measured.high, measured.median * aa.high),
+    low: Math.min(measured.low, measured.median / factor),
+    high: Math.max(measured.high, measured.median * factor),
     cycles: Math.min(measured.cycles, aa.cycles),
   };
 }

@@ -175,13 +175,18 @@ test('the log spread is a relative spread: scale-free, zero for a constant', () 
   assert.ok(Math.abs(logSpread([10, 20, 40]) - logSpread([1000, 2000, 4000])) < 1e-12);
 });
 
-test('the verdict interval widens to the A/A noise floor around the median, never narrows', () => {
+test('the verdict interval widens to the A/A noise floor around the median, both ways, never narrows', () => {
   const ab: Interval = { median: 0.84, low: 0.818, high: 0.944, confidence: 0.95, pairs: 24, cycles: 8 };
   const noisyAA: Interval = { median: 0.93, low: 0.75, high: 1.2, confidence: 0.95, pairs: 24, cycles: 8 };
   const wide = withNoiseFloor(ab, noisyAA);
   assert.equal(wide.median, 0.84);
+  // the A/A's widest departure from 1 is 1/0.75 = 1.333…, applied both ways around 0.84
   assert.ok(Math.abs(wide.low - 0.63) < 1e-12);
-  assert.ok(Math.abs(wide.high - 1.008) < 1e-12);
+  assert.ok(Math.abs(wide.high - 1.12) < 1e-12);
+  // an A/A entirely on one side of 1 still widens both sides
+  const lopsided = withNoiseFloor(ab, { ...noisyAA, low: 0.7, high: 0.8 });
+  assert.ok(Math.abs(lopsided.low - 0.588) < 1e-12);
+  assert.ok(Math.abs(lopsided.high - 1.2) < 1e-12);
   // the same comparison is met on its own interval, not shown once the machine's noise floor is counted
   assert.equal(intervalVerdict(ab, 0.8, 'atLeast', 2), '≥ 0.80 met');
   assert.equal(intervalVerdict(wide, 0.8, 'atLeast', 2), '≥ 0.80 not shown (the interval straddles it)');
