@@ -413,6 +413,7 @@ static __always_inline int series_admitted(int gen, const struct l7_series *seri
 			       L7_DROP_SERIES_COUNTER_FULL))
 		return 0;
 	__u64 one = 1;
+	/* A full map: the request is still recorded; the series' next new bucket asks the cap again. */
 	if (bpf_map_update_elem(seen, series, &one, BPF_NOEXIST) && !bpf_map_lookup_elem(seen, series))
 		drop_count(&l7_dropped, L7_DROP_STATS_MAP_FULL);
 	return 1;
