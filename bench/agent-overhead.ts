@@ -275,6 +275,8 @@ function windowReport(blocks: Block<HelloWindow>[]): string[] {
       );
     }
   }
+  if (REALTIME && AGENT_CPU === '0')
+    lines.push("NOTE: BENCH_AGENT_CPU=0 with the real-time windows: the agent got only what the kernel leaves ordinary work on the service's core (5%); set BENCH_REALTIME=0 or move the agent");
   const foreign = blocks.flatMap((b) => b.kept.map((w) => w.foreignBpf)).filter(Number.isFinite);
   if (foreign.length > 0 && Math.max(...foreign) > 0)
     lines.push(
