@@ -171,6 +171,24 @@ describe('syscall L7: HTTP/1 servers and clients of any language', () => {
     }
   });
 
+  test('a full map of series seen loses no request: each is counted under its own series, the drop is named', async () => {
+    const small = new SyscallL7Collector({ objectDir: BPF_OBJECT_DIR, log: (l) => console.error(l), maxEntries: { l7_series_seen_0: 1, l7_series_seen_1: 1 } });
+    const py = await startServer(PYTHON, [path.join(FIXTURES, 'python_server.py')]);
+    try {
+      const base = `http://127.0.0.1:${py.port}`;
+      await curl([`${base}/ok/1`, `${base}/missing`, `${base}/fail`, `${base}/ok/2`]);
+      const got = await small.collect({ startNs: 1n, endNs: epochNowNs(), serviceOf: () => undefined });
+      assert.deepEqual(countsOf(pointsOf(got, py.pid, SERVER)), { 'GET /ok/{id} 200': 2, 'GET /missing 404': 1, 'GET /fail 500': 1 });
+      // Three series, one slot (drop counters are host-wide: other processes may add more).
+      assert.ok((small.takeDrops().get('stats_map_full') ?? 0) >= 2, 'series not marked seen are counted as stats_map_full');
+    } finally {
+      await py.stop();
+      small.close();
+      await collect(); // the shared collector's view of the same requests
+      takeDrops();
+    }
+  });
+
   test('a chunked response is measured to its last chunk; POST bodies and HEAD are not mistaken for pipelining', async () => {
     const py = await startServer(PYTHON, [path.join(FIXTURES, 'python_server.py')]);
     try {
