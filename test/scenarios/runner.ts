@@ -23,6 +23,8 @@ export interface RunOptions {
   /** Keep each scenario's gateway data and a manifest under DIR/<scenario>/ (see replay.ts). */
   keepDir?: string;
   log?: (line: string) => void;
+  /** Ends the run early (its waits throw), still stopping the world: main.ts aborts on SIGTERM. */
+  signal?: AbortSignal;
 }
 
 export interface ShownHint {
@@ -119,7 +121,7 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<Outcom
     const cast = w.cast();
     log(`${s.name}: frontend ${w.frontend}, backend ${w.backend}; baseline ${opts.baselineS} s`);
     load = new OpenLoopLoad(w.topo.frontendPort, '/order', { rate: BASE_RATE });
-    await sleep(opts.baselineS * 1000);
+    await sleep(opts.baselineS * 1000, undefined, { signal: opts.signal });
     const t0 = Date.now();
     await prepared.inject(w, load);
     log(`${s.name}: fault injected (${s.fault})`);
@@ -129,7 +131,7 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<Outcom
     // On the 10 s ticks; a tick missed while an answer took long is skipped, not made up.
     const nextTick = (prev: number) => t0 + POLL_MS * Math.max(Math.round((prev - t0) / POLL_MS) + 1, Math.ceil((Date.now() - t0) / POLL_MS));
     for (let at = t0 + POLL_MS; at <= end; at = nextTick(at)) {
-      await sleep(Math.max(0, at - Date.now()));
+      await sleep(Math.max(0, at - Date.now()), undefined, { signal: opts.signal });
       const now = Date.now();
       manifest.askedAtMs.push(now);
       if (keep) fs.writeFileSync(path.join(keep, 'manifest.json'), JSON.stringify(manifest));
