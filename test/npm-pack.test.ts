@@ -3,7 +3,7 @@
 // installed `burnwatch` run for real — gateway and agent from the installed copy, counting a Go
 // service's requests. Once with the prebuilt BPF objects and addon, once with prebuilts that do
 // not fit this machine, which the install must build.
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -104,87 +104,91 @@ async function installedAgentCountsRequests(prefix: string, packageDir: string, 
   assert.equal(await agent.stop('SIGINT', 60_000), 0, agent.output());
 }
 
-test('npm pack: a publishable tarball with the CLI, its prebuilt BPF objects and addon, and every file its code imports', { timeout: 300_000 }, async () => {
-  const { tarball, files } = await pack();
-  const has = new Set(files);
-  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
-  assert.equal(pkg.private, undefined, 'a private package cannot be published');
-  for (const f of ['bin/burnwatch.js', ADDON, 'bpf/build/TARGET_ARCH', 'scripts/postinstall', 'scripts/build-addon', 'bpf/Makefile', 'lambda/dashboard/dist/assets.js', 'docs/agent-service.md', 'docs/install.md', 'docs/kubernetes.md', 'deploy/Containerfile', 'deploy/kubernetes/burnwatch-agent.yaml', 'README.md']) {
-    assert.ok(has.has(f), `${f} is not in the package`);
-  }
-  // Every program the agent loads, prebuilt, with the sources to rebuild it; test programs neither.
-  const programs = fs.readdirSync(path.join(ROOT, 'bpf')).filter((f) => f.endsWith('.bpf.c') && !f.endsWith('_test.bpf.c'));
-  assert.ok(programs.includes('http_server.bpf.c'));
-  for (const c of programs) {
-    assert.ok(has.has(`bpf/${c}`), `bpf/${c} missing`);
-    assert.ok(has.has(`bpf/build/${c.replace(/\.c$/, '.o')}`), `bpf/build/${c.replace(/\.c$/, '.o')} missing`);
-  }
-  assert.deepEqual(files.filter((f) => /_test\.bpf\.[co]$|\.test\.ts$|^(bench|infra)\//.test(f) || (f.startsWith('test/') && !f.startsWith('test/fixtures/go/'))), []);
-  // The CLI is TypeScript run from source: each relative import must be in the package.
-  const unresolved: string[] = [];
-  for (const f of files.filter((x) => x.endsWith('.ts'))) {
-    for (const spec of relativeImports(fs.readFileSync(path.join(ROOT, f), 'utf8'))) {
-      const target = path.posix.normalize(path.posix.join(path.posix.dirname(f), spec));
-      if (!has.has(target)) unresolved.push(`${f} → ${spec}`);
+// The three share one `npm pack` and otherwise only the npm cache (safe for concurrent installs):
+// they run side by side, so the addon and BPF build of the last overlaps the others' installs and agents.
+describe('the npm package', { concurrency: true }, () => {
+  test('npm pack: a publishable tarball with the CLI, its prebuilt BPF objects and addon, and every file its code imports', { timeout: 300_000 }, async () => {
+    const { tarball, files } = await pack();
+    const has = new Set(files);
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+    assert.equal(pkg.private, undefined, 'a private package cannot be published');
+    for (const f of ['bin/burnwatch.js', ADDON, 'bpf/build/TARGET_ARCH', 'scripts/postinstall', 'scripts/build-addon', 'bpf/Makefile', 'lambda/dashboard/dist/assets.js', 'docs/agent-service.md', 'docs/install.md', 'docs/kubernetes.md', 'deploy/Containerfile', 'deploy/kubernetes/burnwatch-agent.yaml', 'README.md']) {
+      assert.ok(has.has(f), `${f} is not in the package`);
     }
-  }
-  assert.deepEqual(unresolved, []);
-  assert.equal(fs.readFileSync(path.join(ROOT, 'bpf/build/TARGET_ARCH'), 'utf8').trim(), (await run('uname', ['-m'])).stdout.trim());
+    // Every program the agent loads, prebuilt, with the sources to rebuild it; test programs neither.
+    const programs = fs.readdirSync(path.join(ROOT, 'bpf')).filter((f) => f.endsWith('.bpf.c') && !f.endsWith('_test.bpf.c'));
+    assert.ok(programs.includes('http_server.bpf.c'));
+    for (const c of programs) {
+      assert.ok(has.has(`bpf/${c}`), `bpf/${c} missing`);
+      assert.ok(has.has(`bpf/build/${c.replace(/\.c$/, '.o')}`), `bpf/build/${c.replace(/\.c$/, '.o')} missing`);
+    }
+    assert.deepEqual(files.filter((f) => /_test\.bpf\.[co]$|\.test\.ts$|^(bench|infra)\//.test(f) || (f.startsWith('test/') && !f.startsWith('test/fixtures/go/'))), []);
+    // The CLI is TypeScript run from source: each relative import must be in the package.
+    const unresolved: string[] = [];
+    for (const f of files.filter((x) => x.endsWith('.ts'))) {
+      for (const spec of relativeImports(fs.readFileSync(path.join(ROOT, f), 'utf8'))) {
+        const target = path.posix.normalize(path.posix.join(path.posix.dirname(f), spec));
+        if (!has.has(target)) unresolved.push(`${f} → ${spec}`);
+      }
+    }
+    assert.deepEqual(unresolved, []);
+    assert.equal(fs.readFileSync(path.join(ROOT, 'bpf/build/TARGET_ARCH'), 'utf8').trim(), (await run('uname', ['-m'])).stdout.trim());
 
-  const { stdout, stderr } = await run('npm', ['publish', '--dry-run', tarball], { cwd: path.dirname(tarball), env: npmEnv() });
-  assert.match(stdout + stderr, new RegExp(`\\+ burnwatch@${pkg.version.replace(/\./g, '\\.')}`));
-});
-
-test('installed from the tarball: the prebuilt objects and addon are kept, and the installed agent counts a Go service\'s requests', { timeout: 300_000 }, async (t) => {
-  const { tarball } = await pack();
-  const { prefix, packageDir, output } = await installGlobally(tarball);
-  t.after(() => fs.rmSync(prefix, { recursive: true, force: true }));
-  assert.match(output, /burnwatch postinstall: prebuilt BPF objects fit /);
-  assert.match(output, /burnwatch postinstall: prebuilt libbpf addon loads/);
-  assert.deepEqual(fs.readFileSync(path.join(packageDir, ADDON)), fs.readFileSync(path.join(ROOT, ADDON)), 'the prebuilt addon was replaced');
-  assert.deepEqual(fs.readFileSync(path.join(packageDir, 'bpf/build/http_server.bpf.o')), fs.readFileSync(path.join(ROOT, 'bpf/build/http_server.bpf.o')));
-
-  const help = await run(path.join(prefix, 'bin/burnwatch'), ['--help'], { env: npmEnv() });
-  for (const command of ['up', 'agent', 'gateway', 'doctor']) assert.match(help.stdout, new RegExp(`^  ${command} `, 'm'));
-  const doctor = await run(path.join(prefix, 'bin/burnwatch'), ['doctor'], { env: npmEnv() });
-  assert.match(doctor.stdout, /^  http-server +works /m);
-
-  const stops: (() => Promise<unknown>)[] = [];
-  t.after(async () => {
-    for (const stop of stops.reverse()) await stop();
+    const { stdout, stderr } = await run('npm', ['publish', '--dry-run', tarball], { cwd: path.dirname(tarball), env: npmEnv() });
+    assert.match(stdout + stderr, new RegExp(`\\+ burnwatch@${pkg.version.replace(/\./g, '\\.')}`));
   });
-  await installedAgentCountsRequests(prefix, packageDir, stops);
-});
 
-test('installed where the prebuilts do not fit: the install builds the BPF objects and the addon, and the agent runs on them', { timeout: 900_000 }, async (t) => {
-  const { tarball } = await pack();
-  // The same package, as if built on another architecture: the objects stamped for it and an
-  // addon this machine cannot load.
-  const work = tempDir('bw-pack-foreign');
-  t.after(() => fs.rmSync(work, { recursive: true, force: true }));
-  await run('tar', ['-xzf', tarball, '-C', work]);
-  const arch = (await run('uname', ['-m'])).stdout.trim();
-  fs.writeFileSync(path.join(work, 'package/bpf/build/TARGET_ARCH'), arch === 'aarch64' ? 'x86_64\n' : 'aarch64\n');
-  fs.writeFileSync(path.join(work, 'package', ADDON), 'not a shared object');
-  const foreign = path.join(work, 'burnwatch-foreign.tgz');
-  await run('tar', ['-czf', foreign, '-C', work, 'package']);
+  test('installed from the tarball: the prebuilt objects and addon are kept, and the installed agent counts a Go service\'s requests', { timeout: 300_000 }, async (t) => {
+    const { tarball } = await pack();
+    const { prefix, packageDir, output } = await installGlobally(tarball);
+    t.after(() => fs.rmSync(prefix, { recursive: true, force: true }));
+    assert.match(output, /burnwatch postinstall: prebuilt BPF objects fit /);
+    assert.match(output, /burnwatch postinstall: prebuilt libbpf addon loads/);
+    assert.deepEqual(fs.readFileSync(path.join(packageDir, ADDON)), fs.readFileSync(path.join(ROOT, ADDON)), 'the prebuilt addon was replaced');
+    assert.deepEqual(fs.readFileSync(path.join(packageDir, 'bpf/build/http_server.bpf.o')), fs.readFileSync(path.join(ROOT, 'bpf/build/http_server.bpf.o')));
 
-  const installStarted = Date.now();
-  const { prefix, packageDir, output } = await installGlobally(foreign);
-  t.after(() => fs.rmSync(prefix, { recursive: true, force: true }));
-  assert.match(output, /prebuilt BPF objects are for aarch64|prebuilt BPF objects are for x86_64/);
-  assert.match(output, new RegExp(`built the BPF objects for ${arch}`));
-  assert.match(output, /prebuilt libbpf addon does not load here: building it/);
-  assert.match(output, /built the libbpf addon/);
-  assert.equal(fs.readFileSync(path.join(packageDir, 'bpf/build/TARGET_ARCH'), 'utf8').trim(), arch);
-  for (const o of fs.readdirSync(path.join(packageDir, 'bpf/build')).filter((f) => f.endsWith('.bpf.o'))) {
-    assert.ok(fs.statSync(path.join(packageDir, 'bpf/build', o)).mtimeMs >= installStarted, `${o} was not rebuilt`);
-  }
-  await run(process.execPath, ['-e', 'require(process.argv[1])', path.join(packageDir, ADDON)]);
+    const help = await run(path.join(prefix, 'bin/burnwatch'), ['--help'], { env: npmEnv() });
+    for (const command of ['up', 'agent', 'gateway', 'doctor']) assert.match(help.stdout, new RegExp(`^  ${command} `, 'm'));
+    const doctor = await run(path.join(prefix, 'bin/burnwatch'), ['doctor'], { env: npmEnv() });
+    assert.match(doctor.stdout, /^  http-server +works /m);
 
-  const stops: (() => Promise<unknown>)[] = [];
-  t.after(async () => {
-    for (const stop of stops.reverse()) await stop();
+    const stops: (() => Promise<unknown>)[] = [];
+    t.after(async () => {
+      for (const stop of stops.reverse()) await stop();
+    });
+    await installedAgentCountsRequests(prefix, packageDir, stops);
   });
-  await installedAgentCountsRequests(prefix, packageDir, stops);
+
+  test('installed where the prebuilts do not fit: the install builds the BPF objects and the addon, and the agent runs on them', { timeout: 900_000 }, async (t) => {
+    const { tarball } = await pack();
+    // The same package, as if built on another architecture: the objects stamped for it and an
+    // addon this machine cannot load.
+    const work = tempDir('bw-pack-foreign');
+    t.after(() => fs.rmSync(work, { recursive: true, force: true }));
+    await run('tar', ['-xzf', tarball, '-C', work]);
+    const arch = (await run('uname', ['-m'])).stdout.trim();
+    fs.writeFileSync(path.join(work, 'package/bpf/build/TARGET_ARCH'), arch === 'aarch64' ? 'x86_64\n' : 'aarch64\n');
+    fs.writeFileSync(path.join(work, 'package', ADDON), 'not a shared object');
+    const foreign = path.join(work, 'burnwatch-foreign.tgz');
+    await run('tar', ['-czf', foreign, '-C', work, 'package']);
+
+    const installStarted = Date.now();
+    const { prefix, packageDir, output } = await installGlobally(foreign);
+    t.after(() => fs.rmSync(prefix, { recursive: true, force: true }));
+    assert.match(output, /prebuilt BPF objects are for aarch64|prebuilt BPF objects are for x86_64/);
+    assert.match(output, new RegExp(`built the BPF objects for ${arch}`));
+    assert.match(output, /prebuilt libbpf addon does not load here: building it/);
+    assert.match(output, /built the libbpf addon/);
+    assert.equal(fs.readFileSync(path.join(packageDir, 'bpf/build/TARGET_ARCH'), 'utf8').trim(), arch);
+    for (const o of fs.readdirSync(path.join(packageDir, 'bpf/build')).filter((f) => f.endsWith('.bpf.o'))) {
+      assert.ok(fs.statSync(path.join(packageDir, 'bpf/build', o)).mtimeMs >= installStarted, `${o} was not rebuilt`);
+    }
+    await run(process.execPath, ['-e', 'require(process.argv[1])', path.join(packageDir, ADDON)]);
+
+    const stops: (() => Promise<unknown>)[] = [];
+    t.after(async () => {
+      for (const stop of stops.reverse()) await stop();
+    });
+    await installedAgentCountsRequests(prefix, packageDir, stops);
+  });
 });
