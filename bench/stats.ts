@@ -1,6 +1,7 @@
 // The arithmetic of alternating benchmark rounds: medians, their spread, and per-round ratios.
 // A shared VM makes single runs noise; a median over rounds with (min–max) beside it says how
 // far to trust it.
+import { rng } from '../test/lib/seeded-random.ts';
 
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) throw new RangeError('median of no values');
@@ -57,17 +58,6 @@ export function quantile(sorted: readonly number[], q: number): number {
   return lo + 1 < sorted.length ? sorted[lo] + (h - lo) * (sorted[lo + 1] - sorted[lo]) : sorted[lo];
 }
 
-/** A small seeded generator (mulberry32): the same windows give the same interval on every print. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface Interval {
   median: number;
@@ -95,7 +85,7 @@ export function medianInterval(cycles: readonly (readonly number[])[], confidenc
   const kept = cycles.filter((c) => c.length > 0);
   const all = kept.flat();
   if (all.length === 0) throw new RangeError('no paired ratios');
-  const random = seededRandom(seed);
+  const random = rng(seed);
   const medians: number[] = [];
   for (let r = 0; r < resamples; r++) {
     const drawn: number[] = [];

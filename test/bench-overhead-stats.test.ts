@@ -2,7 +2,8 @@
 // run-time accounting (bench/bpf-run-time.ts): what its reported figures rest on.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatInterval, intervalVerdict, logSpread, withNoiseFloor, median, medianInterval, pairedRatios, quantile, roundRatios, seededRandom, spread, targetCheck, type Interval } from '../bench/stats.ts';
+import { formatInterval, intervalVerdict, logSpread, withNoiseFloor, median, medianInterval, pairedRatios, quantile, roundRatios, spread, targetCheck, type Interval } from '../bench/stats.ts';
+import { rng } from './lib/seeded-random.ts';
 import { parseProgFdinfo, runTimeByName } from '../bench/bpf-run-time.ts';
 import { cyclesOf, runAlternating, type Arm } from '../bench/alternating-windows.ts';
 import { countForeign, cpuShares, parseProcStat } from '../bench/machine-state.ts';
@@ -46,11 +47,11 @@ test('quantiles interpolate between neighbours', () => {
 });
 
 test('the seeded generator repeats itself for a seed, differs across seeds, and stays in [0, 1)', () => {
-  const a = seededRandom(42);
-  const b = seededRandom(42);
+  const a = rng(42);
+  const b = rng(42);
   const xs = Array.from({ length: 1000 }, () => a());
   assert.deepEqual(Array.from({ length: 1000 }, () => b()), xs);
-  assert.notDeepEqual(Array.from({ length: 1000 }, seededRandom(43)), xs);
+  assert.notDeepEqual(Array.from({ length: 1000 }, rng(43)), xs);
   assert.ok(xs.every((x) => x >= 0 && x < 1));
   assert.ok(Math.abs(xs.reduce((s, x) => s + x, 0) / xs.length - 0.5) < 0.05, 'roughly uniform');
 });

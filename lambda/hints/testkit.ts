@@ -12,21 +12,11 @@ import { encodeMetrics, exponentialHistogramMetric, numberMetric, resourceMetric
 import { slowRequestSpans } from '../../agent/export/spans.ts';
 import { decodeMetricsRequest } from '../otlp/metrics.ts';
 import type { MetricPoint, MetricStore } from '../storage/types.ts';
+import { rng } from '../../test/lib/seeded-random.ts';
 
 export const INTERVAL_MS = 10_000;
 const SCALE = KERNEL_MAX_SCALE;
 
-/** A deterministic generator (mulberry32): the same world every run. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface Call {
   /** Which client metric: an HTTP call, a gRPC call, or a database/Redis command. */

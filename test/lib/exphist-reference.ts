@@ -63,17 +63,7 @@ export function refIndexSeconds(v: number, s: number): number {
   return i;
 }
 
-/** Deterministic PRNG (mulberry32) so that a failure reproduces. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+export { rng } from './seeded-random.ts';
 
 /** A u64 spread evenly over bit lengths 1..64, i.e. log-uniform over [1, 2^64). */
 export function randomU64(r: () => number): bigint {
