@@ -1,7 +1,7 @@
 // The arithmetic of alternating benchmark rounds: medians, their spread, and per-round ratios.
 // A shared VM makes single runs noise; a median over rounds with (min–max) beside it says how
 // far to trust it.
-import { rng } from '../test/lib/seeded-random.ts';
+import { rng } from '../common/seeded-random.ts';
 
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) throw new RangeError('median of no values');

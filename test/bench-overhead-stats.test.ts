@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { formatInterval, intervalVerdict, logSpread, withNoiseFloor, median, medianInterval, pairedRatios, quantile, roundRatios, spread, targetCheck, type Interval } from '../bench/stats.ts';
-import { rng } from './lib/seeded-random.ts';
+import { rng } from '../common/seeded-random.ts';
 import { parseProgFdinfo, runTimeByName } from '../bench/bpf-run-time.ts';
 import { cyclesOf, runAlternating, type Arm } from '../bench/alternating-windows.ts';
 import { countForeign, cpuShares, parseProcStat } from '../bench/machine-state.ts';

@@ -12,7 +12,7 @@ import { encodeMetrics, exponentialHistogramMetric, numberMetric, resourceMetric
 import { slowRequestSpans } from '../../agent/export/spans.ts';
 import { decodeMetricsRequest } from '../otlp/metrics.ts';
 import type { MetricPoint, MetricStore } from '../storage/types.ts';
-import { rng } from '../../test/lib/seeded-random.ts';
+import { rng } from '../../common/seeded-random.ts';
 
 export const INTERVAL_MS = 10_000;
 const SCALE = KERNEL_MAX_SCALE;

@@ -63,7 +63,7 @@ export function refIndexSeconds(v: number, s: number): number {
   return i;
 }
 
-export { rng } from './seeded-random.ts';
+export { rng } from '../../common/seeded-random.ts';
 
 /** A u64 spread evenly over bit lengths 1..64, i.e. log-uniform over [1, 2^64). */
 export function randomU64(r: () => number): bigint {
