@@ -22,6 +22,7 @@ import { freePort, startGatewayProcess, tempDir } from '../test/lib/processes.ts
 import { BENCH_KEY } from './lib.ts';
 import { remoteWriteSeries } from './peers-data.ts';
 import { backfill, compactionSettled } from './prometheus-backfill.ts';
+import { rng } from '../common/seeded-random.ts';
 
 const SERVICES = Number(process.env.BENCH_PEERS_QUERY_SERVICES ?? 50);
 const HOURS = Number(process.env.BENCH_PEERS_QUERY_HOURS ?? 24);
@@ -37,17 +38,6 @@ const ROUTES = ALL_ROUTES.slice(0, Number(process.env.BENCH_PEERS_QUERY_ROUTES ?
 // peers-data.ts's name for it (the OTLP name with its dots as underscores).
 const PROM_METRIC = 'http_server_request_duration';
 
-/** Seeded, so a rerun measures the same data. */
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 interface Interval {
   service: string;
@@ -84,7 +74,7 @@ function interval(service: string, pid: number, endMs: number, rand: () => numbe
 /** Writes the same intervals into burnwatch's DuckDB file and, as cumulative promhttp counters, into Prometheus blocks. */
 async function load(dataDir: string, promDir: string, fromMs: number, toMs: number): Promise<{ points: number; samples: number; storeSeconds: number }> {
   const store = await DuckDbStore.open({ path: path.join(dataDir, DUCKDB_FILE_NAME) });
-  const rands = Array.from({ length: SERVICES }, (_, i) => random(i + 1));
+  const rands = Array.from({ length: SERVICES }, (_, i) => rng(i + 1));
   const totals = new Map<string, { labels: Record<string, string>; value: number }>();
   let points = 0;
   let samples = 0;
