@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { SINGLE_THREADED_FLAG, singleThreadedCommand } from './v8-threads.ts';
+import { replaceProcess } from './bpf.ts';
 import { tempDir } from '../test/lib/processes.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -63,4 +64,21 @@ test('BURNWATCH_V8_THREADS=on keeps the process as it was started', async () => 
   const { pid, result } = await runChild({ BURNWATCH_V8_THREADS: 'on' });
   assert.equal(result.pid, pid);
   assert.deepEqual(result.execArgv, ['--import', 'tsx']);
+});
+
+/** O_CLOEXEC of the process's stdio, from /proc/self/fdinfo (octal flags). */
+function stdioCloseOnExec(): boolean[] {
+  const O_CLOEXEC = 0o2000000;
+  return [0, 1, 2].map((fd) => {
+    const flags = /^flags:\s+([0-7]+)$/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1];
+    return (parseInt(flags, 8) & O_CLOEXEC) !== 0;
+  });
+}
+
+test('a failed execve leaves the process as it was: its stdio still close-on-exec', () => {
+  const before = stdioCloseOnExec();
+  // The check below can only fail if some stdio fd starts close-on-exec (Node marks them so).
+  assert.ok(before.some(Boolean), `no stdio fd is close-on-exec here: ${before}`);
+  assert.throws(() => replaceProcess(path.join(tempDir('bw-v8-threads'), 'missing'), ['missing'], {}), /execve/);
+  assert.deepEqual(stdioCloseOnExec(), before);
 });

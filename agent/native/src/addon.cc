@@ -70,16 +70,20 @@ Napi::Value ReplaceProcess(const Napi::CallbackInfo& info) {
   // The signal mask survives execve, and Node's main thread blocks SIGUSR1 (its inspector's
   // signal): the new image starts with the empty mask of a freshly started process.
   // Node marks its stdio close-on-exec: the new image must keep the same stdin, stdout, stderr.
+  int stdio_flags[3];
   for (int fd = 0; fd <= 2; fd++) {
-    int flags = fcntl(fd, F_GETFD);
-    if (flags >= 0 && (flags & FD_CLOEXEC)) fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
+    stdio_flags[fd] = fcntl(fd, F_GETFD);
+    if (stdio_flags[fd] >= 0 && (stdio_flags[fd] & FD_CLOEXEC)) fcntl(fd, F_SETFD, stdio_flags[fd] & ~FD_CLOEXEC);
   }
   sigset_t none, old;
   sigemptyset(&none);
   pthread_sigmask(SIG_SETMASK, &none, &old);
   execve(path.c_str(), argv.data(), envp.data());
   int err = errno;
+  // The process goes on as it was: children it spawns later must not inherit its stdio.
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  for (int fd = 0; fd <= 2; fd++)
+    if (stdio_flags[fd] >= 0) fcntl(fd, F_SETFD, stdio_flags[fd]);
   ThrowBpfError(info.Env(), err, "execve " + path);
 }
 
