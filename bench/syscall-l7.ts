@@ -66,6 +66,17 @@ function ownPrograms(): Map<string, ProgRun> {
  * both the same way, which side-by-side rounds cannot give on a shared VM. Load order alternates
  * by round (the later program may find caches warmed by the earlier).
  */
+/** The collector over the build in `dir`; a build from before series ids has no series_seed to set. */
+function l7CollectorOf(dir: string): SyscallL7Collector {
+  const log = (l: string) => console.error(l);
+  try {
+    return new SyscallL7Collector({ objectDir: dir, log });
+  } catch (e) {
+    if (!String(e).includes("'series_seed'")) throw e;
+    return new SyscallL7Collector({ objectDir: dir, log, seriesSeed: null });
+  }
+}
+
 async function pairedBuilds(otherDir: string): Promise<string[]> {
   const builds = [{ label: `this build (${OBJECT_DIR})`, dir: OBJECT_DIR }, { label: `other build (${otherDir})`, dir: otherDir }];
   const totals = builds.map(() => new Map<string, ProgRun>());
@@ -78,7 +89,7 @@ async function pairedBuilds(otherDir: string): Promise<string[]> {
       try {
         for (const b of r % 2 ? [1, 0] : [0, 1]) {
           const before = new Set(ownProgramsById().keys());
-          loaded.push(new SyscallL7Collector({ objectDir: builds[b].dir, log: (l) => console.error(l) }));
+          loaded.push(l7CollectorOf(builds[b].dir));
           loaded.push(new SchedCollector({ objectDir: builds[b].dir, log: (l) => console.error(l) }));
           for (const id of ownProgramsById().keys()) if (!before.has(id)) owner.set(id, b);
         }

@@ -51,6 +51,11 @@ const volatile int hist_scale = 5;
 const volatile __u64 max_series_per_process = 512;
 /* The agent's own process: its traffic (the OTLP export) is not a service's. */
 const volatile __u32 agent_tgid = 0;
+/* The key of the series-id hash: random, from the agent, so a client cannot craft two routes
+ * with one id (and a collision is caught anyway, see struct l7_series_key). */
+const volatile __u64 series_seed = 0;
+/* Bits of the hash kept in an id: all but in tests, which force collisions with fewer. */
+const volatile __u64 series_id_mask = ~0ULL;
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -123,7 +128,7 @@ struct l7_scratch {
 	__u8 raw[L7_CARRY + 2 * L7_PEEK];
 	struct l7_message msg;
 	struct l7_iov iov[IOV_MAX_SEEN];
-	struct l7_bucket_key bucket; /* the series of the request that ended, and its duration's bucket */
+	struct l7_series series; /* the request that ended, when its connection has no id for it */
 };
 
 struct {
@@ -163,10 +168,28 @@ DROP_COUNTER_MAP(l7_dropped, L7_DROP_REASONS);
  * keyed by the series, cost two ~120-byte key hashes and compares per request: ~200 ns of each
  * ended request (docs/syscall-l7.md, "Cost"). */
 GENERATION_HASH_MAPS(l7_buckets, struct l7_bucket_key, struct http_stats, 32768);
-/* The series created in the generation (the value is unused): looked up only when a request
- * lands in a bucket its series has no entry for yet, to tell a new series (counted against the
- * per-process cap) from a new bucket of a known one. */
-GENERATION_COUNTER_MAPS(l7_series_seen, struct l7_series, 8192);
+/* The names of the ids in l7_buckets, per generation: (pid, id) → the series. Written when a
+ * series is first recorded in the generation (counted against the per-process cap); read when a
+ * connection has no id for its request yet (the full series is compared: a collision is caught).
+ * Overflow series have a map of their own, not capped, so a series that cannot be named (the cap,
+ * a full l7_series_seen) still has a name to be recorded under. */
+#define SERIES_NAME_MAPS(name, entries)                         \
+	struct {                                                \
+		__uint(type, BPF_MAP_TYPE_HASH);                \
+		__uint(max_entries, entries);                   \
+		__type(key, struct l7_series_key);              \
+		__type(value, struct l7_series);                \
+	} name##_0 SEC(".maps"), name##_1 SEC(".maps")
+SERIES_NAME_MAPS(l7_series_seen, 8192);
+SERIES_NAME_MAPS(l7_overflow_seen, 4096);
+/* Per generation, a number the agent bumps once the generation is retired (after its swap, before
+ * it is current again): a connection's cached series id is valid only in the epoch it was named in. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u32);
+} l7_epochs SEC(".maps");
 GENERATION_HASH_MAPS(l7_opaque, struct l7_opaque_key, struct l7_opaque_stats, 4096);
 /* pid → new series created in the generation */
 GENERATION_COUNTER_MAPS(l7_new_series, __u32, 8192);
@@ -402,72 +425,135 @@ __noinline int adopt_connection(__u64 tgid_fd, __u64 buf, __u64 kind_call_iovcnt
 	return track_connection(tgid_fd >> 32, p.fd, p.call == CALL_READ ? L7_ROLE_SERVER : L7_ROLE_CLIENT);
 }
 
-/* Whether `series` may have entries in this generation: it has already, or one more distinct
- * series may be created for its process (then it is marked seen). */
-static __always_inline int series_admitted(int gen, const struct l7_series *series)
+/* The keyed hash of a series (its 112 bytes as 14 words; the scratch copy is zeroed first, so
+ * padding is 0). Per word a multiply-xorshift step, then the splitmix64 finaliser. */
+static __always_inline __u64 series_hash(const struct l7_series *s)
 {
-	void *seen = GENERATION_SELECT(gen, l7_series_seen);
-	if (bpf_map_lookup_elem(seen, series))
-		return 1;
-	if (!cardinality_admit(GENERATION_SELECT(gen, l7_new_series), series->pid, max_series_per_process, &l7_dropped,
-			       L7_DROP_SERIES_COUNTER_FULL))
-		return 0;
-	__u64 one = 1;
-	/* A full map: the request is still recorded; the series' next new bucket asks the cap again. */
-	if (bpf_map_update_elem(seen, series, &one, BPF_NOEXIST) && !bpf_map_lookup_elem(seen, series))
-		drop_count(&l7_dropped, L7_DROP_STATS_MAP_FULL);
-	return 1;
+	const __u64 *w = (const __u64 *)s;
+	__u64 h = series_seed ^ 0x9e3779b97f4a7c15ULL;
+	for (int i = 0; i < sizeof(*s) / 8; i++) {
+		h ^= w[i];
+		h *= 0xbf58476d1ce4e5b9ULL;
+		h ^= h >> 31;
+	}
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebULL;
+	h ^= h >> 31;
+	return h & series_id_mask;
 }
 
-/* One request of `bk->series` that took `dur_ns`. */
-static __always_inline void record(int gen, struct l7_bucket_key *bk, __u64 dur_ns)
+static __always_inline int same_series(const struct l7_series *a, const struct l7_series *b)
 {
-	void *buckets = GENERATION_SELECT(gen, l7_buckets);
-	bk->bucket = exphist_index(dur_ns, hist_scale);
-	struct http_stats *s = bpf_map_lookup_elem(buckets, bk);
-	if (!s) {
-		if (!series_admitted(gen, &bk->series)) {
-			__builtin_memset(bk->series.path, 0, HTTP_PATH_MAX);
-			bk->series.path_len = HTTP_PATH_LEN_OVERFLOW;
-			drop_count(&l7_dropped, L7_DROP_SERIES_OVERFLOW);
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+	__u64 diff = 0;
+	for (int i = 0; i < sizeof(*a) / 8; i++)
+		diff |= x[i] ^ y[i];
+	return diff == 0;
+}
+
+/* Whether `s` is the name of `k` in `names`, storing it when the id has none yet (`admit`: one more
+ * series for the process is within its cap, asked only then). 0: named; 1: the id is another
+ * series' (a collision); 2: not stored (the cap, or a full map). */
+static __always_inline int name_series(void *names, const struct l7_series_key *k, const struct l7_series *s, void *caps)
+{
+	struct l7_series *have = bpf_map_lookup_elem(names, k);
+	if (!have) {
+		if (caps && !cardinality_admit(caps, k->pid, max_series_per_process, &l7_dropped, L7_DROP_SERIES_COUNTER_FULL))
+			return 2;
+		if (!bpf_map_update_elem(names, k, s, BPF_NOEXIST))
+			return 0;
+		have = bpf_map_lookup_elem(names, k); /* another CPU named it first, or the map is full */
+		if (!have) {
+			drop_count(&l7_dropped, L7_DROP_STATS_MAP_FULL);
+			return 2;
 		}
-		struct http_stats zero = {};
-		s = lookup_or_init(buckets, bk, &zero, &l7_dropped, L7_DROP_BUCKET_MAP_FULL);
-		if (!s)
-			return;
 	}
-	if (s->count == 0 || dur_ns < s->min_ns)
-		s->min_ns = dur_ns;
-	s->count += 1;
-	s->sum_ns += dur_ns;
-	if (dur_ns > s->max_ns)
-		s->max_ns = dur_ns;
+	return same_series(have, s) ? 0 : 1;
+}
+
+/* The id of series `s` in generation `gen` into `*id`, its name stored: its own, or its overflow
+ * series' when it cannot be named (the per-process cap, a full map, a collision). -1: no id (the
+ * overflow series could not be named either: counted). */
+static __always_inline int series_id(int gen, struct l7_series *s, __u64 *id)
+{
+	struct l7_series_key k = { .pid = s->pid, .id = series_hash(s) & ~(__u64)L7_SERIES_ID_OVERFLOW };
+	int r = name_series(GENERATION_SELECT(gen, l7_series_seen), &k, s, GENERATION_SELECT(gen, l7_new_series));
+	if (r == 0) {
+		*id = k.id;
+		return 0;
+	}
+	if (r == 1)
+		drop_count(&l7_dropped, L7_DROP_SERIES_COLLISION);
+	__builtin_memset(s->path, 0, HTTP_PATH_MAX);
+	s->path_len = HTTP_PATH_LEN_OVERFLOW;
+	k.id = series_hash(s) | L7_SERIES_ID_OVERFLOW;
+	r = name_series(GENERATION_SELECT(gen, l7_overflow_seen), &k, s, 0);
+	if (r == 1)
+		drop_count(&l7_dropped, L7_DROP_SERIES_COLLISION);
+	*id = k.id;
+	return r ? -1 : 0;
+}
+
+/* One request on `c` that ended after `dur_ns` with `status`/`error`: its connection's cached id
+ * when it has one for this op, path, status and error in this generation, else the series built,
+ * hashed and named (x->series). */
+static __always_inline void record(struct l7_scratch *x, __u32 tgid, struct l7_conn *c, __u16 status, __u8 error, __u64 dur_ns)
+{
+	int gen = generation_current(&l7_control);
+	__u32 g = gen;
+	__u32 *epoch = bpf_map_lookup_elem(&l7_epochs, &g);
+	__u32 stamp = (epoch ? *epoch : 0) << 2 | (__u32)gen << 1 | 1;
+	struct l7_bucket_key bk = { .pid = tgid, .bucket = exphist_index(dur_ns, hist_scale) };
+	if (c->series_stamp == stamp && c->series_status == status && c->series_error == error) {
+		bk.id = c->series_id;
+	} else {
+		struct l7_series *s = &x->series;
+		__builtin_memset(s, 0, sizeof(*s));
+		s->pid = tgid;
+		s->kind = kind_of(c);
+		s->protocol = c->protocol;
+		s->status = status;
+		s->error = error;
+		__builtin_memcpy(s->op, c->op, L7_OP_MAX);
+		if (s->kind == L7_KIND_HTTP_SERVER || s->kind == L7_KIND_HTTP_CLIENT) {
+			__builtin_memcpy(s->path, c->path, HTTP_PATH_MAX);
+			s->path_len = c->path_len;
+		}
+		if (s->kind != L7_KIND_HTTP_SERVER) {
+			s->family = c->family;
+			s->port = c->port;
+			__builtin_memcpy(s->addr, c->addr, 16);
+		}
+		if (series_id(gen, s, &bk.id))
+			return;
+		c->series_id = bk.id;
+		c->series_stamp = stamp;
+		c->series_status = status;
+		c->series_error = error;
+	}
+	if (bk.id & L7_SERIES_ID_OVERFLOW)
+		drop_count(&l7_dropped, L7_DROP_SERIES_OVERFLOW);
+	struct http_stats zero = {};
+	struct http_stats *st = lookup_or_init(GENERATION_SELECT(gen, l7_buckets), &bk, &zero, &l7_dropped, L7_DROP_BUCKET_MAP_FULL);
+	if (!st)
+		return;
+	if (st->count == 0 || dur_ns < st->min_ns)
+		st->min_ns = dur_ns;
+	st->count += 1;
+	st->sum_ns += dur_ns;
+	if (dur_ns > st->max_ns)
+		st->max_ns = dur_ns;
 }
 
 /* The request in flight on `c` ended now with `status`/`error`. */
 static __always_inline void end_request(struct l7_scratch *x, __u32 tgid, struct l7_conn *c, __u16 status, __u8 error, __u64 now)
 {
-	__builtin_memset(&x->bucket, 0, sizeof(x->bucket));
-	struct l7_series *s = &x->bucket.series;
-	s->pid = tgid;
-	s->kind = kind_of(c);
-	s->protocol = c->protocol;
-	s->status = status;
-	s->error = error;
-	__builtin_memcpy(s->op, c->op, L7_OP_MAX);
-	if (s->kind == L7_KIND_HTTP_SERVER || s->kind == L7_KIND_HTTP_CLIENT) {
-		__builtin_memcpy(s->path, c->path, HTTP_PATH_MAX);
-		s->path_len = c->path_len;
-	}
-	if (s->kind != L7_KIND_HTTP_SERVER) {
-		s->family = c->family;
-		s->port = c->port;
-		__builtin_memcpy(s->addr, c->addr, 16);
-	}
 	__u64 dur = now - c->start_ns;
 	c->state = L7_CONN_IDLE;
 	c->start_ns = 0;
-	record(generation_current(&l7_control), &x->bucket, dur);
+	record(x, tgid, c, status, error, dur);
 }
 
 /* The last 5 bytes of what the call moved (`total` bytes): the zero-size chunk ends a chunked body. */
@@ -499,6 +585,23 @@ static __always_inline int ends_last_chunk(struct l7_scratch *x, const struct l7
 			return 0;
 	}
 	return tail[0] == '0' && tail[1] == '\r' && tail[2] == '\n' && tail[3] == '\r' && tail[4] == '\n';
+}
+
+/* Whether the request in `m` (path masked) has the op and path of the connection's last one. */
+static __always_inline int same_route(const struct l7_conn *c, const struct l7_message *m)
+{
+	__u64 diff = 0, a, b;
+	for (int i = 0; i < L7_OP_MAX; i += 8) {
+		__builtin_memcpy(&a, c->op + i, 8);
+		__builtin_memcpy(&b, m->op + i, 8);
+		diff |= a ^ b;
+	}
+	for (int i = 0; i < HTTP_PATH_MAX; i += 8) {
+		__builtin_memcpy(&a, c->path + i, 8);
+		__builtin_memcpy(&b, m->path + i, 8);
+		diff |= a ^ b;
+	}
+	return diff == 0;
 }
 
 /* PostgreSQL's unnamed statement: the word of its Parse is kept for an Execute of it sent
@@ -674,12 +777,19 @@ static __always_inline void on_data(__u32 tgid, struct l7_conn *c, const struct 
 		}
 		c->state = L7_CONN_REQUEST;
 		c->start_ns = now;
-		__builtin_memcpy(c->op, m->op, L7_OP_MAX);
 		c->head = m->op[0] == 'H' && m->op[1] == 'E' && m->op[2] == 'A' && m->op[3] == 'D' && m->op[4] == 0;
-		c->path_len = 0;
-		if (m->protocol == L7_PROTO_HTTP1) {
+		/* Masked in the scratch, then compared with the last request's: the connection's cached
+		 * series id holds only while they are the same. */
+		__u16 path_len = 0;
+		if (m->protocol == L7_PROTO_HTTP1)
+			path_len = http_path_mask(m->path, m->path_len);
+		else
+			__builtin_memset(m->path, 0, HTTP_PATH_MAX);
+		if (path_len != c->path_len || !same_route(c, m)) {
+			c->series_stamp = 0;
+			c->path_len = path_len;
+			__builtin_memcpy(c->op, m->op, L7_OP_MAX);
 			__builtin_memcpy(c->path, m->path, HTTP_PATH_MAX);
-			c->path_len = http_path_mask(c->path, m->path_len);
 		}
 		return;
 	}

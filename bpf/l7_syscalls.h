@@ -48,10 +48,23 @@ struct l7_series {
 	char path[HTTP_PATH_MAX];
 };
 
-struct l7_bucket_key {
-	struct l7_series series;
-	__s32 bucket; /* exponential-histogram index of the duration in seconds */
+/* A series' id: a keyed 64-bit hash of its struct l7_series (the key is random, set by the
+ * agent at load), bit 0 set for an overflow series, so an overflow id is never a named
+ * series' id. The name behind an id is in l7_series_seen (or l7_overflow_seen) of the same
+ * generation, compared in full before an id is first used on a connection: two series with one
+ * id are never merged (the second is recorded under its overflow series and counted). */
+#define L7_SERIES_ID_OVERFLOW 1
+
+struct l7_series_key {
+	__u32 pid;
 	__u32 pad;
+	__u64 id;
+};
+
+struct l7_bucket_key {
+	__u32 pid;
+	__s32 bucket; /* exponential-histogram index of the duration in seconds */
+	__u64 id;     /* the series' (see above) */
 };
 
 /* Connections whose bytes are not parsed (TLS, HTTP/2), per process and role. */
@@ -93,6 +106,15 @@ struct l7_conn {
 	char op[L7_OP_MAX];
 	char path[HTTP_PATH_MAX];
 	char prepared_op[L7_OP_MAX]; /* PostgreSQL: the word of the unnamed statement's Parse, for its later Execute */
+	/* The series id of the last request ended on it, valid while the request's op and path and
+	 * the reply's status and error are the same and its name is known to be in this
+	 * generation's map (series_stamp: the generation and its epoch, 0: none). A keep-alive
+	 * connection repeating one route builds, hashes and compares its series once a generation. */
+	__u64 series_id;
+	__u32 series_stamp;
+	__u16 series_status;
+	__u8 series_error;
+	__u8 series_pad;
 };
 
 #define L7_CONN_IDLE 0
@@ -106,14 +128,16 @@ enum l7_drop_reason {
 	L7_DROP_CONN_MAP_FULL = 0,     /* a connection not tracked */
 	L7_DROP_PENDING_MAP_FULL = 1,  /* a syscall not followed (per-thread state map full) */
 	L7_DROP_BUCKET_MAP_FULL = 2,
-	L7_DROP_STATS_MAP_FULL = 3,
+	L7_DROP_STATS_MAP_FULL = 3,    /* a series' name not stored (l7_series_seen full): recorded under its overflow series;
+					* l7_overflow_seen full too: not recorded */
 	L7_DROP_SERIES_OVERFLOW = 4,   /* recorded under the overflow series (still counted) */
 	L7_DROP_SERIES_COUNTER_FULL = 5,
 	L7_DROP_PIPELINED = 6,         /* a response on a pipelining connection: its request counted here, not measured */
 	L7_DROP_UNFINISHED = 7,        /* the connection closed with a request in flight */
 	L7_DROP_OPAQUE_MAP_FULL = 8,
 	L7_DROP_HANDOFF = 9,           /* a call in flight when Go uprobes took its kind over: counted by neither */
-	L7_DROP_REASONS = 10,
+	L7_DROP_SERIES_COLLISION = 10, /* two series with one id: the later recorded under its overflow series (still counted) */
+	L7_DROP_REASONS = 11,
 };
 
 #endif

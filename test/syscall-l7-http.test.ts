@@ -8,6 +8,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -171,21 +172,82 @@ describe('syscall L7: HTTP/1 servers and clients of any language', () => {
     }
   });
 
-  test('a full map of series seen loses no request: each is counted under its own series, the drop is named', async () => {
+  test('a full map of series names loses no request: those it cannot name go to their overflow series, the drops are named', async () => {
     const small = new SyscallL7Collector({ objectDir: BPF_OBJECT_DIR, log: (l) => console.error(l), maxEntries: { l7_series_seen_0: 1, l7_series_seen_1: 1 } });
     const py = await startServer(PYTHON, [path.join(FIXTURES, 'python_server.py')]);
     try {
       const base = `http://127.0.0.1:${py.port}`;
       await curl([`${base}/ok/1`, `${base}/missing`, `${base}/fail`, `${base}/ok/2`]);
       const got = await small.collect({ startNs: 1n, endNs: epochNowNs(), serviceOf: () => undefined });
-      assert.deepEqual(countsOf(pointsOf(got, py.pid, SERVER)), { 'GET /ok/{id} 200': 2, 'GET /missing 404': 1, 'GET /fail 500': 1 });
+      // The first series takes the one slot; the others keep their method and status under the overflow route.
+      assert.deepEqual(countsOf(pointsOf(got, py.pid, SERVER)), { 'GET /ok/{id} 200': 2, 'GET /{overflow} 404': 1, 'GET /{overflow} 500': 1 });
       // Three series, one slot (drop counters are host-wide: other processes may add more).
-      assert.ok((small.takeDrops().get('stats_map_full') ?? 0) >= 2, 'series not marked seen are counted as stats_map_full');
+      const drops = small.takeDrops();
+      assert.ok((drops.get('stats_map_full') ?? 0) >= 2, 'series not named are counted as stats_map_full');
+      assert.ok((drops.get('series_overflow') ?? 0) >= 2, 'requests recorded under an overflow series are counted');
+      assert.equal(drops.get('series_unnamed'), undefined);
     } finally {
       await py.stop();
       small.close();
       await collect(); // the shared collector's view of the same requests
       takeDrops();
+    }
+  });
+
+  test('two series with one id are never merged: the later is recorded under its overflow series, counted', async () => {
+    // Every id the kernel makes is 0 (overflow ids 1): each series after a process's first collides.
+    const colliding = new SyscallL7Collector({ objectDir: BPF_OBJECT_DIR, log: (l) => console.error(l), seriesIdMask: 0n });
+    const py = await startServer(PYTHON, [path.join(FIXTURES, 'python_server.py')]);
+    try {
+      const base = `http://127.0.0.1:${py.port}`;
+      const c = await curl([`${base}/ok/1`, `${base}/slow`, `${base}/ok/2`, `${base}/slow`]);
+      const got = await colliding.collect({ startNs: 1n, endNs: epochNowNs(), serviceOf: () => undefined });
+      assert.deepEqual(countsOf(pointsOf(got, py.pid, SERVER)), { 'GET /ok/{id} 200': 2, 'GET /{overflow} 200': 2 });
+      const slow = pointsOf(got, py.pid, SERVER).find((p) => p.attributes['http.route'] === '/{overflow}')!.value as ExponentialHistogram;
+      assert.ok(slow.min! >= SLOW_MS / 1000, `the overflow series holds the /slow requests (min ${slow.min} s), not /ok's`);
+      // curl's side: one series per path (client series keep the path), so they collide as well.
+      assert.equal(pointsOf(got, c.pid, CLIENT).reduce((n, p) => n + (p.value as ExponentialHistogram).count, 0), 4);
+      const drops = colliding.takeDrops();
+      assert.ok((drops.get('series_collision') ?? 0) >= 2, `collisions counted: ${JSON.stringify([...drops])}`);
+      assert.equal(drops.get('series_unnamed'), undefined);
+    } finally {
+      await py.stop();
+      colliding.close();
+      await collect();
+      takeDrops();
+    }
+  });
+
+  test('a keep-alive connection repeating one route is named again in each generation its requests land in', async () => {
+    // The connection caches its series id; a generation retired and current again (two
+    // collects) must not reuse an id whose name was drained with it.
+    const server = `require('http').createServer((q, s) => s.end('ok')).listen(0, '127.0.0.1', function () { console.log(this.address().port); });`;
+    const node = await startServer(process.execPath, ['-e', server]);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const get = () => new Promise<boolean>((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port: node.port, path: '/same', agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(req.reusedSocket));
+      });
+      req.on('error', reject);
+    });
+    try {
+      await collect();
+      takeDrops();
+      const reused: boolean[] = [];
+      const counts: Record<string, number>[] = [];
+      for (const collects of [1, 2, 1, 1]) {
+        reused.push(await get());
+        let got: CollectedMetrics[] = [];
+        for (let i = 0; i < collects; i++) got = [...got, ...(await collect())];
+        counts.push(countsOf(pointsOf(got, node.pid, SERVER)));
+      }
+      assert.deepEqual(reused, [false, true, true, true], 'one connection throughout');
+      assert.deepEqual(counts, Array(4).fill({ 'GET /same 200': 1 }));
+      assert.equal(takeDrops().get('series_unnamed'), undefined);
+    } finally {
+      agent.destroy();
+      await node.stop();
     }
   });
 

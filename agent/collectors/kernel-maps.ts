@@ -49,7 +49,7 @@ export function loadKernelSignals(opts: {
   signal: string;
   objectPath: string;
   programs: readonly KernelProgram[];
-  rodata?: Record<string, number>;
+  rodata?: Record<string, number | bigint>;
   /** Map sizes other than the object's own. */
   maxEntries?: Record<string, number>;
   log: (line: string) => void;

@@ -3,6 +3,7 @@
 // `http.client.request.duration` — the Go uprobe path's names, attributes and route
 // scheme — database calls as `db.client.operation.duration`, and connections whose bytes are
 // not parsed (TLS, HTTP/2) as counts of connections and bytes.
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { histogramFromBuckets } from '../../common/exphist.ts';
 import { ATTR, GO_ATTR, GO_METRIC, HTTP_SERVER_DURATION, L7_ATTR, L7_METRIC, METRICS } from '../../common/catalogue.ts';
@@ -20,6 +21,9 @@ export type { UprobeCoverage };
 const OP_MAX = 16;
 const PATH_MAX = 64;
 const SERIES_SIZE = 48 + PATH_MAX;
+/** struct l7_bucket_key: pid, bucket, series id; struct l7_series_key: pid, pad, series id. */
+const BUCKET_AT = 4;
+const ID_AT = 8;
 const PATH_LEN_OVERFLOW = 0xffff;
 const KIND = { httpServer: 0, httpClient: 1, dbClient: 2 } as const;
 const PROTO = { http1: 1, redis: 2, postgres: 3, tls: 4, http2: 5 } as const;
@@ -27,7 +31,7 @@ const ROLE_SERVER = 0;
 const COVER = { httpServer: 0x1, httpClient: 0x2, db: 0x4 } as const;
 const DROP_REASONS = [
   'conn_map_full', 'pending_map_full', 'bucket_map_full', 'stats_map_full', 'series_overflow', 'series_counter_full',
-  'pipelined', 'unfinished', 'opaque_map_full', 'handoff',
+  'pipelined', 'unfinished', 'opaque_map_full', 'handoff', 'series_collision',
 ] as const;
 /** db.system of the database protocols the kernel parses. */
 const DB_SYSTEMS: Record<number, string> = { [PROTO.redis]: 'redis', [PROTO.postgres]: 'postgresql' };
@@ -56,6 +60,13 @@ export interface SyscallL7CollectorOptions extends KernelCollectorOptions {
   agentPid?: number;
   /** Map sizes other than the object's own (e.g. a small l7_conns). */
   maxEntries?: Record<string, number>;
+  /**
+   * The key of the kernel's series-id hash (default: random per load). null: not set, for an
+   * object built before series ids (bench/syscall-l7.ts runs an older build beside this one).
+   */
+  seriesSeed?: bigint | null;
+  /** Bits of the hash a series id keeps (default: all); tests force collisions with fewer. */
+  seriesIdMask?: bigint;
 }
 
 /** One decoded struct l7_series. */
@@ -111,7 +122,11 @@ export class SyscallL7Collector extends KernelSignalCollector {
         signal: 'l7',
         objectPath: path.join(opts.objectDir, 'l7_syscalls.bpf.o'),
         programs: SYSCALL_L7_PROGRAMS,
-        rodata: { hist_scale: scale, max_series_per_process: opts.maxSeriesPerProcess ?? 512, agent_tgid: opts.agentPid ?? process.pid },
+        rodata: {
+          hist_scale: scale, max_series_per_process: opts.maxSeriesPerProcess ?? 512, agent_tgid: opts.agentPid ?? process.pid,
+          ...(opts.seriesSeed === null ? {} : { series_seed: opts.seriesSeed ?? randomBytes(8).readBigUInt64LE() }),
+          ...(opts.seriesIdMask === undefined ? {} : { series_id_mask: opts.seriesIdMask }),
+        },
         ...(opts.maxEntries ? { maxEntries: opts.maxEntries } : {}),
         log: opts.log,
       },
@@ -151,25 +166,38 @@ export class SyscallL7Collector extends KernelSignalCollector {
 
   async collect(window: CollectWindow): Promise<CollectedMetrics[]> {
     const idle = await this.generations.flip();
+    // No program writes the retired generation until it is current again: connections' cached
+    // series ids of it are void from now on (its names are drained below).
+    const epochs = this.obj.map('l7_epochs');
+    const epochKey = u32(idle);
+    epochs.update(epochKey, u32(((epochs.lookup(epochKey)?.readUInt32LE(0) ?? 0) + 1) >>> 0));
     this.drops.poll();
     this.sweepExited();
     this.obj.map(`l7_new_series_${idle}`).drain(); // the per-process caps start over
     const times = { startTimeNs: window.startNs, endTimeNs: window.endNs };
 
-    this.obj.map(`l7_series_seen_${idle}`).drain(); // which series exist: the next generation starts over
+    // Each (pid, bucket, series id) entry holds its count, sum, min and max; the ids' names are
+    // in the same generation's name maps (the kernel stores a name before its id's first bucket).
+    const names = drainSeriesNames([this.obj.map(`l7_series_seen_${idle}`).drain(), this.obj.map(`l7_overflow_seen_${idle}`).drain()]);
     const series = new Map<string, Accumulator>();
-    // Each (series, bucket) entry holds its count, sum, min and max (one kernel lookup per request).
     const bucketsMap = this.obj.map(`l7_buckets_${idle}`);
     const buckets = bucketsMap.drain();
-    const services = await this.serviceNames(buckets.keys, window);
+    const services = await this.serviceNames(names.values(), window);
     const named = oncePerSeries(SERIES_SIZE, (key) => this.attributesOf(decodeSeries(key), services));
+    let unnamed = 0;
     for (let i = 0; i < buckets.keys.length; i++) {
-      const acc = this.accumulator(series, buckets.keys[i], named);
+      const name = names.get(seriesNameKey(buckets.keys[i]));
       const n = Number(sumPerCpuFields(buckets.values[i], bucketsMap.valueSize)[0]);
-      const b = buckets.keys[i].readInt32LE(SERIES_SIZE);
+      if (!name) {
+        unnamed += n; // cannot happen while the kernel names before it counts; never silent if it does
+        continue;
+      }
+      const acc = this.accumulator(series, name, named);
+      const b = buckets.keys[i].readInt32LE(BUCKET_AT);
       if (n > 0) acc.buckets.set(b, (acc.buckets.get(b) ?? 0) + n);
       addPerCpuDurationStats(acc, buckets.values[i], bucketsMap.valueSize);
     }
+    if (unnamed) this.drops.add('series_unnamed', unnamed);
     const byKind = new Map<number, PointsByProcess<ExpHistogramPoint>>();
     for (const s of series.values()) {
       if (s.buckets.size === 0) continue;
@@ -228,7 +256,7 @@ export class SyscallL7Collector extends KernelSignalCollector {
    * watches, else the process's own (OTEL_SERVICE_NAME, else its executable): routes are
    * capped per service, as on the Go path, so the workers of one nginx share one budget.
    */
-  private async serviceNames(keys: Buffer[], window: CollectWindow): Promise<Map<number, string>> {
+  private async serviceNames(keys: Iterable<Buffer>, window: CollectWindow): Promise<Map<number, string>> {
     const out = new Map<number, string>();
     for (const k of keys) {
       const pid = k.readUInt32LE(0);
@@ -282,6 +310,18 @@ export class SyscallL7Collector extends KernelSignalCollector {
  */
 export function decodePathLikeGo(raw: string): string {
   return raw.includes('%') ? raw.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))) : raw;
+}
+
+/** (pid, series id) of a struct l7_bucket_key or struct l7_series_key: both hold them at the same offsets. */
+function seriesNameKey(k: Buffer): string {
+  return k.toString('hex', 0, 4) + k.toString('hex', ID_AT, ID_AT + 8);
+}
+
+/** Series names by (pid, id) from drained l7_series_seen / l7_overflow_seen maps. */
+export function drainSeriesNames(drained: readonly { keys: Buffer[]; values: Buffer[] }[]): Map<string, Buffer> {
+  const names = new Map<string, Buffer>();
+  for (const d of drained) for (let i = 0; i < d.keys.length; i++) names.set(seriesNameKey(d.keys[i]), d.values[i]);
+  return names;
 }
 
 function u32(n: number): Buffer {
