@@ -129,6 +129,7 @@ struct l7_scratch {
 	struct l7_message msg;
 	struct l7_iov iov[IOV_MAX_SEEN];
 	struct l7_series series; /* the request that ended, when its connection has no id for it */
+	struct l7_conn conn;     /* a new connection's entry (off the 512-byte stack) */
 };
 
 struct {
@@ -159,6 +160,15 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } l7_coverage SEC(".maps");
+
+/* Bumped by the agent after each change to l7_coverage: connections' cached bits of an older
+ * version are looked up again (an array: its lookup is inlined, the hash's is not). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} l7_coverage_version SEC(".maps");
 
 GENERATION_CONTROL_MAP(l7_control);
 DROP_COUNTER_MAP(l7_dropped, L7_DROP_REASONS);
@@ -210,8 +220,15 @@ static __always_inline __u32 coverage_bit(__u8 kind)
  * then nothing on it is copied or parsed. */
 static __always_inline int covered_by_uprobes(__u32 tgid, struct l7_conn *c)
 {
-	__u32 *covered = bpf_map_lookup_elem(&l7_coverage, &tgid);
-	if (!covered || !(*covered & coverage_bit(kind_of(c))))
+	__u32 zero = 0;
+	__u32 *version = bpf_map_lookup_elem(&l7_coverage_version, &zero);
+	__u32 stamp = (version ? *version : 0) + 1;
+	if (c->cover_stamp != stamp) {
+		__u32 *covered = bpf_map_lookup_elem(&l7_coverage, &tgid);
+		c->cover_bits = covered ? (__u8)*covered : 0;
+		c->cover_stamp = stamp;
+	}
+	if (!(c->cover_bits & coverage_bit(kind_of(c))))
 		return 0;
 	if (c->state != L7_CONN_IDLE)
 		drop_count(&l7_dropped, L7_DROP_HANDOFF);
@@ -346,18 +363,23 @@ static __always_inline int track_connection(__u32 tgid, __u32 fd, __u8 role)
 	struct sock *sk = tcp_sock_of_fd(fd);
 	if (!sk)
 		return -1;
-	struct l7_conn c = {};
-	c.role = role;
-	c.family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if (c.family == AF_INET) {
+	__u32 zero = 0;
+	struct l7_scratch *x = bpf_map_lookup_elem(&l7_scratch, &zero);
+	if (!x)
+		return -1;
+	struct l7_conn *c = &x->conn;
+	__builtin_memset(c, 0, sizeof(*c));
+	c->role = role;
+	c->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (c->family == AF_INET) {
 		__u32 daddr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
-		__builtin_memcpy(c.addr, &daddr, 4);
+		__builtin_memcpy(c->addr, &daddr, 4);
 	} else
-		BPF_CORE_READ_INTO(&c.addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
-	c.port = role == L7_ROLE_SERVER ? BPF_CORE_READ(sk, __sk_common.skc_num) : bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		BPF_CORE_READ_INTO(&c->addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	c->port = role == L7_ROLE_SERVER ? BPF_CORE_READ(sk, __sk_common.skc_num) : bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	struct l7_conn_key ck = { .tgid = tgid, .fd = fd };
 	/* An fd number reused without a close we saw (close_range, dup2) starts afresh. */
-	if (bpf_map_update_elem(&l7_conns, &ck, &c, BPF_ANY)) {
+	if (bpf_map_update_elem(&l7_conns, &ck, c, BPF_ANY)) {
 		drop_count(&l7_dropped, L7_DROP_CONN_MAP_FULL);
 		return -1;
 	}

@@ -114,7 +114,11 @@ struct l7_conn {
 	__u32 series_stamp;
 	__u16 series_status;
 	__u8 series_error;
-	__u8 series_pad;
+	/* The process's l7_coverage bits as of coverage version cover_stamp - 1 (0: not looked up):
+	 * the hash lookup is made again only when the agent has changed some process's coverage. */
+	__u8 cover_bits;
+	__u32 cover_stamp;
+	__u32 cover_pad;
 };
 
 #define L7_CONN_IDLE 0

@@ -146,6 +146,14 @@ export class SyscallL7Collector extends KernelSignalCollector {
     const key = u32(pid);
     if (bits === 0) this.obj.map('l7_coverage').delete(key);
     else this.obj.map('l7_coverage').update(key, u32(bits));
+    this.coverageChanged();
+  }
+
+  /** After l7_coverage changed: connections look their process's bits up again (they cache them). */
+  private coverageChanged(): void {
+    const version = this.obj.map('l7_coverage_version');
+    const zero = u32(0);
+    version.update(zero, u32(((version.lookup(zero)?.readUInt32LE(0) ?? 0) + 1) >>> 0));
   }
 
   /** What the kernel currently skips for `pid` (the l7_coverage map). */
@@ -157,6 +165,7 @@ export class SyscallL7Collector extends KernelSignalCollector {
 
   processExited(pid: number): void {
     this.obj.map('l7_coverage').delete(u32(pid));
+    this.coverageChanged();
   }
 
   /** Connections tracked now (walks the map: for checks, not per interval). */
