@@ -72,6 +72,50 @@ export function fixedRate(url: string, rate: number, seconds: number, connection
   return r;
 }
 
+/** A fixed-rate run in the background (fixedRate's load, with a warm-up left out of its report). */
+export interface FixedRateRun {
+  pid: number;
+  /** Resolves when the warm-up is over and the reported part begins. */
+  measuring: Promise<void>;
+  /** The report over the part after the warm-up; rejects on errors, as fixedRate throws. */
+  result: Promise<FixedRateResult>;
+}
+
+/**
+ * fixedRate started without waiting for it: `warmupSeconds` at the rate first, so what a new
+ * process costs others (an agent discovering and instrumenting it) is over before the reported
+ * part, and the caller can read other counters over exactly that part (after `measuring`).
+ */
+export function startFixedRate(url: string, rate: number, warmupSeconds: number, seconds: number, connections = 16): FixedRateRun {
+  const child = spawn(
+    'taskset',
+    ['-c', '1', path.join(FIXTURE_BIN, 'fixedrate'), '-url', url, '-rate', String(rate), '-warmup', `${warmupSeconds}s`, '-duration', `${seconds}s`, '-conns', String(connections)],
+    { env: { ...process.env, GOMAXPROCS: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => resolve(code));
+  });
+  const measuring = new Promise<void>((resolve, reject) => {
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (/^measuring$/m.test(stderr)) resolve();
+    });
+    void exited.then(() => reject(new Error(`fixedrate ended before its warm-up did:\n${stderr}`)), reject);
+  });
+  measuring.catch(() => undefined); // its rejection is reported through `result` too
+  const result = exited.then((code) => {
+    if (code !== 0) throw new Error(`fixedrate exited with ${code}:\n${stderr}`);
+    const r = JSON.parse(stdout) as FixedRateResult;
+    if (r.errors) throw new Error(`fixed-rate load saw ${r.errors} errors of ${r.requests}`);
+    return r;
+  });
+  return { pid: child.pid!, measuring, result };
+}
+
 /**
  * Asks for deep probes on `service` (`burnwatch probe`, as an operator would), or withdraws them,
  * retrying while the gateway or the service is not there yet.

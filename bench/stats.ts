@@ -141,3 +141,13 @@ export function withNoiseFloor(measured: Interval, aa: Interval): Interval {
     cycles: Math.min(measured.cycles, aa.cycles),
   };
 }
+
+/**
+ * CPU seconds a process used over a span beyond what its steady rate (a share of a core,
+ * measured over a later window) accounts for: a one-off cost, such as what instrumenting a new
+ * process cost an agent. Noise can make it negative; it is reported as measured.
+ */
+export function excessCpu(cpuSeconds: number, wallSeconds: number, steadyShare: number): number {
+  if (!(wallSeconds > 0)) throw new RangeError(`a span of ${wallSeconds} s`);
+  return cpuSeconds - steadyShare * wallSeconds;
+}
