@@ -447,6 +447,37 @@ __noinline int adopt_connection(__u64 tgid_fd, __u64 buf, __u64 kind_call_iovcnt
 	return track_connection(tgid_fd >> 32, p.fd, p.call == CALL_READ ? L7_ROLE_SERVER : L7_ROLE_CLIENT);
 }
 
+/* Word-wise compare and copy of 8-aligned fields (checked below): a memcpy from a char array
+ * compiles to byte loads (clang cannot tell its alignment), 8 instructions a word. */
+#define ALIGNED8(type, field) _Static_assert(__builtin_offsetof(type, field) % 8 == 0, #type "." #field " must be 8-aligned")
+ALIGNED8(struct l7_conn, op);
+ALIGNED8(struct l7_conn, path);
+ALIGNED8(struct l7_message, op);
+ALIGNED8(struct l7_message, path);
+ALIGNED8(struct l7_scratch, msg);
+ALIGNED8(struct l7_scratch, series);
+ALIGNED8(struct l7_series, op);
+ALIGNED8(struct l7_series, path);
+ALIGNED8(struct l7_series, addr);
+ALIGNED8(struct l7_conn, addr);
+
+static __always_inline __u64 words_differ(const void *a, const void *b, int bytes)
+{
+	const __u64 *x = a, *y = b;
+	__u64 diff = 0;
+	for (int i = 0; i < bytes / 8; i++)
+		diff |= x[i] ^ y[i];
+	return diff;
+}
+
+static __always_inline void copy_words(void *to, const void *from, int bytes)
+{
+	__u64 *x = to;
+	const __u64 *y = from;
+	for (int i = 0; i < bytes / 8; i++)
+		x[i] = y[i];
+}
+
 /* The keyed hash of a series (its 112 bytes as 14 words; the scratch copy is zeroed first, so
  * padding is 0). Per word a multiply-xorshift step, then the splitmix64 finaliser. */
 static __always_inline __u64 series_hash(const struct l7_series *s)
@@ -538,15 +569,15 @@ static __always_inline void record(struct l7_scratch *x, __u32 tgid, struct l7_c
 		s->protocol = c->protocol;
 		s->status = status;
 		s->error = error;
-		__builtin_memcpy(s->op, c->op, L7_OP_MAX);
+		copy_words(s->op, c->op, L7_OP_MAX);
 		if (s->kind == L7_KIND_HTTP_SERVER || s->kind == L7_KIND_HTTP_CLIENT) {
-			__builtin_memcpy(s->path, c->path, HTTP_PATH_MAX);
+			copy_words(s->path, c->path, HTTP_PATH_MAX);
 			s->path_len = c->path_len;
 		}
 		if (s->kind != L7_KIND_HTTP_SERVER) {
 			s->family = c->family;
 			s->port = c->port;
-			__builtin_memcpy(s->addr, c->addr, 16);
+			copy_words(s->addr, c->addr, 16);
 		}
 		if (series_id(gen, s, &bk.id))
 			return;
@@ -612,18 +643,7 @@ static __always_inline int ends_last_chunk(struct l7_scratch *x, const struct l7
 /* Whether the request in `m` (path masked) has the op and path of the connection's last one. */
 static __always_inline int same_route(const struct l7_conn *c, const struct l7_message *m)
 {
-	__u64 diff = 0, a, b;
-	for (int i = 0; i < L7_OP_MAX; i += 8) {
-		__builtin_memcpy(&a, c->op + i, 8);
-		__builtin_memcpy(&b, m->op + i, 8);
-		diff |= a ^ b;
-	}
-	for (int i = 0; i < HTTP_PATH_MAX; i += 8) {
-		__builtin_memcpy(&a, c->path + i, 8);
-		__builtin_memcpy(&b, m->path + i, 8);
-		diff |= a ^ b;
-	}
-	return diff == 0;
+	return !(words_differ(c->op, m->op, L7_OP_MAX) | words_differ(c->path, m->path, HTTP_PATH_MAX));
 }
 
 /* PostgreSQL's unnamed statement: the word of its Parse is kept for an Execute of it sent
@@ -810,8 +830,8 @@ static __always_inline void on_data(__u32 tgid, struct l7_conn *c, const struct 
 		if (path_len != c->path_len || !same_route(c, m)) {
 			c->series_stamp = 0;
 			c->path_len = path_len;
-			__builtin_memcpy(c->op, m->op, L7_OP_MAX);
-			__builtin_memcpy(c->path, m->path, HTTP_PATH_MAX);
+			copy_words(c->op, m->op, L7_OP_MAX);
+			copy_words(c->path, m->path, HTTP_PATH_MAX);
 		}
 		return;
 	}
