@@ -150,12 +150,13 @@ async function measure(setup: Setup, endpoint: string, go: { pid: number; url: s
     const goHello = wrk(`${go.url}/hello`).requestsPerSecond;
     const goWork = wrk(`${go.url}/work`).requestsPerSecond;
     const agentPid = agent?.child.pid;
-    // The idle interval read at 100-ms steps: its share, and when the agent's drain burst came.
+    // The idle interval read at 100-ms steps: its share, and when the agent's drain burst came
+    // (the largest rise over 0.3 s: a drain takes 0.1–0.3 s, a /proc scan less).
     const idle = agentPid ? await sampleCpu(agentPid, 100, IDLE_SECONDS * 1000) : [];
     const agentIdleCpuShare = agentPid ? share(idle) : 0;
     // The load generator starts a second after a burst, so the next burst is an interval away
     // and the span that holds its one-off cost (found, inspected, attached) holds no burst.
-    if (agentPid) await sleep(delayToPhase(nowSeconds(), busiestStep(idle), AGENT_INTERVAL_SECONDS, 1) * 1000);
+    if (agentPid) await sleep(delayToPhase(nowSeconds(), busiestStep(idle, 3), AGENT_INTERVAL_SECONDS, 1) * 1000);
     return await withBpfStats(async () => {
       const agentCpu = () => (agentPid ? cpuSeconds(agentPid) : 0);
       const spawnCpu = agentCpu();

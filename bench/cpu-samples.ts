@@ -35,11 +35,16 @@ export function share(samples: readonly CpuSample[]): number {
   return (b.cpu - a.cpu) / (b.t - a.t);
 }
 
-/** When the step with the largest CPU rise ended: the burst's time, to the step. */
-export function busiestStep(samples: readonly CpuSample[]): number {
+/**
+ * When the run of `steps` consecutive steps with the largest CPU rise ended: the burst's time, to
+ * the step. A burst that straddles two steps splits between them; a run of a few steps keeps it
+ * whole, so a smaller event that fits one step does not win.
+ */
+export function busiestStep(samples: readonly CpuSample[], steps = 1): number {
   if (samples.length < 2) throw new RangeError('a burst needs two samples');
-  let best = 1;
-  for (let i = 2; i < samples.length; i++) if (samples[i].cpu - samples[i - 1].cpu > samples[best].cpu - samples[best - 1].cpu) best = i;
+  const w = Math.min(steps, samples.length - 1);
+  let best = w;
+  for (let i = w + 1; i < samples.length; i++) if (samples[i].cpu - samples[i - w].cpu > samples[best].cpu - samples[best - w].cpu) best = i;
   return samples[best].t;
 }
 

@@ -20,6 +20,12 @@ test('the burst is the step with the largest rise, placed at its end', () => {
   assert.equal(busiestStep(series(10, 0.01, 0.15, 7)), 7);
   assert.equal(busiestStep(series(10, 0.01, 0.15, 1)), 1);
   assert.throws(() => busiestStep([{ t: 0, cpu: 0 }]), /two samples/);
+  // a burst of 0.12 s split over the steps ending at 4 and 5 outweighs a 0.09-s event in one step,
+  // once runs of two steps are compared
+  const split = series(10, 0.01, 0.06, 4).map((s, i) => ({ ...s, cpu: s.cpu + (i >= 5 ? 0.06 : 0) + (i >= 8 ? 0.09 : 0) }));
+  assert.equal(busiestStep(split), 8);
+  assert.equal(busiestStep(split, 2), 5);
+  assert.equal(busiestStep(split, 50), 10, 'a run longer than the series is the whole series');
 });
 
 test('the share between bursts passes over the burst; the whole share counts it', () => {
