@@ -100,6 +100,8 @@ export function startFixedRate(url: string, rate: number, warmupSeconds: number,
     child.once('exit', (code) => resolve(code));
   });
   const measuring = new Promise<void>((resolve, reject) => {
+    // fixedrate says "measuring" only after a warm-up; without one, the report covers the whole run.
+    if (!(warmupSeconds > 0)) resolve();
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
       if (/^measuring$/m.test(stderr)) resolve();

@@ -73,6 +73,11 @@ test('fixed-rate load with a warm-up: "measuring" comes after the warm-up, and t
     // 500/s over 1 s measured; the warm-up's 500 are not in it
     assert.ok(r.requests >= 450 && r.requests <= 550, `${r.requests} requests reported`);
     assert.equal(r.errors, 0);
+    // without a warm-up the whole run is measured from the start
+    const whole = startFixedRate(`${go.url}/hello`, 200, 0, 0.5, 2);
+    await whole.measuring;
+    const w = await whole.result;
+    assert.ok(w.requests >= 80 && w.requests <= 120, `${w.requests} requests without a warm-up`);
     await assert.rejects(startFixedRate('http://127.0.0.1:1/hello', 100, 0, 0.2, 1).result, /errors|exited/);
   } finally {
     await go.stop();
