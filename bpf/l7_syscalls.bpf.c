@@ -172,11 +172,10 @@ struct {
 
 GENERATION_CONTROL_MAP(l7_control);
 DROP_COUNTER_MAP(l7_dropped, L7_DROP_REASONS);
-/* Per (series, bucket): its count and its durations' sum, min and max — one lookup per
- * request. A bucket's own stats add up to the series' exactly (the agent sums the counts and
- * sums, takes the least min and the greatest max). Two maps, one of buckets and one of stats
- * keyed by the series, cost two ~120-byte key hashes and compares per request: ~200 ns of each
- * ended request (docs/syscall-l7.md, "Cost"). */
+/* Per (pid, bucket, series id): its count and its durations' sum, min and max — one lookup per
+ * request, with a 16-byte key (the series itself, as key, was 120 bytes to hash and compare). A
+ * bucket's own stats add up to the series' exactly (the agent sums the counts and sums, takes
+ * the least min and the greatest max) (docs/syscall-l7.md, "Cost"). */
 GENERATION_HASH_MAPS(l7_buckets, struct l7_bucket_key, struct http_stats, 32768);
 /* The names of the ids in l7_buckets, per generation: (pid, id) → the series. Written when a
  * series is first recorded in the generation (counted against the per-process cap); read when a
@@ -460,6 +459,7 @@ ALIGNED8(struct l7_series, op);
 ALIGNED8(struct l7_series, path);
 ALIGNED8(struct l7_series, addr);
 ALIGNED8(struct l7_conn, addr);
+_Static_assert(sizeof(struct l7_series) % 8 == 0, "struct l7_series is hashed and compared in words");
 
 static __always_inline __u64 words_differ(const void *a, const void *b, int bytes)
 {
@@ -499,11 +499,7 @@ static __always_inline __u64 series_hash(const struct l7_series *s)
 
 static __always_inline int same_series(const struct l7_series *a, const struct l7_series *b)
 {
-	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
-	__u64 diff = 0;
-	for (int i = 0; i < sizeof(*a) / 8; i++)
-		diff |= x[i] ^ y[i];
-	return diff == 0;
+	return !words_differ(a, b, sizeof(*a));
 }
 
 /* Whether `s` is the name of `k` in `names`, storing it when the id has none yet (`admit`: one more
