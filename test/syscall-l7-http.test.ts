@@ -217,6 +217,28 @@ describe('syscall L7: HTTP/1 servers and clients of any language', () => {
     }
   });
 
+  test('full name maps, named and overflow: a request that cannot be named is not recorded, and is counted', async () => {
+    const one = { l7_series_seen_0: 1, l7_series_seen_1: 1, l7_overflow_seen_0: 1, l7_overflow_seen_1: 1 };
+    const small = new SyscallL7Collector({ objectDir: BPF_OBJECT_DIR, log: (l) => console.error(l), maxEntries: one });
+    const py = await startServer(PYTHON, [path.join(FIXTURES, 'python_server.py')]);
+    try {
+      const base = `http://127.0.0.1:${py.port}`;
+      await curl([`${base}/ok/1`, `${base}/missing`, `${base}/fail`, `${base}/ok/2`]);
+      const got = await small.collect({ startNs: 1n, endNs: epochNowNs(), serviceOf: () => undefined });
+      // Three series (200, 404, 500), one name and one overflow name (host-wide: other processes may take them).
+      const recorded = pointsOf(got, py.pid, SERVER).reduce((n, p) => n + (p.value as ExponentialHistogram).count, 0);
+      assert.ok(recorded < 4, `${recorded} recorded with room for two of three series`);
+      const drops = small.takeDrops();
+      assert.ok((drops.get('stats_map_full') ?? 0) >= 4 - recorded, `not recorded: counted (${JSON.stringify([...drops])})`);
+      assert.equal(drops.get('series_unnamed'), undefined);
+    } finally {
+      await py.stop();
+      small.close();
+      await collect();
+      takeDrops();
+    }
+  });
+
   test('two series with one id are never merged: the later is recorded under its overflow series, counted', async () => {
     // Every id the kernel makes is 0 (overflow ids 1): each series after a process's first collides.
     const colliding = new SyscallL7Collector({ objectDir: BPF_OBJECT_DIR, log: (l) => console.error(l), seriesIdMask: 0n });
