@@ -59,6 +59,8 @@ const CYCLES = Number(process.env.BENCH_CYCLES ?? 8);
 /** Cycles of the same windows on the non-Go services (nginx, Node): reported, no target. */
 const OTHER_CYCLES = Number(process.env.BENCH_OTHER_CYCLES ?? CYCLES);
 const HELLO_TARGET = 0.8;
+/** wrk's share of CPU 1 from which the load generator, not the service, may set the pace. */
+const WRK_LIMIT_SHARE = 0.9;
 /** The service and wrk at SCHED_FIFO 1 during the windows (BENCH_REALTIME=0: ordinary scheduling at BENCH_NICE). */
 const REALTIME = process.env.BENCH_REALTIME !== '0';
 
@@ -342,6 +344,14 @@ function windowReport(target: Target, blocks: Block<HelloWindow>[], cycles: numb
       `NOTE: other processes had tracing BPF programs loaded during the windows (${spread(foreign, 0)}): theirs run in the service's syscalls in both arms, ` +
         `raise its CPU per request and shift the ratio; on a quiet machine this is 0`,
     );
+  // The agent's syscall tracepoints run in wrk's syscalls too: a wrk at its limit turns part of
+  // the agent's cost in the load generator into a lower service throughput.
+  const wrkShares = blocks.filter((b) => b.comparison === AB).map((b) => median(b.kept.map((w) => w.wrkShare)));
+  if (wrkShares.length > 0 && Math.max(...wrkShares) >= WRK_LIMIT_SHARE)
+    lines.push(
+      `NOTE: wrk used ${spread(wrkShares.map((x) => x * 100), 0)}% of CPU 1 (median per block, agent / none) — at its limit, so part of this ratio can be the agent's cost ` +
+        `in wrk's own syscalls rather than in ${target.name}'s; compare the service CPU per request line`,
+    );
   // ln(throughput) = ln(share of CPU 0) − ln(CPU per request) + const: which of the two moved it.
   const none = blocks.filter((b) => b.comparison === AA || b.arm === 'baseline').flatMap((b) => b.kept);
   lines.push(
@@ -373,6 +383,7 @@ export async function run(): Promise<string[]> {
       const [cycles, knob] = target.name === 'Go' ? [CYCLES, 'BENCH_CYCLES'] : [OTHER_CYCLES, 'BENCH_OTHER_CYCLES'];
       const blocks = await helloWindows(endpoint, go, target, cycles);
       windowLines.push(...windowReport(target, blocks, cycles, knob, target.name === 'Go' ? HELLO_TARGET : undefined));
+      if (target.name === 'Node') windowLines.push(`(Node ${process.version} http, bench/node-http-server.ts)`);
     }
     for (let r = 0; r < ROUNDS; r++) {
       for (let i = 0; i < setups.length; i++) {
@@ -407,7 +418,7 @@ function loadAverage(): string {
 function report(setups: Setup[], rounds: Map<string, Measured[]>, deep: Setup | undefined, nice: number): string[] {
   const none = rounds.get('none')!;
   const lines = [
-    `Services on CPU 0 (Go 1.19 net/http fixture GOMAXPROCS=1; Node ${process.version} http), load on CPU 1 (wrk -t1 -c${CONNECTIONS} -d${RUN_SECONDS}s; ` +
+    `Rounds: the Go 1.19 net/http fixture on CPU 0 (GOMAXPROCS=1), load on CPU 1 (wrk -t1 -c${CONNECTIONS} -d${RUN_SECONDS}s; ` +
       `fixedrate ${FIXED_RATE}/s: ${FIXED_WARMUP_SECONDS}s warm-up, then the steady window of ${FIXED_SECONDS}s its latency, the agent's and the service's CPU and the BPF run time cover), agent at default settings on CPU ${AGENT_CPU}; all at nice ${nice}; ${ROUNDS} rounds, setups rotated; median (min–max) of per-round ratios`,
     `none: Go /hello ${spread(none.map((m) => m.goHello), 0)} req/s, Go /work ${spread(none.map((m) => m.goWork), 0)}; ` +
       `at ${FIXED_RATE}/s p50 ${spread(none.map((m) => m.p50Us), 0)} µs, p99 ${spread(none.map((m) => m.p99Us), 0)} µs, service ${spread(none.map((m) => m.serviceCpuUsPerRequest), 1)} µs CPU/req`,
