@@ -33,7 +33,7 @@ import { excessCpu, formatInterval, intervalVerdict, logSpread, withNoiseFloor, 
 import { processPrograms, programNames, runTimeByName, withBpfStats } from './bpf-run-time.ts';
 import { cyclesOf, runAlternating, type Arm, type Block, type Comparison } from './alternating-windows.ts';
 import { startNginx } from './nginx-server.ts';
-import { busiestStep, delayToPhase, nowSeconds, sampleCpu, share, shareBetweenBursts } from './cpu-samples.ts';
+import { busiestStep, delayToPhase, halves, nowSeconds, sampleCpu, share, shareBetweenBursts } from './cpu-samples.ts';
 import { cpuShares, foreignTracingPrograms, readProcStat, type CpuShares } from './machine-state.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -81,6 +81,8 @@ interface Measured {
   serviceCpuUsPerRequest: number;
   /** The agent's CPU over the steady fixed-rate window (the load generator already instrumented). */
   agentCpuShare: number;
+  /** The same over the window's first and second half: a one-off cost left inside would show in the first. */
+  agentCpuHalves: [number, number];
   /**
    * What a new Go process (the load generator) cost the agent once, ms: its CPU from the spawn
    * until it had logged its verdict on it, beyond its steady rate between bursts.
@@ -193,6 +195,7 @@ async function measure(setup: Setup, endpoint: string, go: { pid: number; url: s
         fixedRequests: fixed.requests,
         serviceCpuUsPerRequest: ((cpuSeconds(go.pid) - service0) / fixed.requests) * 1e6,
         agentCpuShare: agentPid ? share(steadySamples) : 0,
+        agentCpuHalves: agentPid && steadySamples.length >= 3 ? halves(steadySamples) : [0, 0],
         newProcessAgentCpuMs: agentPid ? excessCpu(oneOff.cpu, oneOff.wall, shareBetweenBursts(steadySamples)) * 1000 : 0,
         newProcessSpanSeconds: oneOff.wall,
         ...(loadGeneratorLine ? { loadGeneratorLine: loadGeneratorLine.replace(/^\[agent\] /, '') } : {}),
@@ -394,7 +397,7 @@ export async function run(): Promise<string[]> {
           `  round ${r + 1} ${setup.name}: Go /hello ${m.goHello.toFixed(0)}, /work ${m.goWork.toFixed(0)} req/s; ` +
             `at ${FIXED_RATE}/s (steady window) p50 ${m.p50Us.toFixed(0)} µs p99 ${m.p99Us.toFixed(0)} µs, service ${m.serviceCpuUsPerRequest.toFixed(1)} µs CPU/req, ` +
             (setup.agentArgs
-              ? `agent ${(m.agentCpuShare * 100).toFixed(2)}% of a core (idle ${(m.agentIdleCpuShare * 100).toFixed(2)}%; the new load generator cost it ${m.newProcessAgentCpuMs.toFixed(0)} ms once, over ${m.newProcessSpanSeconds.toFixed(1)} s; ${m.loadGeneratorLine ?? 'nothing logged about it by the window'}), `
+              ? `agent ${(m.agentCpuShare * 100).toFixed(2)}% of a core (halves ${m.agentCpuHalves.map((h) => (h * 100).toFixed(2)).join('/')}%; idle ${(m.agentIdleCpuShare * 100).toFixed(2)}%; the new load generator cost it ${m.newProcessAgentCpuMs.toFixed(0)} ms once, over ${m.newProcessSpanSeconds.toFixed(1)} s; ${m.loadGeneratorLine ?? 'nothing logged about it by the window'}), `
               : '') +
             `BPF ${(m.bpfShare * 100).toFixed(2)}% (${m.bpfNsPerRequest.toFixed(0)} ns/req, ${m.bpfRunsPerRequest.toFixed(1)} runs/req)`,
         );
@@ -435,6 +438,7 @@ function report(setups: Setup[], rounds: Map<string, Measured[]>, deep: Setup | 
       `${setup.name}: Go /hello ratio over rounds ${spread(hello, 3)} (no verdict: see the alternating windows); ` +
         `Go /work ratio ${spread(work, 3)}${checks ? ` [${targetCheck(median(work), 0.99, 'atLeast', 2)}]` : ''}`,
       `${setup.name}: at ${FIXED_RATE}/s on Go /hello, steady window (the load generator instrumented before it began): agent process CPU ${spread(agentCpu, 2)}% of a core${checks ? ` [${targetCheck(median(agentCpu), 2, 'atMost', 1)}]` : ''} ` +
+        `(first half ${spread(ms.map((m) => m.agentCpuHalves[0] * 100), 2)}%, second ${spread(ms.map((m) => m.agentCpuHalves[1] * 100), 2)}%) ` +
         `(over ${IDLE_SECONDS}s with no load: ${spread(ms.map((m) => m.agentIdleCpuShare * 100), 2)}%); ` +
         `a new Go process (the load generator) cost the agent once: ${spread(ms.map((m) => m.newProcessAgentCpuMs), 0)} ms of CPU ` +
         `(from its spawn, a second after a drain burst, until the agent logged it + 0.5 s: ${spread(ms.map((m) => m.newProcessSpanSeconds), 1)} s, beyond the steady rate between bursts); ` +

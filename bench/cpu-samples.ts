@@ -63,3 +63,12 @@ export function delayToPhase(now: number, burst: number, period: number, offset:
   const since = (((now - burst - offset) % period) + period) % period;
   return since === 0 ? 0 : period - since;
 }
+
+/** The share over the first and the second half of the series (split at the sample nearest its middle time). */
+export function halves(samples: readonly CpuSample[]): [number, number] {
+  if (samples.length < 3) throw new RangeError('halves need three samples');
+  const mid = (samples[0].t + samples[samples.length - 1].t) / 2;
+  let m = 1;
+  for (let i = 1; i < samples.length - 1; i++) if (Math.abs(samples[i].t - mid) < Math.abs(samples[m].t - mid)) m = i;
+  return [share(samples.slice(0, m + 1)), share(samples.slice(m))];
+}

@@ -4,7 +4,7 @@
 // processes: the fixed-rate load's warm-up split (the Go fixture and fixedrate) and nginx.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { busiestStep, delayToPhase, sampleCpu, share, shareBetweenBursts, type CpuSample } from '../bench/cpu-samples.ts';
+import { busiestStep, delayToPhase, halves, sampleCpu, share, shareBetweenBursts, type CpuSample } from '../bench/cpu-samples.ts';
 import { excessCpu } from '../bench/stats.ts';
 import { startFixedRate, startPinnedFixture } from '../bench/lib.ts';
 import { nginxConfig, startNginx } from '../bench/nginx-server.ts';
@@ -32,6 +32,14 @@ test('the share between bursts passes over the burst; the whole share counts it'
   const s = series(10, 0.01, 0.15, 4);
   assert.ok(Math.abs(shareBetweenBursts(s) - 0.01) < 1e-12);
   assert.ok(Math.abs(share(s) - 0.025) < 1e-12);
+});
+
+test('halves split the series at its middle time: a cost early in the window shows in the first', () => {
+  const s = series(10, 0.01, 0.1, 2);
+  const [first, second] = halves(s);
+  assert.ok(Math.abs(first - 0.03) < 1e-12, String(first));
+  assert.ok(Math.abs(second - 0.01) < 1e-12, String(second));
+  assert.throws(() => halves(s.slice(0, 2)), /three samples/);
 });
 
 test('the delay to a phase lands `offset` after a burst, the next one if that moment has passed', () => {
