@@ -62,11 +62,21 @@ export interface FixedRateResult {
  * was due, so a stalled server is charged for every request it delayed.
  */
 export function fixedRate(url: string, rate: number, seconds: number, connections = 16): FixedRateResult {
-  const out = execFileSync(
-    'taskset',
-    ['-c', '1', path.join(FIXTURE_BIN, 'fixedrate'), '-url', url, '-rate', String(rate), '-duration', `${seconds}s`, '-conns', String(connections)],
-    { encoding: 'utf8', env: { ...process.env, GOMAXPROCS: '1' } },
-  );
+  return fixedRateReport(execFileSync('taskset', fixedRateArgs(url, rate, 0, seconds, connections), { encoding: 'utf8', env: fixedRateEnv() }));
+}
+
+const fixedRateEnv = () => ({ ...process.env, GOMAXPROCS: '1' });
+
+/** taskset's arguments for fixedrate on CPU 1. */
+function fixedRateArgs(url: string, rate: number, warmupSeconds: number, seconds: number, connections: number): string[] {
+  return [
+    '-c', '1', path.join(FIXTURE_BIN, 'fixedrate'), '-url', url, '-rate', String(rate),
+    ...(warmupSeconds > 0 ? ['-warmup', `${warmupSeconds}s`] : []), '-duration', `${seconds}s`, '-conns', String(connections),
+  ];
+}
+
+/** fixedrate's JSON report; a run that saw errors throws. */
+function fixedRateReport(out: string): FixedRateResult {
   const r = JSON.parse(out) as FixedRateResult;
   if (r.errors) throw new Error(`fixed-rate load saw ${r.errors} errors of ${r.requests}`);
   return r;
@@ -87,11 +97,7 @@ export interface FixedRateRun {
  * part, and the caller can read other counters over exactly that part (after `measuring`).
  */
 export function startFixedRate(url: string, rate: number, warmupSeconds: number, seconds: number, connections = 16): FixedRateRun {
-  const child = spawn(
-    'taskset',
-    ['-c', '1', path.join(FIXTURE_BIN, 'fixedrate'), '-url', url, '-rate', String(rate), '-warmup', `${warmupSeconds}s`, '-duration', `${seconds}s`, '-conns', String(connections)],
-    { env: { ...process.env, GOMAXPROCS: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const child = spawn('taskset', fixedRateArgs(url, rate, warmupSeconds, seconds, connections), { env: fixedRateEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -111,9 +117,7 @@ export function startFixedRate(url: string, rate: number, warmupSeconds: number,
   measuring.catch(() => undefined); // its rejection is reported through `result` too
   const result = exited.then((code) => {
     if (code !== 0) throw new Error(`fixedrate exited with ${code}:\n${stderr}`);
-    const r = JSON.parse(stdout) as FixedRateResult;
-    if (r.errors) throw new Error(`fixed-rate load saw ${r.errors} errors of ${r.requests}`);
-    return r;
+    return fixedRateReport(stdout);
   });
   return { pid: child.pid!, measuring, result };
 }
