@@ -151,9 +151,14 @@ export class SyscallL7Collector extends KernelSignalCollector {
 
   /** After l7_coverage changed: connections look their process's bits up again (they cache them). */
   private coverageChanged(): void {
-    const version = this.obj.map('l7_coverage_version');
-    const zero = u32(0);
-    version.update(zero, u32(((version.lookup(zero)?.readUInt32LE(0) ?? 0) + 1) >>> 0));
+    this.bump('l7_coverage_version', 0);
+  }
+
+  /** Adds one (wrapping) to a counter in an array map the programs compare cached stamps with. */
+  private bump(map: string, index: number): void {
+    const m = this.obj.map(map);
+    const key = u32(index);
+    m.update(key, u32(((m.lookup(key)?.readUInt32LE(0) ?? 0) + 1) >>> 0));
   }
 
   /** What the kernel currently skips for `pid` (the l7_coverage map). */
@@ -177,9 +182,7 @@ export class SyscallL7Collector extends KernelSignalCollector {
     const idle = await this.generations.flip();
     // No program writes the retired generation until it is current again: connections' cached
     // series ids of it are void from now on (its names are drained below).
-    const epochs = this.obj.map('l7_epochs');
-    const epochKey = u32(idle);
-    epochs.update(epochKey, u32(((epochs.lookup(epochKey)?.readUInt32LE(0) ?? 0) + 1) >>> 0));
+    this.bump('l7_epochs', idle);
     this.drops.poll();
     this.sweepExited();
     this.obj.map(`l7_new_series_${idle}`).drain(); // the per-process caps start over
