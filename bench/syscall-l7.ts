@@ -59,13 +59,6 @@ function ownPrograms(): Map<string, ProgRun> {
   return out;
 }
 
-/**
- * This build and `otherDir`'s, loaded at once (syscall-l7 and sched objects of each) under the
- * Go fixture's /hello at a fixed rate, not covered by uprobes: every program of both builds
- * runs on the very same events, so ns a run compares the code alone — the machine's load moves
- * both the same way, which side-by-side rounds cannot give on a shared VM. Load order alternates
- * by round (the later program may find caches warmed by the earlier).
- */
 /** The collector over the build in `dir`; a build from before series ids has no series_seed to set. */
 function l7CollectorOf(dir: string): SyscallL7Collector {
   const log = (l: string) => console.error(l);
@@ -77,6 +70,13 @@ function l7CollectorOf(dir: string): SyscallL7Collector {
   }
 }
 
+/**
+ * This build and `otherDir`'s, loaded at once (syscall-l7 and sched objects of each) under the
+ * Go fixture's /hello at a fixed rate, not covered by uprobes: every program of both builds
+ * runs on the very same events, so ns a run compares the code alone — the machine's load moves
+ * both the same way, which side-by-side rounds cannot give on a shared VM. Load order alternates
+ * by round (the later program may find caches warmed by the earlier).
+ */
 async function pairedBuilds(otherDir: string): Promise<string[]> {
   const builds = [{ label: `this build (${OBJECT_DIR})`, dir: OBJECT_DIR }, { label: `other build (${otherDir})`, dir: otherDir }];
   const totals = builds.map(() => new Map<string, ProgRun>());
